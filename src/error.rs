@@ -1,0 +1,176 @@
+//! procscript's one error type, and its one conversion into a catchable Rhai value.
+//!
+//! Natives fail with an [`Error`]; scripts see it in `catch (e)` as a map
+//! `#{ kind, message, errno }` where `kind` is Python's exception name, so a handler reads
+//! like its Python twin (`if e.kind == "ConnectionResetError" { ... }`).
+
+use std::fmt;
+
+use rhai::{Dynamic, EvalAltResult, Map, Position};
+
+/// Which Python exception an error corresponds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Misuse of a process handle, or a fork that cannot be done.
+    ProcessError,
+    /// A value of the right type but a wrong value.
+    ValueError,
+    /// A value of the wrong type, or arguments that do not fit a function.
+    TypeError,
+    /// An operation that did not finish within its timeout.
+    TimeoutError,
+    /// An OS error with no more specific kind.
+    OSError,
+    /// `ENOENT`.
+    FileNotFoundError,
+    /// `EACCES` / `EPERM`.
+    PermissionError,
+    /// `ECONNREFUSED`.
+    ConnectionRefusedError,
+    /// `ECONNRESET`.
+    ConnectionResetError,
+    /// `EPIPE`.
+    BrokenPipeError,
+    /// End of input where a value was expected.
+    EOFError,
+    /// A queue had nothing to get within the timeout.
+    Empty,
+    /// A queue had no room within the timeout.
+    Full,
+}
+
+impl ErrorKind {
+    /// The name scripts see in `e.kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ProcessError => "ProcessError",
+            Self::ValueError => "ValueError",
+            Self::TypeError => "TypeError",
+            Self::TimeoutError => "TimeoutError",
+            Self::OSError => "OSError",
+            Self::FileNotFoundError => "FileNotFoundError",
+            Self::PermissionError => "PermissionError",
+            Self::ConnectionRefusedError => "ConnectionRefusedError",
+            Self::ConnectionResetError => "ConnectionResetError",
+            Self::BrokenPipeError => "BrokenPipeError",
+            Self::EOFError => "EOFError",
+            Self::Empty => "Empty",
+            Self::Full => "Full",
+        }
+    }
+
+    /// The kind Python gives an errno (`OSError` when there is no subclass for it).
+    pub fn from_errno(errno: nix::errno::Errno) -> Self {
+        use nix::errno::Errno;
+        match errno {
+            Errno::ENOENT => Self::FileNotFoundError,
+            Errno::EACCES | Errno::EPERM => Self::PermissionError,
+            Errno::ECONNREFUSED => Self::ConnectionRefusedError,
+            Errno::ECONNRESET => Self::ConnectionResetError,
+            Errno::EPIPE => Self::BrokenPipeError,
+            Errno::ETIMEDOUT | Errno::EAGAIN => Self::TimeoutError,
+            _ => Self::OSError,
+        }
+    }
+}
+
+/// An error raised by a procscript native.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// Python's exception name for it.
+    pub kind: ErrorKind,
+    /// What was being done, and what went wrong.
+    pub message: String,
+    /// The OS error number, for OS errors.
+    pub errno: Option<i32>,
+}
+
+/// Result of a procscript operation.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), errno: None }
+    }
+
+    /// A [`ErrorKind::ProcessError`].
+    pub fn process(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ProcessError, message)
+    }
+
+    /// A [`ErrorKind::ValueError`].
+    pub fn value(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ValueError, message)
+    }
+
+    /// An OS error while doing `what`: the one place an errno becomes an [`Error`].
+    pub fn os(what: impl fmt::Display, errno: nix::errno::Errno) -> Self {
+        Self {
+            kind: ErrorKind::from_errno(errno),
+            message: format!("{what}: {} (errno {})", errno.desc(), errno as i32),
+            errno: Some(errno as i32),
+        }
+    }
+
+    /// The map a script's `catch (e)` receives.
+    pub fn to_map(&self) -> Map {
+        let mut map = Map::new();
+        map.insert("kind".into(), self.kind.name().into());
+        map.insert("message".into(), self.message.clone().into());
+        if let Some(errno) = self.errno {
+            map.insert("errno".into(), Dynamic::from_int(errno.into()));
+        }
+        map
+    }
+
+    /// Reads an error back from a caught map, when it has procscript's shape.
+    pub fn kind_and_message(value: &Dynamic) -> Option<(String, String)> {
+        let map = value.read_lock::<Map>()?;
+        let kind = map.get("kind")?.clone().into_string().ok()?;
+        let message = map.get("message")?.clone().into_string().ok()?;
+        Some((kind, message))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for Box<EvalAltResult> {
+    fn from(error: Error) -> Self {
+        EvalAltResult::ErrorRuntime(error.to_map().into(), Position::NONE).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    #[test]
+    fn errno_maps_to_python_kinds() {
+        assert_eq!(ErrorKind::from_errno(Errno::ECONNREFUSED).name(), "ConnectionRefusedError");
+        assert_eq!(ErrorKind::from_errno(Errno::ENOENT).name(), "FileNotFoundError");
+        assert_eq!(ErrorKind::from_errno(Errno::EADDRINUSE).name(), "OSError");
+    }
+
+    #[test]
+    fn os_error_map_has_kind_message_and_errno() {
+        let map = Error::os("bind to `127.0.0.1:80`", Errno::EADDRINUSE).to_map();
+        assert_eq!(map["kind"].clone().into_string().unwrap(), "OSError");
+        assert_eq!(map["errno"].as_int().unwrap(), 98);
+        assert!(map["message"].clone().into_string().unwrap().starts_with("bind to `127.0.0.1:80`: "));
+    }
+
+    #[test]
+    fn caught_map_reads_back() {
+        let value: Dynamic = Error::process("cannot start a process twice").to_map().into();
+        let (kind, message) = Error::kind_and_message(&value).unwrap();
+        assert_eq!((kind.as_str(), message.as_str()), ("ProcessError", "cannot start a process twice"));
+    }
+}

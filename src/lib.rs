@@ -1,0 +1,43 @@
+//! procscript runs process-orchestration scripts written in [Rhai](https://rhai.rs), with
+//! native primitives built on real `fork()`: start a process that runs a script function,
+//! join it, read pids, sleep.
+//!
+//! # Embedding
+//!
+//! ```no_run
+//! let mut runtime = procscript::Runtime::new();
+//! match runtime.run_file("scripts/join.rhai".as_ref(), &[]) {
+//!     Ok(code) => std::process::exit(code),
+//!     Err(error) => {
+//!         eprintln!("{error}");
+//!         std::process::exit(error.exit_code());
+//!     }
+//! }
+//! ```
+//!
+//! Or add the packages to an engine of your own: see [`install`] and
+//! [`process::package::ProcessPackage`]. `examples/embed.rs` is a complete host.
+//!
+//! # Fork safety: what a host must ensure
+//!
+//! procscript forks the calling process. A host must call into scripts that start processes
+//! only while it is **single-threaded**: a child of a threaded process can deadlock on a
+//! lock (the allocator's, stdout's) that another thread held at the fork. procscript checks
+//! this (`/proc/self/task`) and fails the `start` with a `ProcessError` instead of forking.
+//! Further, procscript installs a SIGCHLD handler (it reaps only the children it started)
+//! and children end with `_exit`, so a host's `atexit` handlers and destructors never run in
+//! them. See `docs/embedding.md`.
+
+#![cfg(unix)]
+#![warn(missing_docs)]
+
+pub mod diagnostic;
+pub mod error;
+pub mod output;
+pub mod process;
+pub mod runtime;
+
+pub use error::{Error, ErrorKind};
+pub use process::package::ProcessPackage;
+pub use process::Process;
+pub use runtime::{install, Runtime, ScriptError};

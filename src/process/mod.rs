@@ -1,0 +1,484 @@
+//! Processes, as Python's `multiprocessing.Process` has them: a handle made first, started
+//! with a real `fork()`, joined for its exit code.
+//!
+//! Lifecycle policy, enforced here:
+//! - a name is numbered when the handle is made (`Process-1`, and `Process-1:2` for a child's
+//!   child), as CPython does;
+//! - starting takes the target and its arguments out of the parent's handle, so that what
+//!   was handed to the child (a socket, say) closes in the parent once the script lets go;
+//! - finished children are reaped at once by [`wait`], and their exit codes kept until asked;
+//! - when a process ends (the main script or a child), its daemon children get SIGTERM and
+//!   then all of its children are waited for ([`finish_children`]).
+
+pub mod fork;
+pub mod package;
+pub mod wait;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use rhai::{Dynamic, FnPtr};
+
+use crate::error::{Error, Result};
+use wait::{Exit, SlotId};
+
+/// What a started process runs. Held only until `start`.
+#[derive(Clone)]
+pub enum Job {
+    /// Call a function (by name, `Fn`, or closure) with positional arguments.
+    Call {
+        /// The function.
+        target: FnPtr,
+        /// Its arguments, keyword arguments already put in place.
+        args: Vec<Dynamic>,
+    },
+    /// Call the `run` closure of an object map with `this` bound to a copy of the map.
+    Object(Dynamic),
+}
+
+/// Where a handle is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Made, not started.
+    Initial,
+    /// Started and not yet seen to end.
+    Running { pid: Pid, slot: SlotId },
+    /// Ended; `None` if something outside procscript took its exit status.
+    Exited { pid: Pid, exit: Option<Exit> },
+    /// The process this code runs in (`current_process()`).
+    Current { pid: Pid },
+    /// This process's parent (`parent_process()`).
+    Parent { pid: Pid },
+}
+
+struct Inner {
+    name: String,
+    daemon: bool,
+    identity: Vec<u32>,
+    /// The process that made the handle: only it may start, join or test it.
+    creator: Pid,
+    state: State,
+    job: Option<Job>,
+    /// What it runs, for messages: a function name, `run`, or `spawn`.
+    label: String,
+}
+
+/// A handle on a process; clones share one state, as Python objects do.
+#[derive(Clone)]
+pub struct Process(Rc<RefCell<Inner>>);
+
+/// This process's own identity, inherited and then adjusted by each child.
+struct Me {
+    pid: Pid,
+    name: String,
+    identity: Vec<u32>,
+    daemon: bool,
+    counter: u32,
+    parent: Option<(String, Pid)>,
+    current: Option<Process>,
+    /// Started children not yet seen to end.
+    children: Vec<Process>,
+}
+
+thread_local! {
+    static ME: RefCell<Me> = RefCell::new(Me {
+        pid: nix::unistd::getpid(),
+        name: "MainProcess".into(),
+        identity: Vec::new(),
+        daemon: false,
+        counter: 0,
+        parent: None,
+        current: None,
+        children: Vec::new(),
+    });
+}
+
+/// Options for a new process.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Its name; `Process-N` when `None`.
+    pub name: Option<String>,
+    /// Whether it is ended (SIGTERM) rather than waited for when its parent finishes.
+    pub daemon: Option<bool>,
+}
+
+impl Process {
+    /// A new, unstarted process that will run `job`.
+    pub fn new(job: Option<Job>, label: impl Into<String>, options: Options) -> Self {
+        let (identity, creator, inherited_daemon) = ME.with(|me| {
+            let mut me = me.borrow_mut();
+            me.counter += 1;
+            let mut identity = me.identity.clone();
+            identity.push(me.counter);
+            (identity, me.pid, me.daemon)
+        });
+        let name = options.name.unwrap_or_else(|| {
+            let numbers: Vec<String> = identity.iter().map(u32::to_string).collect();
+            format!("Process-{}", numbers.join(":"))
+        });
+        Self(Rc::new(RefCell::new(Inner {
+            name,
+            daemon: options.daemon.unwrap_or(inherited_daemon),
+            identity,
+            creator,
+            state: State::Initial,
+            job,
+            label: label.into(),
+        })))
+    }
+
+    /// The handle of the process this code runs in.
+    pub fn current() -> Self {
+        ME.with(|me| {
+            let me = me.borrow();
+            me.current.clone().unwrap_or_else(|| {
+                Self(Rc::new(RefCell::new(Inner {
+                    name: me.name.clone(),
+                    daemon: me.daemon,
+                    identity: me.identity.clone(),
+                    creator: Pid::from_raw(0),
+                    state: State::Current { pid: me.pid },
+                    job: None,
+                    label: String::new(),
+                })))
+            })
+        })
+    }
+
+    /// The handle of this process's parent, `None` in the main process.
+    pub fn parent() -> Option<Self> {
+        ME.with(|me| {
+            let me = me.borrow();
+            let (name, pid) = me.parent.clone()?;
+            Some(Self(Rc::new(RefCell::new(Inner {
+                name,
+                daemon: false,
+                identity: Vec::new(),
+                creator: Pid::from_raw(0),
+                state: State::Parent { pid },
+                job: None,
+                label: String::new(),
+            }))))
+        })
+    }
+
+    /// The process's name.
+    pub fn name(&self) -> String {
+        self.0.borrow().name.clone()
+    }
+
+    /// Renames the process (in this process's view, as in Python).
+    pub fn set_name(&self, name: String) {
+        self.0.borrow_mut().name = name;
+    }
+
+    /// Whether it is a daemon.
+    pub fn daemon(&self) -> bool {
+        self.0.borrow().daemon
+    }
+
+    /// Sets the daemon flag; only before start.
+    pub fn set_daemon(&self, daemon: bool) -> Result<()> {
+        let mut inner = self.0.borrow_mut();
+        if inner.state != State::Initial {
+            return Err(Error::process("cannot change `daemon` of a process that has already started"));
+        }
+        inner.daemon = daemon;
+        Ok(())
+    }
+
+    /// What the process runs, for messages and traces.
+    pub fn label(&self) -> String {
+        self.0.borrow().label.clone()
+    }
+
+    /// Its pid, once started.
+    pub fn pid(&self) -> Option<Pid> {
+        match self.0.borrow().state {
+            State::Initial => None,
+            State::Running { pid, .. }
+            | State::Exited { pid, .. }
+            | State::Current { pid }
+            | State::Parent { pid } => Some(pid),
+        }
+    }
+
+    /// Python's `exitcode`: `None` until the process is known to have ended.
+    pub fn exitcode(&self) -> Option<i64> {
+        collect();
+        match self.0.borrow().state {
+            State::Exited { exit, .. } => exit.map(Exit::exitcode),
+            _ => None,
+        }
+    }
+
+    /// How it ended, once it has.
+    pub fn exit(&self) -> Option<Exit> {
+        collect();
+        match self.0.borrow().state {
+            State::Exited { exit, .. } => exit,
+            _ => None,
+        }
+    }
+
+    fn ensure_mine(&self, verb: &str) -> Result<()> {
+        let inner = self.0.borrow();
+        match inner.state {
+            State::Current { .. } => {
+                Err(Error::process(format!("cannot {verb} the current process")))
+            }
+            State::Parent { .. } => {
+                Err(Error::process(format!("can only {verb} a child process, not the parent")))
+            }
+            _ if inner.creator != my_pid() => Err(Error::process(format!(
+                "can only {verb} a child process: `{}` was made by process {}, this is {}",
+                inner.name,
+                inner.creator,
+                my_pid()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that `start` may be called, and takes the job out of the handle.
+    ///
+    /// Python's checks, as real errors: not twice, only by the process that made the
+    /// handle, and not in a daemon (whose children would be orphaned when it is ended).
+    pub fn take_job_for_start(&self) -> Result<Option<Job>> {
+        let mut inner = self.0.borrow_mut();
+        if inner.state != State::Initial {
+            return Err(Error::process(format!("cannot start a process twice (`{}`)", inner.name)));
+        }
+        if inner.creator != my_pid() {
+            return Err(Error::process(format!(
+                "can only start a process object created by the current process (`{}`)",
+                inner.name
+            )));
+        }
+        if ME.with(|me| me.borrow().daemon) {
+            return Err(Error::process("daemonic processes are not allowed to have children"));
+        }
+        Ok(inner.job.take())
+    }
+
+    /// Forks: the child runs `body` (which returns its exit code) after its children have
+    /// been reset and then waits for its own children; the parent records the child.
+    ///
+    /// Call [`Process::take_job_for_start`] first.
+    pub fn fork(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
+        collect();
+        let parent = ME.with(|me| {
+            let me = me.borrow();
+            (me.name.clone(), me.pid)
+        });
+        let child_setup = || {
+            let pid = nix::unistd::getpid();
+            let (name, identity, daemon) = {
+                let mut inner = self.0.borrow_mut();
+                inner.state = State::Current { pid };
+                (inner.name.clone(), inner.identity.clone(), inner.daemon)
+            };
+            ME.with(|me| {
+                let mut me = me.borrow_mut();
+                std::mem::forget(std::mem::take(&mut me.children));
+                *me = Me {
+                    pid,
+                    name,
+                    identity,
+                    daemon,
+                    counter: 0,
+                    parent: Some(parent.clone()),
+                    current: Some(self.clone()),
+                    children: Vec::new(),
+                };
+            });
+            fastrand::seed(fresh_seed(pid));
+            redirect_stdin_to_null();
+        };
+        let child_body = || {
+            let code = body();
+            finish_children();
+            code
+        };
+        let (pid, slot) = fork::fork_and_run(child_setup, child_body)?;
+        self.0.borrow_mut().state = State::Running { pid, slot };
+        ME.with(|me| me.borrow_mut().children.push(self.clone()));
+        Ok(pid)
+    }
+
+    /// Waits for the process to end, at most `timeout`; returns its exit code, or `None` if
+    /// the timeout passed first.
+    pub fn join(&self, timeout: Option<Duration>) -> Result<Option<i64>> {
+        self.ensure_mine("join")?;
+        let slot = match self.0.borrow().state {
+            State::Initial => {
+                return Err(Error::process(format!(
+                    "can only join a started process (`{}` was never started)",
+                    self.name()
+                )))
+            }
+            State::Running { slot, .. } => slot,
+            _ => return Ok(self.exitcode()),
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        wait::wait_until(deadline, || wait::has_exited(slot));
+        Ok(self.exitcode())
+    }
+
+    /// Whether the process is running.
+    pub fn is_alive(&self) -> Result<bool> {
+        match self.0.borrow().state {
+            State::Current { .. } => return Ok(true),
+            State::Parent { pid } => return Ok(nix::unistd::getppid() == pid),
+            _ => {}
+        }
+        self.ensure_mine("test")?;
+        collect();
+        Ok(matches!(self.0.borrow().state, State::Running { .. }))
+    }
+
+    /// Sends `signal` if the process is still running (a no-op once it has ended).
+    pub fn signal(&self, signal: Signal) -> Result<()> {
+        let verb = match signal {
+            Signal::SIGKILL => "kill",
+            _ => "terminate",
+        };
+        self.ensure_mine(verb)?;
+        let _block = wait::SigchldBlock::new();
+        match self.0.borrow().state {
+            State::Initial => Err(Error::process(format!(
+                "cannot {verb} `{}`: it was never started",
+                self.0.borrow().name
+            ))),
+            State::Running { pid, slot } if !wait::has_exited(slot) => {
+                // SIGCHLD is blocked, so the pid cannot be reaped (and reused) in between.
+                match nix::sys::signal::kill(pid, signal) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+                    Err(e) => Err(Error::os(format_args!("{verb} process {pid}"), e)),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn is_started_child(&self) -> bool {
+        matches!(self.0.borrow().state, State::Running { .. })
+    }
+}
+
+impl fmt::Display for Process {
+    /// Python's repr: `<Process name='Process-1' pid=4242 parent=4241 started>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        collect();
+        let inner = self.0.borrow();
+        write!(f, "<Process name='{}'", inner.name)?;
+        match inner.state {
+            State::Initial => write!(f, " parent={} initial", inner.creator)?,
+            State::Running { pid, .. } => write!(f, " pid={pid} parent={} started", inner.creator)?,
+            State::Exited { pid, exit } => {
+                write!(f, " pid={pid} parent={} stopped exitcode=", inner.creator)?;
+                match exit {
+                    Some(Exit::Code(code)) => write!(f, "{code}")?,
+                    Some(Exit::Signal(sig)) => match Signal::try_from(sig) {
+                        Ok(s) => write!(f, "-{}", s.as_str())?,
+                        Err(_) => write!(f, "-{sig}")?,
+                    },
+                    None => f.write_str("unknown")?,
+                }
+            }
+            State::Current { pid } => write!(f, " pid={pid} current")?,
+            State::Parent { pid } => write!(f, " pid={pid} parent")?,
+        }
+        if inner.daemon {
+            f.write_str(" daemon")?;
+        }
+        f.write_str(">")
+    }
+}
+
+/// This process's pid, as procscript tracks it (one `getpid` per fork, not per call).
+pub fn my_pid() -> Pid {
+    ME.with(|me| me.borrow().pid)
+}
+
+/// This process's name (`MainProcess`, `Process-1`, ...).
+pub fn my_name() -> String {
+    ME.with(|me| me.borrow().name.clone())
+}
+
+/// Moves the exit statuses the reaper has gathered into their handles.
+pub fn collect() {
+    ME.with(|me| {
+        me.borrow_mut().children.retain(|child| {
+            let mut inner = child.0.borrow_mut();
+            let State::Running { pid, slot } = inner.state else { return false };
+            match wait::take_exit(slot) {
+                Some(exit) => {
+                    inner.state = State::Exited { pid, exit };
+                    false
+                }
+                None => true,
+            }
+        })
+    });
+}
+
+/// The started children that have not ended, as `active_children()` reports them.
+pub fn active_children() -> Vec<Process> {
+    collect();
+    ME.with(|me| me.borrow().children.clone())
+}
+
+/// The end of a process: daemon children get SIGTERM, then every child is waited for
+/// (CPython's exit handler does the same, in this order).
+pub fn finish_children() {
+    for child in active_children() {
+        if child.daemon() {
+            let _ = child.signal(Signal::SIGTERM);
+        }
+    }
+    for child in active_children() {
+        if child.is_started_child() {
+            let _ = child.join(None);
+        }
+    }
+}
+
+/// Sends `signal` to every running child (Ctrl-C and SIGTERM handling).
+pub fn signal_children(signal: Signal) {
+    for child in active_children() {
+        let _ = child.signal(signal);
+    }
+}
+
+/// A seed no other process shares: the parent's sequence must not repeat in its children.
+fn fresh_seed(pid: Pid) -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom(&mut bytes) {
+        return u64::from_ne_bytes(bytes);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now ^ ((pid.as_raw() as u64) << 32) ^ fastrand::u64(..)
+}
+
+fn getrandom(bytes: &mut [u8]) -> bool {
+    // SAFETY: the buffer is valid for writes of its length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
+    n == bytes.len() as isize
+}
+
+/// A child reads nothing from the terminal its parent reads (CPython does the same), so that
+/// `input()` in the parent is not raced by children.
+fn redirect_stdin_to_null() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        // SAFETY: both descriptors are valid; dup2 onto 0 replaces stdin atomically.
+        unsafe { libc::dup2(null.as_raw_fd(), 0) };
+    }
+}

@@ -1,0 +1,489 @@
+//! The Rhai surface of processes: `Process`, `start`, `join`, `getpid`, `spawn`, `exit` ...
+//!
+//! Glue only: converts script values to [`Process`] calls and errors to catchable maps.
+
+use std::time::Duration;
+
+use rhai::def_package;
+use rhai::plugin::*;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, Position, INT};
+
+use super::{Job, Options, Process};
+use crate::diagnostic;
+use crate::error::{Error, ErrorKind};
+use crate::output::{self, Stream};
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+def_package! {
+    /// Processes: `Process`, `spawn`, `join`, `getpid`, `sleep`, `exit` and the rest of
+    /// Python's `multiprocessing.Process` surface.
+    ///
+    /// `spawn` is syntax, not a function: add it with [`register_spawn_syntax`].
+    pub ProcessPackage(lib) {
+        combine_with_exported_module!(lib, "process", process_functions);
+    }
+}
+
+/// Converts a number of seconds (`()` meaning "no limit") to a duration.
+pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
+    let secs = if value.is_unit() {
+        return Ok(None);
+    } else if let Ok(i) = value.as_int() {
+        i as f64
+    } else if let Ok(f) = value.as_float() {
+        f
+    } else {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!("{what} must be a number of seconds, not {}", value.type_name()),
+        ));
+    };
+    if secs.is_nan() || secs < 0.0 {
+        return Err(Error::value(format!("{what} must be a non-negative number of seconds, not {secs}")));
+    }
+    Ok(Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)))
+}
+
+/// Puts keyword arguments in the positions of the target's parameters of those names.
+fn place_kwargs(
+    ctx: &NativeCallContext,
+    target: &FnPtr,
+    mut args: Vec<Dynamic>,
+    mut kwargs: Map,
+) -> Result<Vec<Dynamic>, Error> {
+    if kwargs.is_empty() {
+        return Ok(args);
+    }
+    let name = target.fn_name();
+    let shown = if target.is_anonymous() { "the closure".to_string() } else { format!("`{name}`") };
+    let curried = target.curry().len();
+    let total = curried + args.len() + kwargs.len();
+    let mut defs = ctx.iter_namespaces().flat_map(|m| m.iter_script_fn_info()).filter(|f| f.2 == name);
+    let Some(def) = defs.find(|f| f.3 == total).map(|f| f.4.clone()) else {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!(
+                "{shown} has no script definition taking {} positional and {} keyword arguments",
+                args.len(),
+                kwargs.len()
+            ),
+        ));
+    };
+    for param in def.params.iter().skip(curried + args.len()) {
+        match kwargs.remove(param.as_str()) {
+            Some(value) => args.push(value),
+            None => {
+                return Err(Error::new(ErrorKind::TypeError, format!("{shown} is missing its argument `{param}`")))
+            }
+        }
+    }
+    if let Some(extra) = kwargs.keys().next() {
+        return Err(Error::new(ErrorKind::TypeError, format!("{shown} got an unexpected keyword argument `{extra}`")));
+    }
+    Ok(args)
+}
+
+fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
+    if value.is_unit() {
+        return Ok(Map::new());
+    }
+    let type_name = value.type_name();
+    value
+        .try_cast::<Map>()
+        .ok_or_else(|| Error::new(ErrorKind::TypeError, format!("{what} must be a map, not {type_name}")))
+}
+
+fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
+    if value.is_unit() {
+        return Ok(Vec::new());
+    }
+    let type_name = value.type_name();
+    value
+        .try_cast::<Array>()
+        .map(|a| a.into_iter().collect())
+        .ok_or_else(|| Error::new(ErrorKind::TypeError, format!("`args` must be an array, not {type_name}")))
+}
+
+/// Reads `name` and `daemon` out of an options map, leaving the rest.
+fn take_options(map: &mut Map) -> Result<Options, Error> {
+    let name = match map.remove("name") {
+        None => None,
+        Some(v) if v.is_unit() => None,
+        Some(v) => Some(v.into_string().map_err(|t| Error::new(ErrorKind::TypeError, format!("`name` must be a string, not {t}")))?),
+    };
+    let daemon = match map.remove("daemon") {
+        None => None,
+        Some(v) if v.is_unit() => None,
+        Some(v) => Some(v.as_bool().map_err(|t| Error::new(ErrorKind::TypeError, format!("`daemon` must be a boolean, not {t}")))?),
+    };
+    Ok(Options { name, daemon })
+}
+
+fn fn_label(target: &FnPtr) -> String {
+    if target.is_anonymous() {
+        "<closure>".into()
+    } else {
+        target.fn_name().to_string()
+    }
+}
+
+fn from_target(ctx: &NativeCallContext, target: Dynamic, args: Dynamic, opts: Dynamic) -> Result<Process, Error> {
+    if target.is_map() {
+        if !args.is_unit() || !opts.is_unit() {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                "Process(#{ ... }) takes its arguments inside the map (`args`, `kwargs`, `name`, `daemon`)",
+            ));
+        }
+        return from_map(ctx, target.cast::<Map>());
+    }
+    let type_name = target.type_name();
+    let Some(target) = target.try_cast::<FnPtr>() else {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!("a process target must be a function (a name, `Fn(\"name\")` or a closure), not {type_name}"),
+        ));
+    };
+    // `Process(task, #{ name: "x" })`: a map in second place is the options.
+    let (args, opts) = if args.is_map() && opts.is_unit() { (Dynamic::UNIT, args) } else { (args, opts) };
+    let args = expect_args(args)?;
+    let mut opts = expect_map(opts, "the options")?;
+    let options = take_options(&mut opts)?;
+    let kwargs = match opts.remove("kwargs") {
+        Some(k) => expect_map(k, "`kwargs`")?,
+        None => Map::new(),
+    };
+    if let Some(extra) = opts.keys().next() {
+        return Err(Error::value(format!("unknown process option `{extra}` (expected `name`, `daemon`, `kwargs`)")));
+    }
+    let args = place_kwargs(ctx, &target, args, kwargs)?;
+    let label = fn_label(&target);
+    Ok(Process::new(Some(Job::Call { target, args }), label, options))
+}
+
+fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
+    if map.contains_key("command") {
+        return Err(Error::value("`Process(#{ command: [...] })` (running a program) is not available yet"));
+    }
+    if let Some(target) = map.remove("target") {
+        let args = map.remove("args").unwrap_or(Dynamic::UNIT);
+        let mut opts = Map::new();
+        for key in ["name", "daemon", "kwargs"] {
+            if let Some(v) = map.remove(key) {
+                opts.insert(key.into(), v);
+            }
+        }
+        if let Some(extra) = map.keys().next() {
+            return Err(Error::value(format!(
+                "unknown process option `{extra}` (expected `target`, `args`, `kwargs`, `name`, `daemon`)"
+            )));
+        }
+        return from_target(ctx, target, args, opts.into());
+    }
+    // The "subclass" form: an object with a `run` closure and fields of its own.
+    if !map.get("run").is_some_and(Dynamic::is_fnptr) {
+        return Err(Error::value(
+            "Process(#{ ... }) needs a `target` function, or a `run` closure for an object-style process",
+        ));
+    }
+    let mut fields = map.clone();
+    let options = take_options(&mut fields)?;
+    if let Some(name) = &options.name {
+        map.insert("name".into(), name.clone().into());
+    }
+    Ok(Process::new(Some(Job::Object(map.into())), "run", options))
+}
+
+/// What a child's script result means as an exit code; prints an uncaught error the way
+/// CPython does (`Process Process-1:` then the error).
+pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
+    let Err(err) = result else { return 0 };
+    if let Some(code) = exit_request(&err) {
+        return code;
+    }
+    let text = format!("Process {}:\n{}", super::my_name(), diagnostic::render(&err, source, crate::runtime::stderr_color()));
+    let _ = output::write_line(Stream::Stderr, &text);
+    1
+}
+
+/// The code an `exit(...)` asked for, if this error is one. `exit("text")` prints the text
+/// and gives 1, as Python's `sys.exit("text")` does.
+pub fn exit_request(err: &EvalAltResult) -> Option<i32> {
+    match err {
+        EvalAltResult::ErrorTerminated(value, _) | EvalAltResult::Exit(value, _) => Some(if value.is_unit() {
+            0
+        } else if let Ok(code) = value.as_int() {
+            code as i32
+        } else if let Ok(flag) = value.as_bool() {
+            i32::from(flag)
+        } else {
+            let _ = output::write_line(Stream::Stderr, &value.to_string());
+            1
+        }),
+        _ => None,
+    }
+}
+
+fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
+    let source = ctx.call_source().map(str::to_string);
+    let result = match job {
+        None => Ok(Dynamic::UNIT),
+        Some(Job::Call { target, args }) => target.call_within_context::<Dynamic>(ctx, args),
+        Some(Job::Object(mut object)) => {
+            let run = object.read_lock::<Map>().and_then(|m| m.get("run").and_then(|r| r.clone().try_cast::<FnPtr>()));
+            match run {
+                Some(run) => run.call_as_method_within_context::<Dynamic>(ctx, &mut object, ()),
+                None => Ok(Dynamic::UNIT),
+            }
+        }
+    };
+    exit_code_of(result, source.as_deref())
+}
+
+/// Starts `process`, whose child runs its job with the script context `ctx`.
+pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), Error> {
+    let job = process.take_job_for_start()?;
+    // The parent keeps nothing of the job: arguments (a socket, say) close here when the
+    // script drops them.
+    let mut job = Some(job);
+    process.fork(|| run_job(ctx, job.take().flatten()))?;
+    drop(job);
+    Ok(())
+}
+
+/// Registers `spawn EXPR` / `spawn { BLOCK }`: fork now, evaluate in the child (which sees
+/// the current variables), and return the started process.
+pub fn register_spawn_syntax(engine: &mut Engine) {
+    engine
+        .register_custom_syntax(["spawn", "$expr$"], false, |context, inputs| {
+            let process = Process::new(None, "spawn", Options::default());
+            process.take_job_for_start()?;
+            let source = context.source().map(str::to_string);
+            let expr = &inputs[0];
+            process.fork(|| exit_code_of(context.eval_expression_tree(expr), source.as_deref()))?;
+            Ok(Dynamic::from(process))
+        })
+        .expect("`spawn` syntax registers");
+}
+
+#[export_module]
+mod process_functions {
+    use super::*;
+
+    /// A handle on a process: made by `Process(...)` or `spawn`, started with `start()`.
+    pub type Process = super::Process;
+
+    /// Makes a process that will run `target`: a function's bare name, `Fn("name")`, or a
+    /// closure. Or pass a map: `#{ target, args, kwargs, name, daemon }` (Python's keyword
+    /// form), or `#{ name, run: || { ... }, ...fields }` (an object whose `run` is called
+    /// in the child with `this` bound to a copy of the map).
+    ///
+    /// ```rhai
+    /// fn task(name) { print(`${name} is running`); }
+    /// let p = Process(task, ["safly1"]);
+    /// p.start();
+    /// p.join();
+    /// ```
+    #[rhai_fn(name = "Process", return_raw)]
+    pub fn process_new(ctx: NativeCallContext, target: Dynamic) -> RhaiResult<Process> {
+        Ok(from_target(&ctx, target, Dynamic::UNIT, Dynamic::UNIT)?)
+    }
+
+    /// Makes a process that will call `target` with the array `args` (or with the options
+    /// map `#{ name, daemon, kwargs }` when the second argument is a map).
+    ///
+    /// ```rhai
+    /// fn task(name) { print(`${name} is running`); }
+    /// let p = Process(task, #{ kwargs: #{ name: "safly2" } });
+    /// p.start();
+    /// ```
+    #[rhai_fn(name = "Process", return_raw)]
+    pub fn process_new_args(ctx: NativeCallContext, target: Dynamic, args: Dynamic) -> RhaiResult<Process> {
+        Ok(from_target(&ctx, target, args, Dynamic::UNIT)?)
+    }
+
+    /// Makes a process that will call `target` with `args`; `opts` is a map of `name`,
+    /// `daemon` and `kwargs` (a map matched to the target's parameter names).
+    ///
+    /// ```rhai
+    /// fn piao(name) { print(`${name} is piaoing`); }
+    /// let p = Process(piao, ["alex"], #{ name: "xxxxxxxx" });
+    /// print(p.name);
+    /// ```
+    #[rhai_fn(name = "Process", return_raw)]
+    pub fn process_new_opts(ctx: NativeCallContext, target: Dynamic, args: Dynamic, opts: Dynamic) -> RhaiResult<Process> {
+        Ok(from_target(&ctx, target, args, opts)?)
+    }
+
+    /// Starts the process with `fork()` and returns at once. The child runs the target and
+    /// then ends; it never runs the rest of the parent's script.
+    ///
+    /// Errors (`ProcessError`): started twice, made by another process, called in a daemon.
+    #[rhai_fn(return_raw, volatile)]
+    pub fn start(ctx: NativeCallContext, process: &mut Process) -> RhaiResult<()> {
+        Ok(start_process(&ctx, process)?)
+    }
+
+    /// Waits for the process to end and returns its `exitcode`.
+    ///
+    /// ```rhai
+    /// let p = spawn sleep(0.1);
+    /// print(p.join());   // 0
+    /// ```
+    #[rhai_fn(return_raw, volatile)]
+    pub fn join(process: &mut Process) -> RhaiResult<Dynamic> {
+        Ok(process.join(None)?.map_or(Dynamic::UNIT, Dynamic::from_int))
+    }
+
+    /// Waits at most `timeout` seconds; returns the `exitcode`, or `()` if the process is
+    /// still running.
+    #[rhai_fn(name = "join", return_raw, volatile)]
+    pub fn join_timeout(process: &mut Process, timeout: Dynamic) -> RhaiResult<Dynamic> {
+        let timeout = seconds(&timeout, "the join timeout")?;
+        Ok(process.join(timeout)?.map_or(Dynamic::UNIT, Dynamic::from_int))
+    }
+
+    /// Whether the process has started and not yet ended.
+    #[rhai_fn(return_raw, volatile)]
+    pub fn is_alive(process: &mut Process) -> RhaiResult<bool> {
+        Ok(process.is_alive()?)
+    }
+
+    /// Sends SIGTERM (a no-op once the process has ended).
+    #[rhai_fn(return_raw, volatile)]
+    pub fn terminate(process: &mut Process) -> RhaiResult<()> {
+        Ok(process.signal(nix::sys::signal::Signal::SIGTERM)?)
+    }
+
+    /// Sends SIGKILL (a no-op once the process has ended).
+    #[rhai_fn(return_raw, volatile)]
+    pub fn kill(process: &mut Process) -> RhaiResult<()> {
+        Ok(process.signal(nix::sys::signal::Signal::SIGKILL)?)
+    }
+
+    /// The process id, `()` before start.
+    #[rhai_fn(get = "pid", pure, volatile)]
+    pub fn pid(process: &mut Process) -> Dynamic {
+        process.pid().map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.as_raw().into()))
+    }
+
+    /// The name: `Process-N` unless given.
+    #[rhai_fn(get = "name", pure)]
+    pub fn name(process: &mut Process) -> String {
+        process.name()
+    }
+
+    /// Renames the process.
+    #[rhai_fn(set = "name")]
+    pub fn set_name(process: &mut Process, name: ImmutableString) {
+        process.set_name(name.to_string());
+    }
+
+    /// Whether the process is a daemon (ended, not waited for, when its parent finishes).
+    #[rhai_fn(get = "daemon", pure)]
+    pub fn daemon(process: &mut Process) -> bool {
+        process.daemon()
+    }
+
+    /// Sets the daemon flag; only before `start()`.
+    #[rhai_fn(set = "daemon", return_raw)]
+    pub fn set_daemon(process: &mut Process, daemon: bool) -> RhaiResult<()> {
+        Ok(process.set_daemon(daemon)?)
+    }
+
+    /// `()` while running; then 0 (success), 1 (uncaught error), `n` from `exit(n)`, or
+    /// `-N` if signal N ended it.
+    #[rhai_fn(get = "exitcode", pure, volatile)]
+    pub fn exitcode(process: &mut Process) -> Dynamic {
+        process.exitcode().map_or(Dynamic::UNIT, Dynamic::from_int)
+    }
+
+    /// `<Process name='Process-1' pid=4242 parent=4241 started>`.
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn to_string(process: &mut Process) -> String {
+        process.to_string()
+    }
+
+    /// Same as `to_string`.
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn to_debug(process: &mut Process) -> String {
+        process.to_string()
+    }
+
+    /// This process's id.
+    #[rhai_fn(volatile)]
+    pub fn getpid() -> INT {
+        nix::unistd::getpid().as_raw().into()
+    }
+
+    /// The parent's process id.
+    #[rhai_fn(volatile)]
+    pub fn getppid() -> INT {
+        nix::unistd::getppid().as_raw().into()
+    }
+
+    /// Sleeps for `secs` seconds (an integer or a float).
+    ///
+    /// ```rhai
+    /// sleep(0.01);
+    /// ```
+    #[rhai_fn(name = "sleep", return_raw, volatile)]
+    pub fn sleep(secs: Dynamic) -> RhaiResult<()> {
+        if let Some(duration) = seconds(&secs, "the sleep length")? {
+            std::thread::sleep(duration);
+        }
+        Ok(())
+    }
+
+    /// The handle of the process this code runs in (`MainProcess` in the main script).
+    #[rhai_fn(volatile)]
+    pub fn current_process() -> Process {
+        Process::current()
+    }
+
+    /// The handle of this process's parent; `()` in the main process.
+    #[rhai_fn(volatile)]
+    pub fn parent_process() -> Dynamic {
+        Process::parent().map_or(Dynamic::UNIT, Dynamic::from)
+    }
+
+    /// The started children that are still running (finished ones are reaped).
+    #[rhai_fn(volatile)]
+    pub fn active_children() -> Array {
+        super::super::active_children().into_iter().map(Dynamic::from).collect()
+    }
+
+    /// The number of CPUs this process may run on.
+    pub fn cpu_count() -> INT {
+        std::thread::available_parallelism().map_or(1, |n| n.get() as INT)
+    }
+
+    /// A random integer from `a` to `b`, both included. Each child starts a fresh sequence.
+    #[rhai_fn(return_raw, volatile)]
+    pub fn randint(a: INT, b: INT) -> RhaiResult<INT> {
+        if a > b {
+            return Err(Error::value(format!("empty range for randint({a}, {b})")).into());
+        }
+        Ok(fastrand::i64(a..=b))
+    }
+
+    /// A random float in `[0, 1)`.
+    #[rhai_fn(volatile)]
+    pub fn random() -> f64 {
+        fastrand::f64()
+    }
+
+    /// Ends the current process with exit code 0.
+    #[rhai_fn(name = "exit", return_raw, volatile)]
+    pub fn exit0() -> RhaiResult<()> {
+        Err(EvalAltResult::ErrorTerminated(Dynamic::from_int(0), Position::NONE).into())
+    }
+
+    /// Ends the current process with `code` (in a child, that child's `exitcode`).
+    /// `exit("text")` prints the text to stderr and ends with 1, as Python does.
+    #[rhai_fn(name = "exit", return_raw, volatile)]
+    pub fn exit(code: Dynamic) -> RhaiResult<()> {
+        Err(EvalAltResult::ErrorTerminated(code, Position::NONE).into())
+    }
+}

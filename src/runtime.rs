@@ -1,0 +1,205 @@
+//! Assembles the engine and runs a script file the way the `procscript` binary does,
+//! end-of-script policy included.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rhai::packages::Package;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Module, Scope, AST};
+
+use crate::diagnostic;
+use crate::output::{self, Stream};
+use crate::process::package::{exit_request, register_spawn_syntax, ProcessPackage};
+
+/// Set when standard output's reader has gone; the script then ends quietly.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
+pub const EXIT_PIPE_CLOSED: i32 = 141;
+
+/// Whether diagnostics on stderr get colour: a terminal, and `NO_COLOR` unset.
+pub fn stderr_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Limits that real scripts need: Rhai's debug-build defaults (8 call levels) are far
+/// too tight, and its release defaults are set here explicitly so both builds agree.
+fn set_limits(engine: &mut Engine) {
+    engine.set_max_call_levels(128);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_operations(0);
+}
+
+/// Adds procscript's packages, syntax and hooks to an engine.
+///
+/// Keeps the engine's optimization level at `Simple`: `Full` would fold calls such as
+/// `getpid()` into constants at compile time.
+pub fn install(engine: &mut Engine) {
+    set_limits(engine);
+    engine.set_optimization_level(rhai::OptimizationLevel::Simple);
+    ProcessPackage::new().register_into_engine(engine);
+    register_spawn_syntax(engine);
+    engine.on_print(|text| {
+        if output::write_line(Stream::Stdout, text) == Err(nix::errno::Errno::EPIPE) {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+    });
+    engine.on_debug(|text, source, pos| {
+        let text = match (source, pos.line()) {
+            (Some(source), Some(line)) => format!("[{source}:{line}] {text}"),
+            _ => text.to_string(),
+        };
+        let _ = output::write_line(Stream::Stderr, &text);
+    });
+    engine.on_progress(|_| STDOUT_CLOSED.load(Ordering::Relaxed).then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into())));
+}
+
+/// How a script run ended, when it did not succeed.
+#[derive(Debug)]
+pub enum ScriptError {
+    /// The file could not be read.
+    Read {
+        /// The script's path.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The script did not compile; `rendered` shows where.
+    Syntax {
+        /// The diagnostic, ready to print.
+        rendered: String,
+    },
+    /// An uncaught error ended the script; `rendered` shows where.
+    Runtime {
+        /// The diagnostic, ready to print.
+        rendered: String,
+    },
+}
+
+impl ScriptError {
+    /// The exit status the binary uses: 2 for a file that cannot be read or compiled, 1 for
+    /// an uncaught error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Read { .. } | Self::Syntax { .. } => 2,
+            Self::Runtime { .. } => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read { path, error } => write!(f, "error: cannot read `{path}`: {error}"),
+            Self::Syntax { rendered } | Self::Runtime { rendered } => f.write_str(rendered),
+        }
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// An engine with procscript installed, and the runner around it.
+///
+/// ```no_run
+/// let mut runtime = procscript::Runtime::new();
+/// let code = match runtime.run_file("scripts/join.rhai".as_ref(), &[]) {
+///     Ok(code) => code,
+///     Err(error) => {
+///         eprintln!("{error}");
+///         error.exit_code()
+///     }
+/// };
+/// std::process::exit(code);
+/// ```
+pub struct Runtime {
+    engine: Engine,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Runtime {
+    /// A runtime on a standard Rhai engine with every procscript package installed.
+    pub fn new() -> Self {
+        let mut engine = Engine::new();
+        install(&mut engine);
+        Self { engine }
+    }
+
+    /// The engine, to inspect.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine, to register more functions on.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Makes `args` visible to scripts (and inside their functions) as `ARGS`.
+    pub fn set_args(&mut self, args: &[String]) {
+        let mut module = Module::new();
+        let array: Array = args.iter().map(|a| Dynamic::from(a.clone())).collect();
+        module.set_var("ARGS", array);
+        self.engine.register_global_module(module.into());
+    }
+
+    /// Reads and compiles a script, remembering its text for diagnostics.
+    pub fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ScriptError::Read { path: name.clone(), error })?;
+        self.compile_source(&name, &text)
+    }
+
+    /// Compiles script text known as `name`.
+    pub fn compile_source(&self, name: &str, text: &str) -> Result<AST, ScriptError> {
+        diagnostic::register_source(name, text);
+        let body = strip_shebang(text);
+        let mut ast = self
+            .engine
+            .compile(body)
+            .map_err(|e| ScriptError::Syntax { rendered: diagnostic::render(&e.into(), Some(name), stderr_color()) })?;
+        ast.set_source(name);
+        Ok(ast)
+    }
+
+    /// Runs a compiled script, then ends its daemon children and waits for the others.
+    /// Returns the exit code the script asked for (`exit(n)`), 0 when it just ended.
+    pub fn run_ast(&self, ast: &AST, scope: &mut Scope) -> Result<i32, ScriptError> {
+        let result = self.engine.run_ast_with_scope(scope, ast);
+        crate::process::finish_children();
+        self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
+    }
+
+    /// What a script result means to the caller: an exit code, or the rendered error.
+    pub fn outcome(&self, result: Result<Dynamic, Box<EvalAltResult>>, source: Option<&str>) -> Result<i32, ScriptError> {
+        match result {
+            Ok(_) => Ok(0),
+            Err(err) => match exit_request(&err) {
+                Some(code) => Ok(code),
+                None => Err(ScriptError::Runtime { rendered: diagnostic::render(&err, source, stderr_color()) }),
+            },
+        }
+    }
+
+    /// Compiles and runs a script file with `args` as `ARGS`, as `procscript run` does.
+    pub fn run_file(&mut self, path: &Path, args: &[String]) -> Result<i32, ScriptError> {
+        self.set_args(args);
+        let ast = self.compile_file(path)?;
+        self.run_ast(&ast, &mut Scope::new())
+    }
+}
+
+/// Drops a leading `#!` line but keeps the line count, so positions stay right.
+fn strip_shebang(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with("#!") {
+        let end = text.find('\n').unwrap_or(text.len());
+        std::borrow::Cow::Owned(format!("//{}", &text[2..end]) + &text[end..])
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
