@@ -70,16 +70,17 @@ fn place_kwargs(
             ),
         ));
     };
-    for param in def.params.iter().skip(curried + args.len()) {
+    let wanted = &def.params[(curried + args.len()).min(def.params.len())..];
+    if let Some(extra) = kwargs.keys().find(|k| !wanted.iter().any(|p| p.as_str() == k.as_str())) {
+        return Err(Error::new(ErrorKind::TypeError, format!("{shown} got an unexpected keyword argument `{extra}`")));
+    }
+    for param in wanted {
         match kwargs.remove(param.as_str()) {
             Some(value) => args.push(value),
             None => {
                 return Err(Error::new(ErrorKind::TypeError, format!("{shown} is missing its argument `{param}`")))
             }
         }
-    }
-    if let Some(extra) = kwargs.keys().next() {
-        return Err(Error::new(ErrorKind::TypeError, format!("{shown} got an unexpected keyword argument `{extra}`")));
     }
     Ok(args)
 }
@@ -423,7 +424,8 @@ mod process_functions {
         nix::unistd::getppid().as_raw().into()
     }
 
-    /// Sleeps for `secs` seconds (an integer or a float).
+    /// Sleeps for `secs` seconds (an integer or a float). Children that end meanwhile are
+    /// still reaped at once.
     ///
     /// ```rhai
     /// sleep(0.01);
@@ -434,6 +436,18 @@ mod process_functions {
             std::thread::sleep(duration);
         }
         Ok(())
+    }
+
+    /// Sleeps for `secs` whole seconds (overrides Rhai's own, which ignores bad values).
+    #[rhai_fn(name = "sleep", return_raw, volatile)]
+    pub fn sleep_int(secs: INT) -> RhaiResult<()> {
+        sleep(Dynamic::from_int(secs))
+    }
+
+    /// Sleeps for `secs` seconds.
+    #[rhai_fn(name = "sleep", return_raw, volatile)]
+    pub fn sleep_float(secs: rhai::FLOAT) -> RhaiResult<()> {
+        sleep(Dynamic::from_float(secs))
     }
 
     /// The handle of the process this code runs in (`MainProcess` in the main script).
