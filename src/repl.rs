@@ -57,7 +57,7 @@ impl Session {
     fn compile(&self, input: &str) -> Option<Result<AST, rhai::ParseError>> {
         let engine = self.runtime.engine();
         match engine.compile_with_scope(&self.scope, input) {
-            Err(e) if wants_more(&e) => None,
+            Err(e) if wants_more(&e, input) => None,
             other => Some(other),
         }
     }
@@ -88,14 +88,23 @@ impl Session {
     }
 }
 
-fn wants_more(error: &rhai::ParseError) -> bool {
+/// Whether a parse error means the input is unfinished: an open bracket or string, or
+/// any error found at the very end of the input (a statement still being typed).
+fn wants_more(error: &rhai::ParseError, input: &str) -> bool {
     use rhai::{LexError, ParseErrorType};
     match error.err_type() {
-        ParseErrorType::MissingToken(token, _) => matches!(token.as_str(), "}" | "]" | ")"),
-        ParseErrorType::UnexpectedEOF => true,
-        ParseErrorType::BadInput(LexError::UnterminatedString) => true,
-        _ => false,
+        ParseErrorType::MissingToken(token, _) if matches!(token.as_str(), "}" | "]" | ")") => true,
+        ParseErrorType::UnexpectedEOF | ParseErrorType::BadInput(LexError::UnterminatedString) => true,
+        _ => is_at_end(error.position(), input),
     }
+}
+
+/// Whether `pos` lies past the last character of `input`.
+fn is_at_end(pos: rhai::Position, input: &str) -> bool {
+    let (Some(line), column) = (pos.line(), pos.position().unwrap_or(usize::MAX)) else { return true };
+    let lines: Vec<&str> = input.lines().collect();
+    let last = lines.len().max(1);
+    line > last || (line == last && column > lines.get(last - 1).map_or(0, |l| l.chars().count()))
 }
 
 /// Runs the REPL until `quit`, Ctrl-D or `exit(n)`; returns the exit code.

@@ -194,11 +194,11 @@ impl Runtime {
     }
 }
 
-/// Drops a leading `#!` line but keeps the line count, so positions stay right.
+/// Blanks a leading `#!` line but keeps the line count, so positions stay right.
 fn strip_shebang(text: &str) -> std::borrow::Cow<'_, str> {
     if text.starts_with("#!") {
         let end = text.find('\n').unwrap_or(text.len());
-        std::borrow::Cow::Owned(format!("//{}", &text[2..end]) + &text[end..])
+        std::borrow::Cow::Owned(text[end..].to_string())
     } else {
         std::borrow::Cow::Borrowed(text)
     }

@@ -1,1 +1,95 @@
+use std::time::Duration;
+
 use crate::support::*;
+
+#[test]
+fn help_and_version() {
+    let run = Test::new().args(&["--help"]).run();
+    run.success().stdout_has("run").stdout_has("check").stdout_has("repl");
+    Test::new().args(&["--version"]).run().success().stdout(&format!("procscript {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn args_reach_the_script_also_inside_functions() {
+    Test::new()
+        .script("fn first() { ARGS[0] }\nprint(ARGS);\nprint(first());\n")
+        .script_args(&["a b", "--flag", "3"])
+        .run()
+        .success()
+        .stdout("[\"a b\", \"--flag\", \"3\"]\na b\n");
+}
+
+#[test]
+fn check_reports_syntax_errors_without_running() {
+    let test = Test::new();
+    let good = test.dir().join("good.rhai");
+    std::fs::write(&good, "print(\"should not run\");\n").unwrap();
+    let bad = test.dir().join("bad.rhai");
+    std::fs::write(&bad, "fn f( {\n").unwrap();
+    Test::new().args(&["check", good.to_str().unwrap()]).run().success().stdout("");
+    Test::new().args(&["check", bad.to_str().unwrap()]).run().code(2).stderr_has("bad.rhai:");
+}
+
+#[test]
+fn shebang_line_is_allowed_and_positions_stay_right() {
+    Test::new()
+        .script("#!/usr/bin/env procscript run\nprint(\"ok\");\nlet y = missing;\n")
+        .run()
+        .code(1)
+        .stdout("ok\n")
+        .stderr_has("script.rhai:3:9");
+}
+
+fn repl(input: &str) -> Run {
+    Test::new().args(&["repl"]).stdin(input).run()
+}
+
+#[test]
+fn repl_keeps_variables_and_functions_and_never_reruns_statements() {
+    let run = repl(
+        "fn twice(x) { x * 2 }\nlet n = 21;\nlet p = spawn print(\"child ran\");\np.join();\ntwice(n)\nprint(`n is ${n}`);\n",
+    );
+    run.success();
+    assert_eq!(run.stdout.matches("child ran").count(), 1, "{}", run.stdout);
+    run.stdout_has("=> 42\n").stdout_has("n is 21\n");
+}
+
+#[test]
+fn repl_continues_unfinished_input() {
+    let run = repl("let m = #{\n  a: 1,\n  b: [1,\n    2]\n};\nm.b\nfn f(x) {\n  x + 1\n}\nf(1)\n");
+    run.success().stdout_has("=> [1, 2]\n").stdout_has("=> 2\n");
+}
+
+#[test]
+fn repl_errors_go_to_stderr_and_the_session_goes_on() {
+    let run = repl("let x = nope;\nprint(\"still here\");\nlet y = (1 + ;\nprint(\"and here\");\n");
+    run.success().stdout_has("still here\n").stdout_has("and here\n");
+    run.stderr_has("Variable not found: nope").stderr_has("syntax error");
+    assert!(!run.stdout.contains("nope"));
+}
+
+#[test]
+fn repl_help_quit_and_exit_code() {
+    let run = repl("help\nquit\nprint(\"not reached\");\n");
+    run.success().stdout_has("quit").stdout_has("Ctrl-D");
+    assert!(!run.stdout.contains("not reached"));
+    repl("exit(3);\n").code(3);
+}
+
+#[test]
+fn repl_waits_for_children_and_ends_daemons_at_the_end() {
+    let run = repl(
+        "let d = Process(|| sleep(60), [], #{ daemon: true }); d.start();\nlet p = Process(|| { sleep(0.3); print(\"late\"); }); p.start();\n",
+    );
+    run.success().stdout_has("late\n");
+    assert!(run.elapsed < Duration::from_secs(30), "{:?}", run.elapsed);
+}
+
+#[test]
+fn repl_keeps_history_in_the_data_directory() {
+    let home = TempDir::new();
+    let home_path = home.path().to_str().unwrap();
+    Test::new().args(&["repl"]).env("HOME", home_path).env("XDG_DATA_HOME", "").stdin("let remembered = 1;\n").run().success();
+    let history = std::fs::read_to_string(home.path().join(".local/share/procscript/history.txt")).unwrap();
+    assert!(history.contains("let remembered = 1;"), "{history}");
+}

@@ -13,3 +13,5 @@ mod process;
 mod errors;
 /// Every script in `scripts/` runs and behaves as documented.
 mod scripts;
+/// The library API in-process (no forking here: the test process has threads).
+mod embed;
