@@ -5,8 +5,15 @@ use crate::support::*;
 #[test]
 fn help_and_version() {
     let run = Test::new().args(&["--help"]).run();
-    run.success().stdout_has("run").stdout_has("check").stdout_has("repl");
-    Test::new().args(&["--version"]).run().success().stdout(&format!("procscript {}\n", env!("CARGO_PKG_VERSION")));
+    run.success()
+        .stdout_has("run")
+        .stdout_has("check")
+        .stdout_has("repl");
+    Test::new()
+        .args(&["--version"])
+        .run()
+        .success()
+        .stdout(&format!("procscript {}\n", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
@@ -26,8 +33,16 @@ fn check_reports_syntax_errors_without_running() {
     std::fs::write(&good, "print(\"should not run\");\n").unwrap();
     let bad = test.dir().join("bad.rhai");
     std::fs::write(&bad, "fn f( {\n").unwrap();
-    Test::new().args(&["check", good.to_str().unwrap()]).run().success().stdout("");
-    Test::new().args(&["check", bad.to_str().unwrap()]).run().code(2).stderr_has("bad.rhai:");
+    Test::new()
+        .args(&["check", good.to_str().unwrap()])
+        .run()
+        .success()
+        .stdout("");
+    Test::new()
+        .args(&["check", bad.to_str().unwrap()])
+        .run()
+        .code(2)
+        .stderr_has("bad.rhai:");
 }
 
 #[test]
@@ -63,8 +78,11 @@ fn repl_continues_unfinished_input() {
 #[test]
 fn repl_errors_go_to_stderr_and_the_session_goes_on() {
     let run = repl("let x = nope;\nprint(\"still here\");\nlet y = (1 + ;\nprint(\"and here\");\n");
-    run.success().stdout_has("still here\n").stdout_has("and here\n");
-    run.stderr_has("Variable not found: nope").stderr_has("syntax error");
+    run.success()
+        .stdout_has("still here\n")
+        .stdout_has("and here\n");
+    run.stderr_has("Variable not found: nope")
+        .stderr_has("syntax error");
     assert!(!run.stdout.contains("nope"));
 }
 
@@ -89,7 +107,14 @@ fn repl_waits_for_children_and_ends_daemons_at_the_end() {
 fn repl_keeps_history_in_the_data_directory() {
     let home = TempDir::new();
     let home_path = home.path().to_str().unwrap();
-    Test::new().args(&["repl"]).env("HOME", home_path).env("XDG_DATA_HOME", "").stdin("let remembered = 1;\n").run().success();
-    let history = std::fs::read_to_string(home.path().join(".local/share/procscript/history.txt")).unwrap();
+    Test::new()
+        .args(&["repl"])
+        .env("HOME", home_path)
+        .env("XDG_DATA_HOME", "")
+        .stdin("let remembered = 1;\n")
+        .run()
+        .success();
+    let history =
+        std::fs::read_to_string(home.path().join(".local/share/procscript/history.txt")).unwrap();
     assert!(history.contains("let remembered = 1;"), "{history}");
 }

@@ -19,7 +19,10 @@ message
         .unwrap();
     let _helper = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(2)));
     let message: String = runtime.engine_mut().eval_ast(&ast).unwrap();
-    assert!(message.starts_with("ProcessError: refusing to fork: this process has"), "{message}");
+    assert!(
+        message.starts_with("ProcessError: refusing to fork: this process has"),
+        "{message}"
+    );
     assert!(message.contains("threads"), "{message}");
 }
 

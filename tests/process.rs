@@ -142,7 +142,11 @@ print(p.join(5));
         )
         .run();
     run.success().stdout("true true true\n\n-9\n");
-    assert!(run.elapsed < Duration::from_secs(20), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}",
+        run.elapsed
+    );
 }
 
 #[test]
@@ -159,8 +163,16 @@ print("主");
         )
         .run();
     run.success().stdout("主\n");
-    assert!(run.elapsed >= Duration::from_millis(950), "{:?}", run.elapsed);
-    assert!(run.elapsed < Duration::from_millis(2900), "joins did not overlap: {:?}", run.elapsed);
+    assert!(
+        run.elapsed >= Duration::from_millis(950),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(
+        run.elapsed < Duration::from_millis(2900),
+        "joins did not overlap: {:?}",
+        run.elapsed
+    );
 }
 
 #[test]
@@ -215,13 +227,24 @@ print("parent carries on");
         )
         .run();
     run.success().stdout("exitcode 1\nparent carries on\n");
-    assert!(run.stderr.starts_with("Process Process-1:\n"), "{}", run.stderr);
-    run.stderr_has("bad value 42").stderr_has("script.rhai:4:5").stderr_has("throw `bad value ${y}`;").stderr_has("^");
+    assert!(
+        run.stderr.starts_with("Process Process-1:\n"),
+        "{}",
+        run.stderr
+    );
+    run.stderr_has("bad value 42")
+        .stderr_has("script.rhai:4:5")
+        .stderr_has("throw `bad value ${y}`;")
+        .stderr_has("^");
 }
 
 #[test]
 fn exit_code_of_main_script_is_honoured() {
-    Test::new().script("print(\"a\"); exit(7); print(\"b\");").run().code(7).stdout("a\n");
+    Test::new()
+        .script("print(\"a\"); exit(7); print(\"b\");")
+        .run()
+        .code(7)
+        .stdout("a\n");
     Test::new().script("fn f() { exit(3); } f();").run().code(3);
     Test::new().script("exit();").run().code(0);
 }
@@ -240,12 +263,23 @@ print("main done");
 "#,
         )
         .run();
-    run.success().stdout_has("main done\n").stdout_has("late child done\n");
+    run.success()
+        .stdout_has("main done\n")
+        .stdout_has("late child done\n");
     assert!(!run.stdout.contains("daemon survived"));
-    let daemon_pid: u32 =
-        run.stdout.lines().find_map(|l| l.strip_prefix("daemon ")).expect("daemon printed its pid").parse().unwrap();
+    let daemon_pid: u32 = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("daemon "))
+        .expect("daemon printed its pid")
+        .parse()
+        .unwrap();
     assert!(!alive(daemon_pid), "daemon {daemon_pid} still alive");
-    assert!(run.elapsed < Duration::from_secs(30), "waited for the daemon: {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "waited for the daemon: {:?}",
+        run.elapsed
+    );
     assert_eq!(run.lines().last().copied(), Some("late child done"));
 }
 
@@ -317,7 +351,9 @@ for p in ps { p.join(); }
     let lines = run.lines();
     assert_eq!(lines.len(), 16000);
     for line in lines {
-        let (id, rest) = line.split_once(':').unwrap_or_else(|| panic!("torn line {line:?}"));
+        let (id, rest) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("torn line {line:?}"));
         assert!(id.parse::<u32>().unwrap() < 8, "{line:?}");
         assert_eq!(rest.len(), 98, "torn line {line:?}");
         assert!(rest.bytes().all(|b| b == b'x'), "torn line {line:?}");
