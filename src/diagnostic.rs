@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn byte_span_counts_characters_not_bytes() {
         let text = "print('主');\nlet x = y;\n";
-        assert_eq!(byte_span(text, 2, 9), 21..22);
+        assert_eq!(byte_span(text, 2, 9), 22..23);
         assert_eq!(&text[byte_span(text, 1, 8)], "主");
     }
 

@@ -79,7 +79,8 @@ impl Session {
         match result {
             Ok(value) => {
                 if !value.is_unit() {
-                    let _ = write_line(Stream::Stdout, &format!("=> {value:?}"));
+                    let shown = show(self.runtime.engine(), &value);
+                    let _ = write_line(Stream::Stdout, &format!("=> {shown}"));
                 }
                 Step::Continue
             }
@@ -94,6 +95,26 @@ impl Session {
             },
         }
     }
+}
+
+/// A value as the REPL shows it: Rhai's debug form, except that processes (also inside
+/// arrays and maps) show as `<Process name=... pid=... started>` rather than a type name.
+fn show(engine: &rhai::Engine, value: &Dynamic) -> String {
+    if let Some(process) = value.read_lock::<procscript::Process>() {
+        return process.to_string();
+    }
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        let items: Vec<String> = array.iter().map(|v| show(engine, v)).collect();
+        return format!("[{}]", items.join(", "));
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        let items: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{k:?}: {}", show(engine, v)))
+            .collect();
+        return format!("#{{{}}}", items.join(", "));
+    }
+    engine.map_type_name(&format!("{value:?}")).to_string()
 }
 
 /// Whether a parse error means the input is unfinished: an open bracket or string, or

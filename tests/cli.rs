@@ -118,3 +118,11 @@ fn repl_keeps_history_in_the_data_directory() {
         std::fs::read_to_string(home.path().join(".local/share/procscript/history.txt")).unwrap();
     assert!(history.contains("let remembered = 1;"), "{history}");
 }
+
+#[test]
+fn repl_shows_processes_by_their_text() {
+    let run = repl("let p = Process(|| 0, [], #{ name: \"w\" });\np\n[p]\n");
+    run.success()
+        .stdout_has("=> <Process name='w' parent=")
+        .stdout_has("=> [<Process name='w'");
+}
