@@ -35,6 +35,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod output;
 pub mod process;
+pub mod reference;
 pub mod runtime;
 
 pub use error::{Error, ErrorKind};

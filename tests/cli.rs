@@ -126,3 +126,28 @@ fn repl_shows_processes_by_their_text() {
         .stdout_has("=> <Process name='w' parent=")
         .stdout_has("=> [<Process name='w'");
 }
+
+#[test]
+fn repl_help_name_prints_that_functions_documentation() {
+    let run = repl("help join\nhelp no_such_function\n");
+    run.success()
+        .stdout_has("process.join(timeout)")
+        .stdout_has("Waits at most `timeout` seconds");
+    run.stderr_has("no procscript function named `no_such_function`");
+}
+
+#[test]
+fn repl_ps_lists_live_children() {
+    let run = repl("ps\nlet p = Process(|| sleep(30), [], #{ name: \"sleeper\" }); p.start();\nps\np.kill();\n");
+    run.success()
+        .stdout_has("no live children")
+        .stdout_has("PID")
+        .stdout_has("sleeper");
+}
+
+#[test]
+fn repl_reports_input_that_ends_unfinished() {
+    repl("let m = #{ a: 1,\n")
+        .success()
+        .stderr_has("syntax error");
+}

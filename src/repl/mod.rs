@@ -1,15 +1,22 @@
 //! The REPL: one scope and one growing set of functions across inputs; each input's
 //! statements run once and are then dropped, because running them again would fork again.
 
+mod helper;
+
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use procscript::output::{write_line, Stream};
 use procscript::process::package::exit_request;
+use procscript::reference::{function_docs, help_for, FnDoc};
 use procscript::runtime::stderr_color;
 use procscript::Runtime;
 use rhai::{Dynamic, Scope, AST};
 use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
+use rustyline::history::DefaultHistory;
+use rustyline::Editor;
+
+use helper::ReplHelper;
 
 const PROMPT: &str = "procscript> ";
 const MORE: &str = "        ... ";
@@ -19,8 +26,10 @@ const HELP: &str = "\
 Type Rhai statements; they run at once. Functions and variables stay defined.
 An unfinished input (an open `{`, `[`, `(` or string) continues on the next line.
 
-  help     this text
-  quit     leave (so does Ctrl-D); Ctrl-C clears the current input
+  help         this text
+  help NAME    the documentation of a function (Tab completes names)
+  ps           the live children: pid, name, state, age
+  quit         leave (so does Ctrl-D); Ctrl-C clears the current input
 
 Try:
   fn task(name) { print(`${name} is running`); sleep(1); }
@@ -140,12 +149,56 @@ fn is_at_end(pos: rhai::Position, input: &str) -> bool {
     line > last || (line == last && column > lines.get(last - 1).map_or(0, |l| l.chars().count()))
 }
 
+/// Age in seconds and state letter of a process, from `/proc/<pid>/stat`.
+fn proc_age_and_state(pid: i32) -> Option<(f64, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // Field 22 of stat (index 19 after the name): start time in clock ticks since boot.
+    let start_ticks: f64 = fields.get(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(((uptime - start_ticks / ticks).max(0.0), state))
+}
+
+/// The `ps` command: one line per live child.
+fn ps_table() -> String {
+    let children = procscript::process::active_children();
+    if children.is_empty() {
+        return "no live children".into();
+    }
+    let mut out = format!("{:>8}  {:<20} {:<6} {:>8}", "PID", "NAME", "STATE", "AGE");
+    for child in children {
+        let pid = child.pid().map_or(0, |p| p.as_raw());
+        let (age, state) = proc_age_and_state(pid).unwrap_or((0.0, '?'));
+        let daemon = if child.daemon() { " (daemon)" } else { "" };
+        out.push_str(&format!(
+            "\n{pid:>8}  {:<20} {state:<6} {age:>7.1}s{daemon}",
+            child.name()
+        ));
+    }
+    out
+}
+
 /// Runs the REPL until `quit`, Ctrl-D or `exit(n)`; returns the exit code.
 pub fn run() -> i32 {
-    let Ok(mut editor) = DefaultEditor::new() else {
+    let mut session = Session::new();
+    let docs: Vec<FnDoc> = function_docs(session.runtime.engine());
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal();
+    let helper = ReplHelper::new(docs.iter().map(|d| d.name.clone()).collect(), color);
+    let variables = helper.variables.clone();
+    let Ok(mut editor) = Editor::<ReplHelper, DefaultHistory>::new() else {
         let _ = write_line(Stream::Stderr, "error: cannot start the line editor");
         return 1;
     };
+    editor.set_helper(Some(helper));
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -157,7 +210,6 @@ pub fn run() -> i32 {
             env!("CARGO_PKG_VERSION")
         ),
     );
-    let mut session = Session::new();
     let mut buffer = String::new();
     let code = loop {
         let prompt = if buffer.is_empty() { PROMPT } else { MORE };
@@ -180,7 +232,24 @@ pub fn run() -> i32 {
                         buffer.clear();
                         continue;
                     }
+                    "ps" => {
+                        let _ = write_line(Stream::Stdout, &ps_table());
+                        buffer.clear();
+                        continue;
+                    }
                     _ => {}
+                }
+                if let Some(name) = input.strip_prefix("help ").map(str::trim) {
+                    match help_for(&docs, name) {
+                        Some(text) => write_line(Stream::Stdout, &text),
+                        None => write_line(
+                            Stream::Stderr,
+                            &format!("no procscript function named `{name}`"),
+                        ),
+                    }
+                    .ok();
+                    buffer.clear();
+                    continue;
                 }
                 let input = buffer.clone();
                 match session.compile(&input) {
@@ -195,7 +264,13 @@ pub fn run() -> i32 {
                         let _ = write_line(Stream::Stderr, &rendered);
                     }
                     Some(Ok(ast)) => {
-                        if let Step::Exit(code) = session.eval(&input, ast) {
+                        let step = session.eval(&input, ast);
+                        *variables.borrow_mut() = session
+                            .scope
+                            .iter()
+                            .map(|(name, ..)| name.to_string())
+                            .collect();
+                        if let Step::Exit(code) = step {
                             buffer.clear();
                             break code;
                         }
@@ -204,7 +279,27 @@ pub fn run() -> i32 {
                 buffer.clear();
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
-            Err(ReadlineError::Eof) => break 0,
+            Err(ReadlineError::Eof) => {
+                if !buffer.trim().is_empty() {
+                    // The input ended inside an unfinished statement: say so.
+                    if let Err(error) = session
+                        .runtime
+                        .engine()
+                        .compile_with_scope(&session.scope, &buffer)
+                    {
+                        procscript::diagnostic::register_source(SOURCE, &buffer);
+                        let _ = write_line(
+                            Stream::Stderr,
+                            &procscript::diagnostic::render(
+                                &error.into(),
+                                Some(SOURCE),
+                                stderr_color(),
+                            ),
+                        );
+                    }
+                }
+                break 0;
+            }
             Err(error) => {
                 let _ = write_line(Stream::Stderr, &format!("error: reading input: {error}"));
                 break 1;
