@@ -37,6 +37,15 @@ enum Command {
     },
     /// Start the interactive REPL (the default with no command).
     Repl,
+    /// Write the script reference (docs/reference.md) from the natives' doc comments.
+    Doc {
+        /// Where to write it; `-` for standard output.
+        #[arg(short, long, default_value = "docs/reference.md")]
+        output: PathBuf,
+        /// Only check that the file is current; exit 1 if it is not.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -46,6 +55,34 @@ pub fn run() -> i32 {
         None | Some(Command::Repl) => crate::repl::run(),
         Some(Command::Run { file, args }) => report(Runtime::new().run_file(&file, &args)),
         Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
+        Some(Command::Doc { output, check }) => doc(&output, check),
+    }
+}
+
+fn doc(output: &std::path::Path, check: bool) -> i32 {
+    let text = procscript::reference::reference_markdown();
+    if output.as_os_str() == "-" {
+        print!("{text}");
+        return 0;
+    }
+    if check {
+        return match std::fs::read_to_string(output) {
+            Ok(current) if current == text => 0,
+            _ => {
+                eprintln!(
+                    "`{}` is out of date: run `procscript doc`",
+                    output.display()
+                );
+                1
+            }
+        };
+    }
+    match std::fs::write(output, text) {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("error: cannot write `{}`: {error}", output.display());
+            1
+        }
     }
 }
 

@@ -341,10 +341,16 @@ mod process_functions {
     /// A handle on a process: made by `Process(...)` or `spawn`, started with `start()`.
     pub type Process = super::Process;
 
-    /// Makes a process that will run `target`: a function's bare name, `Fn("name")`, or a
-    /// closure. Or pass a map: `#{ target, args, kwargs, name, daemon }` (Python's keyword
-    /// form), or `#{ name, run: || { ... }, ...fields }` (an object whose `run` is called
-    /// in the child with `this` bound to a copy of the map).
+    /// Makes a process that will run `target`; it does not start it. `target` is a script
+    /// function's bare name (`task`), `Fn("task")`, or a closure (which takes a copy of the
+    /// variables it captures).
+    ///
+    /// Or pass one map: `#{ target, args, kwargs, name, daemon }` (Python's keyword form),
+    /// or `#{ name, daemon, run: || { ... }, ...fields }`, the "subclass" form: `start()`
+    /// calls `run` in the child with `this` bound to a copy of the map.
+    ///
+    /// Errors: `TypeError` (a target that is not a function, `args` not an array, a keyword
+    /// that fits no parameter), `ValueError` (an unknown option).
     ///
     /// ```rhai
     /// fn task(name) { print(`${name} is running`); }
@@ -374,8 +380,11 @@ mod process_functions {
         Ok(from_target(&ctx, target, args, Dynamic::UNIT)?)
     }
 
-    /// Makes a process that will call `target` with `args`; `opts` is a map of `name`,
-    /// `daemon` and `kwargs` (a map matched to the target's parameter names).
+    /// Makes a process that will call `target` with the array `args`. `opts` is a map:
+    /// `name` (default `Process-N`, numbered now; `Process-N:M` for a child's child),
+    /// `daemon` (`true`: terminated rather than waited for when its parent ends; default: the
+    /// parent's flag), `kwargs` (a map matched to the target's parameter names, for script
+    /// functions and closures).
     ///
     /// ```rhai
     /// fn piao(name) { print(`${name} is piaoing`); }
@@ -392,16 +401,21 @@ mod process_functions {
         Ok(from_target(&ctx, target, args, opts)?)
     }
 
-    /// Starts the process with `fork()` and returns at once. The child runs the target and
-    /// then ends; it never runs the rest of the parent's script.
+    /// Starts the process with `fork()` and returns at once. The child runs the target,
+    /// waits for its own children, and ends; it never runs the rest of the parent's script.
+    /// The parent drops the target and its arguments, so what was handed to the child (a
+    /// socket, say) closes in the parent once the script lets go of it.
     ///
-    /// Errors (`ProcessError`): started twice, made by another process, called in a daemon.
+    /// Errors (`ProcessError`): started twice; made by another process; called in a daemon;
+    /// too many live children (4096); the process has more than one thread.
     #[rhai_fn(return_raw, volatile)]
     pub fn start(ctx: NativeCallContext, process: &mut Process) -> RhaiResult<()> {
         Ok(start_process(&ctx, process)?)
     }
 
     /// Waits for the process to end and returns its `exitcode`.
+    ///
+    /// Errors (`ProcessError`): not started; not a child of this process; the current process.
     ///
     /// ```rhai
     /// let p = spawn sleep(0.1);
@@ -412,8 +426,15 @@ mod process_functions {
         Ok(process.join(None)?.map_or(Dynamic::UNIT, Dynamic::from_int))
     }
 
-    /// Waits at most `timeout` seconds; returns the `exitcode`, or `()` if the process is
-    /// still running.
+    /// Waits at most `timeout` seconds (int or float); returns the `exitcode`, or `()` if
+    /// the process is still running.
+    ///
+    /// ```rhai
+    /// let p = spawn sleep(5);
+    /// print(p.join(0.1));   // () : still running
+    /// p.kill();
+    /// print(p.join());      // -9
+    /// ```
     #[rhai_fn(name = "join", return_raw, volatile)]
     pub fn join_timeout(process: &mut Process, timeout: Dynamic) -> RhaiResult<Dynamic> {
         let timeout = seconds(&timeout, "the join timeout")?;
@@ -422,19 +443,22 @@ mod process_functions {
             .map_or(Dynamic::UNIT, Dynamic::from_int))
     }
 
-    /// Whether the process has started and not yet ended.
+    /// Whether the process has started and not yet ended. `current_process().is_alive()` is
+    /// `true`; `parent_process().is_alive()` tells whether the parent still runs.
     #[rhai_fn(return_raw, volatile)]
     pub fn is_alive(process: &mut Process) -> RhaiResult<bool> {
         Ok(process.is_alive()?)
     }
 
-    /// Sends SIGTERM (a no-op once the process has ended).
+    /// Sends SIGTERM (a no-op once the process has ended). Its `exitcode` becomes `-15`.
+    /// `ProcessError` before start.
     #[rhai_fn(return_raw, volatile)]
     pub fn terminate(process: &mut Process) -> RhaiResult<()> {
         Ok(process.signal(nix::sys::signal::Signal::SIGTERM)?)
     }
 
-    /// Sends SIGKILL (a no-op once the process has ended).
+    /// Sends SIGKILL (a no-op once the process has ended). Its `exitcode` becomes `-9`.
+    /// `ProcessError` before start.
     #[rhai_fn(return_raw, volatile)]
     pub fn kill(process: &mut Process) -> RhaiResult<()> {
         Ok(process.signal(nix::sys::signal::Signal::SIGKILL)?)
@@ -472,14 +496,22 @@ mod process_functions {
         Ok(process.set_daemon(daemon)?)
     }
 
-    /// `()` while running; then 0 (success), 1 (uncaught error), `n` from `exit(n)`, or
+    /// `()` while running; then 0 (returned), 1 (uncaught error), `n` from `exit(n)`, or
     /// `-N` if signal N ended it.
+    ///
+    /// ```rhai
+    /// let p = spawn exit(3);
+    /// p.join();
+    /// print(p.exitcode);   // 3
+    /// ```
     #[rhai_fn(get = "exitcode", pure, volatile)]
     pub fn exitcode(process: &mut Process) -> Dynamic {
         process.exitcode().map_or(Dynamic::UNIT, Dynamic::from_int)
     }
 
-    /// `<Process name='Process-1' pid=4242 parent=4241 started>`.
+    /// Python's text for a process: `<Process name='Process-1' parent=4241 initial>`, then
+    /// `... pid=4242 parent=4241 started>`, then `... stopped exitcode=0>` (or
+    /// `exitcode=-SIGTERM`); ` daemon` before the `>` for daemons. `print(p)` shows it.
     #[rhai_fn(name = "to_string", pure)]
     pub fn to_string(process: &mut Process) -> String {
         process.to_string()
@@ -503,8 +535,8 @@ mod process_functions {
         nix::unistd::getppid().as_raw().into()
     }
 
-    /// Sleeps for `secs` seconds (an integer or a float). Children that end meanwhile are
-    /// still reaped at once.
+    /// Sleeps for `secs` seconds (an integer or a float; `ValueError` if negative). Children
+    /// that end meanwhile are still reaped at once.
     ///
     /// ```rhai
     /// sleep(0.01);
@@ -555,7 +587,13 @@ mod process_functions {
         std::thread::available_parallelism().map_or(1, |n| n.get() as INT)
     }
 
-    /// A random integer from `a` to `b`, both included. Each child starts a fresh sequence.
+    /// A random integer from `a` to `b`, both included (`ValueError` if `a > b`). Each child
+    /// starts a fresh sequence, so children do not repeat their parent's numbers.
+    ///
+    /// ```rhai
+    /// let n = randint(1, 3);
+    /// print(n >= 1 && n <= 3);   // true
+    /// ```
     #[rhai_fn(return_raw, volatile)]
     pub fn randint(a: INT, b: INT) -> RhaiResult<INT> {
         if a > b {
@@ -577,7 +615,8 @@ mod process_functions {
     }
 
     /// Ends the current process with `code` (in a child, that child's `exitcode`).
-    /// `exit("text")` prints the text to stderr and ends with 1, as Python does.
+    /// `exit("text")` prints the text to stderr and ends with 1, as Python does. At the end
+    /// of the main script daemon children are still ended and the others waited for.
     #[rhai_fn(name = "exit", return_raw, volatile)]
     pub fn exit(code: Dynamic) -> RhaiResult<()> {
         Err(EvalAltResult::ErrorTerminated(code, Position::NONE).into())
