@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use procscript::{Runtime, ScriptError};
 
 /// Run process-orchestration scripts written in Rhai, with real fork()-based processes.
@@ -46,6 +48,13 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Print a shell completion script: `procscript completions bash > /etc/bash_completion.d/procscript`.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Print the man page (roff): `procscript man > procscript.1; man ./procscript.1`.
+    Man,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -55,35 +64,57 @@ pub fn run() -> i32 {
         None | Some(Command::Repl) => crate::repl::run(),
         Some(Command::Run { file, args }) => report(Runtime::new().run_file(&file, &args)),
         Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
-        Some(Command::Doc { output, check }) => doc(&output, check),
+        Some(Command::Doc { output, check }) => edge(doc(&output, check)),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "procscript",
+                &mut std::io::stdout(),
+            );
+            0
+        }
+        Some(Command::Man) => edge(man()),
     }
 }
 
-fn doc(output: &std::path::Path, check: bool) -> i32 {
+/// Prints an error from the command line's own work (not a script's) with its causes.
+fn edge(result: anyhow::Result<i32>) -> i32 {
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        1
+    })
+}
+
+fn man() -> anyhow::Result<i32> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .context("rendering the man page")?;
+    std::io::Write::write_all(&mut std::io::stdout(), &page).context("writing the man page")?;
+    Ok(0)
+}
+
+fn doc(output: &std::path::Path, check: bool) -> anyhow::Result<i32> {
     let text = procscript::reference::reference_markdown();
     if output.as_os_str() == "-" {
         print!("{text}");
-        return 0;
+        return Ok(0);
     }
     if check {
-        return match std::fs::read_to_string(output) {
-            Ok(current) if current == text => 0,
-            _ => {
-                eprintln!(
-                    "`{}` is out of date: run `procscript doc`",
-                    output.display()
-                );
-                1
-            }
-        };
-    }
-    match std::fs::write(output, text) {
-        Ok(()) => 0,
-        Err(error) => {
-            eprintln!("error: cannot write `{}`: {error}", output.display());
-            1
+        let current = std::fs::read_to_string(output)
+            .with_context(|| format!("reading `{}`", output.display()))?;
+        if current != text {
+            eprintln!(
+                "`{}` is out of date: run `procscript doc`",
+                output.display()
+            );
+            return Ok(1);
         }
+        return Ok(0);
     }
+    std::fs::write(output, text).with_context(|| format!("writing `{}`", output.display()))?;
+    Ok(0)
 }
 
 fn report(result: Result<i32, ScriptError>) -> i32 {

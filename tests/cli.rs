@@ -151,3 +151,22 @@ fn repl_reports_input_that_ends_unfinished() {
         .success()
         .stderr_has("syntax error");
 }
+
+#[test]
+fn shell_completions_and_man_page_come_from_the_command_line_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = Test::new().args(&["completions", shell]).run();
+        run.success().stdout_has("procscript").stdout_has("check");
+    }
+    Test::new()
+        .args(&["man"])
+        .run()
+        .success()
+        .stdout_has(".TH procscript")
+        .stdout_has("repl");
+    Test::new()
+        .args(&["completions", "klingon"])
+        .run()
+        .code(2)
+        .stderr_has("invalid value");
+}
