@@ -26,6 +26,9 @@ enum Command {
     /// Exits with the script's `exit(n)`, 0 when it ends normally, 1 on an uncaught error,
     /// 2 on a syntax error or a file that cannot be read.
     Run {
+        /// Prefix each printed line with the process's name and pid, `[Process-1 4242] ...`.
+        #[arg(long)]
+        label: bool,
         /// The script to run.
         file: PathBuf,
         /// Arguments for the script.
@@ -62,7 +65,10 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         None | Some(Command::Repl) => crate::repl::run(),
-        Some(Command::Run { file, args }) => report(Runtime::new().run_file(&file, &args)),
+        Some(Command::Run { label, file, args }) => {
+            procscript::runtime::set_labels(label);
+            report(Runtime::new().run_file(&file, &args))
+        }
         Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
         Some(Command::Doc { output, check }) => edge(doc(&output, check)),
         Some(Command::Completions { shell }) => {

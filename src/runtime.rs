@@ -15,6 +15,47 @@ use crate::process::package::{exit_request, register_spawn_syntax, ProcessPackag
 /// Set when standard output's reader has gone; the script then ends quietly.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// Line labels: 0 off, 1 plain, 2 coloured (see [`set_labels`]).
+static LABELS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Prefixes every printed line with the printing process's name and pid
+/// (`[Process-1 4242] alex is piaoing`), coloured per process when stdout is a terminal and
+/// `NO_COLOR` is unset, as `docker compose` and `honcho` do. Lines stay whole.
+pub fn set_labels(on: bool) {
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal();
+    LABELS.store(
+        if !on {
+            0
+        } else if color {
+            2
+        } else {
+            1
+        },
+        Ordering::Relaxed,
+    );
+}
+
+/// Colours for labels, picked by pid so that each process keeps one.
+const LABEL_COLORS: [u8; 10] = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
+
+/// `text` with each of its lines labelled with this process's name and pid.
+fn labelled(text: &str, color: bool) -> String {
+    let pid = crate::process::my_pid().as_raw();
+    let label = format!("[{} {pid}]", crate::process::my_name());
+    let label = if color {
+        let code = LABEL_COLORS[pid.unsigned_abs() as usize % LABEL_COLORS.len()];
+        format!("\x1b[{code}m{label}\x1b[0m")
+    } else {
+        label
+    };
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| format!("{label} {line}"))
+        .collect();
+    lines.join("\n")
+}
+
 /// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
 pub const EXIT_PIPE_CLOSED: i32 = 141;
 
@@ -41,7 +82,11 @@ pub fn install(engine: &mut Engine) {
     ProcessPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
     engine.on_print(|text| {
-        if output::write_line(Stream::Stdout, text) == Err(nix::errno::Errno::EPIPE) {
+        let result = match LABELS.load(Ordering::Relaxed) {
+            0 => output::write_line(Stream::Stdout, text),
+            mode => output::write_line(Stream::Stdout, &labelled(text, mode == 2)),
+        };
+        if result == Err(nix::errno::Errno::EPIPE) {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
         }
     });

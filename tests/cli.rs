@@ -170,3 +170,45 @@ fn shell_completions_and_man_page_come_from_the_command_line_definition() {
         .code(2)
         .stderr_has("invalid value");
 }
+
+#[test]
+fn label_prefixes_each_line_with_name_and_pid_and_lines_stay_whole() {
+    let run = Test::new()
+        .flags(&["--label"])
+        .script(
+            r#"
+fn writer(id) { for i in 0..500 { print(`line ${i} from writer ${id}`); } }
+let ps = [];
+for id in 0..8 { let p = Process(writer, [id], #{ name: `w${id}` }); p.start(); ps.push(p); }
+for p in ps { p.join(); }
+print("multi\nline");
+"#,
+        )
+        .run();
+    run.success();
+    let lines = run.lines();
+    assert_eq!(lines.len(), 8 * 500 + 2);
+    for line in &lines[..lines.len() - 2] {
+        let (label, text) = line
+            .split_once("] ")
+            .unwrap_or_else(|| panic!("unlabelled line {line:?}"));
+        let (name, pid) = label.trim_start_matches('[').split_once(' ').unwrap();
+        assert!(pid.parse::<u32>().is_ok(), "{line:?}");
+        let id = name.strip_prefix('w').unwrap_or_else(|| panic!("{line:?}"));
+        assert!(
+            text.starts_with("line ") && text.ends_with(&format!(" from writer {id}")),
+            "torn line {line:?}"
+        );
+    }
+    let main = format!(
+        "[MainProcess {}]",
+        lines[lines.len() - 1]
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(']')
+    );
+    assert_eq!(lines[lines.len() - 2], format!("{main} multi"));
+    assert_eq!(lines[lines.len() - 1], format!("{main} line"));
+    assert!(!run.stdout.contains('\u{1b}'), "no colour when piped");
+}

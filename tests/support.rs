@@ -109,6 +109,7 @@ impl Run {
 pub struct Test {
     dir: TempDir,
     script: Option<PathBuf>,
+    flags: Vec<String>,
     args: Vec<String>,
     stdin: Option<Vec<u8>>,
     env: Vec<(String, String)>,
@@ -120,6 +121,7 @@ impl Test {
         Self {
             dir: TempDir::new(),
             script: None,
+            flags: Vec::new(),
             args: Vec::new(),
             stdin: None,
             env: Vec::new(),
@@ -134,6 +136,11 @@ impl Test {
     /// Runs an existing script file (path relative to the crate root).
     pub fn file(mut self, path: &str) -> Self {
         self.script = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(path));
+        self
+    }
+    /// Options of `run`, placed before the script: `run --label SCRIPT`.
+    pub fn flags(mut self, flags: &[&str]) -> Self {
+        self.flags = flags.iter().map(|s| s.to_string()).collect();
         self
     }
     /// Raw arguments to the binary (instead of `run SCRIPT`).
@@ -160,7 +167,7 @@ impl Test {
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
         if let Some(script) = &self.script {
-            cmd.arg("run").arg(script);
+            cmd.arg("run").args(&self.flags).arg(script);
         }
         cmd.args(&self.args);
         cmd.env("NO_COLOR", "1").env("HOME", self.dir.path());
