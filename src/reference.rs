@@ -15,6 +15,10 @@ pub struct FnDoc {
     pub usage: String,
     /// The return type, `()` for none.
     pub returns: String,
+    /// How many arguments it takes (the receiver of a method counts).
+    pub arity: usize,
+    /// Whether it is a property getter or setter rather than a callable function.
+    pub is_property: bool,
     /// The doc comment, without its `///` markers.
     pub doc: String,
 }
@@ -143,6 +147,8 @@ pub fn function_docs(engine: &Engine) -> Vec<FnDoc> {
                 name,
                 usage,
                 returns: script_type(meta.return_type.as_deref().unwrap_or("()")),
+                arity: meta.params.len(),
+                is_property: meta.name.starts_with("get$") || meta.name.starts_with("set$"),
                 doc: doc_text(&meta.doc_comments),
             }
         })

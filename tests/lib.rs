@@ -15,5 +15,7 @@ mod embed;
 mod errors;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
 mod process;
+/// Bad input never panics: generated calls of every native with wrong arguments.
+mod robustness;
 /// Every script in `scripts/` runs and behaves as documented.
 mod scripts;
