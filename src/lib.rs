@@ -37,6 +37,7 @@ pub mod output;
 pub mod process;
 pub mod reference;
 pub mod runtime;
+pub mod trace;
 
 pub use error::{Error, ErrorKind};
 pub use process::package::ProcessPackage;
