@@ -147,10 +147,9 @@ impl Tracing {
             .unwrap_or_else(|| "trace".into());
         name.push(format!(".{main_pid}.events"));
         let events_path = near.with_file_name(name);
+        let _ = std::fs::remove_file(&events_path);
         let file = std::fs::OpenOptions::new()
             .create(true)
-            .truncate(true)
-            .read(true)
             .append(true)
             .open(&events_path)
             .map_err(|e| {
