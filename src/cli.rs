@@ -29,6 +29,12 @@ enum Command {
         /// Prefix each printed line with the process's name and pid, `[Process-1 4242] ...`.
         #[arg(long)]
         label: bool,
+        /// Record every process of the run (tree, times, CPU, memory, exit) as YAML.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Draw the run's processes on a timeline, as SVG.
+        #[arg(long, value_name = "FILE")]
+        timeline: Option<PathBuf>,
         /// The script to run.
         file: PathBuf,
         /// Arguments for the script.
@@ -58,6 +64,14 @@ enum Command {
     },
     /// Print the man page (roff): `procscript man > procscript.1; man ./procscript.1`.
     Man,
+    /// Show a trace written by `run --trace` as a process tree; optionally draw its timeline.
+    Report {
+        /// The trace (YAML).
+        trace: PathBuf,
+        /// Also write the timeline picture here, as SVG.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -65,10 +79,25 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         None | Some(Command::Repl) => crate::repl::run(),
-        Some(Command::Run { label, file, args }) => {
+        Some(Command::Run {
+            label,
+            trace,
+            timeline,
+            file,
+            args,
+        }) => {
             procscript::runtime::set_labels(label);
-            report(Runtime::new().run_file(&file, &args))
+            if trace.is_none() && timeline.is_none() {
+                return report(Runtime::new().run_file(&file, &args));
+            }
+            edge(traced_run(
+                &file,
+                &args,
+                trace.as_deref(),
+                timeline.as_deref(),
+            ))
         }
+        Some(Command::Report { trace, svg }) => edge(show_report(&trace, svg.as_deref())),
         Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
         Some(Command::Doc { output, check }) => edge(doc(&output, check)),
         Some(Command::Completions { shell }) => {
@@ -90,6 +119,45 @@ fn edge(result: anyhow::Result<i32>) -> i32 {
         eprintln!("error: {error:#}");
         1
     })
+}
+
+/// `run --trace/--timeline`: the run, then the trace written where asked.
+fn traced_run(
+    file: &std::path::Path,
+    args: &[String],
+    trace_path: Option<&std::path::Path>,
+    timeline_path: Option<&std::path::Path>,
+) -> anyhow::Result<i32> {
+    use procscript::trace;
+    let near = trace_path
+        .or(timeline_path)
+        .context("a trace or timeline path")?;
+    let tracing = trace::Tracing::start(near, &file.display().to_string())?;
+    let code = report(Runtime::new().run_file(file, args));
+    let recorded = tracing.finish(code)?;
+    if let Some(path) = trace_path {
+        trace::write_yaml(&recorded, path)?;
+        trace::announce("trace", path);
+    }
+    if let Some(path) = timeline_path {
+        std::fs::write(path, trace::timeline::render(&recorded))
+            .with_context(|| format!("writing `{}`", path.display()))?;
+        trace::announce("timeline", path);
+    }
+    Ok(code)
+}
+
+/// `report TRACE [--svg FILE]`.
+fn show_report(path: &std::path::Path, svg: Option<&std::path::Path>) -> anyhow::Result<i32> {
+    use procscript::trace;
+    let recorded = trace::read_yaml(path)?;
+    print!("{}", trace::report::render(&recorded));
+    if let Some(svg) = svg {
+        std::fs::write(svg, trace::timeline::render(&recorded))
+            .with_context(|| format!("writing `{}`", svg.display()))?;
+        trace::announce("timeline", svg);
+    }
+    Ok(0)
 }
 
 fn man() -> anyhow::Result<i32> {

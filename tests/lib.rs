@@ -19,3 +19,5 @@ mod process;
 mod robustness;
 /// Every script in `scripts/` runs and behaves as documented.
 mod scripts;
+/// --trace, --timeline and report.
+mod trace;

@@ -313,6 +313,16 @@ impl Process {
         };
         let (pid, slot) = fork::fork_and_run(child_setup, child_body)?;
         self.0.borrow_mut().state = State::Running { pid, slot };
+        if crate::trace::enabled() {
+            let inner = self.0.borrow();
+            crate::trace::record(&crate::trace::Event::Spawn {
+                t: crate::trace::now(),
+                pid: pid.as_raw(),
+                ppid: my_pid().as_raw(),
+                name: inner.name.clone(),
+                target: inner.label.clone(),
+            });
+        }
         ME.with(|me| me.borrow_mut().children.push(self.clone()));
         Ok(pid)
     }
@@ -328,12 +338,27 @@ impl Process {
                     self.name()
                 )))
             }
-            State::Running { slot, .. } => slot,
-            _ => return Ok(self.exitcode()),
+            State::Running { slot, .. } => Some(slot),
+            _ => None,
         };
-        let deadline = timeout.map(|t| Instant::now() + t);
-        wait::wait_until(deadline, || wait::has_exited(slot));
-        Ok(self.exitcode())
+        let ended = match slot {
+            Some(slot) => wait::wait_until(timeout.map(|t| Instant::now() + t), || {
+                wait::has_exited(slot)
+            }),
+            None => true,
+        };
+        let code = self.exitcode();
+        if ended && crate::trace::enabled() {
+            if let Some(pid) = self.pid() {
+                let event = crate::trace::Event::Join {
+                    t: crate::trace::now(),
+                    pid: pid.as_raw(),
+                    by: my_pid().as_raw(),
+                };
+                crate::trace::record(&event);
+            }
+        }
+        Ok(code)
     }
 
     /// Whether the process is running.
@@ -363,6 +388,13 @@ impl Process {
             ))),
             State::Running { pid, slot } if !wait::has_exited(slot) => {
                 // SIGCHLD is blocked, so the pid cannot be reaped (and reused) in between.
+                if crate::trace::enabled() {
+                    let (t, target, by) = (crate::trace::now(), pid.as_raw(), my_pid().as_raw());
+                    crate::trace::record(&match signal {
+                        Signal::SIGKILL => crate::trace::Event::Kill { t, pid: target, by },
+                        _ => crate::trace::Event::Terminate { t, pid: target, by },
+                    });
+                }
                 match nix::sys::signal::kill(pid, signal) {
                     Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
                     Err(e) => Err(Error::os(format_args!("{verb} process {pid}"), e)),
@@ -426,8 +458,28 @@ pub fn collect() {
                 return false;
             };
             match wait::take_exit(slot) {
-                Some(exit) => {
-                    inner.state = State::Exited { pid, exit };
+                Some(reaped) => {
+                    inner.state = State::Exited {
+                        pid,
+                        exit: reaped.exit,
+                    };
+                    if crate::trace::enabled() {
+                        crate::trace::record(&crate::trace::Event::Exit {
+                            t: reaped.ended,
+                            pid: pid.as_raw(),
+                            code: match reaped.exit {
+                                Some(Exit::Code(code)) => Some(code),
+                                _ => None,
+                            },
+                            signal: match reaped.exit {
+                                Some(Exit::Signal(sig)) => Some(sig),
+                                _ => None,
+                            },
+                            user_cpu: reaped.user_cpu,
+                            sys_cpu: reaped.sys_cpu,
+                            max_rss_kib: reaped.max_rss_kib,
+                        });
+                    }
                     false
                 }
                 None => true,
