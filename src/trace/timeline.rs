@@ -11,6 +11,7 @@ const LABEL_WIDTH: f64 = 300.0;
 const PLOT_WIDTH: f64 = 640.0;
 const TOP: f64 = 56.0;
 const MARGIN: f64 = 16.0;
+const LEGEND: f64 = 24.0;
 const FONT: &str = "DejaVu Sans Mono, Menlo, Consolas, monospace";
 
 /// Colour of a bar: green for exit 0, amber for another code, red for a signal, grey when
@@ -21,6 +22,23 @@ fn colour(exit: Option<&super::ExitStatus>) -> &'static str {
         Some(e) if e.code.is_some() => "#fb8c00",
         Some(_) => "#e53935",
         None => "#9e9e9e",
+    }
+}
+
+/// Longest label, in characters, that fits left of the bars.
+const LABEL_CHARS: usize = 40;
+
+/// A row's label: indented name, pid and target (a script shown by its file name only),
+/// cut to fit.
+fn label(depth: usize, name: &str, pid: i32, target: &str) -> String {
+    let target = std::path::Path::new(target)
+        .file_name()
+        .map_or(target.into(), |f| f.to_string_lossy());
+    let text = format!("{}{name} ({pid}) {target}", "  ".repeat(depth));
+    if text.chars().count() <= LABEL_CHARS {
+        text
+    } else {
+        text.chars().take(LABEL_CHARS - 1).collect::<String>() + "…"
     }
 }
 
@@ -46,7 +64,7 @@ pub fn render(trace: &Trace) -> String {
         .fold(trace.duration, f64::max)
         .max(1e-3);
     let x = |t: f64| LABEL_WIDTH + t / span * PLOT_WIDTH;
-    let height = TOP + ROW * tree.len() as f64 + MARGIN * 2.0;
+    let height = TOP + ROW * tree.len() as f64 + MARGIN * 2.0 + LEGEND;
     let width = LABEL_WIDTH + PLOT_WIDTH + MARGIN * 2.0;
 
     let mut doc = Document::new()
@@ -85,7 +103,7 @@ pub fn render(trace: &Trace) -> String {
                     .set("x1", x(t))
                     .set("x2", x(t))
                     .set("y1", TOP - 6.0)
-                    .set("y2", height - MARGIN)
+                    .set("y2", height - MARGIN - LEGEND)
                     .set("stroke", "#e0e0e0"),
             )
             .add(
@@ -107,7 +125,7 @@ pub fn render(trace: &Trace) -> String {
             || "not seen to end".to_string(),
             |e| format!("exit {}", e.short()),
         );
-        let label = format!("{}{} ({}) {}", "  ".repeat(*depth), p.name, p.pid, p.target);
+        let label = label(*depth, &p.name, p.pid, &p.target);
         let mut group = Group::new().set("class", "process").set("data-pid", p.pid);
         group = group
             .add(Text::new(label).set("x", MARGIN).set("y", y + ROW * 0.62))
@@ -156,12 +174,65 @@ pub fn render(trace: &Trace) -> String {
                 ))),
         );
     }
-    doc.to_string()
+    // Legend.
+    let y = height - MARGIN - 6.0;
+    let mut legend = Group::new().set("class", "legend");
+    let mut lx = MARGIN;
+    for (fill, text) in [
+        ("#43a047", "exit 0"),
+        ("#fb8c00", "other exit code"),
+        ("#e53935", "ended by a signal"),
+        ("#9e9e9e", "end not seen"),
+    ] {
+        legend = legend
+            .add(
+                Rectangle::new()
+                    .set("x", lx)
+                    .set("y", y - 10.0)
+                    .set("width", 12)
+                    .set("height", 12)
+                    .set("rx", 2)
+                    .set("fill", fill),
+            )
+            .add(Text::new(text).set("x", lx + 17.0).set("y", y));
+        lx += 34.0 + 7.0 * text.len() as f64;
+    }
+    let points = format!(
+        "{},{} {},{} {},{} {},{}",
+        lx + 5.0,
+        y - 11.0,
+        lx + 10.0,
+        y - 4.0,
+        lx + 5.0,
+        y + 3.0,
+        lx,
+        y - 4.0
+    );
+    legend = legend
+        .add(Polygon::new().set("points", points).set("fill", "#212121"))
+        .add(
+            Text::new("the parent's join returned")
+                .set("x", lx + 15.0)
+                .set("y", y),
+        );
+    doc.add(legend).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_show_script_file_names_and_fit() {
+        assert_eq!(
+            label(0, "MainProcess", 7, "/work/main/scripts/join.rhai"),
+            "MainProcess (7) join.rhai"
+        );
+        assert_eq!(label(1, "Process-1", 8, "piao"), "  Process-1 (8) piao");
+        let long = label(2, &"x".repeat(80), 9, "t");
+        assert_eq!(long.chars().count(), LABEL_CHARS);
+        assert!(long.ends_with('…'));
+    }
 
     #[test]
     fn ticks_are_round_numbers() {
