@@ -29,6 +29,9 @@ enum Command {
         /// Prefix each printed line with the process's name and pid, `[Process-1 4242] ...`.
         #[arg(long)]
         label: bool,
+        /// Show a bar of children finished out of started on stderr (when it is a terminal).
+        #[arg(long)]
+        progress: bool,
         /// Record every process of the run (tree, times, CPU, memory, exit) as YAML.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
@@ -81,12 +84,16 @@ pub fn run() -> i32 {
         None | Some(Command::Repl) => crate::repl::run(),
         Some(Command::Run {
             label,
+            progress,
             trace,
             timeline,
             file,
             args,
         }) => {
             procscript::runtime::set_labels(label);
+            if progress {
+                procscript::progress::enable();
+            }
             if trace.is_none() && timeline.is_none() {
                 return report(Runtime::new().run_file(&file, &args));
             }

@@ -35,6 +35,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod output;
 pub mod process;
+pub mod progress;
 pub mod reference;
 pub mod runtime;
 pub mod trace;

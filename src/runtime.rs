@@ -82,10 +82,10 @@ pub fn install(engine: &mut Engine) {
     ProcessPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
     engine.on_print(|text| {
-        let result = match LABELS.load(Ordering::Relaxed) {
+        let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
             0 => output::write_line(Stream::Stdout, text),
             mode => output::write_line(Stream::Stdout, &labelled(text, mode == 2)),
-        };
+        });
         if result == Err(nix::errno::Errno::EPIPE) {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
         }
@@ -223,6 +223,7 @@ impl Runtime {
     pub fn run_ast(&self, ast: &AST, scope: &mut Scope) -> Result<i32, ScriptError> {
         let result = self.engine.run_ast_with_scope(scope, ast);
         crate::process::finish_children();
+        crate::progress::finish();
         self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
     }
 

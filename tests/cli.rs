@@ -212,3 +212,12 @@ print("multi\nline");
     assert_eq!(lines[lines.len() - 1], format!("{main} line"));
     assert!(!run.stdout.contains('\u{1b}'), "no colour when piped");
 }
+
+#[test]
+fn progress_bar_is_silent_when_stderr_is_not_a_terminal() {
+    let run = Test::new()
+        .flags(&["--progress"])
+        .script("let ps = [];\nfor i in 0..5 { let p = Process(|| 0); p.start(); ps.push(p); }\nfor p in ps { p.join(); }\nprint(\"done\");\n")
+        .run();
+    run.success().stdout("done\n").stderr("");
+}

@@ -304,6 +304,7 @@ impl Process {
                 };
             });
             fastrand::seed(fresh_seed(pid));
+            crate::progress::forget_in_child();
             redirect_stdin_to_null();
         };
         let child_body = || {
@@ -313,6 +314,7 @@ impl Process {
         };
         let (pid, slot) = fork::fork_and_run(child_setup, child_body)?;
         self.0.borrow_mut().state = State::Running { pid, slot };
+        crate::progress::started();
         if crate::trace::enabled() {
             let inner = self.0.borrow();
             crate::trace::record(&crate::trace::Event::Spawn {
@@ -463,6 +465,7 @@ pub fn collect() {
                         pid,
                         exit: reaped.exit,
                     };
+                    crate::progress::finished();
                     if crate::trace::enabled() {
                         crate::trace::record(&crate::trace::Event::Exit {
                             t: reaped.ended,
