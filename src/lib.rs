@@ -38,6 +38,7 @@ pub mod process;
 pub mod progress;
 pub mod reference;
 pub mod runtime;
+pub mod signal;
 pub mod trace;
 
 pub use error::{Error, ErrorKind};
