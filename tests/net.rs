@@ -202,7 +202,10 @@ fn fork_server_carries_on_after_a_client_resets() {
         reset(stream);
     }
     let mut stream = server.connect();
-    assert_eq!(round_trip(&mut stream, b"after the resets"), b"AFTER THE RESETS");
+    assert_eq!(
+        round_trip(&mut stream, b"after the resets"),
+        b"AFTER THE RESETS"
+    );
     drop(stream);
     server.assert_clean(baseline);
     let (_, err) = server.stop();
@@ -231,15 +234,24 @@ fn fork_server_descriptors_are_close_on_exec() {
     let handler = children_of(server.pid)[0];
     for pid in [server.pid, handler] {
         let mut sockets = 0;
-        for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+        {
             let target = std::fs::read_link(entry.path()).unwrap_or_default();
             if !target.to_string_lossy().starts_with("socket:") {
                 continue;
             }
             sockets += 1;
             let name = entry.file_name();
-            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", name.to_string_lossy())).unwrap();
-            let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap().trim();
+            let info =
+                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", name.to_string_lossy()))
+                    .unwrap();
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .unwrap()
+                .trim();
             let flags = u32::from_str_radix(flags, 8).unwrap();
             assert_ne!(
                 flags & libc::O_CLOEXEC as u32,
@@ -260,7 +272,8 @@ fn scenario_7_client_and_server() {
         .script_args(&[&port])
         .stdin("hello\n\nworld\n")
         .run();
-    run.success().stdout("请输入:HELLO\n请输入:请输入:WORLD\n请输入:");
+    run.success()
+        .stdout("请输入:HELLO\n请输入:请输入:WORLD\n请输入:");
     // One client at a time: a second one is served after the first has gone.
     let run = Test::new()
         .file("scripts/echo_client.rhai")
@@ -325,7 +338,10 @@ fn udp_echo_answers_a_datagram() {
     let status = server.child.wait().unwrap();
     assert!(status.success());
     let (out, _) = server.stop();
-    assert_eq!(out, [format!("14 bytes from {}", client.local_addr().unwrap())]);
+    assert_eq!(
+        out,
+        [format!("14 bytes from {}", client.local_addr().unwrap())]
+    );
 }
 
 #[test]
@@ -334,11 +350,17 @@ fn unix_echo_runs_twice_on_one_path() {
     let path = dir.path().join("echo.sock");
     let path = path.to_str().unwrap();
     for _ in 0..2 {
-        let run = Test::new().file("scripts/unix_echo.rhai").script_args(&[path]).run();
+        let run = Test::new()
+            .file("scripts/unix_echo.rhai")
+            .script_args(&[path])
+            .run();
         run.success().stdout(&format!(
             "listening on {path}\nclient got HELLO\nclient got UNIX SOCKETS\ndone\n"
         ));
-        assert!(!std::path::Path::new(path).exists(), "the socket path is removed");
+        assert!(
+            !std::path::Path::new(path).exists(),
+            "the socket path is removed"
+        );
     }
 }
 
@@ -431,7 +453,11 @@ fn timeouts_raise_timeout_error() {
         .run();
     run.success()
         .stdout("accept: TimeoutError\n0.2\nrecv: TimeoutError\n\nlate\n");
-    assert!(run.elapsed >= Duration::from_millis(400), "{:?}", run.elapsed);
+    assert!(
+        run.elapsed >= Duration::from_millis(400),
+        "{:?}",
+        run.elapsed
+    );
 }
 
 #[test]
