@@ -584,3 +584,46 @@ fn input_reads_lines_until_the_end_of_input() {
     run.success()
         .stdout("> [one]\n> []\n> [two]\n> [last without newline]\n> <eof>\ntrue\n");
 }
+
+/// The ```` ```rhai ```` blocks of a Markdown text, or of `///` doc comments.
+fn rhai_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let line = match trimmed.strip_prefix("///") {
+            Some(doc) => doc.strip_prefix(' ').unwrap_or(doc),
+            None => line,
+        };
+        match &mut current {
+            None if line.trim_start().starts_with("```rhai") => current = Some(String::new()),
+            Some(_) if line.trim_start().starts_with("```") => blocks.extend(current.take()),
+            Some(code) => {
+                code.push_str(line);
+                code.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn socket_doc_examples_run() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut count = 0;
+    for file in ["docs/sockets.md", "src/net/package.rs"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for block in rhai_blocks(&text) {
+            let run = Test::new().script(&block).stdin("").run();
+            assert_eq!(
+                run.code,
+                Some(0),
+                "{file} example:\n{block}\nstderr:\n{}",
+                run.stderr
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 12, "only {count} examples");
+}

@@ -224,8 +224,16 @@ mod net_functions {
     /// A peer that reset the connection: `ConnectionResetError`.
     ///
     /// ```rhai
-    /// let data = conn.recv(1024);
-    /// if data.is_empty() { print("peer closed"); }
+    /// let server = socket();
+    /// server.bind("127.0.0.1", 0);
+    /// server.listen();
+    /// let client = socket();
+    /// client.connect("127.0.0.1", server.local_port);
+    /// let conn = server.accept();
+    /// client.sendall("hello");
+    /// client.close();
+    /// print(conn.recv(1024).decode());    // hello
+    /// print(conn.recv(1024).is_empty());  // true: the client closed
     /// ```
     #[rhai_fn(return_raw, volatile)]
     pub fn recv(s: &mut Socket, n: INT) -> RhaiResult<Blob> {
@@ -249,8 +257,12 @@ mod net_functions {
     /// `addr` is the sender's `"host:port"`.
     ///
     /// ```rhai
+    /// let udp = socket(AF_INET, SOCK_DGRAM);
+    /// udp.bind("127.0.0.1", 0);
+    /// udp.sendto("ping", "127.0.0.1", udp.local_port);
     /// let got = udp.recvfrom(1024);
-    /// udp.sendto(got.data.upper(), got.host, got.port);
+    /// print(got.data.decode());          // ping
+    /// print(got.port == udp.local_port); // true
     /// ```
     #[rhai_fn(return_raw, volatile)]
     pub fn recvfrom(s: &mut Socket, n: INT) -> RhaiResult<Map> {
@@ -278,7 +290,9 @@ mod net_functions {
     /// the socket blocking again. A call that waits longer: `TimeoutError`.
     ///
     /// ```rhai
-    /// conn.settimeout(2.5);
+    /// let s = socket();
+    /// s.settimeout(2.5);
+    /// print(s.gettimeout());   // 2.5
     /// ```
     #[rhai_fn(return_raw, volatile)]
     pub fn settimeout(s: &mut Socket, secs: Dynamic) -> RhaiResult<()> {
