@@ -514,16 +514,18 @@ fn blocked_calls_resume_when_a_child_is_reaped() {
         let server = socket();
         server.bind("127.0.0.1", 0);
         server.listen();
-        for i in 0..5 { spawn sleep(0.05 * i); }
+        let sleepers = [];
+        for i in 0..5 { sleepers.push(spawn sleep(0.05 * i)); }
         let p = Process(connect_later, [server.local_port]);
         p.start();
         let conn = server.accept();
-        for i in 0..5 { spawn sleep(0.05 * i); }
+        for i in 0..5 { sleepers.push(spawn sleep(0.05 * i)); }
         print(conn.recv(100).decode());
-        for i in 0..5 { spawn sleep(0.05 * i); }
+        for i in 0..5 { sleepers.push(spawn sleep(0.05 * i)); }
         conn.settimeout(5);
         print(conn.recv(100).len());
         p.join();
+        for s in sleepers { s.join(); }
         print(active_children().len());
     "#,
     );
