@@ -134,17 +134,17 @@ mod net_functions {
         Ok(Socket::new(Family::from_raw(family)?, Kind::Stream)?)
     }
 
-    /// A socket of `family` (`AF_INET`, `AF_INET6`, `AF_UNIX`) and `type` (`SOCK_STREAM`,
+    /// A socket of `family` (`AF_INET`, `AF_INET6`, `AF_UNIX`) and `sock_type` (`SOCK_STREAM`,
     /// `SOCK_DGRAM`).
     ///
     /// ```rhai
     /// let udp = socket(AF_INET, SOCK_DGRAM);
     /// ```
     #[rhai_fn(name = "socket", return_raw, volatile)]
-    pub fn socket2(family: INT, kind: INT) -> RhaiResult<Socket> {
+    pub fn socket2(family: INT, sock_type: INT) -> RhaiResult<Socket> {
         Ok(Socket::new(
             Family::from_raw(family)?,
-            Kind::from_raw(kind)?,
+            Kind::from_raw(sock_type)?,
         )?)
     }
 
