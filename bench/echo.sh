@@ -64,6 +64,7 @@ settled_zombies() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) CPUs; other work on the machine skews the ratios)"
 declare -A RT CPS ZA ZB
 for server in $SERVERS; do RT[$server]=""; CPS[$server]=""; ZA[$server]=0; ZB[$server]=0; done
 
@@ -95,3 +96,4 @@ for server in $SERVERS; do
         "${ZA[$server]}" "${ZB[$server]}"
 done
 echo "(medians of $ROUNDS rounds; zombies: the most seen 0.5 s after a load ended)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
