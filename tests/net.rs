@@ -629,3 +629,21 @@ fn socket_doc_examples_run() {
     }
     assert!(count >= 12, "only {count} examples");
 }
+
+#[test]
+fn input_read_ahead_stays_with_the_parent() {
+    let run = Test::new()
+        .script(
+            r#"
+        print(input());
+        let p = spawn { print(`child sees the end of input: ${input() == ()}`); };
+        p.join();
+        print(input());
+        print(input() == ());
+    "#,
+        )
+        .stdin("first\nsecond\n")
+        .run();
+    run.success()
+        .stdout("first\nchild sees the end of input: true\nsecond\ntrue\n");
+}

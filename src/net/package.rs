@@ -443,16 +443,43 @@ mod net_functions {
     }
 }
 
+thread_local! {
+    /// Standard input read ahead of the last line `input` returned, and the process it was
+    /// read in: a forked child must not see its parent's read-ahead (its stdin is /dev/null).
+    static STDIN_AHEAD: std::cell::RefCell<(i32, Vec<u8>)> = const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// One line from standard input without its newline; `()` at the end of input (or on a
+/// read error). Reads in chunks, retrying reads interrupted by a signal.
 fn read_line() -> Dynamic {
-    let mut line = Vec::new();
-    // `read_until` retries reads interrupted by a signal.
-    match std::io::BufRead::read_until(&mut std::io::stdin().lock(), b'\n', &mut line) {
-        Ok(0) | Err(_) => Dynamic::UNIT,
-        Ok(_) => {
-            if line.last() == Some(&b'\n') {
-                line.pop();
-            }
-            String::from_utf8_lossy(&line).into_owned().into()
+    let me = crate::process::my_pid().as_raw();
+    STDIN_AHEAD.with(|ahead| {
+        let mut ahead = ahead.borrow_mut();
+        if ahead.0 != me {
+            *ahead = (me, Vec::new());
         }
-    }
+        let buf = &mut ahead.1;
+        let mut searched = 0;
+        loop {
+            if let Some(i) = buf[searched..].iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = buf.drain(..=searched + i).collect();
+                line.pop();
+                return String::from_utf8_lossy(&line).into_owned().into();
+            }
+            searched = buf.len();
+            let mut chunk = [0u8; 4096];
+            // SAFETY: descriptor 0 stays open for the life of the process.
+            let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+            match nix::unistd::read(stdin, &mut chunk) {
+                Err(nix::errno::Errno::EINTR) => {}
+                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                // The end of input (or an unreadable stdin): the last line has no newline.
+                _ if buf.is_empty() => return Dynamic::UNIT,
+                _ => {
+                    let line = std::mem::take(buf);
+                    return String::from_utf8_lossy(&line).into_owned().into();
+                }
+            }
+        }
+    })
 }
