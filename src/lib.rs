@@ -33,6 +33,7 @@
 
 pub mod diagnostic;
 pub mod error;
+pub mod net;
 pub mod output;
 pub mod process;
 pub mod progress;

@@ -80,6 +80,7 @@ pub fn install(engine: &mut Engine) {
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
     ProcessPackage::new().register_into_engine(engine);
+    crate::net::package::NetPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
     engine.on_print(|text| {
         let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
