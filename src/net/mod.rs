@@ -226,7 +226,9 @@ fn wait_ready(
             }
         };
         match nix::poll::poll(&mut [PollFd::new(fd, events)], timeout) {
-            Ok(0) | Err(Errno::EINTR) => {}
+            Ok(0) => {}
+            // A signal: SIGCHLD (reaping) is retried; Ctrl-C or SIGTERM stops the script.
+            Err(Errno::EINTR) => crate::signal::check()?,
             Ok(_) => return Ok(()),
             Err(e) => return Err(Error::os(what, e)),
         }
@@ -246,7 +248,7 @@ fn retry<T>(
     loop {
         match op(raw) {
             Ok(value) => return Ok(value),
-            Err(Errno::EINTR) => {}
+            Err(Errno::EINTR) => crate::signal::check()?,
             Err(Errno::EAGAIN) => wait_ready(fd, events, deadline, what)?,
             Err(e) => return Err(Error::os(what, e)),
         }

@@ -471,6 +471,10 @@ fn read_line() -> Dynamic {
             // SAFETY: descriptor 0 stays open for the life of the process.
             let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
             match nix::unistd::read(stdin, &mut chunk) {
+                // Ctrl-C or SIGTERM: give up the line; the script stops at its next step.
+                Err(nix::errno::Errno::EINTR) if crate::signal::pending().is_some() => {
+                    return Dynamic::UNIT
+                }
                 Err(nix::errno::Errno::EINTR) => {}
                 Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
                 // The end of input (or an unreadable stdin): the last line has no newline.
