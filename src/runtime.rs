@@ -40,6 +40,8 @@ pub fn install(engine: &mut Engine) {
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
     ProcessPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
+    crate::ipc::IpcPackage::new().register_into_engine(engine);
+    crate::ipc::register_with_syntax(engine);
     engine.on_print(|text| {
         if output::write_line(Stream::Stdout, text) == Err(nix::errno::Errno::EPIPE) {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
@@ -52,7 +54,11 @@ pub fn install(engine: &mut Engine) {
         };
         let _ = output::write_line(Stream::Stderr, &text);
     });
-    engine.on_progress(|_| STDOUT_CLOSED.load(Ordering::Relaxed).then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into())));
+    engine.on_progress(|_| {
+        STDOUT_CLOSED
+            .load(Ordering::Relaxed)
+            .then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into()))
+    });
 }
 
 /// How a script run ended, when it did not succeed.
@@ -151,7 +157,10 @@ impl Runtime {
     /// Reads and compiles a script, remembering its text for diagnostics.
     pub fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ScriptError::Read { path: name.clone(), error })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ScriptError::Read {
+            path: name.clone(),
+            error,
+        })?;
         self.compile_source(&name, &text)
     }
 
@@ -159,10 +168,9 @@ impl Runtime {
     pub fn compile_source(&self, name: &str, text: &str) -> Result<AST, ScriptError> {
         diagnostic::register_source(name, text);
         let body = strip_shebang(text);
-        let mut ast = self
-            .engine
-            .compile(body)
-            .map_err(|e| ScriptError::Syntax { rendered: diagnostic::render(&e.into(), Some(name), stderr_color()) })?;
+        let mut ast = self.engine.compile(body).map_err(|e| ScriptError::Syntax {
+            rendered: diagnostic::render(&e.into(), Some(name), stderr_color()),
+        })?;
         ast.set_source(name);
         Ok(ast)
     }
@@ -176,12 +184,18 @@ impl Runtime {
     }
 
     /// What a script result means to the caller: an exit code, or the rendered error.
-    pub fn outcome(&self, result: Result<Dynamic, Box<EvalAltResult>>, source: Option<&str>) -> Result<i32, ScriptError> {
+    pub fn outcome(
+        &self,
+        result: Result<Dynamic, Box<EvalAltResult>>,
+        source: Option<&str>,
+    ) -> Result<i32, ScriptError> {
         match result {
             Ok(_) => Ok(0),
             Err(err) => match exit_request(&err) {
                 Some(code) => Ok(code),
-                None => Err(ScriptError::Runtime { rendered: diagnostic::render(&err, source, stderr_color()) }),
+                None => Err(ScriptError::Runtime {
+                    rendered: diagnostic::render(&err, source, stderr_color()),
+                }),
             },
         }
     }

@@ -1,0 +1,222 @@
+//! `Pipe()`: two connected ends of a Unix socket pair, carrying whole messages.
+//!
+//! A message on the wire is an 8-byte little-endian length and then that many bytes of
+//! [`codec`](super::codec) encoding. Writes loop until the whole message is out, so a
+//! message can be far larger than the kernel's buffer; the reader reads exactly one
+//! message, never more, so a descriptor shared by several processes never loses bytes
+//! into one reader's buffer.
+
+use std::cell::RefCell;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use rhai::Dynamic;
+
+use super::codec::{self, CodecError};
+use super::sync::Deadline;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The largest message accepted, in bytes (a corrupt length must not allocate wildly).
+pub const MAX_MESSAGE: u64 = 1 << 30;
+
+/// How a value that cannot travel is reported; `type_name` maps Rust names to script names.
+pub fn codec_error(err: CodecError, type_name: impl Fn(&str) -> String) -> Error {
+    match err {
+        CodecError::Unsupported(t) => Error::value(format!(
+            "a value of type `{}` cannot be sent to another process (only (), booleans, numbers, \
+             strings, chars, blobs, and arrays and maps of these can)",
+            type_name(&t)
+        )),
+        other => Error::value(other.to_string()),
+    }
+}
+
+/// Encodes `value` as one framed message.
+pub fn frame(value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<Vec<u8>> {
+    let mut bytes = vec![0u8; 8];
+    codec::encode(value, &mut bytes).map_err(|e| codec_error(e, type_name))?;
+    let len = (bytes.len() - 8) as u64;
+    if len > MAX_MESSAGE {
+        return Err(Error::value(format!(
+            "a message of {len} bytes is larger than the limit of {MAX_MESSAGE}"
+        )));
+    }
+    bytes[..8].copy_from_slice(&len.to_le_bytes());
+    Ok(bytes)
+}
+
+/// Writes all of `bytes`, retrying short writes and signals. Sockets are written with
+/// `MSG_NOSIGNAL`, so a gone reader is a `BrokenPipeError`, never a SIGPIPE.
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8], socket: bool, what: &str) -> Result<()> {
+    while !bytes.is_empty() {
+        let written = if socket {
+            nix::sys::socket::send(fd.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL)
+        } else {
+            nix::unistd::write(fd, bytes)
+        };
+        match written {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::os(format_args!("send on {what}"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Fills `buf` from `fd`. Returns how many bytes were read before end of input.
+fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8], what: &str) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::os(format_args!("recv on {what}"), e)),
+        }
+    }
+    Ok(got)
+}
+
+fn eof(what: &str) -> Error {
+    Error::new(
+        ErrorKind::EOFError,
+        format!("{what} was closed at the other end, and no message is left"),
+    )
+}
+
+/// Reads one framed message and decodes it. End of input before a message is `EOFError`.
+///
+/// `started` is called once the first byte of the message has arrived (a queue marks the
+/// stream as mid-message from then on).
+pub fn read_message(fd: BorrowedFd<'_>, what: &str, started: impl FnOnce()) -> Result<Dynamic> {
+    let mut header = [0u8; 8];
+    let first = loop {
+        match nix::unistd::read(fd, &mut header) {
+            Ok(n) => break n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::os(format_args!("recv on {what}"), e)),
+        }
+    };
+    if first == 0 {
+        return Err(eof(what));
+    }
+    started();
+    if read_full(fd, &mut header[first..], what)? + first < 8 {
+        return Err(Error::new(
+            ErrorKind::EOFError,
+            format!("{what} was closed in the middle of a message"),
+        ));
+    }
+    let len = u64::from_le_bytes(header);
+    if len > MAX_MESSAGE {
+        return Err(Error::value(format!(
+            "corrupt message on {what}: length {len}"
+        )));
+    }
+    let mut payload = vec![0u8; len as usize];
+    if read_full(fd, &mut payload, what)? < payload.len() {
+        return Err(Error::new(
+            ErrorKind::EOFError,
+            format!("{what} was closed in the middle of a message"),
+        ));
+    }
+    codec::decode(&payload).map_err(|e| Error::value(format!("{e} on {what}")))
+}
+
+/// Waits until `fd` is readable (a message or end of input) or the deadline passes.
+pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Deadline, what: &str) -> Result<bool> {
+    loop {
+        let timeout = match deadline.left() {
+            None => PollTimeout::NONE,
+            // Round up so that a wait of 0.3 ms does not spin at 0.
+            Some(left) => {
+                PollTimeout::try_from(left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) => {
+                if deadline.passed() {
+                    return Ok(false);
+                }
+            }
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::os(format_args!("poll on {what}"), e)),
+        }
+    }
+}
+
+/// One end of a `Pipe()`. Clones share the descriptor, which closes when the last clone in
+/// this process goes (or at `close()`).
+#[derive(Clone)]
+pub struct Connection(Rc<RefCell<Option<OwnedFd>>>);
+
+impl Connection {
+    /// Two connected ends (a close-on-exec `AF_UNIX` stream socket pair).
+    pub fn pair() -> Result<(Self, Self)> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| Error::os("socketpair for a Pipe", e))?;
+        Ok((
+            Self(Rc::new(RefCell::new(Some(a)))),
+            Self(Rc::new(RefCell::new(Some(b)))),
+        ))
+    }
+
+    fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> Result<T>) -> Result<T> {
+        let fd = self.0.borrow();
+        match fd.as_ref() {
+            Some(fd) => f(fd.as_fd()),
+            None => Err(Error::new(ErrorKind::OSError, "the connection is closed")),
+        }
+    }
+
+    /// Sends one message (waits while the other end's buffer is full).
+    pub fn send(&self, value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<()> {
+        let bytes = frame(value, type_name)?;
+        self.with_fd(|fd| write_all(fd, &bytes, true, "the Pipe"))
+    }
+
+    /// Receives one message, waiting at most `timeout` for it to start (`TimeoutError`).
+    pub fn recv(&self, timeout: Option<Duration>) -> Result<Dynamic> {
+        self.with_fd(|fd| {
+            if timeout.is_some() && !wait_readable(fd, Deadline::after(timeout), "the Pipe")? {
+                return Err(Error::new(
+                    ErrorKind::TimeoutError,
+                    "no message arrived on the Pipe in time",
+                ));
+            }
+            read_message(fd, "the Pipe", || {})
+        })
+    }
+
+    /// Whether a message (or end of input) is waiting, after waiting at most `timeout`.
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
+        self.with_fd(|fd| wait_readable(fd, Deadline::after(timeout), "the Pipe"))
+    }
+
+    /// Closes this end (in this process); closing twice is fine.
+    pub fn close(&self) {
+        self.0.borrow_mut().take();
+    }
+
+    /// Whether `close()` was called.
+    pub fn closed(&self) -> bool {
+        self.0.borrow().is_none()
+    }
+
+    /// The descriptor number, -1 once closed.
+    pub fn fileno(&self) -> i32 {
+        self.0.borrow().as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+}
