@@ -9,6 +9,8 @@ mod support;
 mod cli;
 /// Script errors: rendering and catchable maps.
 mod errors;
+/// Pipes, queues, locks, events, barriers and shared values across processes.
+mod ipc;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
 mod process;
 /// Every script in `scripts/` runs and behaves as documented.
