@@ -27,9 +27,11 @@ const FALSE: u8 = 1;
 const TRUE: u8 = 2;
 const INT_TAG: u8 = 3;
 const FLOAT_TAG: u8 = 4;
-const STRING: u8 = 5;
+/// Tag of a string.
+pub const STRING: u8 = 5;
 const CHAR: u8 = 6;
-const BLOB: u8 = 7;
+/// Tag of a blob.
+pub const BLOB: u8 = 7;
 const ARRAY: u8 = 8;
 const MAP: u8 = 9;
 
@@ -128,6 +130,18 @@ pub fn decode(bytes: &[u8]) -> Result<Dynamic, CodecError> {
         return Err(CodecError::Corrupt("trailing bytes after the value"));
     }
     Ok(value)
+}
+
+/// The value of a top-level string or blob whose bytes were read on their own (so that a
+/// large one is not copied again): `tag` is [`STRING`] or [`BLOB`].
+pub fn decode_bytes(tag: u8, bytes: Vec<u8>) -> Result<Dynamic, CodecError> {
+    match tag {
+        BLOB => Ok(Dynamic::from_blob(bytes)),
+        STRING => String::from_utf8(bytes)
+            .map(Dynamic::from)
+            .map_err(|_| CodecError::Corrupt("a string is not UTF-8")),
+        _ => Err(CodecError::Corrupt("unknown tag")),
+    }
 }
 
 struct Reader<'a> {
@@ -245,6 +259,23 @@ mod tests {
                 .unwrap(),
             "héllo"
         );
+    }
+
+    #[test]
+    fn bytes_read_on_their_own_decode() {
+        assert_eq!(
+            decode_bytes(BLOB, vec![1, 2]).unwrap().cast::<Blob>(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            decode_bytes(STRING, b"ab".to_vec())
+                .unwrap()
+                .into_string()
+                .unwrap(),
+            "ab"
+        );
+        assert!(decode_bytes(STRING, vec![0xff]).is_err());
+        assert!(decode_bytes(UNIT, vec![]).is_err());
     }
 
     #[test]

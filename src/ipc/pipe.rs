@@ -35,18 +35,60 @@ pub fn codec_error(err: CodecError, type_name: impl Fn(&str) -> String) -> Error
     }
 }
 
-/// Encodes `value` as one framed message.
-pub fn frame(value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<Vec<u8>> {
+/// Strings and blobs from this size on are written straight from the value, not copied.
+pub const BIG: usize = 64 * 1024;
+
+/// Encodes `value` as one framed message and hands its pieces to `write`. A top-level
+/// blob or string of [`BIG`] bytes or more is passed as it is, after a short prefix, so
+/// that a large message is not copied on its way to the kernel.
+pub fn with_message<T>(
+    value: &Dynamic,
+    type_name: impl Fn(&str) -> String,
+    write: impl FnOnce(&[&[u8]]) -> Result<T>,
+) -> Result<T> {
+    if let Ok(blob) = value.as_blob_ref() {
+        if blob.len() >= BIG {
+            return write_big(codec::BLOB, &blob, write);
+        }
+    }
+    if let Ok(text) = value.as_immutable_string_ref() {
+        if text.len() >= BIG {
+            return write_big(codec::STRING, text.as_bytes(), write);
+        }
+    }
     let mut bytes = vec![0u8; 8];
     codec::encode(value, &mut bytes).map_err(|e| codec_error(e, type_name))?;
     let len = (bytes.len() - 8) as u64;
+    check_len(len)?;
+    bytes[..8].copy_from_slice(&len.to_le_bytes());
+    write(&[&bytes])
+}
+
+fn check_len(len: u64) -> Result<()> {
     if len > MAX_MESSAGE {
         return Err(Error::value(format!(
             "a message of {len} bytes is larger than the limit of {MAX_MESSAGE}"
         )));
     }
-    bytes[..8].copy_from_slice(&len.to_le_bytes());
-    Ok(bytes)
+    Ok(())
+}
+
+fn write_big<T>(tag: u8, body: &[u8], write: impl FnOnce(&[&[u8]]) -> Result<T>) -> Result<T> {
+    let len = body.len() as u64 + 5;
+    check_len(len)?;
+    let mut head = [0u8; 13];
+    head[..8].copy_from_slice(&len.to_le_bytes());
+    head[8] = tag;
+    head[9..].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    write(&[&head, body])
+}
+
+/// Writes every piece, in order.
+pub fn write_pieces(fd: BorrowedFd<'_>, pieces: &[&[u8]], socket: bool, what: &str) -> Result<()> {
+    for piece in pieces {
+        write_all(fd, piece, socket, what)?;
+    }
+    Ok(())
 }
 
 /// Writes all of `bytes`, retrying short writes and signals. Sockets are written with
@@ -117,14 +159,36 @@ pub fn read_message(fd: BorrowedFd<'_>, what: &str, started: impl FnOnce()) -> R
             "corrupt message on {what}: length {len}"
         )));
     }
-    let mut payload = vec![0u8; len as usize];
-    if read_full(fd, &mut payload, what)? < payload.len() {
-        return Err(Error::new(
+    let truncated = || {
+        Error::new(
             ErrorKind::EOFError,
             format!("{what} was closed in the middle of a message"),
-        ));
+        )
+    };
+    let corrupt = |e: CodecError| Error::value(format!("{e} on {what}"));
+    let len = len as usize;
+    // A top-level string or blob is read straight into its own buffer.
+    let mut prefix = [0u8; 5];
+    let prefix_len = len.min(5);
+    if read_full(fd, &mut prefix[..prefix_len], what)? < prefix_len {
+        return Err(truncated());
     }
-    codec::decode(&payload).map_err(|e| Error::value(format!("{e} on {what}")))
+    if len >= 5 && (prefix[0] == codec::BLOB || prefix[0] == codec::STRING) {
+        let n = u32::from_le_bytes(prefix[1..5].try_into().expect("4 bytes")) as usize;
+        if n + 5 == len {
+            let mut body = vec![0u8; n];
+            if read_full(fd, &mut body, what)? < n {
+                return Err(truncated());
+            }
+            return codec::decode_bytes(prefix[0], body).map_err(corrupt);
+        }
+    }
+    let mut payload = vec![0u8; len];
+    payload[..prefix_len].copy_from_slice(&prefix[..prefix_len]);
+    if read_full(fd, &mut payload[prefix_len..], what)? < len - prefix_len {
+        return Err(truncated());
+    }
+    codec::decode(&payload).map_err(corrupt)
 }
 
 /// Waits until `fd` is readable (a message or end of input) or the deadline passes.
@@ -183,8 +247,9 @@ impl Connection {
 
     /// Sends one message (waits while the other end's buffer is full).
     pub fn send(&self, value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<()> {
-        let bytes = frame(value, type_name)?;
-        self.with_fd(|fd| write_all(fd, &bytes, true, "the Pipe"))
+        with_message(value, type_name, |pieces| {
+            self.with_fd(|fd| write_pieces(fd, pieces, true, "the Pipe"))
+        })
     }
 
     /// Receives one message, waiting at most `timeout` for it to start (`TimeoutError`).

@@ -24,7 +24,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use rhai::Dynamic;
 
-use super::pipe::{frame, read_message, wait_readable, write_all};
+use super::pipe::{read_message, wait_readable, with_message, write_pieces};
 use super::shm::Shm;
 use super::sync::{Acquired, Deadline, OnDeadHolder, RawLock, Semaphore};
 use crate::error::{Error, ErrorKind, Result};
@@ -106,7 +106,10 @@ impl Queue {
         timeout: Option<Duration>,
         type_name: impl Fn(&str) -> String,
     ) -> Result<()> {
-        let bytes = frame(value, type_name)?;
+        with_message(value, type_name, |pieces| self.put_message(pieces, timeout))
+    }
+
+    fn put_message(&self, pieces: &[&[u8]], timeout: Option<Duration>) -> Result<()> {
         let deadline = Deadline::after(timeout);
         let full = || Error::new(ErrorKind::Full, "the Queue is full");
         if let Some(slots) = &self.0.slots {
@@ -139,7 +142,7 @@ impl Queue {
         }
         let writing = self.0.shm.u32(WRITING);
         writing.store(1, SeqCst);
-        let result = write_all(self.0.write.as_fd(), &bytes, false, "the Queue");
+        let result = write_pieces(self.0.write.as_fd(), pieces, false, "the Queue");
         writing.store(0, SeqCst);
         if result.is_ok() {
             self.0.shm.i64(COUNT).fetch_add(1, SeqCst);
