@@ -543,3 +543,24 @@ fn script_counter() {
         run.stdout
     );
 }
+
+#[test]
+fn docs_examples_run() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ipc.md")).unwrap();
+    let blocks: Vec<&str> = text
+        .split("```rhai\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 8, "found {} rhai blocks", blocks.len());
+    for block in blocks {
+        let run = run(block);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "docs/ipc.md example failed:\n{block}\nstderr:\n{}",
+            run.stderr
+        );
+    }
+}
