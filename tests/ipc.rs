@@ -564,3 +564,24 @@ fn docs_examples_run() {
         );
     }
 }
+
+#[test]
+fn get_lock_guards_compound_updates() {
+    run(r#"
+        let v = Value(0);
+        let a = Array([0.5]);
+        let ps = [];
+        for i in 0..4 {
+            ps.push(spawn {
+                for j in 0..500 {
+                    with v.get_lock() { v.value += 1; }
+                    with a.get_lock() { a[0] += 1; }
+                }
+            });
+        }
+        for p in ps { p.join(); }
+        print(`${v.value} ${a[0]} ${type_of(v.get_lock())}`);
+    "#)
+    .success()
+    .stdout("2000 2000.5 RLock\n");
+}

@@ -754,6 +754,19 @@ mod ipc_functions {
         Ok(v.compare_exchange(&old, &new)?)
     }
 
+    /// The `RLock` that goes with this value, for updates of more than one step.
+    ///
+    /// ```rhai
+    /// let v = Value(0);
+    /// let p = spawn { with v.get_lock() { v.value += 1; } };
+    /// p.join();
+    /// print(v.value);   // 1
+    /// ```
+    #[rhai_fn(name = "get_lock", pure)]
+    pub fn value_get_lock(v: &mut SharedValue) -> RLock {
+        v.lock().clone()
+    }
+
     /// `Value(42)`.
     #[rhai_fn(name = "to_string", name = "to_debug", pure)]
     pub fn value_to_string(v: &mut SharedValue) -> String {
@@ -813,6 +826,12 @@ mod ipc_functions {
     #[rhai_fn(name = "to_array", pure, volatile)]
     pub fn array_to_array(a: &mut SharedArray) -> Array {
         a.to_vec()
+    }
+
+    /// The `RLock` that goes with this array.
+    #[rhai_fn(name = "get_lock", pure)]
+    pub fn array_get_lock(a: &mut SharedArray) -> RLock {
+        a.lock().clone()
     }
 
     /// `Array([1, 2, 3])`.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
 use rhai::{Dynamic, FLOAT, INT};
 
 use super::shm::Shm;
+use super::sync::RLock;
 use crate::error::{Error, ErrorKind, Result};
 
 /// What the words hold.
@@ -141,16 +142,17 @@ impl Words {
     }
 }
 
-/// Python's `multiprocessing.Value`: one shared int or float.
+/// Python's `multiprocessing.Value`: one shared int or float, with an `RLock` of its own
+/// for updates longer than one step (`get_lock()`).
 #[derive(Clone)]
-pub struct SharedValue(Words);
+pub struct SharedValue(Words, RLock);
 
 impl SharedValue {
     /// A shared value starting at `init` (an int or a float, which fixes its kind).
     pub fn new(init: &Dynamic) -> Result<Self> {
         let words = Words::new(Kind::of(init, "a shared Value")?, 1)?;
         words.set(0, init)?;
-        Ok(Self(words))
+        Ok(Self(words, RLock::new()?))
     }
 
     /// The current value.
@@ -177,11 +179,17 @@ impl SharedValue {
     pub fn kind(&self) -> &'static str {
         self.0.kind.name()
     }
+
+    /// The lock that goes with it (Python's `get_lock()`).
+    pub fn lock(&self) -> &RLock {
+        &self.1
+    }
 }
 
-/// Python's `multiprocessing.Array`: a fixed-length list of shared ints or floats.
+/// Python's `multiprocessing.Array`: a fixed-length list of shared ints or floats, with an
+/// `RLock` of its own (`get_lock()`).
 #[derive(Clone)]
-pub struct SharedArray(Words);
+pub struct SharedArray(Words, RLock);
 
 impl SharedArray {
     /// `n` zeros (ints).
@@ -194,7 +202,7 @@ impl SharedArray {
                     "a shared Array's length must be from 0 to 2^28, not {n}"
                 ))
             })?;
-        Ok(Self(Words::new(Kind::Int, len)?))
+        Ok(Self(Words::new(Kind::Int, len)?, RLock::new()?))
     }
 
     /// The values of `list`: floats if any is a float, else ints.
@@ -209,7 +217,7 @@ impl SharedArray {
         for (i, item) in list.iter().enumerate() {
             words.set(i, item)?;
         }
-        Ok(Self(words))
+        Ok(Self(words, RLock::new()?))
     }
 
     /// The number of items.
@@ -257,5 +265,10 @@ impl SharedArray {
     /// `"int"` or `"float"`.
     pub fn kind(&self) -> &'static str {
         self.0.kind.name()
+    }
+
+    /// The lock that goes with it (Python's `get_lock()`).
+    pub fn lock(&self) -> &RLock {
+        &self.1
     }
 }
