@@ -140,10 +140,16 @@ impl Queue {
             give_back();
             return Err(full());
         }
+        // A write of up to PIPE_BUF bytes is atomic: only a longer one can be cut short.
         let writing = self.0.shm.u32(WRITING);
-        writing.store(1, SeqCst);
+        let long = pieces.iter().map(|p| p.len()).sum::<usize>() > libc::PIPE_BUF;
+        if long {
+            writing.store(1, SeqCst);
+        }
         let result = write_pieces(self.0.write.as_fd(), pieces, false, "the Queue");
-        writing.store(0, SeqCst);
+        if long {
+            writing.store(0, SeqCst);
+        }
         if result.is_ok() {
             self.0.shm.i64(COUNT).fetch_add(1, SeqCst);
         }
