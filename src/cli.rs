@@ -53,10 +53,7 @@ fn report(result: Result<i32, ScriptError>) -> i32 {
     match result {
         Ok(code) => code,
         Err(error) => {
-            let _ = procscript::output::write_line(
-                procscript::output::Stream::Stderr,
-                &error.to_string(),
-            );
+            let _ = procscript::output::write_line(procscript::output::Stream::Stderr, &error.to_string());
             error.exit_code()
         }
     }

@@ -50,11 +50,7 @@ enum Step {
 
 impl Session {
     fn new() -> Self {
-        Self {
-            runtime: Runtime::new(),
-            scope: Scope::new(),
-            functions: AST::empty(),
-        }
+        Self { runtime: Runtime::new(), scope: Scope::new(), functions: AST::empty() }
     }
 
     /// Compiles `input`; `None` when it is unfinished and more lines are wanted.
@@ -71,10 +67,7 @@ impl Session {
         let mut ast = ast;
         ast.set_source(SOURCE);
         self.functions += ast;
-        let result = self
-            .runtime
-            .engine()
-            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.functions);
+        let result = self.runtime.engine().eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.functions);
         self.functions.clear_statements();
         match result {
             Ok(value) => {
@@ -86,8 +79,7 @@ impl Session {
             Err(error) => match exit_request(&error) {
                 Some(code) => Step::Exit(code),
                 None => {
-                    let rendered =
-                        procscript::diagnostic::render(&error, Some(SOURCE), stderr_color());
+                    let rendered = procscript::diagnostic::render(&error, Some(SOURCE), stderr_color());
                     let _ = write_line(Stream::Stderr, &rendered);
                     Step::Continue
                 }
@@ -118,10 +110,7 @@ pub fn run() -> i32 {
     }
     let _ = write_line(
         Stream::Stdout,
-        &format!(
-            "procscript {} REPL: `help` for help, `quit` or Ctrl-D to leave",
-            env!("CARGO_PKG_VERSION")
-        ),
+        &format!("procscript {} REPL: `help` for help, `quit` or Ctrl-D to leave", env!("CARGO_PKG_VERSION")),
     );
     let mut session = Session::new();
     let mut buffer = String::new();
@@ -153,11 +142,7 @@ pub fn run() -> i32 {
                     None => continue,
                     Some(Err(error)) => {
                         procscript::diagnostic::register_source(SOURCE, &input);
-                        let rendered = procscript::diagnostic::render(
-                            &error.into(),
-                            Some(SOURCE),
-                            stderr_color(),
-                        );
+                        let rendered = procscript::diagnostic::render(&error.into(), Some(SOURCE), stderr_color());
                         let _ = write_line(Stream::Stderr, &rendered);
                     }
                     Some(Ok(ast)) => {

@@ -54,11 +54,7 @@ pub fn install(engine: &mut Engine) {
         };
         let _ = output::write_line(Stream::Stderr, &text);
     });
-    engine.on_progress(|_| {
-        STDOUT_CLOSED
-            .load(Ordering::Relaxed)
-            .then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into()))
-    });
+    engine.on_progress(|_| STDOUT_CLOSED.load(Ordering::Relaxed).then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into())));
 }
 
 /// How a script run ended, when it did not succeed.
@@ -157,10 +153,7 @@ impl Runtime {
     /// Reads and compiles a script, remembering its text for diagnostics.
     pub fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ScriptError::Read {
-            path: name.clone(),
-            error,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ScriptError::Read { path: name.clone(), error })?;
         self.compile_source(&name, &text)
     }
 
@@ -168,9 +161,10 @@ impl Runtime {
     pub fn compile_source(&self, name: &str, text: &str) -> Result<AST, ScriptError> {
         diagnostic::register_source(name, text);
         let body = strip_shebang(text);
-        let mut ast = self.engine.compile(body).map_err(|e| ScriptError::Syntax {
-            rendered: diagnostic::render(&e.into(), Some(name), stderr_color()),
-        })?;
+        let mut ast = self
+            .engine
+            .compile(body)
+            .map_err(|e| ScriptError::Syntax { rendered: diagnostic::render(&e.into(), Some(name), stderr_color()) })?;
         ast.set_source(name);
         Ok(ast)
     }
@@ -184,18 +178,12 @@ impl Runtime {
     }
 
     /// What a script result means to the caller: an exit code, or the rendered error.
-    pub fn outcome(
-        &self,
-        result: Result<Dynamic, Box<EvalAltResult>>,
-        source: Option<&str>,
-    ) -> Result<i32, ScriptError> {
+    pub fn outcome(&self, result: Result<Dynamic, Box<EvalAltResult>>, source: Option<&str>) -> Result<i32, ScriptError> {
         match result {
             Ok(_) => Ok(0),
             Err(err) => match exit_request(&err) {
                 Some(code) => Ok(code),
-                None => Err(ScriptError::Runtime {
-                    rendered: diagnostic::render(&err, source, stderr_color()),
-                }),
+                None => Err(ScriptError::Runtime { rendered: diagnostic::render(&err, source, stderr_color()) }),
             },
         }
     }

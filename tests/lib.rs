@@ -7,11 +7,11 @@ mod support;
 
 /// `procscript run`, `check`, exit codes, `--help`, the REPL.
 mod cli;
+/// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
+mod process;
 /// Script errors: rendering and catchable maps.
 mod errors;
 /// Pipes, queues, locks, events, barriers and shared values across processes.
 mod ipc;
-/// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
-mod process;
 /// Every script in `scripts/` runs and behaves as documented.
 mod scripts;

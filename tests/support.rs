@@ -51,13 +51,7 @@ impl Run {
     /// Asserts the exit code, showing the output when it differs.
     #[track_caller]
     pub fn code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "exit code; stdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
+        assert_eq!(self.code, Some(code), "exit code; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
     #[track_caller]
@@ -76,22 +70,12 @@ impl Run {
     }
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Self {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Self {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{}\nstdout:\n{}",
-            self.stderr,
-            self.stdout
-        );
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}\nstdout:\n{}", self.stderr, self.stdout);
         self
     }
     /// stdout lines, sorted: for output whose order between processes is free.
@@ -173,11 +157,7 @@ impl Test {
     /// Starts the binary without waiting.
     pub fn spawn(&self) -> Child {
         let mut cmd = self.command();
-        cmd.stdin(if self.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
+        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("procscript binary starts");
         if let Some(input) = &self.stdin {
@@ -225,25 +205,16 @@ pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
 }
 
 /// Children of `pid` (from `/proc/<pid>/task/*/children`).
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut pids = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return pids;
-    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return pids };
     for task in tasks.flatten() {
         if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            pids.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
+            pids.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
         }
     }
     pids
@@ -258,17 +229,12 @@ pub fn process_state(pid: u32) -> Option<char> {
 
 /// Zombie children of `pid`.
 pub fn zombies_of(pid: u32) -> Vec<u32> {
-    children_of(pid)
-        .into_iter()
-        .filter(|c| process_state(*c) == Some('Z'))
-        .collect()
+    children_of(pid).into_iter().filter(|c| process_state(*c) == Some('Z')).collect()
 }
 
 /// Number of open descriptors of `pid`.
 pub fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
 /// Whether `pid` still exists (and is not a zombie).
@@ -291,10 +257,7 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Reads lines from a child's stdout until one satisfies `pred` (for marker-line sync).
-pub fn read_until(
-    reader: &mut impl std::io::BufRead,
-    mut pred: impl FnMut(&str) -> bool,
-) -> Vec<String> {
+pub fn read_until(reader: &mut impl std::io::BufRead, mut pred: impl FnMut(&str) -> bool) -> Vec<String> {
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();

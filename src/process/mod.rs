@@ -185,9 +185,7 @@ impl Process {
     pub fn set_daemon(&self, daemon: bool) -> Result<()> {
         let mut inner = self.0.borrow_mut();
         if inner.state != State::Initial {
-            return Err(Error::process(
-                "cannot change `daemon` of a process that has already started",
-            ));
+            return Err(Error::process("cannot change `daemon` of a process that has already started"));
         }
         inner.daemon = daemon;
         Ok(())
@@ -233,9 +231,9 @@ impl Process {
             State::Current { .. } => {
                 Err(Error::process(format!("cannot {verb} the current process")))
             }
-            State::Parent { .. } => Err(Error::process(format!(
-                "can only {verb} a child process, not the parent"
-            ))),
+            State::Parent { .. } => {
+                Err(Error::process(format!("can only {verb} a child process, not the parent")))
+            }
             _ if inner.creator != my_pid() => Err(Error::process(format!(
                 "can only {verb} a child process: `{}` was made by process {}, this is {}",
                 inner.name,
@@ -253,10 +251,7 @@ impl Process {
     pub fn take_job_for_start(&self) -> Result<Option<Job>> {
         let mut inner = self.0.borrow_mut();
         if inner.state != State::Initial {
-            return Err(Error::process(format!(
-                "cannot start a process twice (`{}`)",
-                inner.name
-            )));
+            return Err(Error::process(format!("cannot start a process twice (`{}`)", inner.name)));
         }
         if inner.creator != my_pid() {
             return Err(Error::process(format!(
@@ -265,9 +260,7 @@ impl Process {
             )));
         }
         if ME.with(|me| me.borrow().daemon) {
-            return Err(Error::process(
-                "daemonic processes are not allowed to have children",
-            ));
+            return Err(Error::process("daemonic processes are not allowed to have children"));
         }
         Ok(inner.job.take())
     }
@@ -422,9 +415,7 @@ pub fn collect() {
     ME.with(|me| {
         me.borrow_mut().children.retain(|child| {
             let mut inner = child.0.borrow_mut();
-            let State::Running { pid, slot } = inner.state else {
-                return false;
-            };
+            let State::Running { pid, slot } = inner.state else { return false };
             match wait::take_exit(slot) {
                 Some(exit) => {
                     inner.state = State::Exited { pid, exit };

@@ -36,20 +36,13 @@ pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
     } else {
         return Err(Error::new(
             ErrorKind::TypeError,
-            format!(
-                "{what} must be a number of seconds, not {}",
-                value.type_name()
-            ),
+            format!("{what} must be a number of seconds, not {}", value.type_name()),
         ));
     };
     if secs.is_nan() || secs < 0.0 {
-        return Err(Error::value(format!(
-            "{what} must be a non-negative number of seconds, not {secs}"
-        )));
+        return Err(Error::value(format!("{what} must be a non-negative number of seconds, not {secs}")));
     }
-    Ok(Some(
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
-    ))
+    Ok(Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)))
 }
 
 /// Puts keyword arguments in the positions of the target's parameters of those names.
@@ -63,17 +56,10 @@ fn place_kwargs(
         return Ok(args);
     }
     let name = target.fn_name();
-    let shown = if target.is_anonymous() {
-        "the closure".to_string()
-    } else {
-        format!("`{name}`")
-    };
+    let shown = if target.is_anonymous() { "the closure".to_string() } else { format!("`{name}`") };
     let curried = target.curry().len();
     let total = curried + args.len() + kwargs.len();
-    let mut defs = ctx
-        .iter_namespaces()
-        .flat_map(|m| m.iter_script_fn_info())
-        .filter(|f| f.2 == name);
+    let mut defs = ctx.iter_namespaces().flat_map(|m| m.iter_script_fn_info()).filter(|f| f.2 == name);
     let Some(def) = defs.find(|f| f.3 == total).map(|f| f.4.clone()) else {
         return Err(Error::new(
             ErrorKind::TypeError,
@@ -88,18 +74,12 @@ fn place_kwargs(
         match kwargs.remove(param.as_str()) {
             Some(value) => args.push(value),
             None => {
-                return Err(Error::new(
-                    ErrorKind::TypeError,
-                    format!("{shown} is missing its argument `{param}`"),
-                ))
+                return Err(Error::new(ErrorKind::TypeError, format!("{shown} is missing its argument `{param}`")))
             }
         }
     }
     if let Some(extra) = kwargs.keys().next() {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("{shown} got an unexpected keyword argument `{extra}`"),
-        ));
+        return Err(Error::new(ErrorKind::TypeError, format!("{shown} got an unexpected keyword argument `{extra}`")));
     }
     Ok(args)
 }
@@ -109,12 +89,9 @@ fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
         return Ok(Map::new());
     }
     let type_name = value.type_name();
-    value.try_cast::<Map>().ok_or_else(|| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("{what} must be a map, not {type_name}"),
-        )
-    })
+    value
+        .try_cast::<Map>()
+        .ok_or_else(|| Error::new(ErrorKind::TypeError, format!("{what} must be a map, not {type_name}")))
 }
 
 fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
@@ -125,12 +102,7 @@ fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
     value
         .try_cast::<Array>()
         .map(|a| a.into_iter().collect())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("`args` must be an array, not {type_name}"),
-            )
-        })
+        .ok_or_else(|| Error::new(ErrorKind::TypeError, format!("`args` must be an array, not {type_name}")))
 }
 
 /// Reads `name` and `daemon` out of an options map, leaving the rest.
@@ -138,22 +110,12 @@ fn take_options(map: &mut Map) -> Result<Options, Error> {
     let name = match map.remove("name") {
         None => None,
         Some(v) if v.is_unit() => None,
-        Some(v) => Some(v.into_string().map_err(|t| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("`name` must be a string, not {t}"),
-            )
-        })?),
+        Some(v) => Some(v.into_string().map_err(|t| Error::new(ErrorKind::TypeError, format!("`name` must be a string, not {t}")))?),
     };
     let daemon = match map.remove("daemon") {
         None => None,
         Some(v) if v.is_unit() => None,
-        Some(v) => Some(v.as_bool().map_err(|t| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("`daemon` must be a boolean, not {t}"),
-            )
-        })?),
+        Some(v) => Some(v.as_bool().map_err(|t| Error::new(ErrorKind::TypeError, format!("`daemon` must be a boolean, not {t}")))?),
     };
     Ok(Options { name, daemon })
 }
@@ -166,12 +128,7 @@ fn fn_label(target: &FnPtr) -> String {
     }
 }
 
-fn from_target(
-    ctx: &NativeCallContext,
-    target: Dynamic,
-    args: Dynamic,
-    opts: Dynamic,
-) -> Result<Process, Error> {
+fn from_target(ctx: &NativeCallContext, target: Dynamic, args: Dynamic, opts: Dynamic) -> Result<Process, Error> {
     if target.is_map() {
         if !args.is_unit() || !opts.is_unit() {
             return Err(Error::new(
@@ -189,11 +146,7 @@ fn from_target(
         ));
     };
     // `Process(task, #{ name: "x" })`: a map in second place is the options.
-    let (args, opts) = if args.is_map() && opts.is_unit() {
-        (Dynamic::UNIT, args)
-    } else {
-        (args, opts)
-    };
+    let (args, opts) = if args.is_map() && opts.is_unit() { (Dynamic::UNIT, args) } else { (args, opts) };
     let args = expect_args(args)?;
     let mut opts = expect_map(opts, "the options")?;
     let options = take_options(&mut opts)?;
@@ -202,24 +155,16 @@ fn from_target(
         None => Map::new(),
     };
     if let Some(extra) = opts.keys().next() {
-        return Err(Error::value(format!(
-            "unknown process option `{extra}` (expected `name`, `daemon`, `kwargs`)"
-        )));
+        return Err(Error::value(format!("unknown process option `{extra}` (expected `name`, `daemon`, `kwargs`)")));
     }
     let args = place_kwargs(ctx, &target, args, kwargs)?;
     let label = fn_label(&target);
-    Ok(Process::new(
-        Some(Job::Call { target, args }),
-        label,
-        options,
-    ))
+    Ok(Process::new(Some(Job::Call { target, args }), label, options))
 }
 
 fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
     if map.contains_key("command") {
-        return Err(Error::value(
-            "`Process(#{ command: [...] })` (running a program) is not available yet",
-        ));
+        return Err(Error::value("`Process(#{ command: [...] })` (running a program) is not available yet"));
     }
     if let Some(target) = map.remove("target") {
         let args = map.remove("args").unwrap_or(Dynamic::UNIT);
@@ -257,11 +202,7 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
     if let Some(code) = exit_request(&err) {
         return code;
     }
-    let text = format!(
-        "Process {}:\n{}",
-        super::my_name(),
-        diagnostic::render(&err, source, crate::runtime::stderr_color())
-    );
+    let text = format!("Process {}:\n{}", super::my_name(), diagnostic::render(&err, source, crate::runtime::stderr_color()));
     let _ = output::write_line(Stream::Stderr, &text);
     1
 }
@@ -270,18 +211,16 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
 /// and gives 1, as Python's `sys.exit("text")` does.
 pub fn exit_request(err: &EvalAltResult) -> Option<i32> {
     match err {
-        EvalAltResult::ErrorTerminated(value, _) | EvalAltResult::Exit(value, _) => {
-            Some(if value.is_unit() {
-                0
-            } else if let Ok(code) = value.as_int() {
-                code as i32
-            } else if let Ok(flag) = value.as_bool() {
-                i32::from(flag)
-            } else {
-                let _ = output::write_line(Stream::Stderr, &value.to_string());
-                1
-            })
-        }
+        EvalAltResult::ErrorTerminated(value, _) | EvalAltResult::Exit(value, _) => Some(if value.is_unit() {
+            0
+        } else if let Ok(code) = value.as_int() {
+            code as i32
+        } else if let Ok(flag) = value.as_bool() {
+            i32::from(flag)
+        } else {
+            let _ = output::write_line(Stream::Stderr, &value.to_string());
+            1
+        }),
         _ => None,
     }
 }
@@ -292,9 +231,7 @@ fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
         None => Ok(Dynamic::UNIT),
         Some(Job::Call { target, args }) => target.call_within_context::<Dynamic>(ctx, args),
         Some(Job::Object(mut object)) => {
-            let run = object
-                .read_lock::<Map>()
-                .and_then(|m| m.get("run").and_then(|r| r.clone().try_cast::<FnPtr>()));
+            let run = object.read_lock::<Map>().and_then(|m| m.get("run").and_then(|r| r.clone().try_cast::<FnPtr>()));
             match run {
                 Some(run) => run.call_as_method_within_context::<Dynamic>(ctx, &mut object, ()),
                 None => Ok(Dynamic::UNIT),
@@ -362,11 +299,7 @@ mod process_functions {
     /// p.start();
     /// ```
     #[rhai_fn(name = "Process", return_raw)]
-    pub fn process_new_args(
-        ctx: NativeCallContext,
-        target: Dynamic,
-        args: Dynamic,
-    ) -> RhaiResult<Process> {
+    pub fn process_new_args(ctx: NativeCallContext, target: Dynamic, args: Dynamic) -> RhaiResult<Process> {
         Ok(from_target(&ctx, target, args, Dynamic::UNIT)?)
     }
 
@@ -379,12 +312,7 @@ mod process_functions {
     /// print(p.name);
     /// ```
     #[rhai_fn(name = "Process", return_raw)]
-    pub fn process_new_opts(
-        ctx: NativeCallContext,
-        target: Dynamic,
-        args: Dynamic,
-        opts: Dynamic,
-    ) -> RhaiResult<Process> {
+    pub fn process_new_opts(ctx: NativeCallContext, target: Dynamic, args: Dynamic, opts: Dynamic) -> RhaiResult<Process> {
         Ok(from_target(&ctx, target, args, opts)?)
     }
 
@@ -413,9 +341,7 @@ mod process_functions {
     #[rhai_fn(name = "join", return_raw, volatile)]
     pub fn join_timeout(process: &mut Process, timeout: Dynamic) -> RhaiResult<Dynamic> {
         let timeout = seconds(&timeout, "the join timeout")?;
-        Ok(process
-            .join(timeout)?
-            .map_or(Dynamic::UNIT, Dynamic::from_int))
+        Ok(process.join(timeout)?.map_or(Dynamic::UNIT, Dynamic::from_int))
     }
 
     /// Whether the process has started and not yet ended.
@@ -439,9 +365,7 @@ mod process_functions {
     /// The process id, `()` before start.
     #[rhai_fn(get = "pid", pure, volatile)]
     pub fn pid(process: &mut Process) -> Dynamic {
-        process
-            .pid()
-            .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.as_raw().into()))
+        process.pid().map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.as_raw().into()))
     }
 
     /// The name: `Process-N` unless given.
@@ -527,10 +451,7 @@ mod process_functions {
     /// The started children that are still running (finished ones are reaped).
     #[rhai_fn(volatile)]
     pub fn active_children() -> Array {
-        super::super::active_children()
-            .into_iter()
-            .map(Dynamic::from)
-            .collect()
+        super::super::active_children().into_iter().map(Dynamic::from).collect()
     }
 
     /// The number of CPUs this process may run on.

@@ -39,11 +39,8 @@ struct Slot {
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // each array element gets its own copy
-const EMPTY_SLOT: Slot = Slot {
-    pid: AtomicI32::new(0),
-    status: AtomicI32::new(0),
-    state: AtomicU8::new(FREE),
-};
+const EMPTY_SLOT: Slot =
+    Slot { pid: AtomicI32::new(0), status: AtomicI32::new(0), state: AtomicU8::new(FREE) };
 
 static SLOTS: [Slot; MAX_CHILDREN] = [EMPTY_SLOT; MAX_CHILDREN];
 /// Slots at and past this index hold nothing of this process (a child sets it to 0 rather
@@ -148,9 +145,7 @@ impl SigchldBlock {
         install_handler();
         let mut set = SigSet::empty();
         set.add(Signal::SIGCHLD);
-        let previous = set
-            .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
-            .unwrap_or_else(|_| SigSet::empty());
+        let previous = set.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK).unwrap_or_else(|_| SigSet::empty());
         Self { previous }
     }
 
@@ -246,9 +241,7 @@ pub fn wait_until(deadline: Option<Instant>, mut done: impl FnMut() -> bool) -> 
             }
         };
         // Wake at least once a second even if no signal arrives, as a backstop.
-        let wait = timeout.map_or(std::time::Duration::from_secs(1), |t| {
-            t.min(std::time::Duration::from_secs(1))
-        });
+        let wait = timeout.map_or(std::time::Duration::from_secs(1), |t| t.min(std::time::Duration::from_secs(1)));
         let ts = nix::sys::time::TimeSpec::from_duration(wait);
         let _ = nix::poll::ppoll(&mut [], Some(ts), Some(block.waiting_mask()));
     }
