@@ -30,7 +30,7 @@ theirs=$(best "$PYTHON bench/ipc_bench.py $SMALL $BIG $PAIRS")
 
 echo "ipc benchmark: $SMALL small messages, $BIG x 1 MiB messages, 2 x $PAIRS lock pairs; best of $RUNS"
 echo "$($PYTHON --version 2>&1), $(nproc) CPUs"
-printf '%-42s %14s %14s %8s\n' "figure" "procscript" "python" "ratio"
+printf '%-46s %14s %14s %8s\n' "figure" "procscript" "python" "ratio"
 for name in queue_small queue_1mib lock_methods lock_with two_native_calls; do
     o=$(echo "$ours" | awk -v n="$name" '$1 == n { print $2 }')
     p=$(echo "$theirs" | awk -v n="$name" '$1 == n { print $2 }')
@@ -40,7 +40,7 @@ for name in queue_small queue_1mib lock_methods lock_with two_native_calls; do
         queue_1mib) label="Queue, 1 MiB values ($unit)" ;;
         lock_methods) label="Lock acquire+release, 2 procs ($unit)" ;;
         lock_with) label="with lock {}, 2 procs ($unit)" ;;
-        two_native_calls) label="(floor) 2 trivial calls ($unit)" ;;
+        two_native_calls) label="(reference) 2 x Event.is_set(), 1 proc ($unit)" ;;
     esac
-    printf '%-42s %14s %14s %8s\n' "$label" "$o" "$p" "$(awk -v a="$o" -v b="$p" 'BEGIN { printf "%.2fx", a / b }')"
+    printf '%-46s %14s %14s %8s\n' "$label" "$o" "$p" "$(awk -v a="$o" -v b="$p" 'BEGIN { printf "%.2fx", a / b }')"
 done

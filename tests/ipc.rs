@@ -585,3 +585,21 @@ fn get_lock_guards_compound_updates() {
     .success()
     .stdout("2000 2000.5 RLock\n");
 }
+
+#[test]
+fn dropped_pipes_queues_and_locks_release_their_descriptors_and_memory() {
+    // 4 descriptors per round: a leak would pass the usual limits (1024, 20000) by the end.
+    run(r#"
+        for i in 0..6000 {
+            let ends = Pipe();
+            let q = Queue(1);
+            let l = Lock();
+            let v = Value(i);
+            ends[0].send(i);
+            q.put(ends[1].recv());
+        }
+        print("done");
+    "#)
+    .success()
+    .stdout("done\n");
+}
