@@ -109,14 +109,23 @@ pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8], socket: bool, what: &str)
     Ok(())
 }
 
-/// Fills `buf` from `fd`. Returns how many bytes were read before end of input.
-fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8], what: &str) -> Result<usize> {
+/// What a reader does when a non-blocking descriptor has no data yet: it is told whether
+/// the message has started, and returns whether to read again (`Ok(false)` before the start
+/// gives up: a timeout) or an error to abort with. A blocking descriptor never asks.
+pub type Wait<'a> = &'a mut dyn FnMut(bool) -> Result<bool>;
+
+/// Fills `buf` from `fd` in the middle of a message. Returns how many bytes were read
+/// before end of input.
+fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8], what: &str, wait: &mut Wait<'_>) -> Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match nix::unistd::read(fd, &mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                wait(true)?;
+            }
             Err(e) => return Err(Error::os(format_args!("recv on {what}"), e)),
         }
     }
@@ -130,16 +139,27 @@ fn eof(what: &str) -> Error {
     )
 }
 
-/// Reads one framed message and decodes it. End of input before a message is `EOFError`.
+/// Reads one framed message and decodes it; `None` if `wait` gave up before it started.
+/// End of input before a message is `EOFError`.
 ///
 /// `started` is called once the first byte of the message has arrived (a queue marks the
 /// stream as mid-message from then on).
-pub fn read_message(fd: BorrowedFd<'_>, what: &str, started: impl FnOnce()) -> Result<Dynamic> {
+pub fn read_message(
+    fd: BorrowedFd<'_>,
+    what: &str,
+    started: impl FnOnce(),
+    mut wait: Wait<'_>,
+) -> Result<Option<Dynamic>> {
     let mut header = [0u8; 8];
     let first = loop {
         match nix::unistd::read(fd, &mut header) {
             Ok(n) => break n,
             Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                if !wait(false)? {
+                    return Ok(None);
+                }
+            }
             Err(e) => return Err(Error::os(format_args!("recv on {what}"), e)),
         }
     };
@@ -147,11 +167,14 @@ pub fn read_message(fd: BorrowedFd<'_>, what: &str, started: impl FnOnce()) -> R
         return Err(eof(what));
     }
     started();
-    if read_full(fd, &mut header[first..], what)? + first < 8 {
-        return Err(Error::new(
+    let truncated = || {
+        Error::new(
             ErrorKind::EOFError,
             format!("{what} was closed in the middle of a message"),
-        ));
+        )
+    };
+    if read_full(fd, &mut header[first..], what, &mut wait)? + first < 8 {
+        return Err(truncated());
     }
     let len = u64::from_le_bytes(header);
     if len > MAX_MESSAGE {
@@ -159,36 +182,33 @@ pub fn read_message(fd: BorrowedFd<'_>, what: &str, started: impl FnOnce()) -> R
             "corrupt message on {what}: length {len}"
         )));
     }
-    let truncated = || {
-        Error::new(
-            ErrorKind::EOFError,
-            format!("{what} was closed in the middle of a message"),
-        )
-    };
     let corrupt = |e: CodecError| Error::value(format!("{e} on {what}"));
     let len = len as usize;
-    // A top-level string or blob is read straight into its own buffer.
+    // A large top-level string or blob is read straight into its own buffer.
     let mut prefix = [0u8; 5];
-    let prefix_len = len.min(5);
-    if read_full(fd, &mut prefix[..prefix_len], what)? < prefix_len {
-        return Err(truncated());
-    }
-    if len >= 5 && (prefix[0] == codec::BLOB || prefix[0] == codec::STRING) {
+    let mut prefix_len = 0;
+    if len >= BIG + 5 {
+        prefix_len = 5;
+        if read_full(fd, &mut prefix, what, &mut wait)? < 5 {
+            return Err(truncated());
+        }
         let n = u32::from_le_bytes(prefix[1..5].try_into().expect("4 bytes")) as usize;
-        if n + 5 == len {
+        if (prefix[0] == codec::BLOB || prefix[0] == codec::STRING) && n + 5 == len {
             let mut body = vec![0u8; n];
-            if read_full(fd, &mut body, what)? < n {
+            if read_full(fd, &mut body, what, &mut wait)? < n {
                 return Err(truncated());
             }
-            return codec::decode_bytes(prefix[0], body).map_err(corrupt);
+            return codec::decode_bytes(prefix[0], body)
+                .map(Some)
+                .map_err(corrupt);
         }
     }
     let mut payload = vec![0u8; len];
     payload[..prefix_len].copy_from_slice(&prefix[..prefix_len]);
-    if read_full(fd, &mut payload[prefix_len..], what)? < len - prefix_len {
+    if read_full(fd, &mut payload[prefix_len..], what, &mut wait)? < len - prefix_len {
         return Err(truncated());
     }
-    codec::decode(&payload).map_err(corrupt)
+    codec::decode(&payload).map(Some).map_err(corrupt)
 }
 
 /// Waits until `fd` is readable (a message or end of input) or the deadline passes.
@@ -261,7 +281,8 @@ impl Connection {
                     "no message arrived on the Pipe in time",
                 ));
             }
-            read_message(fd, "the Pipe", || {})
+            let result = read_message(fd, "the Pipe", || {}, &mut |_| Ok(true))?;
+            Ok(result.unwrap_or(Dynamic::UNIT))
         })
     }
 

@@ -12,7 +12,9 @@
 //!
 //! A process that dies while holding one of the queue's locks is noticed by the next one
 //! that waits for it, which takes over. If it died in the middle of a message, the stream
-//! can no longer be read reliably and the queue reports itself broken (`OSError`).
+//! can no longer be read reliably: the queue marks itself broken, and every later `put`
+//! and `get` is an `OSError`. A reader left waiting for the rest of a message checks every
+//! [`LIVENESS_CHECK`] that its writer still exists, so it never waits forever.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
@@ -26,19 +28,26 @@ use rhai::Dynamic;
 
 use super::pipe::{read_message, wait_readable, with_message, write_pieces};
 use super::shm::Shm;
-use super::sync::{Acquired, Deadline, OnDeadHolder, RawLock, Semaphore};
+use super::sync::{
+    pid_alive, Acquired, Deadline, OnDeadHolder, RawLock, Semaphore, LIVENESS_CHECK,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How much an unbounded queue's pipe is asked to hold.
 pub const PIPE_SIZE: i32 = 1 << 20;
 
 // Shared page layout (32-bit words): 0 write lock, 1 read lock, 2 writer mid-message,
-// 3 reader mid-message; 64-bit word 2 (bytes 16..24): the message count.
+// 3 reader mid-message, 4 broken; 64-bit word 3 (bytes 24..32): the message count.
 const WRITE_LOCK: usize = 0;
 const READ_LOCK: usize = 1;
 const WRITING: usize = 2;
 const READING: usize = 3;
-const COUNT: usize = 2;
+const BROKEN: usize = 4;
+const COUNT: usize = 3;
+
+fn broken(why: String) -> Error {
+    Error::new(ErrorKind::OSError, format!("the Queue is broken: {why}"))
+}
 
 struct Inner {
     shm: Rc<Shm>,
@@ -57,6 +66,10 @@ impl Queue {
     pub fn new(maxsize: u32) -> Result<Self> {
         let (read, write) =
             nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("pipe for a Queue", e))?;
+        // Readers never block in `read` (see `get`): the flag is on the read end's open
+        // file, which every process shares.
+        fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(|e| Error::os("making a Queue's pipe non-blocking", e))?;
         // Best effort: the default 64 KiB still works, only sooner makes writers wait.
         let _ = fcntl(&write, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
         let shm = Shm::new(32)?;
@@ -86,13 +99,11 @@ impl Queue {
             Acquired::Yes => Ok(Some(lock)),
             Acquired::TookOver(pid) => {
                 if self.0.shm.u32(busy).load(SeqCst) != 0 {
+                    self.0.shm.u32(BROKEN).store(1, SeqCst);
                     lock.release();
-                    return Err(Error::new(
-                        ErrorKind::OSError,
-                        format!(
-                            "the Queue is broken: process {pid} ended in the middle of a message"
-                        ),
-                    ));
+                    return Err(broken(format!(
+                        "process {pid} ended in the middle of a message"
+                    )));
                 }
                 Ok(Some(lock))
             }
@@ -110,6 +121,7 @@ impl Queue {
     }
 
     fn put_message(&self, pieces: &[&[u8]], timeout: Option<Duration>) -> Result<()> {
+        self.check_broken()?;
         let deadline = Deadline::after(timeout);
         let full = || Error::new(ErrorKind::Full, "the Queue is full");
         if let Some(slots) = &self.0.slots {
@@ -177,38 +189,68 @@ impl Queue {
 
     /// Takes the oldest value, waiting at most `timeout` for one (`Empty`).
     pub fn get(&self, timeout: Option<Duration>) -> Result<Dynamic> {
+        self.check_broken()?;
         let deadline = Deadline::after(timeout);
         let empty = || Error::new(ErrorKind::Empty, "the Queue is empty");
         let Some(lock) = self.lock(READ_LOCK, READING, deadline)? else {
             return Err(empty());
         };
         let fd = self.0.read.as_fd();
-        if deadline.is_some() {
-            match wait_readable(fd, deadline, "the Queue") {
-                Ok(true) => {}
-                Ok(false) => {
-                    lock.release();
-                    return Err(empty());
-                }
-                Err(e) => {
-                    lock.release();
-                    return Err(e);
-                }
-            }
-        }
         let reading = self.0.shm.u32(READING);
-        let result = read_message(fd, "the Queue", || reading.store(1, SeqCst));
-        if result.is_ok() {
-            reading.store(0, SeqCst);
-            self.0.shm.i64(COUNT).fetch_sub(1, SeqCst);
+        // The read end is non-blocking: before a message starts, wait until the deadline;
+        // in the middle of one, wait in slices and check that its writer is still there.
+        let mut wait = |started: bool| -> Result<bool> {
+            if !started {
+                return wait_readable(fd, deadline, "the Queue");
+            }
+            if !wait_readable(fd, Deadline::after(Some(LIVENESS_CHECK)), "the Queue")? {
+                self.check_writer()?;
+            }
+            Ok(true)
+        };
+        let result = read_message(fd, "the Queue", || reading.store(1, SeqCst), &mut wait);
+        match &result {
+            Ok(Some(_)) => {
+                reading.store(0, SeqCst);
+                self.0.shm.i64(COUNT).fetch_sub(1, SeqCst);
+            }
+            Ok(None) => {}
+            // Mid-message: the rest of the stream cannot be told apart any more.
+            Err(_) if reading.load(SeqCst) != 0 => self.0.shm.u32(BROKEN).store(1, SeqCst),
+            Err(_) => {}
         }
         lock.release();
-        if result.is_ok() {
-            if let Some(slots) = &self.0.slots {
-                let _ = slots.release();
+        match result? {
+            Some(value) => {
+                if let Some(slots) = &self.0.slots {
+                    let _ = slots.release();
+                }
+                Ok(value)
+            }
+            None => Err(empty()),
+        }
+    }
+
+    /// In the middle of a message that stopped coming: fails if its writer is gone.
+    fn check_writer(&self) -> Result<()> {
+        let writer = RawLock::new(self.0.shm.clone(), WRITE_LOCK).holder();
+        match writer {
+            Some(pid) if pid_alive(pid) => Ok(()),
+            _ => {
+                self.0.shm.u32(BROKEN).store(1, SeqCst);
+                Err(broken(match writer {
+                    Some(pid) => format!("process {pid} ended in the middle of writing a message"),
+                    None => "a message was cut short by a writer that ended".into(),
+                }))
             }
         }
-        result
+    }
+
+    fn check_broken(&self) -> Result<()> {
+        if self.0.shm.u32(BROKEN).load(SeqCst) != 0 {
+            return Err(broken("a process ended in the middle of a message".into()));
+        }
+        Ok(())
     }
 
     /// About how many messages are waiting (other processes may be putting or getting).
