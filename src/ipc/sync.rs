@@ -504,18 +504,21 @@ impl Condition {
     }
 
     /// Lets the lock go, waits for a notify or the timeout, and takes the lock back.
-    /// Returns `false` if the timeout passed. Like Python's, it may return early: wait in a
-    /// loop that checks the condition.
+    /// Returns `false` if the timeout passed. A notify meant for another waiter can end
+    /// it too: wait in a loop that checks the condition, as in Python.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         self.ensure_held("wait")?;
         let deadline = Deadline::after(timeout);
         let word = self.seq.u32(0);
         let seen = word.load(SeqCst);
         let count = self.lock.release_all();
-        futex_wait(word, seen, deadline.left());
+        // Signals (EINTR) do not end the wait: only a notify or the deadline does.
+        while word.load(SeqCst) == seen && !deadline.passed() {
+            futex_wait(word, seen, deadline.left());
+        }
         let notified = word.load(SeqCst) != seen;
         self.lock.restore(count)?;
-        Ok(notified || !deadline.passed())
+        Ok(notified)
     }
 
     /// Wakes up to `n` waiters.
