@@ -33,6 +33,7 @@
 
 pub mod diagnostic;
 pub mod error;
+pub mod ipc;
 pub mod net;
 pub mod output;
 pub mod process;
