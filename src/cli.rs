@@ -29,6 +29,9 @@ enum Command {
         /// Prefix each printed line with the process's name and pid, `[Process-1 4242] ...`.
         #[arg(long)]
         label: bool,
+        /// Cap the live children of each process at N; starting more is a ProcessError.
+        #[arg(long, value_name = "N")]
+        max_procs: Option<usize>,
         /// Show a bar of children finished out of started on stderr (when it is a terminal).
         #[arg(long)]
         progress: bool,
@@ -85,6 +88,7 @@ pub fn run() -> i32 {
         None | Some(Command::Repl) => crate::repl::run(),
         Some(Command::Run {
             label,
+            max_procs,
             progress,
             trace,
             timeline,
@@ -92,6 +96,7 @@ pub fn run() -> i32 {
             args,
         }) => {
             procscript::runtime::set_labels(label);
+            procscript::process::set_max_children(max_procs.unwrap_or(0));
             if progress {
                 procscript::progress::enable();
             }

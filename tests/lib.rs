@@ -15,6 +15,8 @@ mod embed;
 mod errors;
 /// Pipes, queues, locks, events, barriers and shared values across processes.
 mod ipc;
+/// No orphans, --max-procs, resource limits.
+mod limits;
 /// Sockets: the echo servers under load, UDP and Unix examples, error kinds.
 mod net;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.

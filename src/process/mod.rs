@@ -65,6 +65,8 @@ struct Inner {
     job: Option<Job>,
     /// What it runs, for messages: a function name, `run`, or `spawn`.
     label: String,
+    die_with_parent: Option<bool>,
+    limits: Limits,
 }
 
 /// A handle on a process; clones share one state, as Python objects do.
@@ -104,6 +106,65 @@ pub struct Options {
     pub name: Option<String>,
     /// Whether it is ended (SIGTERM) rather than waited for when its parent finishes.
     pub daemon: Option<bool>,
+    /// Whether it is killed when its parent dies, even by SIGKILL (`PR_SET_PDEATHSIG`);
+    /// `None` means "if it is a daemon".
+    pub die_with_parent: Option<bool>,
+    /// Resource limits applied in the child with `setrlimit`.
+    pub limits: Limits,
+}
+
+/// Resource limits for a child, applied with `setrlimit` before it runs its target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU seconds (`RLIMIT_CPU`): SIGXCPU at the limit, SIGKILL a second later.
+    pub cpu_secs: Option<u64>,
+    /// Address space in bytes (`RLIMIT_AS`): allocations past it fail.
+    pub memory_bytes: Option<u64>,
+    /// Open descriptors (`RLIMIT_NOFILE`): opening more fails with errno 24 (EMFILE).
+    pub open_files: Option<u64>,
+}
+
+impl Limits {
+    /// Applies the limits to the calling process.
+    fn apply(&self) -> std::result::Result<(), String> {
+        use nix::sys::resource::{setrlimit, Resource};
+        let set = |resource: Resource, soft: u64, hard: u64, what: &str| {
+            setrlimit(resource, soft, hard)
+                .map_err(|e| format!("cannot limit {what} to {soft}: {}", e.desc()))
+        };
+        if let Some(secs) = self.cpu_secs {
+            set(
+                Resource::RLIMIT_CPU,
+                secs,
+                secs.saturating_add(1),
+                "cpu_secs",
+            )?;
+        }
+        if let Some(bytes) = self.memory_bytes {
+            set(Resource::RLIMIT_AS, bytes, bytes, "memory_bytes")?;
+        }
+        if let Some(files) = self.open_files {
+            set(Resource::RLIMIT_NOFILE, files, files, "open_files")?;
+        }
+        Ok(())
+    }
+}
+
+/// The most live children one process may have (0: only the reaper's table bounds it).
+static MAX_LIVE_CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Caps the live children of each procscript process (`--max-procs`); a `start` past the
+/// cap is a `ProcessError`. 0 removes the cap. Children inherit the setting.
+pub fn set_max_children(max: usize) {
+    MAX_LIVE_CHILDREN.store(max, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The cap set by [`set_max_children`], if any.
+pub fn max_children() -> Option<usize> {
+    match MAX_LIVE_CHILDREN.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        n => Some(n),
+    }
 }
 
 impl Process {
@@ -128,6 +189,8 @@ impl Process {
             state: State::Initial,
             job,
             label: label.into(),
+            die_with_parent: options.die_with_parent,
+            limits: options.limits,
         })))
     }
 
@@ -144,6 +207,8 @@ impl Process {
                     state: State::Current { pid: me.pid },
                     job: None,
                     label: String::new(),
+                    die_with_parent: None,
+                    limits: Limits::default(),
                 })))
             })
         })
@@ -162,6 +227,8 @@ impl Process {
                 state: State::Parent { pid },
                 job: None,
                 label: String::new(),
+                die_with_parent: None,
+                limits: Limits::default(),
             }))))
         })
     }
@@ -278,17 +345,43 @@ impl Process {
     /// Call [`Process::take_job_for_start`] first.
     pub fn fork(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
         collect();
+        if let Some(max) = max_children() {
+            let live = ME.with(|me| me.borrow().children.len());
+            if live >= max {
+                return Err(Error::process(format!(
+                    "cannot start `{}`: this process already has {live} live children, the \
+                     most allowed (--max-procs {max}); join some first",
+                    self.name()
+                )));
+            }
+        }
         let parent = ME.with(|me| {
             let me = me.borrow();
             (me.name.clone(), me.pid)
         });
         let child_setup = || {
             let pid = nix::unistd::getpid();
-            let (name, identity, daemon) = {
+            let (name, identity, daemon, die_with_parent, limits) = {
                 let mut inner = self.0.borrow_mut();
                 inner.state = State::Current { pid };
-                (inner.name.clone(), inner.identity.clone(), inner.daemon)
+                let die = inner.die_with_parent.unwrap_or(inner.daemon);
+                let name = inner.name.clone();
+                (
+                    name,
+                    inner.identity.clone(),
+                    inner.daemon,
+                    die,
+                    inner.limits,
+                )
             };
+            if die_with_parent {
+                die_with(parent.1);
+            }
+            if let Err(message) = limits.apply() {
+                let text = format!("Process {name}:\nerror: {message}");
+                let _ = crate::output::write_line(crate::output::Stream::Stderr, &text);
+                fork::exit_now(1);
+            }
             ME.with(|me| {
                 let mut me = me.borrow_mut();
                 std::mem::forget(std::mem::take(&mut me.children));
@@ -518,6 +611,24 @@ pub fn finish_children() {
 pub fn signal_children(signal: Signal) {
     for child in active_children() {
         let _ = child.signal(signal);
+    }
+}
+
+/// Makes the kernel kill this process when its parent dies, even by SIGKILL. A parent that
+/// died before the request leaves nothing to watch, so the child ends at once.
+fn die_with(parent: Pid) {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no memory is passed.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if nix::unistd::getppid() != parent {
+        fork::exit_now(1);
     }
 }
 

@@ -8,7 +8,7 @@ use rhai::def_package;
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, Position, INT};
 
-use super::{Job, Options, Process};
+use super::{Job, Limits, Options, Process};
 use crate::diagnostic;
 use crate::error::{Error, ErrorKind};
 use crate::output::{self, Stream};
@@ -159,7 +159,59 @@ fn take_options(map: &mut Map) -> Result<Options, Error> {
             )
         })?),
     };
-    Ok(Options { name, daemon })
+    let die_with_parent = match map.remove("die_with_parent") {
+        None => None,
+        Some(v) if v.is_unit() => None,
+        Some(v) => Some(v.as_bool().map_err(|t| {
+            Error::new(
+                ErrorKind::TypeError,
+                format!("`die_with_parent` must be a boolean, not {t}"),
+            )
+        })?),
+    };
+    let limits = match map.remove("limits") {
+        None => Limits::default(),
+        Some(v) => take_limits(expect_map(v, "`limits`")?)?,
+    };
+    Ok(Options {
+        name,
+        daemon,
+        die_with_parent,
+        limits,
+    })
+}
+
+/// Reads `#{ cpu_secs, memory_bytes, open_files }`.
+fn take_limits(mut map: Map) -> Result<Limits, Error> {
+    let mut take = |key: &str| -> Result<Option<u64>, Error> {
+        match map.remove(key) {
+            None => Ok(None),
+            Some(v) if v.is_unit() => Ok(None),
+            Some(v) => {
+                let type_name = v.type_name();
+                let n = v.as_int().map_err(|_| {
+                    Error::new(
+                        ErrorKind::TypeError,
+                        format!("limit `{key}` must be an integer, not {type_name}"),
+                    )
+                })?;
+                u64::try_from(n).map(Some).map_err(|_| {
+                    Error::value(format!("limit `{key}` must not be negative, not {n}"))
+                })
+            }
+        }
+    };
+    let limits = Limits {
+        cpu_secs: take("cpu_secs")?,
+        memory_bytes: take("memory_bytes")?,
+        open_files: take("open_files")?,
+    };
+    if let Some(extra) = map.keys().next() {
+        return Err(Error::value(format!(
+            "unknown limit `{extra}` (expected `cpu_secs`, `memory_bytes`, `open_files`)"
+        )));
+    }
+    Ok(limits)
 }
 
 fn fn_label(target: &FnPtr) -> String {
@@ -207,7 +259,8 @@ fn from_target(
     };
     if let Some(extra) = opts.keys().next() {
         return Err(Error::value(format!(
-            "unknown process option `{extra}` (expected `name`, `daemon`, `kwargs`)"
+            "unknown process option `{extra}` (expected `name`, `daemon`, `kwargs`, \
+             `die_with_parent`, `limits`)"
         )));
     }
     let args = place_kwargs(ctx, &target, args, kwargs)?;
@@ -228,14 +281,15 @@ fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
     if let Some(target) = map.remove("target") {
         let args = map.remove("args").unwrap_or(Dynamic::UNIT);
         let mut opts = Map::new();
-        for key in ["name", "daemon", "kwargs"] {
+        for key in ["name", "daemon", "kwargs", "die_with_parent", "limits"] {
             if let Some(v) = map.remove(key) {
                 opts.insert(key.into(), v);
             }
         }
         if let Some(extra) = map.keys().next() {
             return Err(Error::value(format!(
-                "unknown process option `{extra}` (expected `target`, `args`, `kwargs`, `name`, `daemon`)"
+                "unknown process option `{extra}` (expected `target`, `args`, `kwargs`, `name`, \
+                 `daemon`, `die_with_parent`, `limits`)"
             )));
         }
         return from_target(ctx, target, args, opts.into());
@@ -384,7 +438,14 @@ mod process_functions {
     /// `name` (default `Process-N`, numbered now; `Process-N:M` for a child's child),
     /// `daemon` (`true`: terminated rather than waited for when its parent ends; default: the
     /// parent's flag), `kwargs` (a map matched to the target's parameter names, for script
-    /// functions and closures).
+    /// functions and closures), `die_with_parent` (`true`: the kernel kills it when its
+    /// parent dies, even by SIGKILL; default: `true` for daemons), and `limits`, a map of
+    /// `cpu_secs` (SIGXCPU, exitcode -24, past it), `memory_bytes` (allocations fail past it:
+    /// the child aborts, exitcode -6) and `open_files` (opening more is an `OSError` with
+    /// errno 24), applied with `setrlimit` in the child.
+    ///
+    /// With `procscript run --max-procs N`, a process with N live children cannot start
+    /// another (`ProcessError`): no fork bomb.
     ///
     /// ```rhai
     /// fn piao(name) { print(`${name} is piaoing`); }
