@@ -39,6 +39,7 @@ pub fn install(engine: &mut Engine) {
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
     ProcessPackage::new().register_into_engine(engine);
+    crate::command::CommandPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
     engine.on_print(|text| {
         if output::write_line(Stream::Stdout, text) == Err(nix::errno::Errno::EPIPE) {

@@ -14,6 +14,7 @@ pub mod fork;
 pub mod package;
 pub mod wait;
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
@@ -38,6 +39,8 @@ pub enum Job {
     },
     /// Call the `run` closure of an object map with `this` bound to a copy of the map.
     Object(Dynamic),
+    /// Run a program (see [`crate::command`]).
+    Command(crate::command::Command),
 }
 
 /// Where a handle is in its life.
@@ -65,6 +68,8 @@ struct Inner {
     job: Option<Job>,
     /// What it runs, for messages: a function name, `run`, or `spawn`.
     label: String,
+    /// What another module keeps with the handle (a command's pipes).
+    attachment: Option<Rc<dyn Any>>,
 }
 
 /// A handle on a process; clones share one state, as Python objects do.
@@ -128,6 +133,7 @@ impl Process {
             state: State::Initial,
             job,
             label: label.into(),
+            attachment: None,
         })))
     }
 
@@ -144,6 +150,7 @@ impl Process {
                     state: State::Current { pid: me.pid },
                     job: None,
                     label: String::new(),
+                    attachment: None,
                 })))
             })
         })
@@ -162,6 +169,7 @@ impl Process {
                 state: State::Parent { pid },
                 job: None,
                 label: String::new(),
+                attachment: None,
             }))))
         })
     }
@@ -308,6 +316,29 @@ impl Process {
         self.0.borrow_mut().state = State::Running { pid, slot };
         ME.with(|me| me.borrow_mut().children.push(self.clone()));
         Ok(pid)
+    }
+
+    /// Forks a child that runs `body` at once, without a script child's setup: for a child
+    /// that only replaces itself with a program (see [`crate::command`]). The parent records
+    /// the child as [`Process::fork`] does.
+    ///
+    /// Call [`Process::take_job_for_start`] first.
+    pub fn fork_exec(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
+        collect();
+        let (pid, slot) = fork::fork_and_run(|| {}, body)?;
+        self.0.borrow_mut().state = State::Running { pid, slot };
+        ME.with(|me| me.borrow_mut().children.push(self.clone()));
+        Ok(pid)
+    }
+
+    /// What another module attached to this handle, if it is a `T`.
+    pub fn attachment<T: 'static>(&self) -> Option<Rc<T>> {
+        self.0.borrow().attachment.clone()?.downcast::<T>().ok()
+    }
+
+    /// Attaches `value` to the handle (and to its clones), replacing any earlier one.
+    pub fn set_attachment(&self, value: Rc<dyn Any>) {
+        self.0.borrow_mut().attachment = Some(value);
     }
 
     /// Waits for the process to end, at most `timeout`; returns its exit code, or `None` if
