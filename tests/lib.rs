@@ -13,3 +13,5 @@ mod process;
 mod errors;
 /// Every script in `scripts/` runs and behaves as documented.
 mod scripts;
+/// External commands: run, pipeline, Process(#{ command }) with pipes and files.
+mod command;

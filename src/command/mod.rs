@@ -64,6 +64,7 @@ impl Stdio {
             "null" => Self::Null,
             "pipe" => Self::Pipe,
             "stdout" if stream == "stderr" => Self::Stdout,
+            "stdout" => return Err(Error::value(format!("only `stderr` can be \"stdout\", not `{stream}` (write \"./stdout\" for a file of that name)"))),
             "" => {
                 return Err(Error::value(format!(
                     "`{stream}` must be \"inherit\", \"null\", \"pipe\" or a file path, not \"\""
