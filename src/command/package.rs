@@ -368,7 +368,9 @@ mod command_functions {
     ///
     /// ```rhai
     /// let r = pipeline([["cat"], ["wc", "-l"]], #{ input: "1\n2\n3\n" });
-    /// print(r.stdout.trim());   // 3
+    /// let count = r.stdout;
+    /// count.trim();
+    /// print(count);   // 3
     /// ```
     #[rhai_fn(name = "pipeline", return_raw, volatile)]
     pub fn pipeline_opts(commands: Dynamic, opts: Dynamic) -> RhaiResult<Map> {
