@@ -48,29 +48,56 @@ bash_conc() {
     echo "$best"
 }
 
+# CPU time per child (parent and children, all REPS runs, startup included) from
+# `perf stat -e task-clock`, when perf works here: steadier than wall time on a busy machine.
+if perf stat -x, -e task-clock -o /dev/null true 2>/dev/null; then HAVE_PERF=1; else HAVE_PERF=; fi
+
+# measure N CMD...: prints "WALL CPU" (CPU "-" without perf).
+measure() {
+    local n=$1 wall cpu
+    shift
+    if [[ -n $HAVE_PERF ]]; then
+        wall=$(perf stat -x, -e task-clock -o "$OUT/perf.txt" "$@")
+        cpu=$(awk -F, -v n="$n" -v r="$REPS" '$3 == "task-clock" { printf "%.1f", $1 * 1000 / (n * r) }' "$OUT/perf.txt")
+    else
+        wall=$("$@")
+        cpu=-
+    fi
+    echo "$wall ${cpu:--}"
+}
+export -f bash_seq bash_conc
+
 echo "measuring (best of $REPS)..." >&2
-ps_seq=$("$PROCSCRIPT" run "$ROOT/bench/spawn_seq.rhai" "$SEQ_N" "$REPS")
-ps_conc=$("$PROCSCRIPT" run "$ROOT/bench/spawn_conc.rhai" "$CONC_N" "$REPS")
-c_seq=$("$OUT/spawn" seq "$SEQ_N" "$REPS")
-c_conc=$("$OUT/spawn" conc "$CONC_N" "$REPS")
-py_seq=$("$PYTHON" "$ROOT/bench/spawn.py" seq "$SEQ_N" "$REPS")
-py_conc=$("$PYTHON" "$ROOT/bench/spawn.py" conc "$CONC_N" "$REPS")
-sh_seq=$(bash_seq "$SEQ_N" "$REPS")
-sh_conc=$(bash_conc "$CONC_N" "$REPS")
+read -r ps_seq ps_seq_cpu < <(measure "$SEQ_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_seq.rhai" "$SEQ_N" "$REPS")
+read -r ps_conc ps_conc_cpu < <(measure "$CONC_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_conc.rhai" "$CONC_N" "$REPS")
+read -r c_seq c_seq_cpu < <(measure "$SEQ_N" "$OUT/spawn" seq "$SEQ_N" "$REPS")
+read -r c_conc c_conc_cpu < <(measure "$CONC_N" "$OUT/spawn" conc "$CONC_N" "$REPS")
+read -r py_seq py_seq_cpu < <(measure "$SEQ_N" "$PYTHON" "$ROOT/bench/spawn.py" seq "$SEQ_N" "$REPS")
+read -r py_conc py_conc_cpu < <(measure "$CONC_N" "$PYTHON" "$ROOT/bench/spawn.py" conc "$CONC_N" "$REPS")
+read -r sh_seq sh_seq_cpu < <(measure "$SEQ_N" bash -c 'bash_seq "$@"' _ "$SEQ_N" "$REPS")
+read -r sh_conc sh_conc_cpu < <(measure "$CONC_N" bash -c 'bash_conc "$@"' _ "$CONC_N" "$REPS")
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "machine: $(nproc) CPUs, $cpu, Linux $(uname -r); $("$PYTHON" --version 2>&1); load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo "procscript: $PROCSCRIPT"
-echo "start+join of a no-op child, microseconds per child (best of $REPS)"
+echo "start+join of a no-op child, microseconds per child: wall time (best of $REPS), and CPU time (mean, parent + child)"
 awk -v ps1="$ps_seq" -v ps2="$ps_conc" -v c1="$c_seq" -v c2="$c_conc" \
     -v py1="$py_seq" -v py2="$py_conc" -v sh1="$sh_seq" -v sh2="$sh_conc" \
-    -v n1="$SEQ_N" -v n2="$CONC_N" 'BEGIN {
-    printf "| %-34s | %15s | %15s |\n", "", "sequential " n1, "concurrent " n2
-    printf "|%s|%s|%s|\n", "------------------------------------", "----------------:", "----------------:"
-    printf "| %-34s | %15.1f | %15.1f |\n", "procscript (Process + start/join)", ps1, ps2
-    printf "| %-34s | %15.1f | %15.1f |\n", "C fork/_exit/waitpid", c1, c2
-    printf "| %-34s | %15.1f | %15.1f |\n", "Python multiprocessing (fork)", py1, py2
-    printf "| %-34s | %15.1f | %15.1f |\n", "bash ( : ) & wait (reference)", sh1, sh2
-    printf "| %-34s | %14.2fx | %14.2fx |\n", "procscript / C (target <= 1.3)", ps1 / c1, ps2 / c2
-    printf "| %-34s | %14.1fx | %14.1fx |\n", "Python / procscript (target >= 10)", py1 / ps1, py2 / ps2
+    -v ps1c="$ps_seq_cpu" -v ps2c="$ps_conc_cpu" -v c1c="$c_seq_cpu" -v c2c="$c_conc_cpu" \
+    -v py1c="$py_seq_cpu" -v py2c="$py_conc_cpu" -v sh1c="$sh_seq_cpu" -v sh2c="$sh_conc_cpu" \
+    -v n1="$SEQ_N" -v n2="$CONC_N" '
+function ratio(a, b) { return (a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.2fx", a / b) }
+function row(name, a, b, ac, bc) { printf "| %-34s | %15.1f | %15.1f | %10s | %10s |\n", name, a, b, ac, bc }
+function rrow(name, a, b, ac, bc) { printf "| %-34s | %15s | %15s | %10s | %10s |\n", name, ratio(a[1], a[2]), ratio(b[1], b[2]), ratio(ac[1], ac[2]), ratio(bc[1], bc[2]) }
+BEGIN {
+    printf "| %-34s | %15s | %15s | %10s | %10s |\n", "", "sequential " n1, "concurrent " n2, "seq CPU", "conc CPU"
+    printf "|%s|%s|%s|%s|%s|\n", "------------------------------------", "----------------:", "----------------:", "-----------:", "-----------:"
+    row("procscript (Process + start/join)", ps1, ps2, ps1c, ps2c)
+    row("C fork/_exit/waitpid", c1, c2, c1c, c2c)
+    row("Python multiprocessing (fork)", py1, py2, py1c, py2c)
+    row("bash ( : ) & wait (reference)", sh1, sh2, sh1c, sh2c)
+    split(ps1 " " c1, a1); split(ps2 " " c2, a2); split(ps1c " " c1c, a3); split(ps2c " " c2c, a4)
+    rrow("procscript / C (target <= 1.3)", a1, a2, a3, a4)
+    split(py1 " " ps1, a1); split(py2 " " ps2, a2); split(py1c " " ps1c, a3); split(py2c " " ps2c, a4)
+    rrow("Python / procscript (target >= 10)", a1, a2, a3, a4)
 }'
