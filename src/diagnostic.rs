@@ -87,14 +87,21 @@ pub fn locate(err: &EvalAltResult, source: Option<&str>) -> Located {
     loop {
         match err {
             EvalAltResult::ErrorInFunctionCall(name, fn_source, inner, pos) => {
-                calls.push(format!("in call to {} at {}", display_fn_name(name), at(source.as_deref(), *pos)));
+                calls.push(format!(
+                    "in call to {} at {}",
+                    display_fn_name(name),
+                    at(source.as_deref(), *pos)
+                ));
                 if !fn_source.is_empty() {
                     source = Some(fn_source.clone());
                 }
                 err = inner;
             }
             EvalAltResult::ErrorInModule(name, inner, pos) => {
-                calls.push(format!("in module `{name}` imported at {}", at(source.as_deref(), *pos)));
+                calls.push(format!(
+                    "in module `{name}` imported at {}",
+                    at(source.as_deref(), *pos)
+                ));
                 source = Some(name.clone());
                 err = inner;
             }
@@ -102,7 +109,20 @@ pub fn locate(err: &EvalAltResult, source: Option<&str>) -> Located {
         }
     }
     calls.reverse();
-    Located { message: message(err), source, position: err.position(), calls }
+    if matches!(err, EvalAltResult::ErrorDataRace(..)) {
+        calls.push(
+            "hint: a closure read a variable that a method call was holding, typically the \
+             variable with its own process handle during `p.start()`; in the child use \
+             `current_process()`, or call `start(p)` instead of `p.start()`"
+                .into(),
+        );
+    }
+    Located {
+        message: message(err),
+        source,
+        position: err.position(),
+        calls,
+    }
 }
 
 /// Byte range of the character at 1-based `line`:`column` in `text`.
@@ -111,9 +131,15 @@ fn byte_span(text: &str, line: usize, column: usize) -> std::ops::Range<usize> {
     for (index, l) in text.split_inclusive('\n').enumerate() {
         if index + 1 == line {
             let body = l.trim_end_matches(['\n', '\r']);
-            let offset = body.char_indices().nth(column.saturating_sub(1)).map_or(body.len(), |(i, _)| i);
+            let offset = body
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map_or(body.len(), |(i, _)| i);
             let begin = start + offset;
-            let end = body[offset..].chars().next().map_or(begin, |c| begin + c.len_utf8());
+            let end = body[offset..]
+                .chars()
+                .next()
+                .map_or(begin, |c| begin + c.len_utf8());
             return begin..end;
         }
         start += l.len();
@@ -128,10 +154,16 @@ pub fn render(err: &EvalAltResult, source: Option<&str>, color: bool) -> String 
 
 /// Renders an already located error.
 pub fn render_located(located: &Located, color: bool) -> String {
-    let mut diagnostic = Diagnostic::error().with_message(&located.message).with_notes(located.calls.clone());
+    let mut diagnostic = Diagnostic::error()
+        .with_message(&located.message)
+        .with_notes(located.calls.clone());
     let name = located.source.clone().unwrap_or_else(|| "<script>".into());
     let text = located.source.as_deref().and_then(source_text);
-    let mut buffer = if color { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
+    let mut buffer = if color {
+        termcolor::Buffer::ansi()
+    } else {
+        termcolor::Buffer::no_color()
+    };
     match (text, located.position.line()) {
         (Some(text), Some(line)) => {
             let span = byte_span(&text, line, located.position.position().unwrap_or(1));
@@ -141,13 +173,16 @@ pub fn render_located(located: &Located, color: bool) -> String {
         }
         _ => {
             if !located.position.is_none() {
-                diagnostic = diagnostic.with_notes(vec![format!("at {}", at(Some(&name), located.position))]);
+                diagnostic = diagnostic
+                    .with_notes(vec![format!("at {}", at(Some(&name), located.position))]);
             }
             let file = SimpleFile::new(name, "");
             let _ = term::emit(&mut buffer, &term::Config::default(), &file, &diagnostic);
         }
     }
-    String::from_utf8_lossy(buffer.as_slice()).trim_end().to_string()
+    String::from_utf8_lossy(buffer.as_slice())
+        .trim_end()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -157,7 +192,7 @@ mod tests {
     #[test]
     fn byte_span_counts_characters_not_bytes() {
         let text = "print('主');\nlet x = y;\n";
-        assert_eq!(byte_span(text, 2, 9), 21..22);
+        assert_eq!(byte_span(text, 2, 9), 22..23);
         assert_eq!(&text[byte_span(text, 1, 8)], "主");
     }
 

@@ -91,7 +91,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), errno: None }
+        Self {
+            kind,
+            message: message.into(),
+            errno: None,
+        }
     }
 
     /// A [`ErrorKind::ProcessError`].
@@ -154,8 +158,14 @@ mod tests {
 
     #[test]
     fn errno_maps_to_python_kinds() {
-        assert_eq!(ErrorKind::from_errno(Errno::ECONNREFUSED).name(), "ConnectionRefusedError");
-        assert_eq!(ErrorKind::from_errno(Errno::ENOENT).name(), "FileNotFoundError");
+        assert_eq!(
+            ErrorKind::from_errno(Errno::ECONNREFUSED).name(),
+            "ConnectionRefusedError"
+        );
+        assert_eq!(
+            ErrorKind::from_errno(Errno::ENOENT).name(),
+            "FileNotFoundError"
+        );
         assert_eq!(ErrorKind::from_errno(Errno::EADDRINUSE).name(), "OSError");
     }
 
@@ -164,13 +174,22 @@ mod tests {
         let map = Error::os("bind to `127.0.0.1:80`", Errno::EADDRINUSE).to_map();
         assert_eq!(map["kind"].clone().into_string().unwrap(), "OSError");
         assert_eq!(map["errno"].as_int().unwrap(), 98);
-        assert!(map["message"].clone().into_string().unwrap().starts_with("bind to `127.0.0.1:80`: "));
+        assert!(map["message"]
+            .clone()
+            .into_string()
+            .unwrap()
+            .starts_with("bind to `127.0.0.1:80`: "));
     }
 
     #[test]
     fn caught_map_reads_back() {
-        let value: Dynamic = Error::process("cannot start a process twice").to_map().into();
+        let value: Dynamic = Error::process("cannot start a process twice")
+            .to_map()
+            .into();
         let (kind, message) = Error::kind_and_message(&value).unwrap();
-        assert_eq!((kind.as_str(), message.as_str()), ("ProcessError", "cannot start a process twice"));
+        assert_eq!(
+            (kind.as_str(), message.as_str()),
+            ("ProcessError", "cannot start a process twice")
+        );
     }
 }

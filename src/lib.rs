@@ -36,7 +36,10 @@ pub mod diagnostic;
 pub mod error;
 pub mod output;
 pub mod process;
+pub mod progress;
+pub mod reference;
 pub mod runtime;
+pub mod trace;
 
 pub use error::{Error, ErrorKind};
 pub use process::package::ProcessPackage;

@@ -15,6 +15,47 @@ use crate::process::package::{exit_request, register_spawn_syntax, ProcessPackag
 /// Set when standard output's reader has gone; the script then ends quietly.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// Line labels: 0 off, 1 plain, 2 coloured (see [`set_labels`]).
+static LABELS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Prefixes every printed line with the printing process's name and pid
+/// (`[Process-1 4242] alex is piaoing`), coloured per process when stdout is a terminal and
+/// `NO_COLOR` is unset, as `docker compose` and `honcho` do. Lines stay whole.
+pub fn set_labels(on: bool) {
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal();
+    LABELS.store(
+        if !on {
+            0
+        } else if color {
+            2
+        } else {
+            1
+        },
+        Ordering::Relaxed,
+    );
+}
+
+/// Colours for labels, picked by pid so that each process keeps one.
+const LABEL_COLORS: [u8; 10] = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
+
+/// `text` with each of its lines labelled with this process's name and pid.
+fn labelled(text: &str, color: bool) -> String {
+    let pid = crate::process::my_pid().as_raw();
+    let label = format!("[{} {pid}]", crate::process::my_name());
+    let label = if color {
+        let code = LABEL_COLORS[pid.unsigned_abs() as usize % LABEL_COLORS.len()];
+        format!("\x1b[{code}m{label}\x1b[0m")
+    } else {
+        label
+    };
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| format!("{label} {line}"))
+        .collect();
+    lines.join("\n")
+}
+
 /// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
 pub const EXIT_PIPE_CLOSED: i32 = 141;
 
@@ -42,7 +83,11 @@ pub fn install(engine: &mut Engine) {
     crate::command::CommandPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
     engine.on_print(|text| {
-        if output::write_line(Stream::Stdout, text) == Err(nix::errno::Errno::EPIPE) {
+        let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
+            0 => output::write_line(Stream::Stdout, text),
+            mode => output::write_line(Stream::Stdout, &labelled(text, mode == 2)),
+        });
+        if result == Err(nix::errno::Errno::EPIPE) {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
         }
     });
@@ -53,7 +98,11 @@ pub fn install(engine: &mut Engine) {
         };
         let _ = output::write_line(Stream::Stderr, &text);
     });
-    engine.on_progress(|_| STDOUT_CLOSED.load(Ordering::Relaxed).then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into())));
+    engine.on_progress(|_| {
+        STDOUT_CLOSED
+            .load(Ordering::Relaxed)
+            .then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into()))
+    });
 }
 
 /// How a script run ended, when it did not succeed.
@@ -152,7 +201,10 @@ impl Runtime {
     /// Reads and compiles a script, remembering its text for diagnostics.
     pub fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ScriptError::Read { path: name.clone(), error })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ScriptError::Read {
+            path: name.clone(),
+            error,
+        })?;
         self.compile_source(&name, &text)
     }
 
@@ -160,10 +212,9 @@ impl Runtime {
     pub fn compile_source(&self, name: &str, text: &str) -> Result<AST, ScriptError> {
         diagnostic::register_source(name, text);
         let body = strip_shebang(text);
-        let mut ast = self
-            .engine
-            .compile(body)
-            .map_err(|e| ScriptError::Syntax { rendered: diagnostic::render(&e.into(), Some(name), stderr_color()) })?;
+        let mut ast = self.engine.compile(body).map_err(|e| ScriptError::Syntax {
+            rendered: diagnostic::render(&e.into(), Some(name), stderr_color()),
+        })?;
         ast.set_source(name);
         Ok(ast)
     }
@@ -173,16 +224,23 @@ impl Runtime {
     pub fn run_ast(&self, ast: &AST, scope: &mut Scope) -> Result<i32, ScriptError> {
         let result = self.engine.run_ast_with_scope(scope, ast);
         crate::process::finish_children();
+        crate::progress::finish();
         self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
     }
 
     /// What a script result means to the caller: an exit code, or the rendered error.
-    pub fn outcome(&self, result: Result<Dynamic, Box<EvalAltResult>>, source: Option<&str>) -> Result<i32, ScriptError> {
+    pub fn outcome(
+        &self,
+        result: Result<Dynamic, Box<EvalAltResult>>,
+        source: Option<&str>,
+    ) -> Result<i32, ScriptError> {
         match result {
             Ok(_) => Ok(0),
             Err(err) => match exit_request(&err) {
                 Some(code) => Ok(code),
-                None => Err(ScriptError::Runtime { rendered: diagnostic::render(&err, source, stderr_color()) }),
+                None => Err(ScriptError::Runtime {
+                    rendered: diagnostic::render(&err, source, stderr_color()),
+                }),
             },
         }
     }
@@ -195,11 +253,11 @@ impl Runtime {
     }
 }
 
-/// Drops a leading `#!` line but keeps the line count, so positions stay right.
+/// Blanks a leading `#!` line but keeps the line count, so positions stay right.
 fn strip_shebang(text: &str) -> std::borrow::Cow<'_, str> {
     if text.starts_with("#!") {
         let end = text.find('\n').unwrap_or(text.len());
-        std::borrow::Cow::Owned(format!("//{}", &text[2..end]) + &text[end..])
+        std::borrow::Cow::Owned(text[end..].to_string())
     } else {
         std::borrow::Cow::Borrowed(text)
     }

@@ -7,11 +7,19 @@ mod support;
 
 /// `procscript run`, `check`, exit codes, `--help`, the REPL.
 mod cli;
-/// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
-mod process;
-/// Script errors: rendering and catchable maps.
-mod errors;
-/// Every script in `scripts/` runs and behaves as documented.
-mod scripts;
 /// External commands: run, pipeline, Process(#{ command }) with pipes and files.
 mod command;
+/// The reference is generated from the code, and every documented example runs.
+mod docs;
+/// The library API in-process (no forking here: the test process has threads).
+mod embed;
+/// Script errors: rendering and catchable maps.
+mod errors;
+/// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
+mod process;
+/// Bad input never panics: generated calls of every native with wrong arguments.
+mod robustness;
+/// Every script in `scripts/` runs and behaves as documented.
+mod scripts;
+/// --trace, --timeline and report.
+mod trace;

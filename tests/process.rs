@@ -1,1 +1,506 @@
+use std::io::BufReader;
+use std::time::Duration;
+
 use crate::support::*;
+
+#[test]
+fn target_by_name_fn_and_closure_with_positional_args() {
+    Test::new()
+        .script(
+            r#"
+fn add(a, b) { print(`${a + b}`); }
+let base = 100;
+let ps = [Process(add, [1, 2]), Process(Fn("add"), [3, 4]), Process(|x| print(`${base + x}`), [5])];
+for p in ps { p.start(); p.join(); }
+"#,
+        )
+        .run()
+        .success()
+        .stdout("3\n7\n105\n");
+}
+
+#[test]
+fn kwargs_are_matched_by_parameter_name_not_position() {
+    Test::new()
+        .script(
+            r#"
+fn show(first, second, third) { print(`${first}-${second}-${third}`); }
+let p = Process(show, [1], #{ kwargs: #{ third: 3, second: 2 } });
+p.start(); p.join();
+let q = Process(#{ target: show, kwargs: #{ third: "c", first: "a", second: "b" } });
+q.start(); q.join();
+let k = 10;
+let r = Process(|a, b| print(`${k} ${a} ${b}`), #{ kwargs: #{ b: 2, a: 1 } });
+r.start(); r.join();
+"#,
+        )
+        .run()
+        .success()
+        .stdout("1-2-3\na-b-c\n10 1 2\n");
+}
+
+#[test]
+fn bad_kwargs_are_catchable_type_errors() {
+    Test::new()
+        .script(
+            r#"
+fn show(a, b) { }
+try { Process(show, [], #{ kwargs: #{ a: 1, nope: 2 } }); } catch (e) { print(e.kind); }
+try { Process(show, [1], #{ kwargs: #{ c: 1 } }); } catch (e) { print(e.kind); print(e.message); }
+try { Process(42); } catch (e) { print(e.kind); }
+try { Process(show, [], #{ colour: 1 }); } catch (e) { print(e.kind); }
+"#,
+        )
+        .run()
+        .success()
+        .stdout("TypeError\nTypeError\n`show` got an unexpected keyword argument `c`\nTypeError\nValueError\n");
+}
+
+#[test]
+fn names_are_numbered_at_construction_and_nest_for_grandchildren() {
+    Test::new()
+        .script(
+            r#"
+fn inner() { print(current_process().name); }
+fn outer() {
+    print(current_process().name);
+    let g = Process(inner); g.start(); g.join();
+    let h = Process(inner); print(h.name);
+}
+let a = Process(outer);
+let b = Process(outer, [], #{ name: "custom" });
+print(a.name); print(b.name);
+a.start(); a.join();
+print(current_process().name);
+"#,
+        )
+        .run()
+        .success()
+        .stdout("Process-1\ncustom\nProcess-1\nProcess-1:1\nProcess-1:2\nMainProcess\n");
+}
+
+#[test]
+fn exitcodes_follow_python() {
+    Test::new()
+        .script(
+            r#"
+fn ok() { }
+fn fail() { throw "boom"; }
+fn quit(n) { exit(n); }
+fn forever() { sleep(60); }
+let codes = [];
+for t in [Process(ok), Process(fail), Process(quit, [7]), Process(quit, ["message"])] {
+    t.start(); codes.push(t.join());
+}
+let term = Process(forever); term.start(); term.terminate(); codes.push(term.join());
+let kill = Process(forever); kill.start(); kill.kill(); codes.push(kill.join());
+print(codes);
+"#,
+        )
+        .run()
+        .success()
+        .stdout("[0, 1, 7, 1, -15, -9]\n")
+        .stderr_has("message\n");
+}
+
+#[test]
+fn process_state_and_text_through_its_life() {
+    Test::new()
+        .script(
+            r#"
+let p = Process(|| sleep(0.3));
+print(`${p.pid} ${p.exitcode} ${p.is_alive()}`);
+print(p.to_string() == `<Process name='Process-1' parent=${getpid()} initial>`);
+p.start();
+print(`${type_of(p.pid)} ${p.exitcode} ${p.is_alive()}`);
+print(p.to_string() == `<Process name='Process-1' pid=${p.pid} parent=${getpid()} started>`);
+print(p.join());
+print(`${p.exitcode} ${p.is_alive()}`);
+print(p.to_string() == `<Process name='Process-1' pid=${p.pid} parent=${getpid()} stopped exitcode=0>`);
+let k = Process(|| sleep(60), [], #{ daemon: true }); k.start(); k.terminate(); k.join();
+print(k.to_string().ends_with("stopped exitcode=-SIGTERM daemon>"));
+"#,
+        )
+        .run()
+        .success()
+        .stdout("  false\ntrue\ni64  true\ntrue\n0\n0 false\ntrue\ntrue\n");
+}
+
+#[test]
+fn join_with_timeout_returns_unit_while_running() {
+    let run = Test::new()
+        .script(
+            r#"
+let p = Process(|| sleep(30));
+p.start();
+let r = p.join(0.2);
+print(`${r == ()} ${p.is_alive()} ${p.exitcode == ()}`);
+print(p.join(0));
+p.kill();
+print(p.join(5));
+"#,
+        )
+        .run();
+    run.success().stdout("true true true\n\n-9\n");
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn joins_overlap_so_total_time_is_the_longest_child() {
+    let run = Test::new()
+        .script(
+            r#"
+let ps = [];
+for i in 0..3 { ps.push(Process(|| sleep(1))); }
+for p in ps { p.start(); }
+for p in ps { p.join(); }
+print("主");
+"#,
+        )
+        .run();
+    run.success().stdout("主\n");
+    assert!(
+        run.elapsed >= Duration::from_millis(950),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(
+        run.elapsed < Duration::from_millis(2900),
+        "joins did not overlap: {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn misuse_is_a_catchable_process_error() {
+    Test::new()
+        .script(
+            r#"
+fn report(what, f) { try { f.call(); print(`${what}: no error`); } catch (e) { print(`${what}: ${e.kind}: ${e.message}`); } }
+let p = Process(|| 0);
+report("join before start", || p.join());
+report("terminate before start", || p.terminate());
+p.start();
+report("start twice", || p.start());
+p.join();
+report("join current", || current_process().join());
+let sibling = Process(|| sleep(0.5));
+sibling.start();
+let q = spawn { try { sibling.join(); } catch (e) { print(`join sibling: ${e.kind}`); } };
+q.join();
+let daemon = Process(|| { try { spawn 1; } catch (e) { print(`daemon child: ${e.message}`); } }, [], #{ daemon: true });
+daemon.start(); daemon.join();
+report("set daemon after start", || { daemon.daemon = false; });
+"#,
+        )
+        .run()
+        .success()
+        .stdout(
+            "join before start: ProcessError: can only join a started process (`Process-1` was never started)\n\
+             terminate before start: ProcessError: cannot terminate `Process-1`: it was never started\n\
+             start twice: ProcessError: cannot start a process twice (`Process-1`)\n\
+             join current: ProcessError: cannot join the current process\n\
+             join sibling: ProcessError\n\
+             daemon child: daemonic processes are not allowed to have children\n\
+             set daemon after start: ProcessError: cannot change `daemon` of a process that has already started\n",
+        );
+}
+
+#[test]
+fn uncaught_error_in_child_is_reported_with_file_and_line_and_exit_1() {
+    let run = Test::new()
+        .script(
+            r#"
+fn worker(x) {
+    let y = x * 2;
+    throw `bad value ${y}`;
+}
+let p = Process(worker, [21]);
+p.start();
+print(`exitcode ${p.join()}`);
+print("parent carries on");
+"#,
+        )
+        .run();
+    run.success().stdout("exitcode 1\nparent carries on\n");
+    assert!(
+        run.stderr.starts_with("Process Process-1:\n"),
+        "{}",
+        run.stderr
+    );
+    run.stderr_has("bad value 42")
+        .stderr_has("script.rhai:4:5")
+        .stderr_has("throw `bad value ${y}`;")
+        .stderr_has("^");
+}
+
+#[test]
+fn exit_code_of_main_script_is_honoured() {
+    Test::new()
+        .script("print(\"a\"); exit(7); print(\"b\");")
+        .run()
+        .code(7)
+        .stdout("a\n");
+    Test::new().script("fn f() { exit(3); } f();").run().code(3);
+    Test::new().script("exit();").run().code(0);
+}
+
+#[test]
+fn non_daemon_children_are_waited_for_and_daemons_ended() {
+    let run = Test::new()
+        .script(
+            r#"
+let d = Process(|| { print(`daemon ${getpid()}`); sleep(60); print("daemon survived"); }, [], #{ daemon: true });
+d.start();
+let n = Process(|| { sleep(0.5); print("late child done"); });
+n.start();
+sleep(0.2);
+print("main done");
+"#,
+        )
+        .run();
+    run.success()
+        .stdout_has("main done\n")
+        .stdout_has("late child done\n");
+    assert!(!run.stdout.contains("daemon survived"));
+    let daemon_pid: u32 = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("daemon "))
+        .expect("daemon printed its pid")
+        .parse()
+        .unwrap();
+    assert!(!alive(daemon_pid), "daemon {daemon_pid} still alive");
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "waited for the daemon: {:?}",
+        run.elapsed
+    );
+    assert_eq!(run.lines().last().copied(), Some("late child done"));
+}
+
+#[test]
+fn finished_children_are_reaped_while_the_parent_sleeps_never_joined() {
+    let test = Test::new().script(
+        r#"
+for i in 0..20 { let p = Process(|| 0); p.start(); }
+let slow = Process(|| sleep(0.3)); slow.start();
+print("started");
+sleep(5);
+print(`exitcode later: ${slow.exitcode}`);
+"#,
+    );
+    let mut child = test.spawn();
+    let pid = child.id();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    read_until(&mut out, |l| l == "started");
+    assert!(
+        eventually(Duration::from_secs(4), || children_of(pid).is_empty()),
+        "children left: {:?}, zombies: {:?}",
+        children_of(pid),
+        zombies_of(pid)
+    );
+    let rest = read_until(&mut out, |_| false);
+    assert_eq!(rest, vec!["exitcode later: 0"]);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn finished_children_are_reaped_while_the_parent_computes() {
+    let test = Test::new().script(
+        r#"
+for i in 0..10 { let p = Process(|| 0); p.start(); }
+print("started");
+let n = 0;
+loop { n += 1; }
+"#,
+    );
+    let mut child = test.spawn();
+    let pid = child.id();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    read_until(&mut out, |l| l == "started");
+    // The script never looks at its children again; the reaper must act on its own.
+    let reaped = eventually(Duration::from_secs(4), || children_of(pid).is_empty());
+    let zombies = zombies_of(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reaped, "zombies: {zombies:?}");
+}
+
+#[test]
+fn lines_stay_whole_with_eight_concurrent_writers() {
+    let run = Test::new()
+        .script(
+            r#"
+fn writer(id) {
+    let line = `${id}:`;
+    line.pad(100, 'x');
+    for i in 0..2000 { print(line); }
+}
+let ps = [];
+for id in 0..8 { let p = Process(writer, [id]); p.start(); ps.push(p); }
+for p in ps { p.join(); }
+"#,
+        )
+        .run();
+    run.success();
+    let lines = run.lines();
+    assert_eq!(lines.len(), 16000);
+    for line in lines {
+        let (id, rest) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("torn line {line:?}"));
+        assert!(id.parse::<u32>().unwrap() < 8, "{line:?}");
+        assert_eq!(rest.len(), 98, "torn line {line:?}");
+        assert!(rest.bytes().all(|b| b == b'x'), "torn line {line:?}");
+    }
+}
+
+#[test]
+fn output_is_not_duplicated_by_fork_when_piped() {
+    Test::new()
+        .script(
+            r#"
+print("before");
+let p = Process(|| print("child")); p.start(); p.join();
+print("after");
+"#,
+        )
+        .run()
+        .success()
+        .stdout("before\nchild\nafter\n");
+}
+
+#[test]
+fn children_get_fresh_random_sequences() {
+    let run = Test::new()
+        .script(
+            r#"
+print(random());
+let ps = [];
+for i in 0..6 { let p = Process(|| print(random())); p.start(); ps.push(p); }
+for p in ps { p.join(); }
+"#,
+        )
+        .run();
+    run.success();
+    let mut values = run.sorted_lines();
+    assert_eq!(values.len(), 7);
+    values.dedup();
+    assert_eq!(values.len(), 7, "repeated random values: {}", run.stdout);
+}
+
+#[test]
+fn randint_is_inclusive_and_checks_its_range() {
+    Test::new()
+        .script(
+            r#"
+let seen = #{};
+for i in 0..400 { seen[`${randint(1, 3)}`] = true; }
+print(seen.keys().len());
+try { randint(3, 1); } catch (e) { print(e.kind); }
+"#,
+        )
+        .run()
+        .success()
+        .stdout("3\nValueError\n");
+}
+
+#[test]
+fn identity_functions() {
+    Test::new()
+        .script(
+            r#"
+print(parent_process() == ());
+print(cpu_count() >= 1);
+let p = spawn {
+    print(getppid() == parent_process().pid);
+    print(parent_process().name);
+    print(parent_process().is_alive());
+    print(current_process().pid == getpid());
+};
+p.join();
+let q = Process(|| sleep(0.5)); q.start();
+print(active_children().len());
+print(active_children()[0].name);
+q.join();
+print(active_children().len());
+"#,
+        )
+        .run()
+        .success()
+        .stdout("true\ntrue\ntrue\nMainProcess\ntrue\ntrue\n1\nProcess-2\n0\n");
+}
+
+#[test]
+fn spawn_forks_now_and_the_child_sees_current_variables() {
+    Test::new()
+        .script(
+            r#"
+fn greet(who) { print(`hello ${who}`); }
+let who = "world";
+let p = spawn greet(who);
+print(p.join());
+let counter = 10;
+let q = spawn { counter += 5; print(`child counter ${counter}`); exit(counter); };
+print(q.join());
+print(`parent counter ${counter}`);
+print(type_of(q));
+"#,
+        )
+        .run()
+        .success()
+        .stdout("hello world\n0\nchild counter 15\n15\nparent counter 10\nProcess\n");
+}
+
+#[test]
+fn object_form_binds_this_to_a_copy() {
+    Test::new()
+        .script(
+            r#"
+let obj = #{ name: "worker", hits: 0, run: || { this.hits += 1; print(`${this.name} ${this.hits}`); } };
+let p = Process(obj);
+print(p.name);
+p.start(); p.join();
+print(obj.hits);
+"#,
+        )
+        .run()
+        .success()
+        .stdout("worker\nworker 1\n0\n");
+}
+
+#[test]
+fn child_never_runs_the_rest_of_the_parent_script() {
+    let run = Test::new()
+        .script(
+            r#"
+fn work() { 1 + 1 }
+for i in 0..5 { let p = Process(work); p.start(); p.join(); }
+print("end");
+"#,
+        )
+        .run();
+    run.success().stdout("end\n");
+}
+
+#[test]
+fn timeouts_and_sleep_reject_bad_values() {
+    Test::new()
+        .script(
+            r#"
+try { sleep(-1); } catch (e) { print(e.kind); }
+try { sleep("x"); } catch (e) { print(e.kind); }
+let p = Process(|| 0); p.start();
+try { p.join("soon"); } catch (e) { print(e.kind); }
+print(p.join(1.5));
+"#,
+        )
+        .run()
+        .success()
+        .stdout("ValueError\nTypeError\nTypeError\n0\n");
+}

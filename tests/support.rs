@@ -51,7 +51,13 @@ impl Run {
     /// Asserts the exit code, showing the output when it differs.
     #[track_caller]
     pub fn code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, Some(code), "exit code; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code; stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
     #[track_caller]
@@ -70,12 +76,22 @@ impl Run {
     }
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Self {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Self {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}\nstdout:\n{}", self.stderr, self.stdout);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}\nstdout:\n{}",
+            self.stderr,
+            self.stdout
+        );
         self
     }
     /// stdout lines, sorted: for output whose order between processes is free.
@@ -93,6 +109,7 @@ impl Run {
 pub struct Test {
     dir: TempDir,
     script: Option<PathBuf>,
+    flags: Vec<String>,
     args: Vec<String>,
     stdin: Option<Vec<u8>>,
     env: Vec<(String, String)>,
@@ -104,6 +121,7 @@ impl Test {
         Self {
             dir: TempDir::new(),
             script: None,
+            flags: Vec::new(),
             args: Vec::new(),
             stdin: None,
             env: Vec::new(),
@@ -118,6 +136,11 @@ impl Test {
     /// Runs an existing script file (path relative to the crate root).
     pub fn file(mut self, path: &str) -> Self {
         self.script = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(path));
+        self
+    }
+    /// Options of `run`, placed before the script: `run --label SCRIPT`.
+    pub fn flags(mut self, flags: &[&str]) -> Self {
+        self.flags = flags.iter().map(|s| s.to_string()).collect();
         self
     }
     /// Raw arguments to the binary (instead of `run SCRIPT`).
@@ -144,7 +167,7 @@ impl Test {
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
         if let Some(script) = &self.script {
-            cmd.arg("run").arg(script);
+            cmd.arg("run").args(&self.flags).arg(script);
         }
         cmd.args(&self.args);
         cmd.env("NO_COLOR", "1").env("HOME", self.dir.path());
@@ -157,7 +180,11 @@ impl Test {
     /// Starts the binary without waiting.
     pub fn spawn(&self) -> Child {
         let mut cmd = self.command();
-        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("procscript binary starts");
         if let Some(input) = &self.stdin {
@@ -205,16 +232,25 @@ pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 /// Children of `pid` (from `/proc/<pid>/task/*/children`).
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut pids = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return pids };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return pids;
+    };
     for task in tasks.flatten() {
         if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            pids.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            pids.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
         }
     }
     pids
@@ -229,12 +265,17 @@ pub fn process_state(pid: u32) -> Option<char> {
 
 /// Zombie children of `pid`.
 pub fn zombies_of(pid: u32) -> Vec<u32> {
-    children_of(pid).into_iter().filter(|c| process_state(*c) == Some('Z')).collect()
+    children_of(pid)
+        .into_iter()
+        .filter(|c| process_state(*c) == Some('Z'))
+        .collect()
 }
 
 /// Number of open descriptors of `pid`.
 pub fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Whether `pid` still exists (and is not a zombie).
@@ -257,7 +298,10 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Reads lines from a child's stdout until one satisfies `pred` (for marker-line sync).
-pub fn read_until(reader: &mut impl std::io::BufRead, mut pred: impl FnMut(&str) -> bool) -> Vec<String> {
+pub fn read_until(
+    reader: &mut impl std::io::BufRead,
+    mut pred: impl FnMut(&str) -> bool,
+) -> Vec<String> {
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();

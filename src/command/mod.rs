@@ -703,7 +703,7 @@ impl Child {
         }
         let slot = self.slot;
         if wait::wait_until(deadline, || wait::has_exited(slot)) {
-            self.exit = wait::take_exit(slot);
+            self.exit = wait::take_exit(slot).map(|reaped| reaped.exit);
         }
         self.exit.is_some()
     }

@@ -420,14 +420,14 @@ mod command_functions {
     /// Reads the stdout pipe of a command process to end of file (the program ended or
     /// closed it) and returns it as a string. Then `""`.
     #[rhai_fn(return_raw, volatile)]
-    pub fn read_stdout(process: &mut Process) -> RhaiResult<Dynamic> {
-        Ok(read_stream(process, true, false)?)
+    pub fn read_stdout(process: &mut Process) -> RhaiResult<String> {
+        Ok(read_stream(process, true, false)?.to_string())
     }
 
     /// Reads the stderr pipe of a command process to end of file.
     #[rhai_fn(return_raw, volatile)]
-    pub fn read_stderr(process: &mut Process) -> RhaiResult<Dynamic> {
-        Ok(read_stream(process, false, false)?)
+    pub fn read_stderr(process: &mut Process) -> RhaiResult<String> {
+        Ok(read_stream(process, false, false)?.to_string())
     }
 
     /// Reads the next line of the stdout pipe, without its newline; `()` at end of file.

@@ -73,7 +73,10 @@ pub fn fork_and_run(
             let code = match catch_unwind(AssertUnwindSafe(child_body)) {
                 Ok(code) => code,
                 Err(_) => {
-                    let _ = output::write_line(Stream::Stderr, "procscript: internal panic in a child process");
+                    let _ = output::write_line(
+                        Stream::Stderr,
+                        "procscript: internal panic in a child process",
+                    );
                     PANIC_EXIT_CODE
                 }
             };

@@ -193,7 +193,9 @@ impl Process {
     pub fn set_daemon(&self, daemon: bool) -> Result<()> {
         let mut inner = self.0.borrow_mut();
         if inner.state != State::Initial {
-            return Err(Error::process("cannot change `daemon` of a process that has already started"));
+            return Err(Error::process(
+                "cannot change `daemon` of a process that has already started",
+            ));
         }
         inner.daemon = daemon;
         Ok(())
@@ -239,9 +241,9 @@ impl Process {
             State::Current { .. } => {
                 Err(Error::process(format!("cannot {verb} the current process")))
             }
-            State::Parent { .. } => {
-                Err(Error::process(format!("can only {verb} a child process, not the parent")))
-            }
+            State::Parent { .. } => Err(Error::process(format!(
+                "can only {verb} a child process, not the parent"
+            ))),
             _ if inner.creator != my_pid() => Err(Error::process(format!(
                 "can only {verb} a child process: `{}` was made by process {}, this is {}",
                 inner.name,
@@ -259,7 +261,10 @@ impl Process {
     pub fn take_job_for_start(&self) -> Result<Option<Job>> {
         let mut inner = self.0.borrow_mut();
         if inner.state != State::Initial {
-            return Err(Error::process(format!("cannot start a process twice (`{}`)", inner.name)));
+            return Err(Error::process(format!(
+                "cannot start a process twice (`{}`)",
+                inner.name
+            )));
         }
         if inner.creator != my_pid() {
             return Err(Error::process(format!(
@@ -268,7 +273,9 @@ impl Process {
             )));
         }
         if ME.with(|me| me.borrow().daemon) {
-            return Err(Error::process("daemonic processes are not allowed to have children"));
+            return Err(Error::process(
+                "daemonic processes are not allowed to have children",
+            ));
         }
         Ok(inner.job.take())
     }
@@ -305,6 +312,7 @@ impl Process {
                 };
             });
             fastrand::seed(fresh_seed(pid));
+            crate::progress::forget_in_child();
             redirect_stdin_to_null();
         };
         let child_body = || {
@@ -313,9 +321,25 @@ impl Process {
             code
         };
         let (pid, slot) = fork::fork_and_run(child_setup, child_body)?;
-        self.0.borrow_mut().state = State::Running { pid, slot };
-        ME.with(|me| me.borrow_mut().children.push(self.clone()));
+        self.record_start(pid, slot);
         Ok(pid)
+    }
+
+    /// The parent's bookkeeping for a child just forked: state, progress, trace, children.
+    fn record_start(&self, pid: Pid, slot: SlotId) {
+        self.0.borrow_mut().state = State::Running { pid, slot };
+        crate::progress::started();
+        if crate::trace::enabled() {
+            let inner = self.0.borrow();
+            crate::trace::record(&crate::trace::Event::Spawn {
+                t: crate::trace::now(),
+                pid: pid.as_raw(),
+                ppid: my_pid().as_raw(),
+                name: inner.name.clone(),
+                target: inner.label.clone(),
+            });
+        }
+        ME.with(|me| me.borrow_mut().children.push(self.clone()));
     }
 
     /// Forks a child that runs `body` at once, without a script child's setup: for a child
@@ -326,8 +350,7 @@ impl Process {
     pub fn fork_exec(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
         collect();
         let (pid, slot) = fork::fork_and_run(|| {}, body)?;
-        self.0.borrow_mut().state = State::Running { pid, slot };
-        ME.with(|me| me.borrow_mut().children.push(self.clone()));
+        self.record_start(pid, slot);
         Ok(pid)
     }
 
@@ -352,12 +375,27 @@ impl Process {
                     self.name()
                 )))
             }
-            State::Running { slot, .. } => slot,
-            _ => return Ok(self.exitcode()),
+            State::Running { slot, .. } => Some(slot),
+            _ => None,
         };
-        let deadline = timeout.map(|t| Instant::now() + t);
-        wait::wait_until(deadline, || wait::has_exited(slot));
-        Ok(self.exitcode())
+        let ended = match slot {
+            Some(slot) => wait::wait_until(timeout.map(|t| Instant::now() + t), || {
+                wait::has_exited(slot)
+            }),
+            None => true,
+        };
+        let code = self.exitcode();
+        if ended && crate::trace::enabled() {
+            if let Some(pid) = self.pid() {
+                let event = crate::trace::Event::Join {
+                    t: crate::trace::now(),
+                    pid: pid.as_raw(),
+                    by: my_pid().as_raw(),
+                };
+                crate::trace::record(&event);
+            }
+        }
+        Ok(code)
     }
 
     /// Whether the process is running.
@@ -387,6 +425,13 @@ impl Process {
             ))),
             State::Running { pid, slot } if !wait::has_exited(slot) => {
                 // SIGCHLD is blocked, so the pid cannot be reaped (and reused) in between.
+                if crate::trace::enabled() {
+                    let (t, target, by) = (crate::trace::now(), pid.as_raw(), my_pid().as_raw());
+                    crate::trace::record(&match signal {
+                        Signal::SIGKILL => crate::trace::Event::Kill { t, pid: target, by },
+                        _ => crate::trace::Event::Terminate { t, pid: target, by },
+                    });
+                }
                 match nix::sys::signal::kill(pid, signal) {
                     Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
                     Err(e) => Err(Error::os(format_args!("{verb} process {pid}"), e)),
@@ -446,10 +491,33 @@ pub fn collect() {
     ME.with(|me| {
         me.borrow_mut().children.retain(|child| {
             let mut inner = child.0.borrow_mut();
-            let State::Running { pid, slot } = inner.state else { return false };
+            let State::Running { pid, slot } = inner.state else {
+                return false;
+            };
             match wait::take_exit(slot) {
-                Some(exit) => {
-                    inner.state = State::Exited { pid, exit };
+                Some(reaped) => {
+                    inner.state = State::Exited {
+                        pid,
+                        exit: reaped.exit,
+                    };
+                    crate::progress::finished();
+                    if crate::trace::enabled() {
+                        crate::trace::record(&crate::trace::Event::Exit {
+                            t: reaped.ended,
+                            pid: pid.as_raw(),
+                            code: match reaped.exit {
+                                Some(Exit::Code(code)) => Some(code),
+                                _ => None,
+                            },
+                            signal: match reaped.exit {
+                                Some(Exit::Signal(sig)) => Some(sig),
+                                _ => None,
+                            },
+                            user_cpu: reaped.user_cpu,
+                            sys_cpu: reaped.sys_cpu,
+                            max_rss_kib: reaped.max_rss_kib,
+                        });
+                    }
                     false
                 }
                 None => true,

@@ -36,13 +36,20 @@ pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
     } else {
         return Err(Error::new(
             ErrorKind::TypeError,
-            format!("{what} must be a number of seconds, not {}", value.type_name()),
+            format!(
+                "{what} must be a number of seconds, not {}",
+                value.type_name()
+            ),
         ));
     };
     if secs.is_nan() || secs < 0.0 {
-        return Err(Error::value(format!("{what} must be a non-negative number of seconds, not {secs}")));
+        return Err(Error::value(format!(
+            "{what} must be a non-negative number of seconds, not {secs}"
+        )));
     }
-    Ok(Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)))
+    Ok(Some(
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+    ))
 }
 
 /// Puts keyword arguments in the positions of the target's parameters of those names.
@@ -56,10 +63,17 @@ fn place_kwargs(
         return Ok(args);
     }
     let name = target.fn_name();
-    let shown = if target.is_anonymous() { "the closure".to_string() } else { format!("`{name}`") };
+    let shown = if target.is_anonymous() {
+        "the closure".to_string()
+    } else {
+        format!("`{name}`")
+    };
     let curried = target.curry().len();
     let total = curried + args.len() + kwargs.len();
-    let mut defs = ctx.iter_namespaces().flat_map(|m| m.iter_script_fn_info()).filter(|f| f.2 == name);
+    let mut defs = ctx
+        .iter_namespaces()
+        .flat_map(|m| m.iter_script_fn_info())
+        .filter(|f| f.2 == name);
     let Some(def) = defs.find(|f| f.3 == total).map(|f| f.4.clone()) else {
         return Err(Error::new(
             ErrorKind::TypeError,
@@ -70,16 +84,26 @@ fn place_kwargs(
             ),
         ));
     };
-    for param in def.params.iter().skip(curried + args.len()) {
+    let wanted = &def.params[(curried + args.len()).min(def.params.len())..];
+    if let Some(extra) = kwargs
+        .keys()
+        .find(|k| !wanted.iter().any(|p| p.as_str() == k.as_str()))
+    {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!("{shown} got an unexpected keyword argument `{extra}`"),
+        ));
+    }
+    for param in wanted {
         match kwargs.remove(param.as_str()) {
             Some(value) => args.push(value),
             None => {
-                return Err(Error::new(ErrorKind::TypeError, format!("{shown} is missing its argument `{param}`")))
+                return Err(Error::new(
+                    ErrorKind::TypeError,
+                    format!("{shown} is missing its argument `{param}`"),
+                ))
             }
         }
-    }
-    if let Some(extra) = kwargs.keys().next() {
-        return Err(Error::new(ErrorKind::TypeError, format!("{shown} got an unexpected keyword argument `{extra}`")));
     }
     Ok(args)
 }
@@ -89,9 +113,12 @@ fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
         return Ok(Map::new());
     }
     let type_name = value.type_name();
-    value
-        .try_cast::<Map>()
-        .ok_or_else(|| Error::new(ErrorKind::TypeError, format!("{what} must be a map, not {type_name}")))
+    value.try_cast::<Map>().ok_or_else(|| {
+        Error::new(
+            ErrorKind::TypeError,
+            format!("{what} must be a map, not {type_name}"),
+        )
+    })
 }
 
 fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
@@ -102,7 +129,12 @@ fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
     value
         .try_cast::<Array>()
         .map(|a| a.into_iter().collect())
-        .ok_or_else(|| Error::new(ErrorKind::TypeError, format!("`args` must be an array, not {type_name}")))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::TypeError,
+                format!("`args` must be an array, not {type_name}"),
+            )
+        })
 }
 
 /// Reads `name` and `daemon` out of an options map, leaving the rest.
@@ -110,12 +142,22 @@ fn take_options(map: &mut Map) -> Result<Options, Error> {
     let name = match map.remove("name") {
         None => None,
         Some(v) if v.is_unit() => None,
-        Some(v) => Some(v.into_string().map_err(|t| Error::new(ErrorKind::TypeError, format!("`name` must be a string, not {t}")))?),
+        Some(v) => Some(v.into_string().map_err(|t| {
+            Error::new(
+                ErrorKind::TypeError,
+                format!("`name` must be a string, not {t}"),
+            )
+        })?),
     };
     let daemon = match map.remove("daemon") {
         None => None,
         Some(v) if v.is_unit() => None,
-        Some(v) => Some(v.as_bool().map_err(|t| Error::new(ErrorKind::TypeError, format!("`daemon` must be a boolean, not {t}")))?),
+        Some(v) => Some(v.as_bool().map_err(|t| {
+            Error::new(
+                ErrorKind::TypeError,
+                format!("`daemon` must be a boolean, not {t}"),
+            )
+        })?),
     };
     Ok(Options { name, daemon })
 }
@@ -128,7 +170,12 @@ fn fn_label(target: &FnPtr) -> String {
     }
 }
 
-fn from_target(ctx: &NativeCallContext, target: Dynamic, args: Dynamic, opts: Dynamic) -> Result<Process, Error> {
+fn from_target(
+    ctx: &NativeCallContext,
+    target: Dynamic,
+    args: Dynamic,
+    opts: Dynamic,
+) -> Result<Process, Error> {
     if target.is_map() {
         if !args.is_unit() || !opts.is_unit() {
             return Err(Error::new(
@@ -146,7 +193,11 @@ fn from_target(ctx: &NativeCallContext, target: Dynamic, args: Dynamic, opts: Dy
         ));
     };
     // `Process(task, #{ name: "x" })`: a map in second place is the options.
-    let (args, opts) = if args.is_map() && opts.is_unit() { (Dynamic::UNIT, args) } else { (args, opts) };
+    let (args, opts) = if args.is_map() && opts.is_unit() {
+        (Dynamic::UNIT, args)
+    } else {
+        (args, opts)
+    };
     let args = expect_args(args)?;
     let mut opts = expect_map(opts, "the options")?;
     let options = take_options(&mut opts)?;
@@ -155,11 +206,17 @@ fn from_target(ctx: &NativeCallContext, target: Dynamic, args: Dynamic, opts: Dy
         None => Map::new(),
     };
     if let Some(extra) = opts.keys().next() {
-        return Err(Error::value(format!("unknown process option `{extra}` (expected `name`, `daemon`, `kwargs`)")));
+        return Err(Error::value(format!(
+            "unknown process option `{extra}` (expected `name`, `daemon`, `kwargs`)"
+        )));
     }
     let args = place_kwargs(ctx, &target, args, kwargs)?;
     let label = fn_label(&target);
-    Ok(Process::new(Some(Job::Call { target, args }), label, options))
+    Ok(Process::new(
+        Some(Job::Call { target, args }),
+        label,
+        options,
+    ))
 }
 
 fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
@@ -202,7 +259,11 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
     if let Some(code) = exit_request(&err) {
         return code;
     }
-    let text = format!("Process {}:\n{}", super::my_name(), diagnostic::render(&err, source, crate::runtime::stderr_color()));
+    let text = format!(
+        "Process {}:\n{}",
+        super::my_name(),
+        diagnostic::render(&err, source, crate::runtime::stderr_color())
+    );
     let _ = output::write_line(Stream::Stderr, &text);
     1
 }
@@ -211,16 +272,18 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
 /// and gives 1, as Python's `sys.exit("text")` does.
 pub fn exit_request(err: &EvalAltResult) -> Option<i32> {
     match err {
-        EvalAltResult::ErrorTerminated(value, _) | EvalAltResult::Exit(value, _) => Some(if value.is_unit() {
-            0
-        } else if let Ok(code) = value.as_int() {
-            code as i32
-        } else if let Ok(flag) = value.as_bool() {
-            i32::from(flag)
-        } else {
-            let _ = output::write_line(Stream::Stderr, &value.to_string());
-            1
-        }),
+        EvalAltResult::ErrorTerminated(value, _) | EvalAltResult::Exit(value, _) => {
+            Some(if value.is_unit() {
+                0
+            } else if let Ok(code) = value.as_int() {
+                code as i32
+            } else if let Ok(flag) = value.as_bool() {
+                i32::from(flag)
+            } else {
+                let _ = output::write_line(Stream::Stderr, &value.to_string());
+                1
+            })
+        }
         _ => None,
     }
 }
@@ -231,7 +294,9 @@ fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
         None => Ok(Dynamic::UNIT),
         Some(Job::Call { target, args }) => target.call_within_context::<Dynamic>(ctx, args),
         Some(Job::Object(mut object)) => {
-            let run = object.read_lock::<Map>().and_then(|m| m.get("run").and_then(|r| r.clone().try_cast::<FnPtr>()));
+            let run = object
+                .read_lock::<Map>()
+                .and_then(|m| m.get("run").and_then(|r| r.clone().try_cast::<FnPtr>()));
             match run {
                 Some(run) => run.call_as_method_within_context::<Dynamic>(ctx, &mut object, ()),
                 None => Ok(Dynamic::UNIT),
@@ -279,10 +344,16 @@ mod process_functions {
     /// A handle on a process: made by `Process(...)` or `spawn`, started with `start()`.
     pub type Process = super::Process;
 
-    /// Makes a process that will run `target`: a function's bare name, `Fn("name")`, or a
-    /// closure. Or pass a map: `#{ target, args, kwargs, name, daemon }` (Python's keyword
-    /// form), or `#{ name, run: || { ... }, ...fields }` (an object whose `run` is called
-    /// in the child with `this` bound to a copy of the map).
+    /// Makes a process that will run `target`; it does not start it. `target` is a script
+    /// function's bare name (`task`), `Fn("task")`, or a closure (which takes a copy of the
+    /// variables it captures).
+    ///
+    /// Or pass one map: `#{ target, args, kwargs, name, daemon }` (Python's keyword form),
+    /// or `#{ name, daemon, run: || { ... }, ...fields }`, the "subclass" form: `start()`
+    /// calls `run` in the child with `this` bound to a copy of the map.
+    ///
+    /// Errors: `TypeError` (a target that is not a function, `args` not an array, a keyword
+    /// that fits no parameter), `ValueError` (an unknown option).
     ///
     /// ```rhai
     /// fn task(name) { print(`${name} is running`); }
@@ -304,12 +375,19 @@ mod process_functions {
     /// p.start();
     /// ```
     #[rhai_fn(name = "Process", return_raw)]
-    pub fn process_new_args(ctx: NativeCallContext, target: Dynamic, args: Dynamic) -> RhaiResult<Process> {
+    pub fn process_new_args(
+        ctx: NativeCallContext,
+        target: Dynamic,
+        args: Dynamic,
+    ) -> RhaiResult<Process> {
         Ok(from_target(&ctx, target, args, Dynamic::UNIT)?)
     }
 
-    /// Makes a process that will call `target` with `args`; `opts` is a map of `name`,
-    /// `daemon` and `kwargs` (a map matched to the target's parameter names).
+    /// Makes a process that will call `target` with the array `args`. `opts` is a map:
+    /// `name` (default `Process-N`, numbered now; `Process-N:M` for a child's child),
+    /// `daemon` (`true`: terminated rather than waited for when its parent ends; default: the
+    /// parent's flag), `kwargs` (a map matched to the target's parameter names, for script
+    /// functions and closures).
     ///
     /// ```rhai
     /// fn piao(name) { print(`${name} is piaoing`); }
@@ -317,20 +395,30 @@ mod process_functions {
     /// print(p.name);
     /// ```
     #[rhai_fn(name = "Process", return_raw)]
-    pub fn process_new_opts(ctx: NativeCallContext, target: Dynamic, args: Dynamic, opts: Dynamic) -> RhaiResult<Process> {
+    pub fn process_new_opts(
+        ctx: NativeCallContext,
+        target: Dynamic,
+        args: Dynamic,
+        opts: Dynamic,
+    ) -> RhaiResult<Process> {
         Ok(from_target(&ctx, target, args, opts)?)
     }
 
-    /// Starts the process with `fork()` and returns at once. The child runs the target and
-    /// then ends; it never runs the rest of the parent's script.
+    /// Starts the process with `fork()` and returns at once. The child runs the target,
+    /// waits for its own children, and ends; it never runs the rest of the parent's script.
+    /// The parent drops the target and its arguments, so what was handed to the child (a
+    /// socket, say) closes in the parent once the script lets go of it.
     ///
-    /// Errors (`ProcessError`): started twice, made by another process, called in a daemon.
+    /// Errors (`ProcessError`): started twice; made by another process; called in a daemon;
+    /// too many live children (4096); the process has more than one thread.
     #[rhai_fn(return_raw, volatile)]
     pub fn start(ctx: NativeCallContext, process: &mut Process) -> RhaiResult<()> {
         Ok(start_process(&ctx, process)?)
     }
 
     /// Waits for the process to end and returns its `exitcode`.
+    ///
+    /// Errors (`ProcessError`): not started; not a child of this process; the current process.
     ///
     /// ```rhai
     /// let p = spawn sleep(0.1);
@@ -341,27 +429,39 @@ mod process_functions {
         Ok(process.join(None)?.map_or(Dynamic::UNIT, Dynamic::from_int))
     }
 
-    /// Waits at most `timeout` seconds; returns the `exitcode`, or `()` if the process is
-    /// still running.
+    /// Waits at most `timeout` seconds (int or float); returns the `exitcode`, or `()` if
+    /// the process is still running.
+    ///
+    /// ```rhai
+    /// let p = spawn sleep(5);
+    /// print(p.join(0.1));   // () : still running
+    /// p.kill();
+    /// print(p.join());      // -9
+    /// ```
     #[rhai_fn(name = "join", return_raw, volatile)]
     pub fn join_timeout(process: &mut Process, timeout: Dynamic) -> RhaiResult<Dynamic> {
         let timeout = seconds(&timeout, "the join timeout")?;
-        Ok(process.join(timeout)?.map_or(Dynamic::UNIT, Dynamic::from_int))
+        Ok(process
+            .join(timeout)?
+            .map_or(Dynamic::UNIT, Dynamic::from_int))
     }
 
-    /// Whether the process has started and not yet ended.
+    /// Whether the process has started and not yet ended. `current_process().is_alive()` is
+    /// `true`; `parent_process().is_alive()` tells whether the parent still runs.
     #[rhai_fn(return_raw, volatile)]
     pub fn is_alive(process: &mut Process) -> RhaiResult<bool> {
         Ok(process.is_alive()?)
     }
 
-    /// Sends SIGTERM (a no-op once the process has ended).
+    /// Sends SIGTERM (a no-op once the process has ended). Its `exitcode` becomes `-15`.
+    /// `ProcessError` before start.
     #[rhai_fn(return_raw, volatile)]
     pub fn terminate(process: &mut Process) -> RhaiResult<()> {
         Ok(process.signal(nix::sys::signal::Signal::SIGTERM)?)
     }
 
-    /// Sends SIGKILL (a no-op once the process has ended).
+    /// Sends SIGKILL (a no-op once the process has ended). Its `exitcode` becomes `-9`.
+    /// `ProcessError` before start.
     #[rhai_fn(return_raw, volatile)]
     pub fn kill(process: &mut Process) -> RhaiResult<()> {
         Ok(process.signal(nix::sys::signal::Signal::SIGKILL)?)
@@ -370,7 +470,9 @@ mod process_functions {
     /// The process id, `()` before start.
     #[rhai_fn(get = "pid", pure, volatile)]
     pub fn pid(process: &mut Process) -> Dynamic {
-        process.pid().map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.as_raw().into()))
+        process
+            .pid()
+            .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.as_raw().into()))
     }
 
     /// The name: `Process-N` unless given.
@@ -397,14 +499,22 @@ mod process_functions {
         Ok(process.set_daemon(daemon)?)
     }
 
-    /// `()` while running; then 0 (success), 1 (uncaught error), `n` from `exit(n)`, or
+    /// `()` while running; then 0 (returned), 1 (uncaught error), `n` from `exit(n)`, or
     /// `-N` if signal N ended it.
+    ///
+    /// ```rhai
+    /// let p = spawn exit(3);
+    /// p.join();
+    /// print(p.exitcode);   // 3
+    /// ```
     #[rhai_fn(get = "exitcode", pure, volatile)]
     pub fn exitcode(process: &mut Process) -> Dynamic {
         process.exitcode().map_or(Dynamic::UNIT, Dynamic::from_int)
     }
 
-    /// `<Process name='Process-1' pid=4242 parent=4241 started>`.
+    /// Python's text for a process: `<Process name='Process-1' parent=4241 initial>`, then
+    /// `... pid=4242 parent=4241 started>`, then `... stopped exitcode=0>` (or
+    /// `exitcode=-SIGTERM`); ` daemon` before the `>` for daemons. `print(p)` shows it.
     #[rhai_fn(name = "to_string", pure)]
     pub fn to_string(process: &mut Process) -> String {
         process.to_string()
@@ -428,7 +538,8 @@ mod process_functions {
         nix::unistd::getppid().as_raw().into()
     }
 
-    /// Sleeps for `secs` seconds (an integer or a float).
+    /// Sleeps for `secs` seconds (an integer or a float; `ValueError` if negative). Children
+    /// that end meanwhile are still reaped at once.
     ///
     /// ```rhai
     /// sleep(0.01);
@@ -439,6 +550,18 @@ mod process_functions {
             std::thread::sleep(duration);
         }
         Ok(())
+    }
+
+    /// Sleeps for `secs` whole seconds (overrides Rhai's own, which ignores bad values).
+    #[rhai_fn(name = "sleep", return_raw, volatile)]
+    pub fn sleep_int(secs: INT) -> RhaiResult<()> {
+        sleep(Dynamic::from_int(secs))
+    }
+
+    /// Sleeps for `secs` seconds.
+    #[rhai_fn(name = "sleep", return_raw, volatile)]
+    pub fn sleep_float(secs: rhai::FLOAT) -> RhaiResult<()> {
+        sleep(Dynamic::from_float(secs))
     }
 
     /// The handle of the process this code runs in (`MainProcess` in the main script).
@@ -456,7 +579,10 @@ mod process_functions {
     /// The started children that are still running (finished ones are reaped).
     #[rhai_fn(volatile)]
     pub fn active_children() -> Array {
-        super::super::active_children().into_iter().map(Dynamic::from).collect()
+        super::super::active_children()
+            .into_iter()
+            .map(Dynamic::from)
+            .collect()
     }
 
     /// The number of CPUs this process may run on.
@@ -464,7 +590,13 @@ mod process_functions {
         std::thread::available_parallelism().map_or(1, |n| n.get() as INT)
     }
 
-    /// A random integer from `a` to `b`, both included. Each child starts a fresh sequence.
+    /// A random integer from `a` to `b`, both included (`ValueError` if `a > b`). Each child
+    /// starts a fresh sequence, so children do not repeat their parent's numbers.
+    ///
+    /// ```rhai
+    /// let n = randint(1, 3);
+    /// print(n >= 1 && n <= 3);   // true
+    /// ```
     #[rhai_fn(return_raw, volatile)]
     pub fn randint(a: INT, b: INT) -> RhaiResult<INT> {
         if a > b {
@@ -486,7 +618,8 @@ mod process_functions {
     }
 
     /// Ends the current process with `code` (in a child, that child's `exitcode`).
-    /// `exit("text")` prints the text to stderr and ends with 1, as Python does.
+    /// `exit("text")` prints the text to stderr and ends with 1, as Python does. At the end
+    /// of the main script daemon children are still ended and the others waited for.
     #[rhai_fn(name = "exit", return_raw, volatile)]
     pub fn exit(code: Dynamic) -> RhaiResult<()> {
         Err(EvalAltResult::ErrorTerminated(code, Position::NONE).into())

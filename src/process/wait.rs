@@ -13,7 +13,7 @@
 //! handler can never miss a child that exits before its slot is filled in.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Instant;
 
@@ -36,11 +36,23 @@ struct Slot {
     pid: AtomicI32,
     status: AtomicI32,
     state: AtomicU8,
+    /// What `wait4` reported, for traces: CPU microseconds, peak memory, end time.
+    user_us: AtomicU64,
+    sys_us: AtomicU64,
+    max_rss_kib: AtomicI64,
+    ended_ns: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // each array element gets its own copy
-const EMPTY_SLOT: Slot =
-    Slot { pid: AtomicI32::new(0), status: AtomicI32::new(0), state: AtomicU8::new(FREE) };
+const EMPTY_SLOT: Slot = Slot {
+    pid: AtomicI32::new(0),
+    status: AtomicI32::new(0),
+    state: AtomicU8::new(FREE),
+    user_us: AtomicU64::new(0),
+    sys_us: AtomicU64::new(0),
+    max_rss_kib: AtomicI64::new(0),
+    ended_ns: AtomicU64::new(0),
+};
 
 static SLOTS: [Slot; MAX_CHILDREN] = [EMPTY_SLOT; MAX_CHILDREN];
 /// Slots at and past this index hold nothing of this process (a child sets it to 0 rather
@@ -94,9 +106,18 @@ fn reap_registered() {
         }
         let pid = slot.pid.load(Ordering::Relaxed);
         let mut status = 0;
-        // SAFETY: waitpid is async-signal-safe and `status` is a valid out pointer.
-        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 is waitpid with resource usage (async-signal-safe like it), and both
+        // out pointers are valid.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if reaped == pid {
+            let micros = |tv: libc::timeval| (tv.tv_sec as u64) * 1_000_000 + tv.tv_usec as u64;
+            slot.user_us
+                .store(micros(usage.ru_utime), Ordering::Relaxed);
+            slot.sys_us.store(micros(usage.ru_stime), Ordering::Relaxed);
+            slot.max_rss_kib.store(usage.ru_maxrss, Ordering::Relaxed);
+            slot.ended_ns.store(monotonic_ns(), Ordering::Relaxed);
             slot.status.store(status, Ordering::Relaxed);
             slot.state.store(EXITED, Ordering::Release);
         } else if reaped == -1 && Errno::last() == Errno::ECHILD {
@@ -106,6 +127,15 @@ fn reap_registered() {
             slot.state.store(EXITED, Ordering::Release);
         }
     }
+}
+
+/// The monotonic clock in nanoseconds (clock_gettime is async-signal-safe).
+fn monotonic_ns() -> u64 {
+    // SAFETY: an all-zero timespec is valid, and clock_gettime only writes to it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is a valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Marks a status another waiter took from us.
@@ -145,7 +175,9 @@ impl SigchldBlock {
         install_handler();
         let mut set = SigSet::empty();
         set.add(Signal::SIGCHLD);
-        let previous = set.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK).unwrap_or_else(|_| SigSet::empty());
+        let previous = set
+            .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
+            .unwrap_or_else(|_| SigSet::empty());
         Self { previous }
     }
 
@@ -198,18 +230,38 @@ pub fn has_room() -> bool {
     USED.load(Ordering::Relaxed) < MAX_CHILDREN || FREE_SLOTS.with(|free| !free.borrow().is_empty())
 }
 
+/// A finished child as the reaper saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reaped {
+    /// How it ended; `None` if someone else took its status.
+    pub exit: Option<Exit>,
+    /// User CPU seconds.
+    pub user_cpu: f64,
+    /// System CPU seconds.
+    pub sys_cpu: f64,
+    /// Peak resident memory in KiB.
+    pub max_rss_kib: i64,
+    /// When it was reaped, in seconds on the monotonic clock.
+    pub ended: f64,
+}
+
 /// Takes a finished child's exit from its slot and frees the slot; `None` while it runs.
-///
-/// `Some(None)` means the child is gone but someone else took its status.
-pub fn take_exit(id: SlotId) -> Option<Option<Exit>> {
+pub fn take_exit(id: SlotId) -> Option<Reaped> {
     let slot = &SLOTS[id.0];
     if slot.state.load(Ordering::Acquire) != EXITED {
         return None;
     }
     let status = slot.status.load(Ordering::Relaxed);
+    let reaped = Reaped {
+        exit: (status != LOST_STATUS).then(|| Exit::from_status(status)),
+        user_cpu: slot.user_us.load(Ordering::Relaxed) as f64 / 1e6,
+        sys_cpu: slot.sys_us.load(Ordering::Relaxed) as f64 / 1e6,
+        max_rss_kib: slot.max_rss_kib.load(Ordering::Relaxed),
+        ended: slot.ended_ns.load(Ordering::Relaxed) as f64 / 1e9,
+    };
     slot.state.store(FREE, Ordering::Release);
     FREE_SLOTS.with(|free| free.borrow_mut().push(id.0));
-    Some((status != LOST_STATUS).then(|| Exit::from_status(status)))
+    Some(reaped)
 }
 
 /// Whether the child in this slot has ended (its status is waiting to be taken).
@@ -241,7 +293,9 @@ pub fn wait_until(deadline: Option<Instant>, mut done: impl FnMut() -> bool) -> 
             }
         };
         // Wake at least once a second even if no signal arrives, as a backstop.
-        let wait = timeout.map_or(std::time::Duration::from_secs(1), |t| t.min(std::time::Duration::from_secs(1)));
+        let wait = timeout.map_or(std::time::Duration::from_secs(1), |t| {
+            t.min(std::time::Duration::from_secs(1))
+        });
         let ts = nix::sys::time::TimeSpec::from_duration(wait);
         let _ = nix::poll::ppoll(&mut [], Some(ts), Some(block.waiting_mask()));
     }

@@ -1,0 +1,74 @@
+//! `--progress`: a bar on stderr counting this process's children, finished out of started.
+//!
+//! Drawn with indicatif, which stays silent when stderr is not a terminal. Only the process
+//! that turned it on draws it; forked children drop their copy without drawing.
+
+use std::cell::RefCell;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+thread_local! {
+    static BAR: RefCell<Option<(ProgressBar, i32)>> = const { RefCell::new(None) };
+}
+
+/// Shows the children bar from now on, in this process.
+pub fn enable() {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} children {pos}/{len} finished [{bar:30}] {elapsed_precise}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    BAR.with(|b| *b.borrow_mut() = Some((bar, nix::unistd::getpid().as_raw())));
+}
+
+fn with_bar(f: impl FnOnce(&ProgressBar)) {
+    BAR.with(|b| {
+        if let Some((bar, owner)) = b.borrow().as_ref() {
+            if *owner == nix::unistd::getpid().as_raw() {
+                f(bar);
+            }
+        }
+    });
+}
+
+/// A child was started.
+pub fn started() {
+    with_bar(|bar| bar.inc_length(1));
+}
+
+/// A child was seen to end.
+pub fn finished() {
+    with_bar(|bar| bar.inc(1));
+}
+
+/// Clears the bar (at the end of the run).
+pub fn finish() {
+    with_bar(ProgressBar::finish_and_clear);
+}
+
+/// Forgets the parent's bar in a new child, without drawing or freeing it.
+pub fn forget_in_child() {
+    BAR.with(|b| {
+        if let Some(bar) = b.borrow_mut().take() {
+            std::mem::forget(bar);
+        }
+    });
+}
+
+/// Runs `write` with the bar cleared away, then redraws it, so printed lines do not tangle
+/// with it on the terminal.
+pub fn around<R>(write: impl FnOnce() -> R) -> R {
+    let bar = BAR.with(|b| {
+        b.borrow()
+            .as_ref()
+            .filter(|(_, owner)| *owner == nix::unistd::getpid().as_raw())
+            .map(|(bar, _)| bar.clone())
+    });
+    match bar {
+        Some(bar) if !bar.is_hidden() => bar.suspend(write),
+        _ => write(),
+    }
+}

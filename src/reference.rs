@@ -1,0 +1,367 @@
+//! The script reference, read from the engine's own metadata: each native's doc comment,
+//! parameters and return type. One source serves `help NAME` in the REPL, the generated
+//! `docs/reference.md` (`procscript doc`), and the test that keeps that file current.
+
+use rhai::packages::Package;
+use rhai::Engine;
+use serde::Deserialize;
+
+/// One registered function, as a script sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FnDoc {
+    /// The name scripts call (`start`), or the property for getters and setters (`pid`).
+    pub name: String,
+    /// How to call it: `p.join(timeout)`, `getpid()`, `p.pid`.
+    pub usage: String,
+    /// The return type, `()` for none.
+    pub returns: String,
+    /// How many arguments it takes (the receiver of a method counts).
+    pub arity: usize,
+    /// Whether it is a property getter or setter rather than a callable function.
+    pub is_property: bool,
+    /// The doc comment, without its `///` markers.
+    pub doc: String,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    functions: Vec<FnMeta>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FnMeta {
+    name: String,
+    #[serde(default)]
+    params: Vec<ParamMeta>,
+    #[serde(default)]
+    return_type: Option<String>,
+    #[serde(default)]
+    doc_comments: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ParamMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "type")]
+    type_name: Option<String>,
+}
+
+/// Script-facing type names for Rust ones: `RhaiResult<Process>` → `Process`.
+fn script_type(rust: &str) -> String {
+    let mut t = rust.trim();
+    for wrapper in ["RhaiResult<", "RhaiResultOf<", "Result<"] {
+        if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix('>')) {
+            t = inner;
+        }
+    }
+    let t = t.trim_start_matches("&mut ").trim_start_matches('&');
+    match t {
+        "Dynamic" => "any".into(),
+        "INT" | "i64" => "int".into(),
+        "FLOAT" | "f64" => "float".into(),
+        "ImmutableString" | "String" | "&str" | "str" => "string".into(),
+        "Array" => "array".into(),
+        "Map" => "map".into(),
+        "Blob" => "blob".into(),
+        "bool" => "bool".into(),
+        "()" | "" => "()".into(),
+        other => other.rsplit("::").next().unwrap_or(other).to_string(),
+    }
+}
+
+fn doc_text(comments: &[String]) -> String {
+    comments
+        .iter()
+        .flat_map(|c| c.lines())
+        .map(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("///").unwrap_or(line);
+            line.strip_prefix(' ').unwrap_or(line)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+fn usage(meta: &FnMeta) -> (String, String) {
+    let params: Vec<(String, String)> = meta
+        .params
+        .iter()
+        .map(|p| {
+            let name = p.name.clone().unwrap_or_else(|| "_".into());
+            (
+                name,
+                script_type(p.type_name.as_deref().unwrap_or("Dynamic")),
+            )
+        })
+        .collect();
+    if let Some(prop) = meta.name.strip_prefix("get$") {
+        let receiver = params.first().map_or("x".into(), |p| p.0.clone());
+        return (prop.to_string(), format!("{receiver}.{prop}"));
+    }
+    if let Some(prop) = meta.name.strip_prefix("set$") {
+        let receiver = params.first().map_or("x".into(), |p| p.0.clone());
+        let value = params.get(1).map_or("value".into(), |p| p.0.clone());
+        return (prop.to_string(), format!("{receiver}.{prop} = {value}"));
+    }
+    let is_method = params
+        .first()
+        .is_some_and(|p| p.1.chars().next().is_some_and(char::is_uppercase))
+        && meta
+            .params
+            .first()
+            .and_then(|p| p.type_name.as_deref())
+            .is_some_and(|t| t.starts_with("&mut"));
+    let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
+    if is_method {
+        (
+            meta.name.clone(),
+            format!("{}.{}({})", names[0], meta.name, names[1..].join(", ")),
+        )
+    } else {
+        (
+            meta.name.clone(),
+            format!("{}({})", meta.name, names.join(", ")),
+        )
+    }
+}
+
+/// The functions an engine has beyond Rhai's standard library, sorted by name and usage.
+pub fn function_docs(engine: &Engine) -> Vec<FnDoc> {
+    let Ok(json) = engine.gen_fn_metadata_to_json(false) else {
+        return Vec::new();
+    };
+    let Ok(metadata) = serde_json::from_str::<Metadata>(&json) else {
+        return Vec::new();
+    };
+    let mut docs: Vec<FnDoc> = metadata
+        .functions
+        .iter()
+        .map(|meta| {
+            let (name, usage) = usage(meta);
+            FnDoc {
+                name,
+                usage,
+                returns: script_type(meta.return_type.as_deref().unwrap_or("()")),
+                arity: meta.params.len(),
+                is_property: meta.name.starts_with("get$") || meta.name.starts_with("set$"),
+                doc: doc_text(&meta.doc_comments),
+            }
+        })
+        .collect();
+    // Rhai lists overloads in hash order, which would make the reference change from run
+    // to run.
+    docs.sort_by(|a, b| (&a.name, &a.usage, &a.doc).cmp(&(&b.name, &b.usage, &b.doc)));
+    docs
+}
+
+/// The documentation of a package's functions, on an engine holding only that package.
+pub fn package_docs(package: &impl Package) -> Vec<FnDoc> {
+    let mut engine = Engine::new_raw();
+    package.register_into_engine(&mut engine);
+    function_docs(&engine)
+}
+
+/// The `help NAME` text: every overload of `name` with its documentation.
+pub fn help_for(docs: &[FnDoc], name: &str) -> Option<String> {
+    let matches: Vec<&FnDoc> = docs.iter().filter(|d| d.name == name).collect();
+    if matches.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for doc in matches {
+        out.push_str(&format!("{} -> {}\n", doc.usage, doc.returns));
+        if !doc.doc.is_empty() {
+            for line in doc.doc.lines() {
+                out.push_str("    ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out.push('\n');
+    }
+    Some(out.trim_end().to_string())
+}
+
+/// A reference section in Markdown: one heading per function name, overloads together.
+pub fn markdown_section(title: &str, intro: &str, docs: &[FnDoc]) -> String {
+    let mut out = format!("## {title}\n\n");
+    if !intro.is_empty() {
+        out.push_str(intro.trim());
+        out.push_str("\n\n");
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for doc in docs {
+        if !names.contains(&doc.name.as_str()) {
+            names.push(&doc.name);
+        }
+    }
+    for name in names {
+        let group: Vec<&FnDoc> = docs.iter().filter(|d| d.name == name).collect();
+        let usages: Vec<String> = group
+            .iter()
+            .map(|d| format!("`{}` → `{}`", d.usage, d.returns))
+            .collect();
+        out.push_str(&format!("### `{name}`\n\n{}\n\n", usages.join("<br>\n")));
+        let mut seen: Vec<&str> = Vec::new();
+        for doc in group {
+            if !doc.doc.is_empty() && !seen.contains(&doc.doc.as_str()) {
+                seen.push(&doc.doc);
+                out.push_str(&doc.doc);
+                out.push_str("\n\n");
+            }
+        }
+    }
+    out
+}
+
+/// The ```` ```rhai ```` code blocks of a Markdown text, for tests that run them.
+pub fn rhai_examples(markdown: &str) -> Vec<String> {
+    let mut examples = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        let trimmed = line.trim_start();
+        match &mut current {
+            None if trimmed == "```rhai" => current = Some(String::new()),
+            Some(_) if trimmed.starts_with("```") => examples.extend(current.take()),
+            Some(code) => {
+                code.push_str(line);
+                code.push('\n');
+            }
+            None => {}
+        }
+    }
+    examples
+}
+
+/// What the reference says before and between the generated sections.
+const PREAMBLE: &str = r#"# procscript reference
+
+Every function procscript adds to Rhai, generated by `procscript doc` from the doc comments
+in the source (edit those, not this file; a test fails when the two differ). Rhai's own
+language and standard library (strings, arrays, maps, `timestamp()`, ...) are described in
+the Rhai book, <https://rhai.rs/book/>.
+
+Errors raised by these functions are catchable maps `#{ kind, message, errno }`: see
+[Errors](#errors) at the end. Below, `process` stands for a process handle and `any` for a
+value of any type.
+"#;
+
+const PROCESS_INTRO: &str = r#"
+Besides the functions below, two pieces of syntax and one variable:
+
+- `spawn EXPR` and `spawn { BLOCK }` fork at once and evaluate the call or block in the child,
+  which sees the current variables; they return the started process. The child's exit code is
+  0, `n` from `exit(n)`, or 1 on an uncaught error.
+
+  ```rhai
+  fn greet(who) { print(`hello ${who}`); }
+  let p = spawn greet("world");
+  print(p.join());   // 0
+  ```
+
+- `ARGS`: the arguments after the script's path on the command line, an array of strings,
+  visible everywhere, inside functions too.
+"#;
+
+const ERRORS: &str = r#"## Errors
+
+| `kind` | raised when |
+|---|---|
+| `ProcessError` | a process handle is misused, or a fork cannot be done |
+| `TypeError` | an argument has the wrong type, or arguments do not fit the target |
+| `ValueError` | an argument has the right type but a wrong value |
+| `TimeoutError` | an operation did not finish in time |
+| `OSError` | an OS error with no more specific kind; `errno` is set |
+| `FileNotFoundError`, `PermissionError`, `ConnectionRefusedError`, `ConnectionResetError`, `BrokenPipeError` | the OS errors Python gives these names; `errno` is set |
+| `EOFError`, `Empty`, `Full` | end of input, an empty queue, a full queue |
+
+`e.message` says what was being done and what went wrong. A value a script throws itself is
+caught as it was thrown (a string stays a string); Rhai's own errors (a missing variable, a bad
+index) are caught as maps with `error` and `message` instead of `kind`.
+
+```rhai
+try {
+    Process(|| 0).join();
+} catch (e) {
+    print(`${e.kind}: ${e.message}`);
+}
+```
+"#;
+
+const COMMAND_INTRO: &str = r#"
+Programs are lists (`["prog", "arg"]`), never shell strings. `Process(#{ command: argv, cwd,
+env, stdin, stdout, stderr, name, daemon })` makes a process that runs a program, with the
+same handle as any process; each stream is `"inherit"` (the default), `"null"`, `"pipe"` or a
+file path (`stderr` may also be `"stdout"`). A program that cannot be run is a
+`FileNotFoundError` (or `PermissionError`) at `start()` or `run`. See docs/commands.md.
+"#;
+
+/// The whole reference document, as `procscript doc` writes it to `docs/reference.md`.
+pub fn reference_markdown() -> String {
+    let sections: Vec<(&str, &str, Vec<FnDoc>)> = vec![
+        (
+            "Processes",
+            PROCESS_INTRO,
+            package_docs(&crate::ProcessPackage::new()),
+        ),
+        (
+            "Commands",
+            COMMAND_INTRO,
+            package_docs(&crate::command::CommandPackage::new()),
+        ),
+    ];
+    let mut out = String::from(PREAMBLE);
+    out.push('\n');
+    for (title, intro, docs) in sections {
+        out.push_str(&markdown_section(title, intro, &docs));
+    }
+    out.push_str(ERRORS);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_types_read_like_rhai() {
+        assert_eq!(script_type("RhaiResult<Process>"), "Process");
+        assert_eq!(script_type("&mut Process"), "Process");
+        assert_eq!(script_type("INT"), "int");
+        assert_eq!(script_type("Dynamic"), "any");
+        assert_eq!(script_type("procscript::process::Process"), "Process");
+    }
+
+    #[test]
+    fn rhai_examples_are_extracted() {
+        let md =
+            "text\n```rhai\nlet a = 1;\nprint(a);\n```\n```sh\nls\n```\n  ```rhai\n  x\n  ```\n";
+        assert_eq!(
+            rhai_examples(md),
+            vec!["let a = 1;\nprint(a);\n".to_string(), "  x\n".to_string()]
+        );
+    }
+
+    #[test]
+    fn process_package_is_documented() {
+        let docs = package_docs(&crate::ProcessPackage::new());
+        let join: Vec<&FnDoc> = docs.iter().filter(|d| d.name == "join").collect();
+        assert_eq!(join.len(), 2);
+        assert!(
+            join.iter().any(|d| d.usage == "process.join(timeout)"),
+            "{join:?}"
+        );
+        let pid = docs.iter().find(|d| d.name == "pid").unwrap();
+        assert_eq!(pid.usage, "process.pid");
+        assert!(
+            docs.iter().all(|d| !d.doc.is_empty()),
+            "undocumented: {:?}",
+            docs.iter().filter(|d| d.doc.is_empty()).collect::<Vec<_>>()
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! The trace of a run, as written to YAML and read back by `procscript report`.
+
+use serde::{Deserialize, Serialize};
+
+use super::Event;
+
+/// How a traced process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// The exit code, if it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    /// The signal number, if a signal ended it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// The signal's name (`SIGKILL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_name: Option<String>,
+}
+
+impl ExitStatus {
+    /// Python's `exitcode` text: `0`, `1`, `-SIGKILL`.
+    pub fn short(&self) -> String {
+        match (self.code, &self.signal_name, self.signal) {
+            (Some(code), _, _) => code.to_string(),
+            (None, Some(name), _) => format!("-{name}"),
+            (None, None, Some(sig)) => format!("-{sig}"),
+            _ => "?".into(),
+        }
+    }
+}
+
+/// One process of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TracedProcess {
+    /// Its pid.
+    pub pid: i32,
+    /// Its parent's pid.
+    pub ppid: i32,
+    /// Its name (`MainProcess`, `Process-1`, `Process-1:1`).
+    pub name: String,
+    /// What it ran: a function name, `run`, `spawn`, a command, or the script's path.
+    pub target: String,
+    /// When it started, in seconds from the start of the run.
+    pub start: f64,
+    /// When it ended, if it was seen to end.
+    #[serde(default)]
+    pub end: Option<f64>,
+    /// How it ended, if known.
+    #[serde(default)]
+    pub exit: Option<ExitStatus>,
+    /// User CPU seconds.
+    #[serde(default)]
+    pub user_cpu: Option<f64>,
+    /// System CPU seconds.
+    #[serde(default)]
+    pub sys_cpu: Option<f64>,
+    /// Peak resident memory, KiB.
+    #[serde(default)]
+    pub max_rss_kib: Option<i64>,
+}
+
+impl TracedProcess {
+    /// How long it ran, if it was seen to end.
+    pub fn duration(&self) -> Option<f64> {
+        self.end.map(|end| end - self.start)
+    }
+}
+
+/// Something one process did to another, in time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceEvent {
+    /// Seconds from the start of the run.
+    pub t: f64,
+    /// `spawn`, `exit`, `join`, `terminate` or `kill`.
+    pub event: String,
+    /// The process it concerns.
+    pub pid: i32,
+    /// The process that did it (for spawn, join, terminate, kill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<i32>,
+}
+
+/// A whole traced run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Format version of this file.
+    pub procscript_trace: u32,
+    /// The script that ran.
+    pub script: String,
+    /// Seconds from the main process's start to its end.
+    pub duration: f64,
+    /// Every process, in the order they started (the main process first).
+    pub processes: Vec<TracedProcess>,
+    /// Spawns, exits, joins and signals, in time order.
+    pub events: Vec<TraceEvent>,
+}
+
+/// Rounds to microseconds, so that the YAML stays readable.
+fn micros(t: f64) -> f64 {
+    (t * 1e6).round() / 1e6
+}
+
+impl Trace {
+    /// Folds a run's events (times on the monotonic clock) into a trace starting at `started`.
+    pub fn from_events(script: &str, started: f64, events: &[Event]) -> Self {
+        let rel = |t: f64| micros(t - started);
+        let mut processes: Vec<TracedProcess> = Vec::new();
+        let mut log: Vec<TraceEvent> = Vec::new();
+        for event in events {
+            match event {
+                Event::Spawn {
+                    t,
+                    pid,
+                    ppid,
+                    name,
+                    target,
+                } => {
+                    processes.push(TracedProcess {
+                        pid: *pid,
+                        ppid: *ppid,
+                        name: name.clone(),
+                        target: target.clone(),
+                        start: rel(*t),
+                        end: None,
+                        exit: None,
+                        user_cpu: None,
+                        sys_cpu: None,
+                        max_rss_kib: None,
+                    });
+                    log.push(TraceEvent {
+                        t: rel(*t),
+                        event: "spawn".into(),
+                        pid: *pid,
+                        by: Some(*ppid),
+                    });
+                }
+                Event::Exit {
+                    t,
+                    pid,
+                    code,
+                    signal,
+                    user_cpu,
+                    sys_cpu,
+                    max_rss_kib,
+                } => {
+                    // The latest process with that pid (pids can be reused in a long run).
+                    if let Some(p) = processes
+                        .iter_mut()
+                        .rev()
+                        .find(|p| p.pid == *pid && p.end.is_none())
+                    {
+                        p.end = Some(rel(*t).max(p.start));
+                        p.exit = Some(ExitStatus {
+                            code: *code,
+                            signal: *signal,
+                            signal_name: signal
+                                .and_then(|s| nix::sys::signal::Signal::try_from(s).ok())
+                                .map(|s| s.as_str().to_string()),
+                        });
+                        p.user_cpu = Some(micros(*user_cpu));
+                        p.sys_cpu = Some(micros(*sys_cpu));
+                        p.max_rss_kib = Some(*max_rss_kib);
+                    }
+                    log.push(TraceEvent {
+                        t: rel(*t),
+                        event: "exit".into(),
+                        pid: *pid,
+                        by: None,
+                    });
+                }
+                Event::Join { t, pid, by } => log.push(TraceEvent {
+                    t: rel(*t),
+                    event: "join".into(),
+                    pid: *pid,
+                    by: Some(*by),
+                }),
+                Event::Terminate { t, pid, by } => log.push(TraceEvent {
+                    t: rel(*t),
+                    event: "terminate".into(),
+                    pid: *pid,
+                    by: Some(*by),
+                }),
+                Event::Kill { t, pid, by } => log.push(TraceEvent {
+                    t: rel(*t),
+                    event: "kill".into(),
+                    pid: *pid,
+                    by: Some(*by),
+                }),
+            }
+        }
+        processes.sort_by(|a, b| a.start.total_cmp(&b.start));
+        log.sort_by(|a, b| a.t.total_cmp(&b.t));
+        let duration = processes
+            .first()
+            .and_then(|p| p.end)
+            .unwrap_or_else(|| log.last().map_or(0.0, |e| e.t));
+        Self {
+            procscript_trace: 1,
+            script: script.to_string(),
+            duration,
+            processes,
+            events: log,
+        }
+    }
+
+    /// The processes depth-first from the root, each with its depth and whether it is the
+    /// last of its siblings (for drawing trees).
+    pub fn tree(&self) -> Vec<(usize, bool, &TracedProcess)> {
+        let mut out = Vec::new();
+        let roots: Vec<&TracedProcess> = self
+            .processes
+            .iter()
+            .filter(|p| {
+                !self
+                    .processes
+                    .iter()
+                    .any(|q| q.pid == p.ppid && q.start <= p.start)
+            })
+            .collect();
+        let count = roots.len();
+        for (i, root) in roots.into_iter().enumerate() {
+            self.walk(root, 0, i + 1 == count, &mut out);
+        }
+        out
+    }
+
+    fn walk<'a>(
+        &'a self,
+        p: &'a TracedProcess,
+        depth: usize,
+        last: bool,
+        out: &mut Vec<(usize, bool, &'a TracedProcess)>,
+    ) {
+        out.push((depth, last, p));
+        let children: Vec<&TracedProcess> = self
+            .processes
+            .iter()
+            .filter(|c| c.ppid == p.pid && c.start >= p.start && !std::ptr::eq(*c, p))
+            .collect();
+        let count = children.len();
+        for (i, child) in children.into_iter().enumerate() {
+            self.walk(child, depth + 1, i + 1 == count, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Trace {
+        let events = vec![
+            Event::Spawn {
+                t: 100.0,
+                pid: 10,
+                ppid: 1,
+                name: "MainProcess".into(),
+                target: "join.rhai".into(),
+            },
+            Event::Spawn {
+                t: 100.5,
+                pid: 11,
+                ppid: 10,
+                name: "Process-1".into(),
+                target: "piao".into(),
+            },
+            Event::Spawn {
+                t: 100.6,
+                pid: 12,
+                ppid: 11,
+                name: "Process-1:1".into(),
+                target: "task".into(),
+            },
+            Event::Exit {
+                t: 101.0,
+                pid: 12,
+                code: None,
+                signal: Some(9),
+                user_cpu: 0.0,
+                sys_cpu: 0.0,
+                max_rss_kib: 900,
+            },
+            Event::Exit {
+                t: 102.0,
+                pid: 11,
+                code: Some(0),
+                signal: None,
+                user_cpu: 0.25,
+                sys_cpu: 0.5,
+                max_rss_kib: 1000,
+            },
+            Event::Join {
+                t: 102.1,
+                pid: 11,
+                by: 10,
+            },
+            Event::Exit {
+                t: 103.0,
+                pid: 10,
+                code: Some(0),
+                signal: None,
+                user_cpu: 1.0,
+                sys_cpu: 0.0,
+                max_rss_kib: 5000,
+            },
+        ];
+        Trace::from_events("join.rhai", 100.0, &events)
+    }
+
+    #[test]
+    fn events_fold_into_processes_with_relative_times() {
+        let trace = sample();
+        assert_eq!(trace.processes.len(), 3);
+        assert_eq!(trace.duration, 3.0);
+        let child = &trace.processes[1];
+        assert_eq!(
+            (child.start, child.end, child.duration()),
+            (0.5, Some(2.0), Some(1.5))
+        );
+        assert_eq!(child.exit.as_ref().unwrap().short(), "0");
+        assert_eq!(
+            trace.processes[2].exit.as_ref().unwrap().short(),
+            "-SIGKILL"
+        );
+        assert_eq!(trace.events.iter().filter(|e| e.event == "join").count(), 1);
+    }
+
+    #[test]
+    fn tree_is_depth_first_with_last_sibling_flags() {
+        let trace = sample();
+        let tree: Vec<(usize, bool, i32)> = trace
+            .tree()
+            .into_iter()
+            .map(|(d, l, p)| (d, l, p.pid))
+            .collect();
+        assert_eq!(tree, vec![(0, true, 10), (1, true, 11), (2, true, 12)]);
+    }
+
+    #[test]
+    fn yaml_round_trips() {
+        let trace = sample();
+        let text = serde_yaml::to_string(&trace).unwrap();
+        let back: Trace = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(back, trace);
+        assert!(text.contains("signal_name: SIGKILL"), "{text}");
+    }
+}
