@@ -233,6 +233,27 @@ print(`${k.name} ${k.join(10)}`);
 }
 
 #[test]
+fn script_end_releases_the_pipes_of_unjoined_programs() {
+    // `cat` waits for more input and `yes` for a reader: at the end of the script procscript
+    // closes its pipe ends, so both end and the final wait for children returns.
+    let run = Test::new()
+        .script(
+            r#"
+let c = Process(#{ command: ["cat"], stdin: "pipe", stdout: "null" });
+c.start();
+c.write_stdin("never read\n");
+let y = Process(#{ command: ["yes"], stdout: "pipe" });
+y.start();
+print(y.read_stdout_line());
+print("end");
+"#,
+        )
+        .run();
+    run.success().stdout("y\nend\n");
+    assert!(run.elapsed < Duration::from_secs(20));
+}
+
+#[test]
 fn bad_arguments_are_catchable_errors() {
     Test::new()
         .script(

@@ -862,6 +862,21 @@ pub fn start(process: &Process, command: &Command) -> Result<()> {
     }
 }
 
+/// Closes the parent's ends of a command process's pipes (when its parent ends, so that a
+/// program waiting for more input sees end of file instead of keeping the parent waiting).
+pub fn release_pipes(process: &Process) {
+    if let Some(pipes) = pipes_of(process) {
+        if let Ok(mut stdin) = pipes.stdin.try_borrow_mut() {
+            drop(stdin.take());
+        }
+        for reader in [&pipes.stdout, &pipes.stderr] {
+            if let Ok(mut reader) = reader.try_borrow_mut() {
+                drop(reader.fd.take());
+            }
+        }
+    }
+}
+
 /// The pipes of a command process (none for a process that runs a function).
 pub fn pipes_of(process: &Process) -> Option<Rc<Pipes>> {
     process.attachment::<Pipes>()

@@ -536,6 +536,8 @@ pub fn active_children() -> Vec<Process> {
 /// (CPython's exit handler does the same, in this order).
 pub fn finish_children() {
     for child in active_children() {
+        // Nothing reads or writes a program's pipes any more: let it see end of file.
+        crate::command::release_pipes(&child);
         if child.daemon() {
             let _ = child.signal(Signal::SIGTERM);
         }
