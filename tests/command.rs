@@ -211,6 +211,22 @@ try { pipeline([["echo", "x"], ["no-such-program-procscript"], ["cat"]]); } catc
 }
 
 #[test]
+fn programs_get_sigpipe_back_and_no_blocked_signals() {
+    // procscript ignores SIGPIPE for itself; `yes | head` only ends if `yes` dies of it.
+    Test::new()
+        .script(
+            r#"
+let r = pipeline([["yes"], ["head", "-n", "1"]], #{ timeout: 30 });
+print(`${r.codes} ${r.stdout}`);
+print(run(["sh", "-c", "grep -E '^SigBlk' /proc/self/status"]).stdout);
+"#,
+        )
+        .run()
+        .success()
+        .stdout("[-13, 0] y\n\nSigBlk:\t0000000000000000\n\n");
+}
+
+#[test]
 fn terminate_a_command_process() {
     let run = Test::new()
         .script(
