@@ -80,6 +80,7 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
+    procscript::signal::install_termination_handlers();
     match cli.command {
         None | Some(Command::Repl) => crate::repl::run(),
         Some(Command::Run {

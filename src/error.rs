@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Empty,
     /// A queue had no room within the timeout.
     Full,
+    /// Ctrl-C or SIGTERM stopped the script; not catchable by scripts.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -56,6 +58,7 @@ impl ErrorKind {
             Self::EOFError => "EOFError",
             Self::Empty => "Empty",
             Self::Full => "Full",
+            Self::Interrupted => "Interrupted",
         }
     }
 
@@ -117,6 +120,12 @@ impl Error {
         }
     }
 
+    /// The same error with an errno (or, for [`ErrorKind::Interrupted`], the exit code).
+    pub fn with_errno(mut self, errno: i32) -> Self {
+        self.errno = Some(errno);
+        self
+    }
+
     /// The map a script's `catch (e)` receives.
     pub fn to_map(&self) -> Map {
         let mut map = Map::new();
@@ -146,7 +155,14 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<Error> for Box<EvalAltResult> {
+    /// A catchable runtime error carrying the map, except for an interruption, which ends
+    /// the script (uncatchably) with its exit code.
     fn from(error: Error) -> Self {
+        if error.kind == ErrorKind::Interrupted {
+            let code = error.errno.unwrap_or(130);
+            return EvalAltResult::ErrorTerminated(Dynamic::from_int(code.into()), Position::NONE)
+                .into();
+        }
         EvalAltResult::ErrorRuntime(error.to_map().into(), Position::NONE).into()
     }
 }

@@ -34,11 +34,13 @@
 pub mod command;
 pub mod diagnostic;
 pub mod error;
+pub mod net;
 pub mod output;
 pub mod process;
 pub mod progress;
 pub mod reference;
 pub mod runtime;
+pub mod signal;
 pub mod trace;
 
 pub use error::{Error, ErrorKind};

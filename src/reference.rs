@@ -268,6 +268,16 @@ Besides the functions below, two pieces of syntax and one variable:
   visible everywhere, inside functions too.
 "#;
 
+const SOCKETS_INTRO: &str = r#"
+Python's `socket` module, natively: TCP over IPv4 and IPv6, UDP, and Unix stream sockets. The
+constants are global (visible inside `fn` bodies too): `AF_INET`, `AF_INET6`, `AF_UNIX`,
+`SOCK_STREAM`, `SOCK_DGRAM`, `SOL_SOCKET`, `SO_REUSEADDR`, `SO_REUSEPORT`, `SO_KEEPALIVE`,
+`SO_BROADCAST`, `SO_RCVBUF`, `SO_SNDBUF`, `IPPROTO_TCP`, `TCP_NODELAY`, `SHUT_RD`, `SHUT_WR`,
+`SHUT_RDWR`. Every descriptor is close-on-exec; a socket closes when the last reference to it
+in a process goes away; writing to a closed peer is a `BrokenPipeError`, never a silent death
+by SIGPIPE. `docs/sockets.md` is the guide.
+"#;
+
 const ERRORS: &str = r#"## Errors
 
 | `kind` | raised when |
@@ -308,6 +318,11 @@ pub fn reference_markdown() -> String {
             "Processes",
             PROCESS_INTRO,
             package_docs(&crate::ProcessPackage::new()),
+        ),
+        (
+            "Sockets",
+            SOCKETS_INTRO,
+            package_docs(&crate::net::package::NetPackage::new()),
         ),
         (
             "Commands",

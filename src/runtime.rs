@@ -80,6 +80,7 @@ pub fn install(engine: &mut Engine) {
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
     ProcessPackage::new().register_into_engine(engine);
+    crate::net::package::NetPackage::new().register_into_engine(engine);
     crate::command::CommandPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
     engine.on_print(|text| {
@@ -99,6 +100,9 @@ pub fn install(engine: &mut Engine) {
         let _ = output::write_line(Stream::Stderr, &text);
     });
     engine.on_progress(|_| {
+        if let Some(signal) = crate::signal::pending() {
+            return Some(Dynamic::from_int(128 + signal as i64));
+        }
         STDOUT_CLOSED
             .load(Ordering::Relaxed)
             .then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into()))
@@ -223,8 +227,7 @@ impl Runtime {
     /// Returns the exit code the script asked for (`exit(n)`), 0 when it just ended.
     pub fn run_ast(&self, ast: &AST, scope: &mut Scope) -> Result<i32, ScriptError> {
         let result = self.engine.run_ast_with_scope(scope, ast);
-        crate::process::finish_children();
-        crate::progress::finish();
+        finish();
         self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
     }
 
@@ -251,6 +254,19 @@ impl Runtime {
         let ast = self.compile_file(path)?;
         self.run_ast(&ast, &mut Scope::new())
     }
+}
+
+/// The end of a run: daemon children are ended and the others waited for; after Ctrl-C or
+/// SIGTERM (also one that arrives while waiting), the children get the signal, a grace
+/// period, then SIGKILL.
+pub fn finish() {
+    if crate::signal::pending().is_none() {
+        crate::process::finish_children();
+    }
+    if let Some(signal) = crate::signal::pending() {
+        crate::signal::end_children(signal);
+    }
+    crate::progress::finish();
 }
 
 /// Blanks a leading `#!` line but keeps the line count, so positions stay right.

@@ -504,3 +504,68 @@ print(p.join(1.5));
         .success()
         .stdout("ValueError\nTypeError\nTypeError\n0\n");
 }
+
+/// Sends `signal` to a running script once it has printed "ready", and returns its exit
+/// code and the pids of the children it had.
+fn stop_with(script: &str, signal: i32) -> (Option<i32>, Vec<u32>, Duration) {
+    let test = Test::new().script(script);
+    let mut child = test.spawn();
+    let pid = child.id();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    read_until(&mut out, |l| l == "ready");
+    let kids = children_of(pid);
+    let started = std::time::Instant::now();
+    // SAFETY: plain kill(2) on the pid of a child this test started and has not reaped.
+    unsafe { libc::kill(pid as i32, signal) };
+    let status = child.wait().unwrap();
+    (status.code(), kids, started.elapsed())
+}
+
+#[test]
+fn ctrl_c_stops_the_script_and_its_children_and_exits_130() {
+    let script = "let ps = [];\nfor i in 0..3 { let p = Process(|| sleep(60)); p.start(); ps.push(p); }\nprint(\"ready\");\nfor p in ps { p.join(); }\nprint(\"not reached\");\n";
+    let (code, kids, elapsed) = stop_with(script, libc::SIGINT);
+    assert_eq!(code, Some(130));
+    assert_eq!(kids.len(), 3);
+    assert!(kids.iter().all(|k| !alive(*k)), "children left: {kids:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+#[test]
+fn sigterm_ends_children_and_exits_143() {
+    let script =
+        "let p = Process(|| { loop { sleep(0.01); } }); p.start();\nprint(\"ready\");\np.join();\n";
+    let (code, kids, _) = stop_with(script, libc::SIGTERM);
+    assert_eq!(code, Some(143));
+    assert!(kids.iter().all(|k| !alive(*k)), "children left: {kids:?}");
+}
+
+#[test]
+fn ctrl_c_stops_a_busy_loop() {
+    let (code, _, elapsed) = stop_with(
+        "print(\"ready\");\nlet i = 0;\nloop { i += 1; }\n",
+        libc::SIGINT,
+    );
+    assert_eq!(code, Some(130));
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+#[test]
+fn output_into_a_reader_that_closes_early_ends_quietly() {
+    let test = Test::new().script("let i = 0;\nloop { print(`line ${i}`); i += 1; }\n");
+    let mut cmd = test.command();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let first = read_until(&mut out, |_| true);
+    assert_eq!(first, vec!["line 0"]);
+    drop(out);
+    let output = wait_with_timeout(child, Duration::from_secs(20));
+    assert_eq!(output.status.code(), Some(141));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "no panic or error message"
+    );
+}

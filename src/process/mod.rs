@@ -312,6 +312,7 @@ impl Process {
                 };
             });
             fastrand::seed(fresh_seed(pid));
+            crate::signal::reset_in_child();
             crate::progress::forget_in_child();
             redirect_stdin_to_null();
         };
@@ -379,9 +380,10 @@ impl Process {
             _ => None,
         };
         let ended = match slot {
-            Some(slot) => wait::wait_until(timeout.map(|t| Instant::now() + t), || {
-                wait::has_exited(slot)
-            }),
+            Some(slot) => {
+                let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+                wait::wait_until_or_signal(deadline, || wait::has_exited(slot))?
+            }
             None => true,
         };
         let code = self.exitcode();

@@ -547,7 +547,7 @@ mod process_functions {
     #[rhai_fn(name = "sleep", return_raw, volatile)]
     pub fn sleep(secs: Dynamic) -> RhaiResult<()> {
         if let Some(duration) = seconds(&secs, "the sleep length")? {
-            std::thread::sleep(duration);
+            crate::process::wait::sleep(duration)?;
         }
         Ok(())
     }

@@ -162,26 +162,31 @@ fn install_handler() {
     });
 }
 
-/// Keeps SIGCHLD blocked while alive, so that a check and the action it decides cannot be
-/// split by the handler (registering a child, or sending a signal to a pid that could
-/// otherwise be reaped and reused in between).
+/// Keeps SIGCHLD (and SIGINT and SIGTERM) blocked while alive, so that a check and the
+/// action it decides cannot be split by a handler: registering a child; sending a signal to
+/// a pid that could otherwise be reaped and reused in between; checking for Ctrl-C before a
+/// wait. Across `fork` it also holds a SIGTERM sent to the new child until the child has
+/// put back the default disposition, so that `p.terminate()` right after `p.start()` is
+/// not lost in the parent's handler.
 pub struct SigchldBlock {
     previous: SigSet,
 }
 
 impl SigchldBlock {
-    /// Blocks SIGCHLD until the guard is dropped.
+    /// Blocks SIGCHLD, SIGINT and SIGTERM until the guard is dropped.
     pub fn new() -> Self {
         install_handler();
         let mut set = SigSet::empty();
         set.add(Signal::SIGCHLD);
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
         let previous = set
             .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
             .unwrap_or_else(|_| SigSet::empty());
         Self { previous }
     }
 
-    /// The mask to wait with: the one before the block, so SIGCHLD is let through.
+    /// The mask to wait with: the one before the block, with SIGCHLD let through.
     fn waiting_mask(&self) -> SigSet {
         let mut mask = self.previous;
         mask.remove(Signal::SIGCHLD);
@@ -274,20 +279,43 @@ pub fn has_exited(id: SlotId) -> bool {
 /// `done` is checked with SIGCHLD blocked, and the wait lets SIGCHLD in atomically
 /// (`ppoll` with the unblocked mask), so an exit between the check and the wait still
 /// wakes it. Returns whether `done` held.
-pub fn wait_until(deadline: Option<Instant>, mut done: impl FnMut() -> bool) -> bool {
+pub fn wait_until(deadline: Option<Instant>, done: impl FnMut() -> bool) -> bool {
+    wait_inner(deadline, false, done).unwrap_or(false)
+}
+
+/// Like [`wait_until`], but gives up with [`crate::ErrorKind::Interrupted`] when Ctrl-C or
+/// SIGTERM arrives (see [`crate::signal`]): the waits a script makes.
+pub fn wait_until_or_signal(deadline: Option<Instant>, done: impl FnMut() -> bool) -> Result<bool> {
+    wait_inner(deadline, true, done)
+}
+
+/// Sleeps for `duration`, reaping children meanwhile; Ctrl-C or SIGTERM cut it short.
+pub fn sleep(duration: std::time::Duration) -> Result<()> {
+    let deadline = Instant::now().checked_add(duration);
+    wait_until_or_signal(deadline, || false).map(|_| ())
+}
+
+fn wait_inner(
+    deadline: Option<Instant>,
+    interruptible: bool,
+    mut done: impl FnMut() -> bool,
+) -> Result<bool> {
     let block = SigchldBlock::new();
     loop {
         // Reap here too, in case a host replaced our SIGCHLD handler.
         reap_registered();
         if done() {
-            return true;
+            return Ok(true);
+        }
+        if interruptible {
+            crate::signal::check()?;
         }
         let timeout = match deadline {
             None => None,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return false;
+                    return Ok(false);
                 }
                 Some(left)
             }

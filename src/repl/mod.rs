@@ -93,6 +93,13 @@ impl Session {
                 }
                 Step::Continue
             }
+            Err(_) if procscript::signal::pending().is_some() => {
+                // Ctrl-C stopped this input (and, through the terminal, its children); the
+                // session goes on.
+                procscript::signal::clear();
+                let _ = write_line(Stream::Stderr, "interrupted");
+                Step::Continue
+            }
             Err(error) => match exit_request(&error) {
                 Some(code) => Step::Exit(code),
                 None => {
@@ -309,6 +316,6 @@ pub fn run() -> i32 {
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
-    procscript::process::finish_children();
+    procscript::runtime::finish();
     code
 }
