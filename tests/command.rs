@@ -226,6 +226,54 @@ print(run(["sh", "-c", "grep -E '^SigBlk' /proc/self/status"]).stdout);
         .stdout("[-13, 0] y\n\nSigBlk:\t0000000000000000\n\n");
 }
 
+/// Starts `script`, waits for `pidfile` to name a program's pid, sends `signal` to
+/// procscript; returns its exit code, the program's pid and how long it took to end.
+fn interrupt_while_waiting(
+    script: &str,
+    pidfile: &std::path::Path,
+    test: &Test,
+    signal: i32,
+) -> (Option<i32>, u32, Duration) {
+    let mut child = test.spawn();
+    let read_pid = || {
+        std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || read_pid().is_some()),
+        "{script}"
+    );
+    let program = read_pid().unwrap();
+    let started = std::time::Instant::now();
+    // SAFETY: plain kill(2) on the pid of a child this test started and has not reaped.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let status = child.wait().unwrap();
+    (status.code(), program, started.elapsed())
+}
+
+#[test]
+fn ctrl_c_and_sigterm_stop_a_script_waiting_for_a_program() {
+    for (wait, signal, code) in [
+        ("run([\"sh\", \"-c\", \"echo $$ > '{pid}'; exec sleep 30\"]);", libc::SIGINT, 130),
+        ("pipeline([[\"sh\", \"-c\", \"echo $$ > '{pid}'; exec sleep 30\"], [\"cat\"]]);", libc::SIGTERM, 143),
+        (
+            "let p = Process(#{ command: [\"sh\", \"-c\", \"echo $$ > '{pid}'; exec sleep 30\"], stdout: \"pipe\" });\np.start();\np.read_stdout();",
+            libc::SIGTERM,
+            143,
+        ),
+    ] {
+        let test = Test::new();
+        let pidfile = test.dir().join("pid");
+        let script = format!("{}\nprint(\"not reached\");\n", wait.replace("{pid}", pidfile.to_str().unwrap()));
+        let test = test.script(&script);
+        let (exit, program, elapsed) = interrupt_while_waiting(&script, &pidfile, &test, signal);
+        assert_eq!(exit, Some(code), "{script}");
+        assert!(eventually(Duration::from_secs(10), || !alive(program)), "program {program} left running: {script}");
+        assert!(elapsed < Duration::from_secs(15), "{elapsed:?}: {script}");
+    }
+}
+
 #[test]
 fn terminate_a_command_process() {
     let run = Test::new()

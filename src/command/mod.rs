@@ -431,6 +431,9 @@ impl Launch {
         }
         if got == 0 {
             let [stdin, stdout, stderr] = parent_fds;
+            if let Some(fd) = &stdin {
+                set_nonblocking(fd);
+            }
             return Ok(Pipes {
                 stdin: RefCell::new(stdin),
                 stdout: RefCell::new(Reader::new(stdout)),
@@ -478,7 +481,11 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// A reader of `fd` (made non-blocking: reads wait with `ppoll`, see [`wait_ready`]).
     fn new(fd: Option<OwnedFd>) -> Self {
+        if let Some(fd) = &fd {
+            set_nonblocking(fd);
+        }
         Self {
             piped: fd.is_some(),
             fd,
@@ -505,7 +512,10 @@ impl Reader {
                     self.buffer.extend_from_slice(&chunk[..n]);
                     return Ok(true);
                 }
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(Errno::EAGAIN) => {
+                    wait_ready(&mut [pollfd(fd, libc::POLLIN)], None)?;
+                }
+                Err(Errno::EINTR) => crate::signal::check()?,
                 Err(e) => return Err(Error::os("read from a command", e)),
             }
         }
@@ -549,14 +559,14 @@ pub struct Pipes {
     pub stderr: RefCell<Reader>,
 }
 
-/// Writes all of `bytes` to `fd`, retrying after signals and short writes.
+/// Writes all of `bytes` to `fd` (non-blocking), waiting for room with `ppoll`.
 pub fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<()> {
     while !bytes.is_empty() {
         match nix::unistd::write(fd, bytes) {
             Ok(n) => bytes = &bytes[n..],
-            Err(Errno::EINTR) => {}
+            Err(Errno::EINTR) => crate::signal::check()?,
             Err(Errno::EAGAIN) => {
-                poll_one(fd.as_raw_fd(), libc::POLLOUT);
+                wait_ready(&mut [pollfd(fd, libc::POLLOUT)], None)?;
             }
             Err(e) => return Err(Error::os("write to a command's stdin", e)),
         }
@@ -564,14 +574,54 @@ pub fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn poll_one(fd: RawFd, events: libc::c_short) {
-    let mut entry = libc::pollfd {
-        fd,
+fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.as_raw_fd(),
         events,
         revents: 0,
-    };
-    // SAFETY: one valid pollfd entry.
-    unsafe { libc::poll(&mut entry, 1, -1) };
+    }
+}
+
+/// Waits until one of `fds` is ready (true) or `deadline` passes (false), reaping children
+/// meanwhile. Ctrl-C or SIGTERM end the wait with `Interrupted` (see [`crate::signal`]): the
+/// check and the wait cannot be split by them, since `ppoll` lets them in atomically.
+fn wait_ready(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> Result<bool> {
+    let block = SigchldBlock::new();
+    let mask = block.waiting_mask();
+    loop {
+        crate::signal::check()?;
+        let timeout = match deadline {
+            None => None,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                Some(nix::sys::time::TimeSpec::from_duration(left))
+            }
+        };
+        let timeout_ptr = timeout
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
+        // SAFETY: `fds` is a valid array of its length; the timeout and mask pointers are
+        // valid or null for the call.
+        let ready = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout_ptr,
+                mask.as_ref(),
+            )
+        };
+        match ready {
+            n if n > 0 => return Ok(true),
+            0 => {}
+            _ => match Errno::last() {
+                Errno::EINTR => {}
+                e => return Err(Error::os("wait for a command", e)),
+            },
+        }
+    }
 }
 
 fn set_nonblocking(fd: &OwnedFd) {
@@ -596,9 +646,6 @@ pub fn communicate(
     if input.is_empty() {
         stdin = None;
     }
-    if let Some(fd) = &stdin {
-        set_nonblocking(fd);
-    }
     loop {
         let mut fds = Vec::with_capacity(3);
         if let Some(fd) = &stdin {
@@ -620,23 +667,8 @@ pub fn communicate(
         if fds.is_empty() {
             return Ok(true);
         }
-        let timeout = match deadline {
-            None => -1,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(false);
-                }
-                left.as_millis().clamp(1, i32::MAX as u128) as i32
-            }
-        };
-        // SAFETY: `fds` is a valid array of its length.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if ready < 0 {
-            match Errno::last() {
-                Errno::EINTR => continue,
-                e => return Err(Error::os("wait for a command's output", e)),
-            }
+        if !wait_ready(&mut fds, deadline)? {
+            return Ok(false);
         }
         for entry in fds.iter().filter(|e| e.revents != 0) {
             if stdin.as_ref().is_some_and(|fd| fd.as_raw_fd() == entry.fd) {
@@ -681,7 +713,8 @@ impl Child {
     /// Starts `command`; returns the child and the parent's pipe ends.
     fn spawn(command: &Command) -> Result<(Self, Pipes)> {
         let launch = Launch::prepare(command)?;
-        let (pid, slot) = fork::fork_and_run(|| {}, || launch.exec_in_child())?;
+        let (pid, slot) =
+            fork::fork_and_run(default_termination_handlers, || launch.exec_in_child())?;
         let mut child = Self {
             pid,
             slot,
@@ -690,30 +723,47 @@ impl Child {
         match launch.after_fork() {
             Ok(pipes) => Ok((child, pipes)),
             Err(e) => {
-                child.wait(None);
+                child.wait_uninterrupted(None);
                 Err(e)
             }
         }
     }
 
-    /// Waits for the child to end, until `deadline`; true once it has.
-    fn wait(&mut self, deadline: Option<Instant>) -> bool {
-        if self.exit.is_some() {
-            return true;
+    fn take_exit(&mut self) {
+        if self.exit.is_none() {
+            self.exit = wait::take_exit(self.slot).map(|reaped| reaped.exit);
         }
+    }
+
+    /// Waits for the child to end, until `deadline`; true once it has. Ctrl-C or SIGTERM
+    /// end the wait with `Interrupted`.
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let slot = self.slot;
-        if wait::wait_until(deadline, || wait::has_exited(slot)) {
-            self.exit = wait::take_exit(slot).map(|reaped| reaped.exit);
+        if self.exit.is_none() && wait::wait_until_or_signal(deadline, || wait::has_exited(slot))? {
+            self.take_exit();
+        }
+        Ok(self.exit.is_some())
+    }
+
+    /// [`Child::wait`] that a termination signal does not cut short (for cleaning up).
+    fn wait_uninterrupted(&mut self, deadline: Option<Instant>) -> bool {
+        let slot = self.slot;
+        if self.exit.is_none() && wait::wait_until(deadline, || wait::has_exited(slot)) {
+            self.take_exit();
         }
         self.exit.is_some()
     }
 
-    fn kill(&self) {
+    fn signal(&self, signal: Signal) {
         let _block = SigchldBlock::new();
         if self.exit.is_none() && !wait::has_exited(self.slot) {
             // SIGCHLD is blocked: the pid cannot be reaped and reused in between.
-            let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(self.pid, signal);
         }
+    }
+
+    fn kill(&self) {
+        self.signal(Signal::SIGKILL);
     }
 
     /// Python's `returncode`: the exit code, or minus the signal; -1 if its status was lost.
@@ -726,7 +776,30 @@ impl Drop for Child {
     fn drop(&mut self) {
         if self.exit.is_none() {
             self.kill();
-            self.wait(None);
+            self.wait_uninterrupted(None);
+        }
+    }
+}
+
+/// In a new child before it execs: a termination handler the parent installed (see
+/// [`crate::signal`]) goes back to the default, so that a SIGINT or SIGTERM arriving before
+/// the exec ends the child instead of being swallowed. An ignored signal stays ignored, as
+/// the program would inherit it from a shell. Runs with signals blocked; only `sigaction`.
+fn default_termination_handlers() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: zeroed sigaction structs are valid; sigaction is async-signal-safe and
+        // both pointers are valid.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_IGN
+                && old.sa_sigaction != libc::SIG_DFL
+            {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = libc::SIG_DFL;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
         }
     }
 }
@@ -809,14 +882,40 @@ pub fn run_pipeline(argvs: Vec<Vec<String>>, options: RunOptions) -> Result<Outc
     let mut stdout = last_stdout.unwrap_or_else(|| Reader::new(None));
     let mut stderr = Reader::new(Some(err_read));
     let input = options.input.unwrap_or_default();
-    let finished = communicate(first_stdin, &input, &mut stdout, &mut stderr, deadline)?
-        && children.iter_mut().all(|child| child.wait(deadline));
+    let waited = (|| {
+        if !communicate(first_stdin, &input, &mut stdout, &mut stderr, deadline)? {
+            return Ok(false);
+        }
+        for child in children.iter_mut() {
+            if !child.wait(deadline)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })();
+    let finished = match waited {
+        Ok(finished) => finished,
+        Err(e) => {
+            // Ctrl-C or SIGTERM: pass it on and give the programs the grace period the
+            // script's other children get; dropping them then kills and reaps the rest.
+            if let Some(signal) = crate::signal::pending() {
+                for child in &children {
+                    child.signal(signal);
+                }
+                let grace = Instant::now() + crate::signal::GRACE;
+                for child in &mut children {
+                    child.wait_uninterrupted(Some(grace));
+                }
+            }
+            return Err(e);
+        }
+    };
     if !finished {
         for child in &children {
             child.kill();
         }
         for child in &mut children {
-            child.wait(None);
+            child.wait_uninterrupted(None);
         }
         let what = if count == 1 {
             format!("`{}`", names[0])
@@ -849,7 +948,7 @@ pub fn process(command: Command, options: Options) -> Process {
 /// the handle. A program that cannot be run is an error here, after its child is reaped.
 pub fn start(process: &Process, command: &Command) -> Result<()> {
     let launch = Launch::prepare(command)?;
-    process.fork_exec(|| launch.exec_in_child())?;
+    process.fork_exec(default_termination_handlers, || launch.exec_in_child())?;
     match launch.after_fork() {
         Ok(pipes) => {
             process.set_attachment(Rc::new(pipes));

@@ -343,14 +343,14 @@ impl Process {
         ME.with(|me| me.borrow_mut().children.push(self.clone()));
     }
 
-    /// Forks a child that runs `body` at once, without a script child's setup: for a child
-    /// that only replaces itself with a program (see [`crate::command`]). The parent records
-    /// the child as [`Process::fork`] does.
+    /// Forks a child that runs `setup` (with signals blocked) and `body` at once, without a
+    /// script child's setup: for a child that only replaces itself with a program (see
+    /// [`crate::command`]). The parent records the child as [`Process::fork`] does.
     ///
     /// Call [`Process::take_job_for_start`] first.
-    pub fn fork_exec(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
+    pub fn fork_exec(&self, setup: impl FnOnce(), body: impl FnOnce() -> i32) -> Result<Pid> {
         collect();
-        let (pid, slot) = fork::fork_and_run(|| {}, body)?;
+        let (pid, slot) = fork::fork_and_run(setup, body)?;
         self.record_start(pid, slot);
         Ok(pid)
     }
