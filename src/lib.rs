@@ -34,6 +34,7 @@
 pub mod command;
 pub mod diagnostic;
 pub mod error;
+pub mod ipc;
 pub mod net;
 pub mod output;
 pub mod process;

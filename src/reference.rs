@@ -99,6 +99,17 @@ fn usage(meta: &FnMeta) -> (String, String) {
             )
         })
         .collect();
+    if meta.name.starts_with("index$") {
+        let receiver = params.first().map_or("x".into(), |p| p.0.clone());
+        let index = params.get(1).map_or("i".into(), |p| p.0.clone());
+        let usage = if meta.name.starts_with("index$set$") {
+            let value = params.get(2).map_or("value".into(), |p| p.0.clone());
+            format!("{receiver}[{index}] = {value}")
+        } else {
+            format!("{receiver}[{index}]")
+        };
+        return ("[]".into(), usage);
+    }
     if let Some(prop) = meta.name.strip_prefix("get$") {
         let receiver = params.first().map_or("x".into(), |p| p.0.clone());
         return (prop.to_string(), format!("{receiver}.{prop}"));
@@ -148,7 +159,7 @@ pub fn function_docs(engine: &Engine) -> Vec<FnDoc> {
                 usage,
                 returns: script_type(meta.return_type.as_deref().unwrap_or("()")),
                 arity: meta.params.len(),
-                is_property: meta.name.starts_with("get$") || meta.name.starts_with("set$"),
+                is_property: meta.name.contains('$'),
                 doc: doc_text(&meta.doc_comments),
             }
         })
@@ -278,6 +289,16 @@ in a process goes away; writing to a closed peer is a `BrokenPipeError`, never a
 by SIGPIPE. `docs/sockets.md` is the guide.
 "#;
 
+const IPC_INTRO: &str = r#"
+Python's `multiprocessing` toolbox between processes: `Pipe`, `Queue`, the locks, `Event`,
+`Condition`, `Barrier`, and shared `Value`/`Array`. Make them before starting the processes
+that share them. Values that travel through pipes and queues: `()`, booleans, numbers,
+strings, chars, blobs, and arrays and maps of these; anything else is a `ValueError`.
+`with lock { ... }` (syntax, since `with` is reserved in Rhai) runs the block holding any of
+the locks or semaphores and releases it even when the block fails. `docs/ipc.md` is the guide,
+including what happens when a process dies holding a lock.
+"#;
+
 const ERRORS: &str = r#"## Errors
 
 | `kind` | raised when |
@@ -323,6 +344,11 @@ pub fn reference_markdown() -> String {
             "Sockets",
             SOCKETS_INTRO,
             package_docs(&crate::net::package::NetPackage::new()),
+        ),
+        (
+            "Messages, synchronisation and shared memory",
+            IPC_INTRO,
+            package_docs(&crate::ipc::IpcPackage::new()),
         ),
         (
             "Commands",

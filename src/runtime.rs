@@ -83,6 +83,8 @@ pub fn install(engine: &mut Engine) {
     crate::net::package::NetPackage::new().register_into_engine(engine);
     crate::command::CommandPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
+    crate::ipc::IpcPackage::new().register_into_engine(engine);
+    crate::ipc::register_with_syntax(engine);
     engine.on_print(|text| {
         let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
             0 => output::write_line(Stream::Stdout, text),
@@ -228,6 +230,11 @@ impl Runtime {
     pub fn run_ast(&self, ast: &AST, scope: &mut Scope) -> Result<i32, ScriptError> {
         let result = self.engine.run_ast_with_scope(scope, ast);
         finish();
+        // Stopped by Ctrl-C or SIGTERM, even if the script's last step ended quietly
+        // (a wait that the signal cut short): exit as a shell reports it.
+        if let Some(signal) = crate::signal::pending() {
+            return Ok(128 + signal as i32);
+        }
         self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
     }
 

@@ -15,6 +15,8 @@ mod docs;
 mod embed;
 /// Script errors: rendering and catchable maps.
 mod errors;
+/// Pipes, queues, locks, events, barriers and shared values across processes.
+mod ipc;
 /// Sockets: the echo servers under load, UDP and Unix examples, error kinds.
 mod net;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.

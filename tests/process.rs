@@ -569,3 +569,20 @@ fn output_into_a_reader_that_closes_early_ends_quietly() {
         "no panic or error message"
     );
 }
+
+#[test]
+fn ctrl_c_stops_waits_on_queues_locks_events_and_semaphores() {
+    for wait in [
+        "Queue().get();",
+        "Event().wait();",
+        "Semaphore(0).acquire();",
+        "Pipe()[0].recv();",
+    ] {
+        let (code, _, elapsed) = stop_with(
+            &format!("print(\"ready\");\n{wait}\nprint(\"not reached\");\n"),
+            libc::SIGINT,
+        );
+        assert_eq!(code, Some(130), "{wait}");
+        assert!(elapsed < Duration::from_secs(10), "{wait}: {elapsed:?}");
+    }
+}

@@ -1,0 +1,866 @@
+//! The Rhai surface of messages, synchronisation and shared memory: `Pipe`, `Queue`,
+//! `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier`,
+//! `Value`, `Array`, and the `with lock { ... }` syntax.
+//!
+//! Glue only: converts script values and errors; the work is in the sibling modules.
+
+use std::time::Duration;
+
+use rhai::def_package;
+use rhai::plugin::*;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT};
+
+use super::pipe::Connection;
+use super::queue::Queue;
+use super::sync::{Barrier, Condition, Event, Lock, RLock, Semaphore};
+use super::value::{SharedArray, SharedValue};
+use crate::error::{Error, ErrorKind};
+use crate::process::package::seconds;
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+def_package! {
+    /// Messages, synchronisation and shared memory between processes, with Python's
+    /// `multiprocessing` names.
+    ///
+    /// `with lock { ... }` is syntax, not a function: add it with [`register_with_syntax`].
+    pub IpcPackage(lib) {
+        combine_with_exported_module!(lib, "ipc", ipc_functions);
+    }
+}
+
+/// A timeout argument: seconds (int or float), `()` for none, or Python's `block` flag
+/// (`false`: do not wait at all, `true`: wait without limit).
+fn timeout(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
+    match value.as_bool() {
+        Ok(true) => Ok(None),
+        Ok(false) => Ok(Some(Duration::ZERO)),
+        Err(_) => seconds(value, what),
+    }
+}
+
+fn count(n: INT, what: &str) -> Result<u32, Error> {
+    u32::try_from(n)
+        .map_err(|_| Error::value(format!("{what} must be from 0 to {}, not {n}", u32::MAX)))
+}
+
+/// A function that names a value's type the way scripts see it.
+fn namer<'a>(ctx: &'a NativeCallContext<'a>) -> impl Fn(&str) -> String + 'a {
+    |name| ctx.engine().map_type_name(name).to_string()
+}
+
+/// What `with` holds, released at the end of the block.
+enum Held {
+    Lock(Lock),
+    RLock(RLock),
+    Semaphore(Semaphore),
+}
+
+impl Held {
+    fn take(guard: Dynamic) -> Result<Self, Error> {
+        let guard = guard.flatten();
+        let type_name = guard.type_name();
+        let held = if guard.is::<Lock>() {
+            Self::Lock(guard.cast::<Lock>())
+        } else if guard.is::<RLock>() {
+            Self::RLock(guard.cast::<RLock>())
+        } else if guard.is::<Semaphore>() {
+            Self::Semaphore(guard.cast::<Semaphore>())
+        } else if guard.is::<Condition>() {
+            Self::RLock(guard.cast::<Condition>().lock().clone())
+        } else {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!("`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {type_name}"),
+            ));
+        };
+        match &held {
+            Self::Lock(lock) => {
+                lock.acquire(None)?;
+            }
+            Self::RLock(lock) => {
+                lock.acquire(None)?;
+            }
+            Self::Semaphore(sem) => {
+                sem.acquire(None);
+            }
+        }
+        Ok(held)
+    }
+
+    fn release(self) -> Result<(), Error> {
+        match self {
+            Self::Lock(lock) => lock.release(),
+            Self::RLock(lock) => lock.release(),
+            Self::Semaphore(sem) => sem.release(),
+        }
+    }
+}
+
+/// Registers `with EXPR { BLOCK }`: acquire the lock, semaphore or condition `EXPR`, run the
+/// block, and release it however the block ends (an error then goes on up).
+pub fn register_with_syntax(engine: &mut Engine) {
+    engine
+        .register_custom_syntax(["with", "$expr$", "$block$"], false, |context, inputs| {
+            let guard = context.eval_expression_tree(&inputs[0])?;
+            let held = Held::take(guard)?;
+            let result = context.eval_expression_tree(&inputs[1]);
+            let released = held.release();
+            let value = result?;
+            released?;
+            Ok(value)
+        })
+        .expect("`with` syntax registers");
+}
+
+#[export_module]
+mod ipc_functions {
+    use super::*;
+
+    /// One end of a `Pipe()`.
+    pub type Connection = super::Connection;
+    /// A queue shared by processes.
+    pub type Queue = super::Queue;
+    /// A lock shared by processes.
+    pub type Lock = super::Lock;
+    /// A reentrant lock shared by processes.
+    pub type RLock = super::RLock;
+    /// A (possibly bounded) semaphore shared by processes.
+    pub type Semaphore = super::Semaphore;
+    /// An event flag shared by processes.
+    pub type Event = super::Event;
+    /// A condition variable shared by processes.
+    pub type Condition = super::Condition;
+    /// A barrier for a number of processes.
+    pub type Barrier = super::Barrier;
+    /// An int or float in shared memory.
+    pub type SharedValue = super::SharedValue;
+    /// Ints or floats in shared memory.
+    pub type SharedArray = super::SharedArray;
+
+    // ---------------------------------------------------------------- Pipe
+
+    /// Two connected ends `[a, b]`: what one end sends, the other receives, both ways.
+    ///
+    /// ```rhai
+    /// let ends = Pipe();
+    /// let a = ends[0];
+    /// let b = ends[1];
+    /// let p = spawn { b.send(#{ pid: getpid(), data: [1, 2.5, "x"] }); };
+    /// print(a.recv().data);   // [1, 2.5, "x"]
+    /// p.join();
+    /// ```
+    #[rhai_fn(name = "Pipe", return_raw, volatile)]
+    pub fn pipe() -> RhaiResult<Array> {
+        let (a, b) = super::Connection::pair()?;
+        Ok(vec![Dynamic::from(a), Dynamic::from(b)])
+    }
+
+    /// Sends a value to the other end: `()`, booleans, numbers, strings, chars, blobs, and
+    /// arrays and maps of these (anything else is a `ValueError`). Waits while the other
+    /// end's buffer is full; `BrokenPipeError` once the other end is closed.
+    #[rhai_fn(name = "send", return_raw, pure, volatile)]
+    pub fn conn_send(
+        ctx: NativeCallContext,
+        conn: &mut Connection,
+        value: Dynamic,
+    ) -> RhaiResult<()> {
+        Ok(conn.send(&value, namer(&ctx))?)
+    }
+
+    /// Receives the next value, waiting for it. `EOFError` once the other end is closed and
+    /// every message has been read.
+    #[rhai_fn(name = "recv", return_raw, pure, volatile)]
+    pub fn conn_recv(conn: &mut Connection) -> RhaiResult<Dynamic> {
+        Ok(conn.recv(None)?)
+    }
+
+    /// Receives the next value, waiting at most `timeout` seconds (`TimeoutError`).
+    ///
+    /// ```rhai
+    /// let ends = Pipe();
+    /// try { ends[0].recv(0.01); } catch (e) { print(e.kind); }   // TimeoutError
+    /// ```
+    #[rhai_fn(name = "recv", return_raw, pure, volatile)]
+    pub fn conn_recv_timeout(conn: &mut Connection, timeout: Dynamic) -> RhaiResult<Dynamic> {
+        let timeout = super::timeout(&timeout, "the recv timeout")?;
+        Ok(conn.recv(timeout)?)
+    }
+
+    /// Whether a value (or end of input) is waiting, without waiting.
+    #[rhai_fn(name = "poll", return_raw, pure, volatile)]
+    pub fn conn_poll(conn: &mut Connection) -> RhaiResult<bool> {
+        Ok(conn.poll(Some(Duration::ZERO))?)
+    }
+
+    /// Whether a value (or end of input) arrives within `timeout` seconds (`()`: no limit).
+    #[rhai_fn(name = "poll", return_raw, pure, volatile)]
+    pub fn conn_poll_timeout(conn: &mut Connection, timeout: Dynamic) -> RhaiResult<bool> {
+        let timeout = seconds(&timeout, "the poll timeout")?;
+        Ok(conn.poll(timeout)?)
+    }
+
+    /// Closes this end in this process (other processes' copies stay open). Closing twice
+    /// is fine; using a closed end is an `OSError`.
+    #[rhai_fn(name = "close", pure, volatile)]
+    pub fn conn_close(conn: &mut Connection) {
+        conn.close();
+    }
+
+    /// Whether `close()` was called on this end.
+    #[rhai_fn(get = "closed", pure, volatile)]
+    pub fn conn_closed(conn: &mut Connection) -> bool {
+        conn.closed()
+    }
+
+    /// The descriptor number (-1 once closed).
+    #[rhai_fn(name = "fileno", pure, volatile)]
+    pub fn conn_fileno(conn: &mut Connection) -> INT {
+        conn.fileno().into()
+    }
+
+    /// `<Connection fd=5>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn conn_to_string(conn: &mut Connection) -> String {
+        if conn.closed() {
+            "<Connection closed>".into()
+        } else {
+            format!("<Connection fd={}>", conn.fileno())
+        }
+    }
+
+    // ---------------------------------------------------------------- Queue
+
+    /// An unbounded queue for many producers and consumers in different processes.
+    ///
+    /// ```rhai
+    /// let q = Queue();
+    /// let p = spawn { for i in 0..3 { q.put(i * 10); } };
+    /// print(q.get() + q.get() + q.get());   // 30
+    /// p.join();
+    /// ```
+    #[rhai_fn(name = "Queue", return_raw, volatile)]
+    pub fn queue_new() -> RhaiResult<Queue> {
+        Ok(super::Queue::new(0)?)
+    }
+
+    /// A queue holding at most `maxsize` values (0: unbounded); `put` waits for room.
+    #[rhai_fn(name = "Queue", return_raw, volatile)]
+    pub fn queue_new_bounded(maxsize: INT) -> RhaiResult<Queue> {
+        Ok(super::Queue::new(count(maxsize, "a Queue's maxsize")?)?)
+    }
+
+    /// Puts a value (the same values as `send` travel), waiting for room in a bounded queue.
+    #[rhai_fn(name = "put", return_raw, pure, volatile)]
+    pub fn queue_put(ctx: NativeCallContext, q: &mut Queue, value: Dynamic) -> RhaiResult<()> {
+        Ok(q.put(&value, None, namer(&ctx))?)
+    }
+
+    /// Puts a value, waiting at most `timeout` seconds for room: `Full` if there is none.
+    ///
+    /// ```rhai
+    /// let q = Queue(1);
+    /// q.put("a");
+    /// try { q.put("b", 0.01); } catch (e) { print(e.kind); }   // Full
+    /// ```
+    #[rhai_fn(name = "put", return_raw, pure, volatile)]
+    pub fn queue_put_timeout(
+        ctx: NativeCallContext,
+        q: &mut Queue,
+        value: Dynamic,
+        timeout: Dynamic,
+    ) -> RhaiResult<()> {
+        let timeout = super::timeout(&timeout, "the put timeout")?;
+        Ok(q.put(&value, timeout, namer(&ctx))?)
+    }
+
+    /// Puts a value if there is room at once, else `Full`.
+    #[rhai_fn(name = "put_nowait", return_raw, pure, volatile)]
+    pub fn queue_put_nowait(
+        ctx: NativeCallContext,
+        q: &mut Queue,
+        value: Dynamic,
+    ) -> RhaiResult<()> {
+        Ok(q.put(&value, Some(Duration::ZERO), namer(&ctx))?)
+    }
+
+    /// Takes the oldest value, waiting for one.
+    #[rhai_fn(name = "get", return_raw, pure, volatile)]
+    pub fn queue_get(q: &mut Queue) -> RhaiResult<Dynamic> {
+        Ok(q.get(None)?)
+    }
+
+    /// Takes the oldest value, waiting at most `timeout` seconds: `Empty` if none came.
+    ///
+    /// ```rhai
+    /// let q = Queue();
+    /// try { q.get(0.01); } catch (e) { print(e.kind); }   // Empty
+    /// ```
+    #[rhai_fn(name = "get", return_raw, pure, volatile)]
+    pub fn queue_get_timeout(q: &mut Queue, timeout: Dynamic) -> RhaiResult<Dynamic> {
+        let timeout = super::timeout(&timeout, "the get timeout")?;
+        Ok(q.get(timeout)?)
+    }
+
+    /// Takes a value if one is waiting, else `Empty`.
+    #[rhai_fn(name = "get_nowait", return_raw, pure, volatile)]
+    pub fn queue_get_nowait(q: &mut Queue) -> RhaiResult<Dynamic> {
+        Ok(q.get(Some(Duration::ZERO))?)
+    }
+
+    /// Whether no value is waiting (a moment later it may differ).
+    #[rhai_fn(name = "empty", return_raw, pure, volatile)]
+    pub fn queue_empty(q: &mut Queue) -> RhaiResult<bool> {
+        Ok(q.empty()?)
+    }
+
+    /// Whether a bounded queue is full (always `false` for an unbounded one).
+    #[rhai_fn(name = "full", pure, volatile)]
+    pub fn queue_full(q: &mut Queue) -> bool {
+        q.full()
+    }
+
+    /// About how many values are waiting.
+    #[rhai_fn(name = "qsize", pure, volatile)]
+    pub fn queue_qsize(q: &mut Queue) -> INT {
+        q.qsize() as INT
+    }
+
+    /// The bound given to `Queue(maxsize)` (0: unbounded).
+    #[rhai_fn(get = "maxsize", pure)]
+    pub fn queue_maxsize(q: &mut Queue) -> INT {
+        q.maxsize().into()
+    }
+
+    /// `<Queue qsize=2>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn queue_to_string(q: &mut Queue) -> String {
+        format!("<Queue qsize={} maxsize={}>", q.qsize(), q.maxsize())
+    }
+
+    // ---------------------------------------------------------------- Lock, RLock
+
+    /// A lock for processes. If its holder dies without releasing it, the next `acquire`
+    /// to notice (within about 50 ms) frees it and fails with a `ProcessError` naming the
+    /// dead process; acquiring again then works.
+    ///
+    /// ```rhai
+    /// let lock = Lock();
+    /// with lock { print("only one process at a time here"); }
+    /// ```
+    #[rhai_fn(name = "Lock", return_raw, volatile)]
+    pub fn lock_new() -> RhaiResult<Lock> {
+        Ok(super::Lock::new()?)
+    }
+
+    /// Takes the lock, waiting as long as it takes. Acquiring a `Lock` this process already
+    /// holds is a `ProcessError` (it would wait forever): use an `RLock` for that.
+    #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
+    pub fn lock_acquire(lock: &mut Lock) -> RhaiResult<bool> {
+        Ok(lock.acquire(None)?)
+    }
+
+    /// Takes the lock, waiting at most `timeout` seconds; returns whether it did.
+    /// `acquire(false)` does not wait, as Python's `acquire(block=False)`.
+    #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
+    pub fn lock_acquire_timeout(lock: &mut Lock, timeout: Dynamic) -> RhaiResult<bool> {
+        Ok(lock.acquire(super::timeout(&timeout, "the acquire timeout")?)?)
+    }
+
+    /// Frees the lock (any process may); `ValueError` if it is not held.
+    #[rhai_fn(name = "release", return_raw, pure, volatile)]
+    pub fn lock_release(lock: &mut Lock) -> RhaiResult<()> {
+        Ok(lock.release()?)
+    }
+
+    /// The pid of the process holding the lock, `()` when it is free.
+    #[rhai_fn(get = "holder", pure, volatile)]
+    pub fn lock_holder(lock: &mut Lock) -> Dynamic {
+        lock.holder()
+            .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.into()))
+    }
+
+    /// `<Lock(owner=4242)>` or `<Lock(owner=None)>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn lock_to_string(lock: &mut Lock) -> String {
+        format!(
+            "<Lock(owner={})>",
+            lock.holder().map_or("None".into(), |p| p.to_string())
+        )
+    }
+
+    /// A reentrant lock: the process holding it may acquire it again, and releases it as
+    /// many times. Its holder dying is handled as for `Lock`.
+    #[rhai_fn(name = "RLock", return_raw, volatile)]
+    pub fn rlock_new() -> RhaiResult<RLock> {
+        Ok(super::RLock::new()?)
+    }
+
+    /// Takes the lock (again, if this process holds it).
+    #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
+    pub fn rlock_acquire(lock: &mut RLock) -> RhaiResult<bool> {
+        Ok(lock.acquire(None)?)
+    }
+
+    /// Takes the lock, waiting at most `timeout` seconds; returns whether it did.
+    #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
+    pub fn rlock_acquire_timeout(lock: &mut RLock, timeout: Dynamic) -> RhaiResult<bool> {
+        Ok(lock.acquire(super::timeout(&timeout, "the acquire timeout")?)?)
+    }
+
+    /// Releases one level; `ValueError` if this process does not hold it.
+    #[rhai_fn(name = "release", return_raw, pure, volatile)]
+    pub fn rlock_release(lock: &mut RLock) -> RhaiResult<()> {
+        Ok(lock.release()?)
+    }
+
+    /// The pid of the process holding the lock, `()` when it is free.
+    #[rhai_fn(get = "holder", pure, volatile)]
+    pub fn rlock_holder(lock: &mut RLock) -> Dynamic {
+        lock.holder()
+            .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.into()))
+    }
+
+    /// `<RLock(owner=4242)>` or `<RLock(owner=None)>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn rlock_to_string(lock: &mut RLock) -> String {
+        format!(
+            "<RLock(owner={})>",
+            lock.holder().map_or("None".into(), |p| p.to_string())
+        )
+    }
+
+    // ---------------------------------------------------------------- Semaphores
+
+    /// A semaphore starting at 1.
+    #[rhai_fn(name = "Semaphore", return_raw, volatile)]
+    pub fn semaphore_new() -> RhaiResult<Semaphore> {
+        Ok(super::Semaphore::new(1, false)?)
+    }
+
+    /// A semaphore starting at `n`: at most `n` holders at once.
+    ///
+    /// ```rhai
+    /// let slots = Semaphore(2);
+    /// with slots { print("one of at most two"); }
+    /// ```
+    #[rhai_fn(name = "Semaphore", return_raw, volatile)]
+    pub fn semaphore_new_n(n: INT) -> RhaiResult<Semaphore> {
+        Ok(super::Semaphore::new(
+            count(n, "a Semaphore's value")?,
+            false,
+        )?)
+    }
+
+    /// A bounded semaphore starting at 1.
+    #[rhai_fn(name = "BoundedSemaphore", return_raw, volatile)]
+    pub fn bounded_new() -> RhaiResult<Semaphore> {
+        Ok(super::Semaphore::new(1, true)?)
+    }
+
+    /// A semaphore starting at `n` that may never go above `n`: releasing it more often
+    /// than it was acquired is a `ValueError`.
+    #[rhai_fn(name = "BoundedSemaphore", return_raw, volatile)]
+    pub fn bounded_new_n(n: INT) -> RhaiResult<Semaphore> {
+        Ok(super::Semaphore::new(
+            count(n, "a BoundedSemaphore's value")?,
+            true,
+        )?)
+    }
+
+    /// Takes one, waiting while the value is 0.
+    #[rhai_fn(name = "acquire", pure, volatile)]
+    pub fn semaphore_acquire(sem: &mut Semaphore) -> bool {
+        sem.acquire(None)
+    }
+
+    /// Takes one, waiting at most `timeout` seconds; returns whether it did.
+    #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
+    pub fn semaphore_acquire_timeout(sem: &mut Semaphore, timeout: Dynamic) -> RhaiResult<bool> {
+        Ok(sem.acquire(super::timeout(&timeout, "the acquire timeout")?))
+    }
+
+    /// Gives one back (`ValueError` past a bounded semaphore's initial value).
+    #[rhai_fn(name = "release", return_raw, pure, volatile)]
+    pub fn semaphore_release(sem: &mut Semaphore) -> RhaiResult<()> {
+        Ok(sem.release()?)
+    }
+
+    /// The current value.
+    #[rhai_fn(name = "get_value", pure, volatile)]
+    pub fn semaphore_value(sem: &mut Semaphore) -> INT {
+        sem.value().into()
+    }
+
+    /// `<Semaphore(value=2)>` or `<BoundedSemaphore(value=2)>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn semaphore_to_string(sem: &mut Semaphore) -> String {
+        let name = if sem.is_bounded() {
+            "BoundedSemaphore"
+        } else {
+            "Semaphore"
+        };
+        format!("<{name}(value={})>", sem.value())
+    }
+
+    // ---------------------------------------------------------------- Event
+
+    /// A flag processes can wait for; starts cleared.
+    ///
+    /// ```rhai
+    /// let ready = Event();
+    /// let p = spawn { ready.wait(); print("go"); };
+    /// ready.set();
+    /// p.join();
+    /// ```
+    #[rhai_fn(name = "Event", return_raw, volatile)]
+    pub fn event_new() -> RhaiResult<Event> {
+        Ok(super::Event::new()?)
+    }
+
+    /// Sets the flag and wakes every waiter.
+    #[rhai_fn(name = "set", pure, volatile)]
+    pub fn event_set(event: &mut Event) {
+        event.set();
+    }
+
+    /// Clears the flag.
+    #[rhai_fn(name = "clear", pure, volatile)]
+    pub fn event_clear(event: &mut Event) {
+        event.clear();
+    }
+
+    /// Whether the flag is set.
+    #[rhai_fn(name = "is_set", pure, volatile)]
+    pub fn event_is_set(event: &mut Event) -> bool {
+        event.is_set()
+    }
+
+    /// Waits until the flag is set; returns `true`.
+    #[rhai_fn(name = "wait", pure, volatile)]
+    pub fn event_wait(event: &mut Event) -> bool {
+        event.wait(None)
+    }
+
+    /// Waits at most `timeout` seconds; returns the flag (`false` if the time ran out).
+    #[rhai_fn(name = "wait", return_raw, pure, volatile)]
+    pub fn event_wait_timeout(event: &mut Event, timeout: Dynamic) -> RhaiResult<bool> {
+        Ok(event.wait(seconds(&timeout, "the wait timeout")?))
+    }
+
+    /// `<Event set>` or `<Event unset>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn event_to_string(event: &mut Event) -> String {
+        format!("<Event {}>", if event.is_set() { "set" } else { "unset" })
+    }
+
+    // ---------------------------------------------------------------- Condition
+
+    /// A condition variable with its own `RLock`: hold the lock (`with cond { ... }` or
+    /// `acquire`), then `wait` for another process's `notify`.
+    ///
+    /// ```rhai
+    /// let cond = Condition();
+    /// let box = Value(0);
+    /// let p = spawn { with cond { box.value = 42; cond.notify(); } };
+    /// with cond { while box.value == 0 { cond.wait(); } }
+    /// print(box.value);   // 42
+    /// p.join();
+    /// ```
+    #[rhai_fn(name = "Condition", return_raw, volatile)]
+    pub fn condition_new() -> RhaiResult<Condition> {
+        Ok(super::Condition::new()?)
+    }
+
+    /// Takes the condition's lock.
+    #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
+    pub fn condition_acquire(cond: &mut Condition) -> RhaiResult<bool> {
+        Ok(cond.lock().acquire(None)?)
+    }
+
+    /// Takes the condition's lock, waiting at most `timeout` seconds.
+    #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
+    pub fn condition_acquire_timeout(cond: &mut Condition, timeout: Dynamic) -> RhaiResult<bool> {
+        Ok(cond
+            .lock()
+            .acquire(super::timeout(&timeout, "the acquire timeout")?)?)
+    }
+
+    /// Releases the condition's lock.
+    #[rhai_fn(name = "release", return_raw, pure, volatile)]
+    pub fn condition_release(cond: &mut Condition) -> RhaiResult<()> {
+        Ok(cond.lock().release()?)
+    }
+
+    /// Lets the lock go, waits for a notify, and takes the lock back. May return early, so
+    /// wait in a loop that checks what you wait for (or use `wait_for`).
+    #[rhai_fn(name = "wait", return_raw, pure, volatile)]
+    pub fn condition_wait(cond: &mut Condition) -> RhaiResult<bool> {
+        Ok(cond.wait(None)?)
+    }
+
+    /// As `wait()`, at most `timeout` seconds; `false` if the time ran out.
+    #[rhai_fn(name = "wait", return_raw, pure, volatile)]
+    pub fn condition_wait_timeout(cond: &mut Condition, timeout: Dynamic) -> RhaiResult<bool> {
+        Ok(cond.wait(seconds(&timeout, "the wait timeout")?)?)
+    }
+
+    /// Waits until `predicate` (a function returning a boolean) is true; returns `true`.
+    #[rhai_fn(name = "wait_for", return_raw, pure, volatile)]
+    pub fn condition_wait_for(
+        ctx: NativeCallContext,
+        cond: &mut Condition,
+        predicate: FnPtr,
+    ) -> RhaiResult<bool> {
+        wait_for(&ctx, cond, predicate, None)
+    }
+
+    /// Waits at most `timeout` seconds until `predicate` is true; returns its last result.
+    #[rhai_fn(name = "wait_for", return_raw, pure, volatile)]
+    pub fn condition_wait_for_timeout(
+        ctx: NativeCallContext,
+        cond: &mut Condition,
+        predicate: FnPtr,
+        timeout: Dynamic,
+    ) -> RhaiResult<bool> {
+        let timeout = seconds(&timeout, "the wait timeout")?;
+        wait_for(&ctx, cond, predicate, timeout)
+    }
+
+    /// Wakes one waiting process (the lock must be held).
+    #[rhai_fn(name = "notify", return_raw, pure, volatile)]
+    pub fn condition_notify(cond: &mut Condition) -> RhaiResult<()> {
+        Ok(cond.notify(1)?)
+    }
+
+    /// Wakes up to `n` waiting processes.
+    #[rhai_fn(name = "notify", return_raw, pure, volatile)]
+    pub fn condition_notify_n(cond: &mut Condition, n: INT) -> RhaiResult<()> {
+        Ok(cond.notify(count(n, "the number to notify")?)?)
+    }
+
+    /// Wakes every waiting process.
+    #[rhai_fn(name = "notify_all", return_raw, pure, volatile)]
+    pub fn condition_notify_all(cond: &mut Condition) -> RhaiResult<()> {
+        Ok(cond.notify_all()?)
+    }
+
+    /// `<Condition(owner=None)>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn condition_to_string(cond: &mut Condition) -> String {
+        format!(
+            "<Condition(owner={})>",
+            cond.lock()
+                .holder()
+                .map_or("None".into(), |p| p.to_string())
+        )
+    }
+
+    // ---------------------------------------------------------------- Barrier
+
+    /// A barrier: `wait()` returns once `parties` processes have called it.
+    ///
+    /// ```rhai
+    /// let b = Barrier(2);
+    /// let p = spawn { b.wait(); };
+    /// b.wait();
+    /// p.join();
+    /// ```
+    #[rhai_fn(name = "Barrier", return_raw, volatile)]
+    pub fn barrier_new(parties: INT) -> RhaiResult<Barrier> {
+        Ok(super::Barrier::new(count(
+            parties,
+            "a Barrier's number of parties",
+        )?)?)
+    }
+
+    /// Waits for all parties; returns this one's arrival index (0 for the first).
+    #[rhai_fn(name = "wait", return_raw, pure, volatile)]
+    pub fn barrier_wait(barrier: &mut Barrier) -> RhaiResult<INT> {
+        Ok(barrier.wait(None)?.into())
+    }
+
+    /// Waits at most `timeout` seconds; on timeout this party withdraws and a
+    /// `TimeoutError` is raised (the others keep waiting).
+    #[rhai_fn(name = "wait", return_raw, pure, volatile)]
+    pub fn barrier_wait_timeout(barrier: &mut Barrier, timeout: Dynamic) -> RhaiResult<INT> {
+        Ok(barrier.wait(seconds(&timeout, "the wait timeout")?)?.into())
+    }
+
+    /// How many parties it waits for.
+    #[rhai_fn(get = "parties", pure)]
+    pub fn barrier_parties(barrier: &mut Barrier) -> INT {
+        barrier.parties().into()
+    }
+
+    /// How many are waiting now.
+    #[rhai_fn(get = "n_waiting", pure, volatile)]
+    pub fn barrier_n_waiting(barrier: &mut Barrier) -> INT {
+        barrier.n_waiting().into()
+    }
+
+    /// `<Barrier parties=3 waiting=1>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn barrier_to_string(barrier: &mut Barrier) -> String {
+        format!(
+            "<Barrier parties={} waiting={}>",
+            barrier.parties(),
+            barrier.n_waiting()
+        )
+    }
+
+    // ---------------------------------------------------------------- Value, Array
+
+    /// A shared int or float (the kind of `init` fixes it), seen by every process forked
+    /// after it was made.
+    ///
+    /// ```rhai
+    /// let hits = Value(0);
+    /// let ps = [];
+    /// for i in 0..4 { ps.push(spawn { for j in 0..100 { hits.add(1); } }); }
+    /// for p in ps { p.join(); }
+    /// print(hits.value);   // 400
+    /// ```
+    #[rhai_fn(name = "Value", return_raw, volatile)]
+    pub fn value_new(init: Dynamic) -> RhaiResult<SharedValue> {
+        Ok(super::SharedValue::new(&init)?)
+    }
+
+    /// The current value.
+    #[rhai_fn(get = "value", pure, volatile)]
+    pub fn value_get(v: &mut SharedValue) -> Dynamic {
+        v.get()
+    }
+
+    /// Stores a value (an int into a shared int; an int or float into a shared float).
+    #[rhai_fn(set = "value", return_raw, pure, volatile)]
+    pub fn value_set(v: &mut SharedValue, value: Dynamic) -> RhaiResult<()> {
+        Ok(v.set(&value)?)
+    }
+
+    /// Adds `n` in one atomic step and returns the new value.
+    #[rhai_fn(name = "add", return_raw, pure, volatile)]
+    pub fn value_add(v: &mut SharedValue, n: Dynamic) -> RhaiResult<Dynamic> {
+        Ok(v.add(&n)?)
+    }
+
+    /// Stores `new` if the value is `old`, in one atomic step; returns whether it did.
+    #[rhai_fn(name = "compare_exchange", return_raw, pure, volatile)]
+    pub fn value_compare_exchange(
+        v: &mut SharedValue,
+        old: Dynamic,
+        new: Dynamic,
+    ) -> RhaiResult<bool> {
+        Ok(v.compare_exchange(&old, &new)?)
+    }
+
+    /// The `RLock` that goes with this value, for updates of more than one step.
+    ///
+    /// ```rhai
+    /// let v = Value(0);
+    /// let p = spawn { with v.get_lock() { v.value += 1; } };
+    /// p.join();
+    /// print(v.value);   // 1
+    /// ```
+    #[rhai_fn(name = "get_lock", pure)]
+    pub fn value_get_lock(v: &mut SharedValue) -> RLock {
+        v.lock().clone()
+    }
+
+    /// `Value(42)`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn value_to_string(v: &mut SharedValue) -> String {
+        format!("Value({})", v.get())
+    }
+
+    /// A shared array: `Array(n)` is `n` int zeros; `Array(list)` holds the numbers of
+    /// `list` (floats if any is a float, else ints).
+    ///
+    /// ```rhai
+    /// let a = Array([1, 2, 3]);
+    /// let p = spawn { a[0] = 10; };
+    /// p.join();
+    /// print(a.to_array());   // [10, 2, 3]
+    /// ```
+    #[rhai_fn(name = "Array", return_raw, volatile)]
+    pub fn array_new(init: Dynamic) -> RhaiResult<SharedArray> {
+        let type_name = init.type_name();
+        if let Ok(n) = init.as_int() {
+            return Ok(super::SharedArray::zeros(n)?);
+        }
+        match init.try_cast::<Array>() {
+            Some(list) => Ok(super::SharedArray::from_list(&list)?),
+            None => Err(Error::new(
+                ErrorKind::TypeError,
+                format!("Array(...) takes a length or a list of numbers, not {type_name}"),
+            )
+            .into()),
+        }
+    }
+
+    /// Item `i` (negative counts from the end); out of range is a `ValueError`.
+    #[rhai_fn(index_get, return_raw, pure, volatile)]
+    pub fn array_get(a: &mut SharedArray, i: INT) -> RhaiResult<Dynamic> {
+        Ok(a.get(i)?)
+    }
+
+    /// Stores item `i`.
+    #[rhai_fn(index_set, return_raw, volatile)]
+    pub fn array_set(a: &mut SharedArray, i: INT, value: Dynamic) -> RhaiResult<()> {
+        Ok(a.set(i, &value)?)
+    }
+
+    /// Adds `n` to item `i` in one atomic step; returns the new value.
+    #[rhai_fn(name = "add", return_raw, pure, volatile)]
+    pub fn array_add(a: &mut SharedArray, i: INT, n: Dynamic) -> RhaiResult<Dynamic> {
+        Ok(a.add(i, &n)?)
+    }
+
+    /// The number of items.
+    #[rhai_fn(name = "len", pure)]
+    pub fn array_len(a: &mut SharedArray) -> INT {
+        a.len() as INT
+    }
+
+    /// A plain (unshared) array with the items' current values.
+    #[rhai_fn(name = "to_array", pure, volatile)]
+    pub fn array_to_array(a: &mut SharedArray) -> Array {
+        a.to_vec()
+    }
+
+    /// The `RLock` that goes with this array.
+    #[rhai_fn(name = "get_lock", pure)]
+    pub fn array_get_lock(a: &mut SharedArray) -> RLock {
+        a.lock().clone()
+    }
+
+    /// `Array([1, 2, 3])`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn array_to_string(a: &mut SharedArray) -> String {
+        let items: Vec<String> = a.to_vec().iter().map(|v| v.to_string()).collect();
+        format!("Array([{}])", items.join(", "))
+    }
+}
+
+fn wait_for(
+    ctx: &NativeCallContext,
+    cond: &Condition,
+    predicate: FnPtr,
+    timeout: Option<Duration>,
+) -> RhaiResult<bool> {
+    let deadline = super::sync::Deadline::after(timeout);
+    loop {
+        let result = predicate.call_within_context::<Dynamic>(ctx, ())?;
+        let type_name = result.type_name();
+        let done = result.as_bool().map_err(|_| {
+            Error::new(
+                ErrorKind::TypeError,
+                format!("a wait_for predicate must return a boolean, not {type_name}"),
+            )
+        })?;
+        if done || deadline.passed() {
+            return Ok(done);
+        }
+        cond.wait(deadline.left())?;
+    }
+}

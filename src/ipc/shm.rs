@@ -1,0 +1,158 @@
+//! Shared memory and futexes: the only `unsafe` code of the `ipc` room.
+//!
+//! A [`Shm`] is an anonymous `MAP_SHARED` mapping made before `fork`, so every child
+//! inherits the same physical pages: an atomic written by one process is seen by all.
+//! Blocking waits on it use futexes without `FUTEX_PRIVATE_FLAG`, which the kernel keys by
+//! the physical page, so a wake in one process reaches a waiter in another.
+
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicI64, AtomicU32};
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use crate::error::{Error, Result};
+
+/// An anonymous shared mapping, unmapped when the last handle in this process goes.
+#[derive(Debug)]
+pub struct Shm {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Shm {
+    /// A zero-filled shared mapping of at least `len` bytes (a whole number of pages).
+    pub fn new(len: usize) -> Result<Rc<Self>> {
+        let len = len.max(1).next_multiple_of(4096);
+        // SAFETY: an anonymous mapping with no address hint touches no existing memory;
+        // the result is checked against MAP_FAILED before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Error::os(
+                format_args!("mmap of {len} bytes of shared memory"),
+                Errno::last(),
+            ));
+        }
+        let ptr = NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| Error::value("mmap returned a null pointer"))?;
+        Ok(Rc::new(Self { ptr, len }))
+    }
+
+    /// The 32-bit word at `index` (byte offset `4 * index`).
+    ///
+    /// # Panics
+    /// If the word lies outside the mapping (a bug in the caller's layout).
+    pub fn u32(&self, index: usize) -> &AtomicU32 {
+        assert!(
+            4 * index + 4 <= self.len,
+            "shared word {index} out of the mapping"
+        );
+        // SAFETY: the offset is inside the mapping (checked), the base is page-aligned so the
+        // word is 4-aligned, the memory is zero-initialised and lives as long as `self`, and
+        // it is only ever accessed through atomics.
+        unsafe { &*self.ptr.as_ptr().add(4 * index).cast::<AtomicU32>() }
+    }
+
+    /// The 64-bit word at `index` (byte offset `8 * index`).
+    ///
+    /// # Panics
+    /// If the word lies outside the mapping.
+    pub fn i64(&self, index: usize) -> &AtomicI64 {
+        assert!(
+            8 * index + 8 <= self.len,
+            "shared word {index} out of the mapping"
+        );
+        // SAFETY: as for `u32`, with 8-byte alignment from the page-aligned base.
+        unsafe { &*self.ptr.as_ptr().add(8 * index).cast::<AtomicI64>() }
+    }
+}
+
+impl Drop for Shm {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned; no reference into the mapping
+        // outlives `self` (all accessors borrow `self`).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Sleeps while `word` holds `expected`, at most `timeout` (`None`: no limit).
+///
+/// Returns at once if the word differs, when woken, after a signal, or when the timeout
+/// passes: callers always re-check their condition in a loop, so an interrupted wait (EINTR)
+/// simply goes round again.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a valid, aligned 32-bit word for the duration of the call, and the
+    // timeout pointer is null or points at a live timespec. FUTEX_WAIT (shared, not
+    // private) only reads the word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            0usize,
+            0u32,
+        );
+    }
+}
+
+/// Wakes up to `count` processes waiting on `word`.
+pub fn futex_wake(word: &AtomicU32, count: i32) {
+    // SAFETY: `word` is a valid, aligned 32-bit word; FUTEX_WAKE does not access memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            count,
+            0usize,
+            0usize,
+            0u32,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn mapping_is_zeroed_and_words_are_distinct() {
+        let shm = Shm::new(64).unwrap();
+        assert_eq!(shm.u32(0).load(Ordering::Relaxed), 0);
+        shm.u32(1).store(7, Ordering::Relaxed);
+        shm.i64(1).store(-3, Ordering::Relaxed);
+        assert_eq!(shm.u32(0).load(Ordering::Relaxed), 0);
+        assert_eq!(shm.u32(1).load(Ordering::Relaxed), 7);
+        assert_eq!(shm.i64(1).load(Ordering::Relaxed), -3);
+    }
+
+    #[test]
+    fn futex_wait_returns_on_mismatch_and_timeout() {
+        let shm = Shm::new(8).unwrap();
+        futex_wait(shm.u32(0), 1, None); // value is 0: returns at once
+        let start = std::time::Instant::now();
+        futex_wait(shm.u32(0), 0, Some(Duration::from_millis(20)));
+        assert!(start.elapsed() >= Duration::from_millis(15));
+        futex_wake(shm.u32(0), 1);
+    }
+}
