@@ -31,6 +31,7 @@
 #![cfg(unix)]
 #![warn(missing_docs)]
 
+pub mod command;
 pub mod diagnostic;
 pub mod error;
 pub mod ipc;

@@ -324,6 +324,14 @@ try {
 ```
 "#;
 
+const COMMAND_INTRO: &str = r#"
+Programs are lists (`["prog", "arg"]`), never shell strings. `Process(#{ command: argv, cwd,
+env, stdin, stdout, stderr, name, daemon })` makes a process that runs a program, with the
+same handle as any process; each stream is `"inherit"` (the default), `"null"`, `"pipe"` or a
+file path (`stderr` may also be `"stdout"`). A program that cannot be run is a
+`FileNotFoundError` (or `PermissionError`) at `start()` or `run`. See docs/commands.md.
+"#;
+
 /// The whole reference document, as `procscript doc` writes it to `docs/reference.md`.
 pub fn reference_markdown() -> String {
     let sections: Vec<(&str, &str, Vec<FnDoc>)> = vec![
@@ -341,6 +349,11 @@ pub fn reference_markdown() -> String {
             "Messages, synchronisation and shared memory",
             IPC_INTRO,
             package_docs(&crate::ipc::IpcPackage::new()),
+        ),
+        (
+            "Commands",
+            COMMAND_INTRO,
+            package_docs(&crate::command::CommandPackage::new()),
         ),
     ];
     let mut out = String::from(PREAMBLE);

@@ -81,6 +81,7 @@ pub fn install(engine: &mut Engine) {
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
     ProcessPackage::new().register_into_engine(engine);
     crate::net::package::NetPackage::new().register_into_engine(engine);
+    crate::command::CommandPackage::new().register_into_engine(engine);
     register_spawn_syntax(engine);
     crate::ipc::IpcPackage::new().register_into_engine(engine);
     crate::ipc::register_with_syntax(engine);

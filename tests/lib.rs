@@ -7,6 +7,8 @@ mod support;
 
 /// `procscript run`, `check`, exit codes, `--help`, the REPL.
 mod cli;
+/// External commands: run, pipeline, Process(#{ command }) with pipes and files.
+mod command;
 /// The reference is generated from the code, and every documented example runs.
 mod docs;
 /// The library API in-process (no forking here: the test process has threads).

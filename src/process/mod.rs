@@ -14,6 +14,7 @@ pub mod fork;
 pub mod package;
 pub mod wait;
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
@@ -38,6 +39,8 @@ pub enum Job {
     },
     /// Call the `run` closure of an object map with `this` bound to a copy of the map.
     Object(Dynamic),
+    /// Run a program (see [`crate::command`]).
+    Command(crate::command::Command),
 }
 
 /// Where a handle is in its life.
@@ -67,6 +70,8 @@ struct Inner {
     label: String,
     die_with_parent: Option<bool>,
     limits: Limits,
+    /// What another module keeps with the handle (a command's pipes).
+    attachment: Option<Rc<dyn Any>>,
 }
 
 /// A handle on a process; clones share one state, as Python objects do.
@@ -191,6 +196,7 @@ impl Process {
             label: label.into(),
             die_with_parent: options.die_with_parent,
             limits: options.limits,
+            attachment: None,
         })))
     }
 
@@ -209,6 +215,7 @@ impl Process {
                     label: String::new(),
                     die_with_parent: None,
                     limits: Limits::default(),
+                    attachment: None,
                 })))
             })
         })
@@ -229,6 +236,7 @@ impl Process {
                 label: String::new(),
                 die_with_parent: None,
                 limits: Limits::default(),
+                attachment: None,
             }))))
         })
     }
@@ -345,16 +353,7 @@ impl Process {
     /// Call [`Process::take_job_for_start`] first.
     pub fn fork(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
         collect();
-        if let Some(max) = max_children() {
-            let live = ME.with(|me| me.borrow().children.len());
-            if live >= max {
-                return Err(Error::process(format!(
-                    "cannot start `{}`: this process already has {live} live children, the \
-                     most allowed (--max-procs {max}); join some first",
-                    self.name()
-                )));
-            }
-        }
+        self.check_room()?;
         let parent = ME.with(|me| {
             let me = me.borrow();
             (me.name.clone(), me.pid)
@@ -407,6 +406,12 @@ impl Process {
             code
         };
         let (pid, slot) = fork::fork_and_run(child_setup, child_body)?;
+        self.record_start(pid, slot);
+        Ok(pid)
+    }
+
+    /// The parent's bookkeeping for a child just forked: state, progress, trace, children.
+    fn record_start(&self, pid: Pid, slot: SlotId) {
         self.0.borrow_mut().state = State::Running { pid, slot };
         crate::progress::started();
         if crate::trace::enabled() {
@@ -420,7 +425,65 @@ impl Process {
             });
         }
         ME.with(|me| me.borrow_mut().children.push(self.clone()));
+    }
+
+    /// Forks a child that runs `setup` (with signals blocked) and `body` at once, without a
+    /// script child's setup: for a child that only replaces itself with a program (see
+    /// [`crate::command`]). The parent records the child as [`Process::fork`] does.
+    ///
+    /// Call [`Process::take_job_for_start`] first.
+    pub fn fork_exec(&self, setup: impl FnOnce(), body: impl FnOnce() -> i32) -> Result<Pid> {
+        collect();
+        self.check_room()?;
+        let parent = my_pid();
+        let (name, die_with_parent, limits) = {
+            let inner = self.0.borrow();
+            (
+                inner.name.clone(),
+                inner.die_with_parent.unwrap_or(inner.daemon),
+                inner.limits,
+            )
+        };
+        let setup = || {
+            // Both survive exec: the program runs with the limits, and dies with us.
+            if die_with_parent {
+                die_with(parent);
+            }
+            if let Err(message) = limits.apply() {
+                let text = format!("Process {name}:\nerror: {message}");
+                let _ = crate::output::write_line(crate::output::Stream::Stderr, &text);
+                fork::exit_now(1);
+            }
+            setup();
+        };
+        let (pid, slot) = fork::fork_and_run(setup, body)?;
+        self.record_start(pid, slot);
         Ok(pid)
+    }
+
+    /// What another module attached to this handle, if it is a `T`.
+    pub fn attachment<T: 'static>(&self) -> Option<Rc<T>> {
+        self.0.borrow().attachment.clone()?.downcast::<T>().ok()
+    }
+
+    /// Attaches `value` to the handle (and to its clones), replacing any earlier one.
+    pub fn set_attachment(&self, value: Rc<dyn Any>) {
+        self.0.borrow_mut().attachment = Some(value);
+    }
+
+    /// Refuses a start past the `--max-procs` cap.
+    fn check_room(&self) -> Result<()> {
+        if let Some(max) = max_children() {
+            let live = ME.with(|me| me.borrow().children.len());
+            if live >= max {
+                return Err(Error::process(format!(
+                    "cannot start `{}`: this process already has {live} live children, the \
+                     most allowed (--max-procs {max}); join some first",
+                    self.name()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Waits for the process to end, at most `timeout`; returns its exit code, or `None` if
@@ -596,6 +659,8 @@ pub fn active_children() -> Vec<Process> {
 /// (CPython's exit handler does the same, in this order).
 pub fn finish_children() {
     for child in active_children() {
+        // Nothing reads or writes a program's pipes any more: let it see end of file.
+        crate::command::release_pipes(&child);
         if child.daemon() {
             let _ = child.signal(Signal::SIGTERM);
         }

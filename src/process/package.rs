@@ -138,7 +138,7 @@ fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
 }
 
 /// Reads `name` and `daemon` out of an options map, leaving the rest.
-fn take_options(map: &mut Map) -> Result<Options, Error> {
+pub(crate) fn take_options(map: &mut Map) -> Result<Options, Error> {
     let name = match map.remove("name") {
         None => None,
         Some(v) if v.is_unit() => None,
@@ -274,9 +274,7 @@ fn from_target(
 
 fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
     if map.contains_key("command") {
-        return Err(Error::value(
-            "`Process(#{ command: [...] })` (running a program) is not available yet",
-        ));
+        return crate::command::process_from_map(map);
     }
     if let Some(target) = map.remove("target") {
         let args = map.remove("args").unwrap_or(Dynamic::UNIT);
@@ -358,6 +356,8 @@ fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
                 None => Ok(Dynamic::UNIT),
             }
         }
+        // Started by `start_process` through `crate::command::start`, never run here.
+        Some(Job::Command(_)) => Ok(Dynamic::UNIT),
     };
     exit_code_of(result, source.as_deref())
 }
@@ -365,6 +365,9 @@ fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
 /// Starts `process`, whose child runs its job with the script context `ctx`.
 pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), Error> {
     let job = process.take_job_for_start()?;
+    if let Some(Job::Command(command)) = job {
+        return crate::command::start(process, &command);
+    }
     // The parent keeps nothing of the job: arguments (a socket, say) close here when the
     // script drops them.
     let mut job = Some(job);

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Start+join cost of a no-op child, per child, in one run on this machine:
+# procscript, a C fork/_exit/waitpid loop, Python multiprocessing (fork) and bash `( : ) &`.
+#
+# usage: bench/spawn.sh [SEQ_N [CONC_N [REPS]]]     (defaults: 1000 200 5)
+#        PROCSCRIPT=path/to/procscript bench/spawn.sh   (measure another build)
+# Each figure is the best of REPS runs, in microseconds per child.
+set -euo pipefail
+
+SEQ_N=${1:-1000}
+CONC_N=${2:-200}
+REPS=${3:-5}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT="$ROOT/bench/out"
+mkdir -p "$OUT"
+
+echo "building..." >&2
+gcc -O2 -o "$OUT/spawn" "$ROOT/bench/c/spawn.c"
+# PROCSCRIPT=/path/to/procscript measures another build (then nothing is built with cargo).
+if [[ -z "${PROCSCRIPT:-}" ]]; then
+    (cd "$ROOT" && cargo build --release --quiet)
+    PROCSCRIPT="$ROOT/target/release/procscript"
+fi
+PYTHON=$(command -v python3)
+
+# bash reference: best of REPS, microseconds per child.
+bash_seq() {
+    local n=$1 reps=$2 best= t0 t1 us i r
+    for ((r = 0; r < reps; r++)); do
+        t0=$EPOCHREALTIME
+        for ((i = 0; i < n; i++)); do ( : ) & wait $!; done
+        t1=$EPOCHREALTIME
+        us=$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
+        best=$(awk -v a="$best" -v b="$us" 'BEGIN { print (a == "" || b < a) ? b : a }')
+    done
+    echo "$best"
+}
+bash_conc() {
+    local n=$1 reps=$2 best= t0 t1 us i r
+    for ((r = 0; r < reps; r++)); do
+        t0=$EPOCHREALTIME
+        for ((i = 0; i < n; i++)); do ( : ) & done
+        wait
+        t1=$EPOCHREALTIME
+        us=$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
+        best=$(awk -v a="$best" -v b="$us" 'BEGIN { print (a == "" || b < a) ? b : a }')
+    done
+    echo "$best"
+}
+
+# CPU time per child (parent and children, all REPS runs, startup included) from
+# `perf stat -e task-clock`, when perf works here: steadier than wall time on a busy machine.
+if perf stat -x, -e task-clock -o /dev/null true 2>/dev/null; then HAVE_PERF=1; else HAVE_PERF=; fi
+
+# measure N CMD...: prints "WALL CPU" (CPU "-" without perf).
+measure() {
+    local n=$1 wall cpu
+    shift
+    if [[ -n $HAVE_PERF ]]; then
+        wall=$(perf stat -x, -e task-clock -o "$OUT/perf.txt" "$@")
+        cpu=$(awk -F, -v n="$n" -v r="$REPS" '$3 == "task-clock" { printf "%.1f", $1 * 1000 / (n * r) }' "$OUT/perf.txt")
+    else
+        wall=$("$@")
+        cpu=-
+    fi
+    echo "$wall ${cpu:--}"
+}
+export -f bash_seq bash_conc
+
+echo "measuring (best of $REPS)..." >&2
+read -r ps_seq ps_seq_cpu < <(measure "$SEQ_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_seq.rhai" "$SEQ_N" "$REPS")
+read -r ps_conc ps_conc_cpu < <(measure "$CONC_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_conc.rhai" "$CONC_N" "$REPS")
+read -r c_seq c_seq_cpu < <(measure "$SEQ_N" "$OUT/spawn" seq "$SEQ_N" "$REPS")
+read -r c_conc c_conc_cpu < <(measure "$CONC_N" "$OUT/spawn" conc "$CONC_N" "$REPS")
+read -r py_seq py_seq_cpu < <(measure "$SEQ_N" "$PYTHON" "$ROOT/bench/spawn.py" seq "$SEQ_N" "$REPS")
+read -r py_conc py_conc_cpu < <(measure "$CONC_N" "$PYTHON" "$ROOT/bench/spawn.py" conc "$CONC_N" "$REPS")
+read -r sh_seq sh_seq_cpu < <(measure "$SEQ_N" bash -c 'bash_seq "$@"' _ "$SEQ_N" "$REPS")
+read -r sh_conc sh_conc_cpu < <(measure "$CONC_N" bash -c 'bash_conc "$@"' _ "$CONC_N" "$REPS")
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+echo "machine: $(nproc) CPUs, $cpu, Linux $(uname -r); $("$PYTHON" --version 2>&1); load average $(cut -d" " -f1-3 /proc/loadavg)"
+echo "procscript: $PROCSCRIPT"
+echo "start+join of a no-op child, microseconds per child: wall time (best of $REPS), and CPU time (mean, parent + child)"
+awk -v ps1="$ps_seq" -v ps2="$ps_conc" -v c1="$c_seq" -v c2="$c_conc" \
+    -v py1="$py_seq" -v py2="$py_conc" -v sh1="$sh_seq" -v sh2="$sh_conc" \
+    -v ps1c="$ps_seq_cpu" -v ps2c="$ps_conc_cpu" -v c1c="$c_seq_cpu" -v c2c="$c_conc_cpu" \
+    -v py1c="$py_seq_cpu" -v py2c="$py_conc_cpu" -v sh1c="$sh_seq_cpu" -v sh2c="$sh_conc_cpu" \
+    -v n1="$SEQ_N" -v n2="$CONC_N" '
+function ratio(a, b) { return (a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.2fx", a / b) }
+function row(name, a, b, ac, bc) { printf "| %-34s | %15.1f | %15.1f | %10s | %10s |\n", name, a, b, ac, bc }
+function rrow(name, a, b, ac, bc) { printf "| %-34s | %15s | %15s | %10s | %10s |\n", name, ratio(a[1], a[2]), ratio(b[1], b[2]), ratio(ac[1], ac[2]), ratio(bc[1], bc[2]) }
+BEGIN {
+    printf "| %-34s | %15s | %15s | %10s | %10s |\n", "", "sequential " n1, "concurrent " n2, "seq CPU", "conc CPU"
+    printf "|%s|%s|%s|%s|%s|\n", "------------------------------------", "----------------:", "----------------:", "-----------:", "-----------:"
+    row("procscript (Process + start/join)", ps1, ps2, ps1c, ps2c)
+    row("C fork/_exit/waitpid", c1, c2, c1c, c2c)
+    row("Python multiprocessing (fork)", py1, py2, py1c, py2c)
+    row("bash ( : ) & wait (reference)", sh1, sh2, sh1c, sh2c)
+    split(ps1 " " c1, a1); split(ps2 " " c2, a2); split(ps1c " " c1c, a3); split(ps2c " " c2c, a4)
+    rrow("procscript / C (target <= 1.3)", a1, a2, a3, a4)
+    split(py1 " " ps1, a1); split(py2 " " ps2, a2); split(py1c " " ps1c, a3); split(py2c " " ps2c, a4)
+    rrow("Python / procscript (target >= 10)", a1, a2, a3, a4)
+}'

@@ -1,0 +1,476 @@
+//! The Rhai surface of commands: `run`, `pipeline`, `Process(#{ command: [...] })` and the
+//! pipe methods of a command process (`write_stdin`, `read_stdout`, `communicate` ...).
+//!
+//! Glue only: converts script values to [`super::Command`] and back.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use rhai::def_package;
+use rhai::plugin::*;
+use rhai::{Array, Blob, Dynamic, EvalAltResult, Map};
+
+use super::{Command, Outcome, Pipes, RunOptions, Stdio};
+use crate::error::{Error, ErrorKind};
+use crate::process::package::seconds;
+use crate::process::Process;
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+def_package! {
+    /// External programs: `run`, `pipeline`, and the pipes of `Process(#{ command: [...] })`.
+    pub CommandPackage(lib) {
+        combine_with_exported_module!(lib, "command", command_functions);
+    }
+}
+
+fn type_error(message: String) -> Error {
+    Error::new(ErrorKind::TypeError, message)
+}
+
+/// A text argument: a string, or a number or character written out.
+fn text(value: Dynamic, what: &str) -> Result<String, Error> {
+    if value.is_string() || value.is_char() || value.is_int() || value.is_float() {
+        return Ok(value.to_string());
+    }
+    Err(type_error(format!(
+        "{what} must be a string, not {}",
+        value.type_name()
+    )))
+}
+
+/// An argv: a non-empty array of strings. A single string is refused: no shell parsing.
+fn argv(value: Dynamic) -> Result<Vec<String>, Error> {
+    if value.is_string() {
+        return Err(type_error(format!(
+            "a command is a list of strings, not one string (no shell is involved): write [\"prog\", \"arg\"], not {:?}",
+            value.to_string()
+        )));
+    }
+    let type_name = value.type_name();
+    let Some(array) = value.try_cast::<Array>() else {
+        return Err(type_error(format!(
+            "a command must be an array of strings like [\"prog\", \"arg\"], not {type_name}"
+        )));
+    };
+    if array.is_empty() {
+        return Err(Error::value(
+            "a command needs at least a program name: [\"prog\", \"arg\", ...]",
+        ));
+    }
+    array
+        .into_iter()
+        .map(|a| text(a, "a command argument"))
+        .collect()
+}
+
+fn env(value: Dynamic) -> Result<Option<Vec<(String, String)>>, Error> {
+    if value.is_unit() {
+        return Ok(None);
+    }
+    let type_name = value.type_name();
+    let Some(map) = value.try_cast::<Map>() else {
+        return Err(type_error(format!(
+            "`env` must be a map of names to strings, not {type_name}"
+        )));
+    };
+    map.into_iter()
+        .map(|(k, v)| {
+            Ok((
+                k.to_string(),
+                text(v, &format!("the value of environment variable `{k}`"))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, Error>>()
+        .map(Some)
+}
+
+fn cwd(value: Dynamic) -> Result<Option<String>, Error> {
+    if value.is_unit() {
+        return Ok(None);
+    }
+    Ok(Some(text(value, "`cwd`")?))
+}
+
+fn bytes(value: Dynamic, what: &str) -> Result<Vec<u8>, Error> {
+    if value.is_blob() {
+        return Ok(value.cast::<Blob>());
+    }
+    if value.is_string() || value.is_char() {
+        return Ok(value.to_string().into_bytes());
+    }
+    Err(type_error(format!(
+        "{what} must be a string or a blob, not {}",
+        value.type_name()
+    )))
+}
+
+fn stdio(value: Dynamic, stream: &str) -> Result<Stdio, Error> {
+    if value.is_unit() {
+        return Ok(Stdio::Inherit);
+    }
+    let type_name = value.type_name();
+    let Ok(text) = value.into_string() else {
+        return Err(type_error(format!(
+            "`{stream}` must be \"inherit\", \"null\", \"pipe\" or a file path, not {type_name}"
+        )));
+    };
+    Stdio::parse(&text, stream)
+}
+
+fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
+    if value.is_unit() {
+        return Ok(Map::new());
+    }
+    let type_name = value.type_name();
+    value
+        .try_cast::<Map>()
+        .ok_or_else(|| type_error(format!("{what} must be a map, not {type_name}")))
+}
+
+fn run_options(opts: Dynamic) -> Result<RunOptions, Error> {
+    let mut map = expect_map(opts, "the options of `run`")?;
+    let input = match map.remove("input") {
+        None => None,
+        Some(v) if v.is_unit() => None,
+        Some(v) => Some(bytes(v, "`input`")?),
+    };
+    let timeout = seconds(&map.remove("timeout").unwrap_or(Dynamic::UNIT), "`timeout`")?;
+    let cwd = cwd(map.remove("cwd").unwrap_or(Dynamic::UNIT))?;
+    let env = env(map.remove("env").unwrap_or(Dynamic::UNIT))?;
+    if let Some(extra) = map.keys().next() {
+        return Err(Error::value(format!(
+            "unknown option `{extra}` (expected `input`, `timeout`, `cwd`, `env`)"
+        )));
+    }
+    Ok(RunOptions {
+        input,
+        timeout,
+        cwd,
+        env,
+    })
+}
+
+fn text_of(bytes: Vec<u8>) -> Dynamic {
+    match String::from_utf8(bytes) {
+        Ok(s) => s.into(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into(),
+    }
+}
+
+fn outcome_map(outcome: Outcome, pipeline: bool) -> Map {
+    let mut map = Map::new();
+    map.insert(
+        "code".into(),
+        Dynamic::from_int(outcome.codes.last().copied().unwrap_or(0)),
+    );
+    if pipeline {
+        map.insert(
+            "codes".into(),
+            outcome
+                .codes
+                .iter()
+                .map(|c| Dynamic::from_int(*c))
+                .collect::<Array>()
+                .into(),
+        );
+    }
+    map.insert("stdout".into(), text_of(outcome.stdout));
+    map.insert("stderr".into(), text_of(outcome.stderr));
+    map
+}
+
+/// `Process(#{ command: argv, cwd, env, stdin, stdout, stderr, name, daemon })`.
+pub fn process_from_map(mut map: Map) -> Result<Process, Error> {
+    let argv = argv(map.remove("command").unwrap_or(Dynamic::UNIT))?;
+    let mut command = Command::new(argv);
+    command.cwd = cwd(map.remove("cwd").unwrap_or(Dynamic::UNIT))?;
+    command.env = env(map.remove("env").unwrap_or(Dynamic::UNIT))?;
+    command.stdin = stdio(map.remove("stdin").unwrap_or(Dynamic::UNIT), "stdin")?;
+    command.stdout = stdio(map.remove("stdout").unwrap_or(Dynamic::UNIT), "stdout")?;
+    command.stderr = stdio(map.remove("stderr").unwrap_or(Dynamic::UNIT), "stderr")?;
+    if matches!(command.stdin, Stdio::Stdout) || matches!(command.stdout, Stdio::Stdout) {
+        return Err(Error::value("only `stderr` can be \"stdout\""));
+    }
+    let options = crate::process::package::take_options(&mut map)?;
+    if let Some(extra) = map.keys().next() {
+        return Err(Error::value(format!(
+            "unknown command option `{extra}` (expected `command`, `cwd`, `env`, `stdin`, \
+             `stdout`, `stderr`, `name`, `daemon`, `die_with_parent`, `limits`)"
+        )));
+    }
+    Ok(super::process(command, options))
+}
+
+/// The pipes of a started command process, or a clear error.
+fn pipes(process: &Process, verb: &str) -> Result<Rc<Pipes>, Error> {
+    super::pipes_of(process).ok_or_else(|| {
+        Error::process(format!(
+            "cannot {verb} `{}`: only a started `Process(#{{ command: [...] }})` has pipes",
+            process.name()
+        ))
+    })
+}
+
+fn not_a_pipe(process: &Process, stream: &str) -> Error {
+    Error::value(format!(
+        "`{stream}` of `{}` is not a pipe: start it with `{stream}: \"pipe\"`",
+        process.name()
+    ))
+}
+
+fn read_stream(process: &Process, stdout: bool, line: bool) -> Result<Dynamic, Error> {
+    let stream = if stdout { "stdout" } else { "stderr" };
+    let pipes = pipes(process, &format!("read the {stream} of"))?;
+    let mut reader = if stdout {
+        pipes.stdout.borrow_mut()
+    } else {
+        pipes.stderr.borrow_mut()
+    };
+    if !reader.is_pipe() {
+        return Err(not_a_pipe(process, stream));
+    }
+    if line {
+        Ok(reader.read_line()?.map_or(Dynamic::UNIT, text_of))
+    } else {
+        Ok(text_of(reader.read_all()?))
+    }
+}
+
+fn communicate(process: &Process, input: Vec<u8>, timeout: Dynamic) -> Result<Map, Error> {
+    let timeout = seconds(&timeout, "the communicate timeout")?;
+    let pipes = pipes(process, "communicate with")?;
+    let stdin = pipes.stdin.borrow_mut().take();
+    if !input.is_empty() && stdin.is_none() {
+        return Err(not_a_pipe(process, "stdin"));
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let finished = {
+        let mut stdout = pipes.stdout.borrow_mut();
+        let mut stderr = pipes.stderr.borrow_mut();
+        super::communicate(stdin, &input, &mut stdout, &mut stderr, deadline)?
+    };
+    let code = if finished {
+        process.join(deadline.map(|d| d.saturating_duration_since(Instant::now())))?
+    } else {
+        None
+    };
+    let Some(code) = code else {
+        return Err(Error::new(
+            ErrorKind::TimeoutError,
+            format!(
+                "`{}` did not finish within {} s (it is still running)",
+                process.name(),
+                timeout.unwrap_or_default().as_secs_f64()
+            ),
+        ));
+    };
+    let mut map = Map::new();
+    map.insert("code".into(), Dynamic::from_int(code));
+    map.insert(
+        "stdout".into(),
+        text_of(std::mem::take(&mut pipes.stdout.borrow_mut().buffer)),
+    );
+    map.insert(
+        "stderr".into(),
+        text_of(std::mem::take(&mut pipes.stderr.borrow_mut().buffer)),
+    );
+    Ok(map)
+}
+
+fn pipeline_argvs(commands: Dynamic) -> Result<Vec<Vec<String>>, Error> {
+    let type_name = commands.type_name();
+    let Some(array) = commands.try_cast::<Array>() else {
+        return Err(type_error(format!("`pipeline` takes an array of commands like [[\"ls\"], [\"wc\", \"-l\"]], not {type_name}")));
+    };
+    if array.is_empty() {
+        return Err(Error::value("a pipeline needs at least one command"));
+    }
+    array.into_iter().map(argv).collect()
+}
+
+#[export_module]
+mod command_functions {
+    use super::*;
+
+    /// Runs a program to the end and returns `#{ code, stdout, stderr }` (stdout and stderr
+    /// captured as strings, `code` its exit code, or minus the signal that ended it). The
+    /// program is a list, never a shell string; stdin is inherited.
+    ///
+    /// A program that cannot be found is a `FileNotFoundError`.
+    ///
+    /// ```rhai
+    /// let r = run(["echo", "hello"]);
+    /// print(r.stdout);   // "hello\n"
+    /// print(r.code);     // 0
+    /// ```
+    #[rhai_fn(name = "run", return_raw, volatile)]
+    pub fn run(argv: Dynamic) -> RhaiResult<Map> {
+        let argv = super::argv(argv)?;
+        Ok(outcome_map(
+            super::super::run_pipeline(vec![argv], RunOptions::default())?,
+            false,
+        ))
+    }
+
+    /// Runs a program to the end with options: `input` (a string or blob fed to its stdin,
+    /// which is then closed), `timeout` (seconds; past it the program is killed with SIGKILL,
+    /// reaped, and `run` raises `TimeoutError`), `cwd` (its directory), `env` (a map that is
+    /// its whole environment).
+    ///
+    /// ```rhai
+    /// let r = run(["tr", "a-z", "A-Z"], #{ input: "shout\n", timeout: 5 });
+    /// print(r.stdout);   // "SHOUT\n"
+    /// ```
+    #[rhai_fn(name = "run", return_raw, volatile)]
+    pub fn run_opts(argv: Dynamic, opts: Dynamic) -> RhaiResult<Map> {
+        let argv = super::argv(argv)?;
+        let options = run_options(opts)?;
+        Ok(outcome_map(
+            super::super::run_pipeline(vec![argv], options)?,
+            false,
+        ))
+    }
+
+    /// Runs programs connected stdout to stdin, like a shell's `a | b | c`, and returns
+    /// `#{ code, codes, stdout, stderr }`: `code` is the last program's, `codes` everyone's,
+    /// `stdout` the last program's output and `stderr` everyone's.
+    ///
+    /// ```rhai
+    /// let r = pipeline([["printf", "b\na\n"], ["sort"]]);
+    /// print(r.stdout);   // "a\nb\n"
+    /// ```
+    #[rhai_fn(name = "pipeline", return_raw, volatile)]
+    pub fn pipeline(commands: Dynamic) -> RhaiResult<Map> {
+        let argvs = pipeline_argvs(commands)?;
+        Ok(outcome_map(
+            super::super::run_pipeline(argvs, RunOptions::default())?,
+            true,
+        ))
+    }
+
+    /// `pipeline` with `run`'s options (`input` goes to the first program, `timeout` kills
+    /// them all).
+    ///
+    /// ```rhai
+    /// let r = pipeline([["cat"], ["wc", "-l"]], #{ input: "1\n2\n3\n" });
+    /// let count = r.stdout;
+    /// count.trim();
+    /// print(count);   // 3
+    /// ```
+    #[rhai_fn(name = "pipeline", return_raw, volatile)]
+    pub fn pipeline_opts(commands: Dynamic, opts: Dynamic) -> RhaiResult<Map> {
+        let argvs = pipeline_argvs(commands)?;
+        let options = run_options(opts)?;
+        Ok(outcome_map(
+            super::super::run_pipeline(argvs, options)?,
+            true,
+        ))
+    }
+
+    /// Writes a string or blob to the standard input of a command process started with
+    /// `stdin: "pipe"` (all of it; `BrokenPipeError` if the program closed its end).
+    ///
+    /// ```rhai
+    /// let p = Process(#{ command: ["cat"], stdin: "pipe", stdout: "pipe" });
+    /// p.start();
+    /// p.write_stdin("hi\n");
+    /// p.close_stdin();
+    /// print(p.read_stdout());   // "hi\n"
+    /// p.join();
+    /// ```
+    #[rhai_fn(return_raw, volatile)]
+    pub fn write_stdin(process: &mut Process, data: Dynamic) -> RhaiResult<()> {
+        let data = bytes(data, "the data for stdin")?;
+        let pipes = pipes(process, "write to the stdin of")?;
+        let stdin = pipes.stdin.borrow();
+        let Some(fd) = stdin.as_ref() else {
+            return Err(Error::value(format!(
+                "`stdin` of `{}` is not an open pipe (was it started with `stdin: \"pipe\"`, or closed?)",
+                process.name()
+            ))
+            .into());
+        };
+        Ok(super::super::write_all(fd, &data)?)
+    }
+
+    /// Closes the stdin pipe of a command process: the program reads end of file. Closing
+    /// twice does nothing.
+    #[rhai_fn(return_raw, volatile)]
+    pub fn close_stdin(process: &mut Process) -> RhaiResult<()> {
+        let pipes = pipes(process, "close the stdin of")?;
+        drop(pipes.stdin.borrow_mut().take());
+        Ok(())
+    }
+
+    /// Reads the stdout pipe of a command process to end of file (the program ended or
+    /// closed it) and returns it as a string. Then `""`.
+    #[rhai_fn(return_raw, volatile)]
+    pub fn read_stdout(process: &mut Process) -> RhaiResult<String> {
+        Ok(read_stream(process, true, false)?.to_string())
+    }
+
+    /// Reads the stderr pipe of a command process to end of file.
+    #[rhai_fn(return_raw, volatile)]
+    pub fn read_stderr(process: &mut Process) -> RhaiResult<String> {
+        Ok(read_stream(process, false, false)?.to_string())
+    }
+
+    /// Reads the next line of the stdout pipe, without its newline; `()` at end of file.
+    ///
+    /// ```rhai
+    /// let p = Process(#{ command: ["printf", "a\nb\n"], stdout: "pipe" });
+    /// p.start();
+    /// loop {
+    ///     let line = p.read_stdout_line();
+    ///     if line == () { break; }
+    ///     print(line);
+    /// }
+    /// p.join();
+    /// ```
+    #[rhai_fn(return_raw, volatile)]
+    pub fn read_stdout_line(process: &mut Process) -> RhaiResult<Dynamic> {
+        Ok(read_stream(process, true, true)?)
+    }
+
+    /// Reads the next line of the stderr pipe, without its newline; `()` at end of file.
+    #[rhai_fn(return_raw, volatile)]
+    pub fn read_stderr_line(process: &mut Process) -> RhaiResult<Dynamic> {
+        Ok(read_stream(process, false, true)?)
+    }
+
+    /// Closes stdin, reads stdout and stderr (the piped ones) to the end, waits for the
+    /// program, and returns `#{ code, stdout, stderr }`.
+    #[rhai_fn(return_raw, volatile)]
+    pub fn communicate(process: &mut Process) -> RhaiResult<Map> {
+        Ok(super::communicate(process, Vec::new(), Dynamic::UNIT)?)
+    }
+
+    /// `communicate`, first feeding `input` (a string or blob) to the stdin pipe, with
+    /// reading and writing interleaved so that large outputs cannot deadlock.
+    #[rhai_fn(name = "communicate", return_raw, volatile)]
+    pub fn communicate_input(process: &mut Process, input: Dynamic) -> RhaiResult<Map> {
+        let input = if input.is_unit() {
+            Vec::new()
+        } else {
+            bytes(input, "`input`")?
+        };
+        Ok(super::communicate(process, input, Dynamic::UNIT)?)
+    }
+
+    /// `communicate` that waits at most `timeout` seconds, then raises `TimeoutError` (the
+    /// program keeps running: `kill()` it if it must end).
+    #[rhai_fn(name = "communicate", return_raw, volatile)]
+    pub fn communicate_timeout(
+        process: &mut Process,
+        input: Dynamic,
+        timeout: Dynamic,
+    ) -> RhaiResult<Map> {
+        let input = if input.is_unit() {
+            Vec::new()
+        } else {
+            bytes(input, "`input`")?
+        };
+        Ok(super::communicate(process, input, timeout)?)
+    }
+}
