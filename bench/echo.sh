@@ -16,14 +16,14 @@ SERVERS=${SERVERS:-"c procscript python"}
 OUT=${BENCH_OUT:-target/bench}
 mkdir -p "$OUT"
 
-cargo build --release --quiet
+[[ -n "${PROCSCRIPT:-}" ]] || cargo build --profile dist --quiet
 gcc -O2 -Wall -o "$OUT/fork_echo_server" bench/c/fork_echo_server.c
 gcc -O2 -Wall -pthread -o "$OUT/echo_load" bench/c/echo_load.c
 
 server_cmd() {
     case $1 in
         c) echo "$OUT/fork_echo_server 0" ;;
-        procscript) echo "target/release/procscript run scripts/fork_echo_server.rhai 0" ;;
+        procscript) echo "${PROCSCRIPT:-target/dist/procscript} run scripts/fork_echo_server.rhai 0" ;;
         python) echo "python3 bench/fork_echo_server.py 0" ;;
     esac
 }

@@ -8,8 +8,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/bench/out"
 mkdir -p "$OUT"
 if [[ -z "${PROCSCRIPT:-}" ]]; then
-    (cd "$ROOT" && cargo build --release --quiet)
-    PROCSCRIPT="$ROOT/target/release/procscript"
+    (cd "$ROOT" && cargo build --profile dist --quiet)
+    PROCSCRIPT="$ROOT/target/dist/procscript"
 fi
 gcc -O2 -o "$OUT/idle_children" "$ROOT/bench/c/idle_children.c"
 : > "$OUT/empty.rhai"

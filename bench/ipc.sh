@@ -13,8 +13,8 @@ PAIRS=${3:-200000}
 RUNS=${4:-3}
 PYTHON=${PYTHON:-python3}
 
-cargo build --release --quiet
-BIN=target/release/procscript
+[[ -n "${PROCSCRIPT:-}" ]] || cargo build --profile dist --quiet
+BIN=${PROCSCRIPT:-target/dist/procscript}
 
 best() { # $1 = command producing "name value unit" lines; prints the best value per name
     i=0

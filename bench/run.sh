@@ -11,8 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet
-export PROCSCRIPT="$PWD/target/release/procscript"
+cargo build --profile dist --quiet
+export PROCSCRIPT="$PWD/target/dist/procscript"
 if [[ -n "${QUICK:-}" ]]; then
     spawn_args=(500 100 3)
     export ROUNDS=1

@@ -18,8 +18,8 @@ echo "building..." >&2
 gcc -O2 -o "$OUT/spawn" "$ROOT/bench/c/spawn.c"
 # PROCSCRIPT=/path/to/procscript measures another build (then nothing is built with cargo).
 if [[ -z "${PROCSCRIPT:-}" ]]; then
-    (cd "$ROOT" && cargo build --release --quiet)
-    PROCSCRIPT="$ROOT/target/release/procscript"
+    (cd "$ROOT" && cargo build --profile dist --quiet)
+    PROCSCRIPT="$ROOT/target/dist/procscript"
 fi
 PYTHON=$(command -v python3)
 
