@@ -15,6 +15,16 @@
 //! }
 //! ```
 //!
+//! Or evaluate script text and read its value (this example forks a real child):
+//!
+//! ```
+//! let runtime = procscript::Runtime::new();
+//! let ast = runtime.compile_source("example.rhai", "let p = spawn exit(3); p.join()").unwrap();
+//! let code: i64 = runtime.engine().eval_ast(&ast).unwrap();
+//! assert_eq!(code, 3);
+//! procscript::runtime::finish(); // end daemons, wait for the other children
+//! ```
+//!
 //! Or add the packages to an engine of your own: see [`install`] and
 //! [`process::package::ProcessPackage`]. `examples/embed.rs` is a complete host.
 //!

@@ -1,7 +1,7 @@
 //! `Pipe()`: two connected ends of a Unix socket pair, carrying whole messages.
 //!
 //! A message on the wire is an 8-byte little-endian length and then that many bytes of
-//! [`codec`](super::codec) encoding. Writes loop until the whole message is out, so a
+//! [`super::codec`] encoding. Writes loop until the whole message is out, so a
 //! message can be far larger than the kernel's buffer; the reader reads exactly one
 //! message, never more, so a descriptor shared by several processes never loses bytes
 //! into one reader's buffer.

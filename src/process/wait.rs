@@ -7,7 +7,7 @@
 //!
 //! The handler can only touch async-signal-safe state, so the exit statuses go into a fixed
 //! table of atomic slots. The script side moves them into process handles at its next look
-//! ([`collect`]), and frees the slot.
+//! ([`super::collect`]), and frees the slot.
 //!
 //! Ordering: a child is registered with SIGCHLD blocked (see [`SigchldBlock`]), so the
 //! handler can never miss a child that exits before its slot is filled in.
