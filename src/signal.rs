@@ -38,7 +38,7 @@ pub fn install_termination_handlers() {
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         if let Ok(previous) = unsafe { sigaction(signal, &action) } {
-            if previous.handler() == SigHandler::SigIgn {
+            if matches!(previous.handler(), SigHandler::SigIgn) {
                 // SAFETY: as above; this puts back the ignored disposition.
                 let _ = unsafe { sigaction(signal, &previous) };
             }

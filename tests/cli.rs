@@ -221,3 +221,32 @@ fn progress_bar_is_silent_when_stderr_is_not_a_terminal() {
         .run();
     run.success().stdout("done\n").stderr("");
 }
+
+#[test]
+fn ctrl_c_in_the_repl_stops_the_statement_and_the_session_goes_on() {
+    use std::io::{BufReader, Write};
+    let test = Test::new().args(&["repl"]).stdin("");
+    let mut cmd = test.command();
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    writeln!(
+        stdin,
+        "print(\"ready\"); sleep(30); print(\"not reached\");"
+    )
+    .unwrap();
+    read_until(&mut out, |l| l == "ready");
+    // SAFETY: plain kill(2) on the pid of a child this test started and has not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    writeln!(stdin, "print(\"after\");").unwrap();
+    drop(stdin);
+    let rest = read_until(&mut out, |_| false);
+    child.stdout = None;
+    let output = wait_with_timeout(child, std::time::Duration::from_secs(20));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(rest, vec!["after"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
+}

@@ -220,6 +220,8 @@ pub fn run() -> i32 {
     let mut buffer = String::new();
     let code = loop {
         let prompt = if buffer.is_empty() { PROMPT } else { MORE };
+        // A Ctrl-C that arrived between inputs must not stop the next one.
+        procscript::signal::clear();
         match editor.readline(prompt) {
             Ok(line) => {
                 if !buffer.is_empty() {
@@ -286,6 +288,12 @@ pub fn run() -> i32 {
                 buffer.clear();
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
+            // SIGINT while waiting for input that is not a terminal: clear the line, as Ctrl-C
+            // does on a terminal.
+            Err(ReadlineError::Errno(e)) if e as i32 == libc::EINTR => buffer.clear(),
+            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                buffer.clear()
+            }
             Err(ReadlineError::Eof) => {
                 if !buffer.trim().is_empty() {
                     // The input ended inside an unfinished statement: say so.
