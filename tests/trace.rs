@@ -158,3 +158,21 @@ fn report_of_a_missing_or_bad_file_is_an_error() {
         .code(1)
         .stderr_has("is not a procscript trace");
 }
+
+#[test]
+fn programs_run_by_run_and_pipeline_are_traced_on_one_line_each() {
+    let (run, trace, _) = traced(Test::new().script(
+        r#"
+print(run(["sh", "-c", "exit 3"]).code);
+print(pipeline([["printf", "a\nb\n"], ["wc", "-l"]]).code);
+"#,
+    ));
+    run.success().stdout("3\n0\n");
+    let programs: Vec<_> = trace.processes.iter().filter(|p| p.name == "run").collect();
+    assert_eq!(programs.len(), 3, "{trace:?}");
+    assert_eq!(programs[0].target, "sh -c exit 3");
+    assert_eq!(programs[0].exit.as_ref().unwrap().code, Some(3));
+    let report = procscript::trace::report::render(&trace);
+    assert_eq!(report.lines().count(), 2 + 4, "{report}");
+    assert!(report.contains("printf a\\nb\\n"), "{report}");
+}

@@ -715,6 +715,7 @@ impl Child {
         let launch = Launch::prepare(command)?;
         let (pid, slot) =
             fork::fork_and_run(default_termination_handlers, || launch.exec_in_child())?;
+        crate::trace::spawned(pid.as_raw(), "run", &command.argv.join(" "));
         let mut child = Self {
             pid,
             slot,
@@ -731,7 +732,10 @@ impl Child {
 
     fn take_exit(&mut self) {
         if self.exit.is_none() {
-            self.exit = wait::take_exit(self.slot).map(|reaped| reaped.exit);
+            self.exit = wait::take_exit(self.slot).map(|reaped| {
+                crate::trace::exited(self.pid.as_raw(), &reaped);
+                reaped.exit
+            });
         }
     }
 

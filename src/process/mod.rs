@@ -416,13 +416,7 @@ impl Process {
         crate::progress::started();
         if crate::trace::enabled() {
             let inner = self.0.borrow();
-            crate::trace::record(&crate::trace::Event::Spawn {
-                t: crate::trace::now(),
-                pid: pid.as_raw(),
-                ppid: my_pid().as_raw(),
-                name: inner.name.clone(),
-                target: inner.label.clone(),
-            });
+            crate::trace::spawned(pid.as_raw(), &inner.name, &inner.label);
         }
         ME.with(|me| me.borrow_mut().children.push(self.clone()));
     }
@@ -624,23 +618,7 @@ pub fn collect() {
                         exit: reaped.exit,
                     };
                     crate::progress::finished();
-                    if crate::trace::enabled() {
-                        crate::trace::record(&crate::trace::Event::Exit {
-                            t: reaped.ended,
-                            pid: pid.as_raw(),
-                            code: match reaped.exit {
-                                Some(Exit::Code(code)) => Some(code),
-                                _ => None,
-                            },
-                            signal: match reaped.exit {
-                                Some(Exit::Signal(sig)) => Some(sig),
-                                _ => None,
-                            },
-                            user_cpu: reaped.user_cpu,
-                            sys_cpu: reaped.sys_cpu,
-                            max_rss_kib: reaped.max_rss_kib,
-                        });
-                    }
+                    crate::trace::exited(pid.as_raw(), &reaped);
                     false
                 }
                 None => true,

@@ -15,6 +15,19 @@ fn seconds(s: Option<f64>) -> String {
     s.map_or_else(|| "-".into(), |s| format!("{s:.3}s"))
 }
 
+/// Text on one line: control characters (a newline in a command's argument) escaped.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn cpu(p: &TracedProcess) -> Option<f64> {
     Some(p.user_cpu? + p.sys_cpu?)
 }
@@ -35,7 +48,7 @@ pub fn render(trace: &Trace) -> String {
             prefix.push_str(if *last { "└─ " } else { "├─ " });
         }
         open.push(!last);
-        names.push(format!("{prefix}{}", p.name));
+        names.push(format!("{prefix}{}", one_line(&p.name)));
     }
     let header = [
         "PID", "PPID", "NAME", "TARGET", "START", "TIME", "CPU", "PEAK MEM", "EXIT",
@@ -48,7 +61,7 @@ pub fn render(trace: &Trace) -> String {
                 p.pid.to_string(),
                 p.ppid.to_string(),
                 name,
-                p.target.clone(),
+                one_line(&p.target),
                 format!("{:.3}s", p.start),
                 seconds(p.duration()),
                 seconds(cpu(p)),

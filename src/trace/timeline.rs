@@ -34,7 +34,7 @@ fn label(depth: usize, name: &str, pid: i32, target: &str) -> String {
     let target = std::path::Path::new(target)
         .file_name()
         .map_or(target.into(), |f| f.to_string_lossy());
-    let text = format!("{}{name} ({pid}) {target}", "  ".repeat(depth));
+    let text = super::report::one_line(&format!("{}{name} ({pid}) {target}", "  ".repeat(depth)));
     if text.chars().count() <= LABEL_CHARS {
         text
     } else {
