@@ -137,38 +137,33 @@ fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
         })
 }
 
-/// Reads `name` and `daemon` out of an options map, leaving the rest.
+/// Takes an optional option of type `T` out of `map` (`()` counts as absent).
+fn take_typed<T: rhai::Variant + Clone>(
+    map: &mut Map,
+    key: &str,
+    type_name: &str,
+) -> Result<Option<T>, Error> {
+    match map.remove(key) {
+        None => Ok(None),
+        Some(v) if v.is_unit() => Ok(None),
+        Some(v) => {
+            let actual = v.type_name();
+            v.try_cast::<T>().map(Some).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::TypeError,
+                    format!("`{key}` must be a {type_name}, not {actual}"),
+                )
+            })
+        }
+    }
+}
+
+/// Reads the process options (`name`, `daemon`, `die_with_parent`, `limits`) out of a map,
+/// leaving the rest.
 pub(crate) fn take_options(map: &mut Map) -> Result<Options, Error> {
-    let name = match map.remove("name") {
-        None => None,
-        Some(v) if v.is_unit() => None,
-        Some(v) => Some(v.into_string().map_err(|t| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("`name` must be a string, not {t}"),
-            )
-        })?),
-    };
-    let daemon = match map.remove("daemon") {
-        None => None,
-        Some(v) if v.is_unit() => None,
-        Some(v) => Some(v.as_bool().map_err(|t| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("`daemon` must be a boolean, not {t}"),
-            )
-        })?),
-    };
-    let die_with_parent = match map.remove("die_with_parent") {
-        None => None,
-        Some(v) if v.is_unit() => None,
-        Some(v) => Some(v.as_bool().map_err(|t| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("`die_with_parent` must be a boolean, not {t}"),
-            )
-        })?),
-    };
+    let name = take_typed::<ImmutableString>(map, "name", "string")?.map(|s| s.to_string());
+    let daemon = take_typed::<bool>(map, "daemon", "boolean")?;
+    let die_with_parent = take_typed::<bool>(map, "die_with_parent", "boolean")?;
     let limits = match map.remove("limits") {
         None => Limits::default(),
         Some(v) => take_limits(expect_map(v, "`limits`")?)?,
