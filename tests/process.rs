@@ -586,3 +586,16 @@ fn ctrl_c_stops_waits_on_queues_locks_events_and_semaphores() {
         assert!(elapsed < Duration::from_secs(10), "{wait}: {elapsed:?}");
     }
 }
+
+#[test]
+fn renaming_the_current_process_renames_its_error_banner() {
+    let run = Test::new()
+        .script("let p = spawn { let me = current_process(); me.name = \"renamed\"; throw \"boom\"; };\nprint(p.join());\n")
+        .run();
+    run.success().stdout("1\n");
+    assert!(
+        run.stderr.starts_with("Process renamed:\n"),
+        "{}",
+        run.stderr
+    );
+}

@@ -248,7 +248,12 @@ impl Process {
 
     /// Renames the process (in this process's view, as in Python).
     pub fn set_name(&self, name: String) {
-        self.0.borrow_mut().name = name;
+        let mut inner = self.0.borrow_mut();
+        if matches!(inner.state, State::Current { .. }) {
+            // Renaming this process: its error banner and `--label` prefix follow.
+            ME.with(|me| me.borrow_mut().name = name.clone());
+        }
+        inner.name = name;
     }
 
     /// Whether it is a daemon.
