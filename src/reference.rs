@@ -324,6 +324,13 @@ try {
 ```
 "#;
 
+/// Introduction of the pools section.
+const POOL_INTRO: &str = "`Pool(n)` forks `n` daemon workers (`ForkPoolWorker-N`) that run \
+script functions and closures on lists of arguments, as Python's `multiprocessing.Pool`. A \
+task's error is raised in the caller with the task's message and line; a worker that dies \
+fails the call that was waiting on it with a `ProcessError` and is replaced. See \
+`docs/pool.md`.";
+
 /// The whole reference document, as `procscript doc` writes it to `docs/reference.md`.
 pub fn reference_markdown() -> String {
     let sections: Vec<(&str, &str, Vec<FnDoc>)> = vec![
@@ -341,6 +348,11 @@ pub fn reference_markdown() -> String {
             "Messages, synchronisation and shared memory",
             IPC_INTRO,
             package_docs(&crate::ipc::IpcPackage::new()),
+        ),
+        (
+            "Process pools",
+            POOL_INTRO,
+            package_docs(&crate::pool::package::PoolPackage::new()),
         ),
     ];
     let mut out = String::from(PREAMBLE);
