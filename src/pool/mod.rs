@@ -116,8 +116,10 @@ struct Job {
     received: usize,
     results: Vec<Option<Dynamic>>,
     arrived: VecDeque<Dynamic>,
-    /// The first failure (a catchable error map).
+    /// The failure an ordered walk meets first (a catchable error map), and the position
+    /// from which results are missing because of it.
     error: Option<Map>,
+    error_at: usize,
     bar: Option<ProgressBar>,
 }
 
@@ -126,9 +128,11 @@ impl Job {
         self.error.is_some() || self.received == self.total
     }
 
-    fn fail(&mut self, error: Map) {
-        if self.error.is_none() {
+    /// Records a failure at position `at`; the earliest one is the one reported.
+    fn fail(&mut self, error: Map, at: usize) {
+        if self.error.is_none() || at < self.error_at {
             self.error = Some(error);
+            self.error_at = at;
         }
         if let Some(bar) = self.bar.take() {
             bar.abandon();
@@ -395,6 +399,7 @@ impl Pool {
                 },
                 arrived: VecDeque::new(),
                 error: None,
+                error_at: 0,
                 bar,
             },
         );
@@ -535,11 +540,13 @@ impl Pool {
         let ready = |inner: &Inner| match inner.jobs.get(&job) {
             None => true,
             Some(j) => {
-                j.error.is_some()
-                    || position >= j.total
+                position >= j.total
                     || match j.order {
-                        Order::Ordered => j.results[position].is_some(),
-                        Order::Unordered => !j.arrived.is_empty(),
+                        Order::Ordered => {
+                            j.results[position].is_some()
+                                || (j.error.is_some() && position >= j.error_at)
+                        }
+                        Order::Unordered => !j.arrived.is_empty() || j.error.is_some(),
                     }
             }
         };
@@ -591,7 +598,7 @@ impl Pool {
             let error = Error::process("the Pool was terminated before this task finished");
             for job in inner.jobs.values_mut() {
                 if !job.done() {
-                    job.fail(error.to_map());
+                    job.fail(error.to_map(), 0);
                 }
             }
             std::mem::take(&mut inner.workers)
@@ -669,7 +676,13 @@ impl Inner {
     /// Hands queued tasks to the least busy workers.
     fn dispatch(&mut self) {
         while let Some(task) = self.pending.front() {
-            if self.jobs.get(&task.job).is_none_or(Job::done) {
+            // After a failure, an ordered job still wants the results before it.
+            let wanted = self.jobs.get(&task.job).is_some_and(|job| {
+                job.received < job.total
+                    && (job.error.is_none()
+                        || (job.order == Order::Ordered && task.index < job.error_at))
+            });
+            if !wanted {
                 self.pending.pop_front();
                 continue;
             }
@@ -733,16 +746,14 @@ impl Inner {
         let Some(job) = self.jobs.get_mut(&task.job) else {
             return;
         };
-        if job.error.is_some() {
-            return;
-        }
         if !ok {
-            job.fail(payload.try_cast::<Map>().unwrap_or_default());
+            job.fail(payload.try_cast::<Map>().unwrap_or_default(), task.index);
             return;
         }
         let values = payload.try_cast::<Array>().unwrap_or_default();
         if values.len() != task.count {
-            job.fail(Error::process("a pool worker sent a reply of the wrong size").to_map());
+            let error = Error::process("a pool worker sent a reply of the wrong size");
+            job.fail(error.to_map(), task.index);
             return;
         }
         job.received += values.len();
@@ -801,7 +812,7 @@ impl Inner {
                     "exitcode".into(),
                     exit.map_or(Dynamic::UNIT, |e| Dynamic::from_int(e.exitcode())),
                 );
-                job.fail(map);
+                job.fail(map, task.index);
             }
         }
     }
@@ -819,7 +830,7 @@ impl Inner {
         };
         for task in self.pending.drain(..) {
             if let Some(job) = self.jobs.get_mut(&task.job) {
-                job.fail(Error::process(message).to_map());
+                job.fail(Error::process(message).to_map(), task.index);
             }
         }
     }
