@@ -189,6 +189,8 @@ pub struct JobSpec {
     pub eager: bool,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// Each item is an array of arguments (`starmap`, `apply`), not the one argument.
+    pub star: bool,
 }
 
 /// What `map` and friends accept besides the function and the list.
@@ -318,12 +320,13 @@ impl Pool {
         Ok(())
     }
 
-    /// Adds a job calling `func` on each argument list of `items`; returns its id.
+    /// Adds a job calling `func` on each item of `items` (each item an argument list when
+    /// `spec.star`, else the one argument); returns its id.
     pub fn submit(
         &self,
         ctx: &NativeCallContext,
         func: &Func,
-        items: Vec<Array>,
+        items: Array,
         spec: JobSpec,
     ) -> Result<u64> {
         let JobSpec {
@@ -331,6 +334,7 @@ impl Pool {
             order,
             eager,
             progress,
+            star,
         } = spec;
         self.check_running()?;
         let total = items.len();
@@ -341,11 +345,7 @@ impl Pool {
         let mut items = items.into_iter().peekable();
         let curry: Array = func.curry.clone();
         while items.peek().is_some() {
-            let chunk: Array = items
-                .by_ref()
-                .take(chunksize.max(1))
-                .map(Dynamic::from_array)
-                .collect();
+            let chunk: Array = items.by_ref().take(chunksize.max(1)).collect();
             let count = chunk.len();
             let message: Array = vec![
                 Dynamic::from_int(job as i64),
@@ -353,6 +353,7 @@ impl Pool {
                 Dynamic::from(func.name.clone()),
                 Dynamic::from_array(curry.clone()),
                 Dynamic::from_array(chunk),
+                Dynamic::from_bool(star),
             ];
             let mut bytes = vec![0u8; 8];
             codec::encode(&Dynamic::from_array(message), &mut bytes)
@@ -928,7 +929,7 @@ fn worker_main(ctx: &NativeCallContext, fd: &OwnedFd, parent: Pid) -> i32 {
                 Ok(Some(message)) => message,
                 _ => return 0,
             };
-        let Some(mut task) = message.try_cast::<Array>().filter(|a| a.len() == 5) else {
+        let Some(mut task) = message.try_cast::<Array>().filter(|a| a.len() == 6) else {
             return 0;
         };
         let chunk = std::mem::take(&mut task[4])
@@ -941,7 +942,8 @@ fn worker_main(ctx: &NativeCallContext, fd: &OwnedFd, parent: Pid) -> i32 {
             .into_string()
             .unwrap_or_default();
         let (job, index) = (task[0].clone(), task[1].clone());
-        let (ok, payload) = match run_chunk(ctx, &name, curry, chunk, source.as_deref()) {
+        let star = task[5].as_bool().unwrap_or(false);
+        let (ok, payload) = match run_chunk(ctx, &name, curry, chunk, star, source.as_deref()) {
             Ok(values) => (true, Dynamic::from_array(values)),
             Err(Outcome::Failed(map)) => (false, Dynamic::from_map(map)),
             Err(Outcome::Exit(code)) => return code,
@@ -999,20 +1001,24 @@ fn run_chunk(
     name: &str,
     curry: Array,
     chunk: Array,
+    star: bool,
     source: Option<&str>,
 ) -> std::result::Result<Array, Outcome> {
     let mut results = Array::with_capacity(chunk.len());
     let mut cache: Option<(usize, FnPtr)> = None;
-    for args in chunk {
-        let args = args.try_cast::<Array>().unwrap_or_default();
+    for item in chunk {
+        let args = if star {
+            item.try_cast::<Array>().unwrap_or_default()
+        } else {
+            vec![item]
+        };
         let arity = curry.len() + args.len();
         let func = match &cache {
-            Some((a, f)) if *a == arity => f.clone(),
+            Some((a, f)) if *a == arity => f,
             _ => match resolve(ctx, name, arity) {
                 Some(mut f) => {
                     f.set_curry(curry.iter().cloned());
-                    cache = Some((arity, f.clone()));
-                    f
+                    &cache.insert((arity, f)).1
                 }
                 None => return Err(Outcome::Failed(not_found(name, arity))),
             },

@@ -214,23 +214,18 @@ fn default_chunksize(len: usize, workers: usize) -> usize {
     len.div_ceil(workers * 4).max(1)
 }
 
-/// Argument lists: `[x]` per item for `map`, the item itself for `starmap`.
-fn argument_lists(list: Array, star: bool) -> Result<Vec<Array>, Error> {
-    if !star {
-        return Ok(list.into_iter().map(|x| vec![x]).collect());
+/// Checks that every item of a `starmap` list is an array of arguments.
+fn check_star(list: &Array) -> Result<(), Error> {
+    match list.iter().position(|item| !item.is_array()) {
+        None => Ok(()),
+        Some(i) => Err(Error::new(
+            ErrorKind::TypeError,
+            format!(
+                "starmap needs an array of argument arrays: item {i} is {}",
+                list[i].type_name()
+            ),
+        )),
     }
-    list.into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let type_name = item.type_name();
-            item.try_cast::<Array>().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::TypeError,
-                    format!("starmap needs an array of argument arrays: item {i} is {type_name}"),
-                )
-            })
-        })
-        .collect()
 }
 
 fn run_map(
@@ -242,7 +237,10 @@ fn run_map(
     star: bool,
 ) -> RhaiResult<Array> {
     let func = Func::from_value(f, "the task function")?;
-    let list = argument_lists(expect_list(list, "the list")?, star)?;
+    let list = expect_list(list, "the list")?;
+    if star {
+        check_star(&list)?;
+    }
     let options = map_options(opts)?;
     let chunksize = options
         .chunksize
@@ -252,6 +250,7 @@ fn run_map(
         order: Order::Ordered,
         eager: false,
         progress: options.progress,
+        star,
     };
     let job = pool.submit(ctx, &func, list, spec)?;
     let waited = pool.wait_job(Some(ctx), job, None);
@@ -271,13 +270,14 @@ fn run_imap(
     order: Order,
 ) -> RhaiResult<PoolIterator> {
     let func = Func::from_value(f, "the task function")?;
-    let list = argument_lists(expect_list(list, "the list")?, false)?;
+    let list = expect_list(list, "the list")?;
     let options = map_options(opts)?;
     let spec = JobSpec {
         chunksize: options.chunksize.unwrap_or(1),
         order,
         eager: false,
         progress: options.progress,
+        star: false,
     };
     let job = pool.submit(ctx, &func, list, spec)?;
     let iterator = PoolIterator(Rc::new(Cursor {
@@ -303,8 +303,9 @@ fn submit_one(
         order: Order::Ordered,
         eager: true,
         progress: false,
+        star: true,
     };
-    let job = pool.submit(ctx, &func, vec![args], spec)?;
+    let job = pool.submit(ctx, &func, vec![Dynamic::from_array(args)], spec)?;
     let result = AsyncResult(Rc::new(Pending {
         pool: pool.clone(),
         job,
