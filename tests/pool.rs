@@ -380,3 +380,18 @@ fn script_pool_map() {
     run.stdout_has("squares: [0, 1, 4, 9, 16]");
     run.stdout_has("same results: true");
 }
+
+#[test]
+fn a_worker_dying_inside_an_imap_loop_ends_the_loop_with_an_error() {
+    run(r#"
+        let pool = Pool(1);
+        try {
+            for x in pool.imap(|x| { if x == 2 { exit(5); } x }, [1, 2, 3]) { print(`got ${x}`); }
+        } catch (e) { print(`${e.kind} ${e.exitcode}`); }
+        print(pool.pids.len());             // no fork inside the loop...
+        print(pool.map(|x| x, [1, 2]));     // ...the next call forks a new worker
+        print(pool.pids.len());
+    "#)
+    .success()
+    .stdout("got 1\nProcessError 5\n0\n[1, 2]\n1\n");
+}
