@@ -146,9 +146,10 @@ fn not_found(name: &str, arity: usize) -> Map {
     } else {
         format!("`{name}`")
     };
+    let arguments = if arity == 1 { "argument" } else { "arguments" };
     Error::process(format!(
-        "the pool's workers cannot find {shown} taking {arity} arguments: a worker knows the \
-         functions that existed when the Pool was made (a function defined in a later REPL \
+        "the pool's workers cannot find {shown} with {arity} {arguments}: a worker knows the \
+         functions and closures that existed when it was forked (one defined in a later REPL \
          input is not among them: make a new Pool)"
     ))
     .to_map()
