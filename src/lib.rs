@@ -47,6 +47,7 @@ pub mod error;
 pub mod ipc;
 pub mod net;
 pub mod output;
+pub mod pool;
 pub mod process;
 pub mod progress;
 pub mod reference;

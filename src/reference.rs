@@ -332,6 +332,13 @@ file path (`stderr` may also be `"stdout"`). A program that cannot be run is a
 `FileNotFoundError` (or `PermissionError`) at `start()` or `run`. See docs/commands.md.
 "#;
 
+/// Introduction of the pools section.
+const POOL_INTRO: &str = "`Pool(n)` forks `n` daemon workers (`ForkPoolWorker-N`) that run \
+script functions and closures on lists of arguments, as Python's `multiprocessing.Pool`. A \
+task's error is raised in the caller with the task's message and line; a worker that dies \
+fails the call that was waiting on it with a `ProcessError` and is replaced. See \
+`docs/pool.md`.";
+
 /// The whole reference document, as `procscript doc` writes it to `docs/reference.md`.
 pub fn reference_markdown() -> String {
     let sections: Vec<(&str, &str, Vec<FnDoc>)> = vec![
@@ -354,6 +361,11 @@ pub fn reference_markdown() -> String {
             "Commands",
             COMMAND_INTRO,
             package_docs(&crate::command::CommandPackage::new()),
+        ),
+        (
+            "Process pools",
+            POOL_INTRO,
+            package_docs(&crate::pool::package::PoolPackage::new()),
         ),
     ];
     let mut out = String::from(PREAMBLE);

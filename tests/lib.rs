@@ -21,6 +21,8 @@ mod ipc;
 mod limits;
 /// Sockets: the echo servers under load, UDP and Unix examples, error kinds.
 mod net;
+/// Process pools: map, imap, apply_async, task errors, dead workers, terminate.
+mod pool;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
 mod process;
 /// Bad input never panics: generated calls of every native with wrong arguments.
