@@ -96,6 +96,8 @@ pub fn run() -> i32 {
             args,
         }) => {
             procscript::runtime::set_labels(label);
+            // From here on the binary writes only through procscript's unbuffered output.
+            procscript::output::std_streams_unused();
             procscript::process::set_max_children(max_procs.unwrap_or(0));
             if progress {
                 procscript::progress::enable();

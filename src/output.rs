@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 
@@ -53,10 +54,23 @@ pub fn write_all(stream: Stream, mut bytes: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Whether Rust's buffered `stdout`/`stderr` handles may hold text at a fork.
+static STD_STREAMS_IN_USE: AtomicBool = AtomicBool::new(true);
+
+/// Tells procscript that nothing writes through Rust's `std::io::stdout()`/`stderr()`
+/// (`print!`, `eprintln!`) while scripts run, so forks need not flush them. The `procscript`
+/// binary does; a host that prints that way must not. Each flush locks and writes the
+/// handles' state, a page that then faults in both processes after every fork.
+pub fn std_streams_unused() {
+    STD_STREAMS_IN_USE.store(false, Ordering::Relaxed);
+}
+
 /// Flushes Rust's own buffered standard streams, so that a fork cannot duplicate them.
 ///
 /// procscript's writes are unbuffered; this catches text a host wrote with `print!`.
 pub fn flush_std_streams() {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    if STD_STREAMS_IN_USE.load(Ordering::Relaxed) {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    }
 }
