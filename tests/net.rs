@@ -4,113 +4,12 @@
 //! Servers start on port 0 and print `listening on HOST:PORT`; the test reads the port from
 //! that line. Clients here are std::net sockets in the test process (no forking here).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::process::Child;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-/// Wide backstop for any single read or wait; never reached when things work.
-const BACKSTOP: Duration = Duration::from_secs(20);
-
-/// A server script running in the background, killed by pid when dropped.
-struct Server {
-    child: Child,
-    pid: u32,
-    port: u16,
-    stdout: Option<JoinHandle<Vec<String>>>,
-    stderr: Option<JoinHandle<String>>,
-    _test: Test,
-}
-
-impl Server {
-    fn start(script: &str, args: &[&str]) -> Self {
-        let test = Test::new().file(script).script_args(args);
-        let mut child = test.spawn();
-        let pid = child.id();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let lines = read_until(&mut out, |l| l.starts_with("listening on "));
-        let marker = lines.last().cloned().unwrap_or_default();
-        assert!(
-            marker.starts_with("listening on "),
-            "no marker line from {script}: {lines:?}"
-        );
-        let port = marker.rsplit(':').next().unwrap().parse().unwrap();
-        // Keep reading, so that a server that prints what it receives never blocks on a
-        // full pipe.
-        let stdout = std::thread::spawn(move || out.lines().map_while(Result::ok).collect());
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        Self {
-            child,
-            pid,
-            port,
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-            _test: test,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the server");
-        stream.set_read_timeout(Some(BACKSTOP)).unwrap();
-        stream.set_write_timeout(Some(BACKSTOP)).unwrap();
-        stream
-    }
-
-    /// Kills the server by pid and returns what it printed (stdout lines, stderr).
-    fn stop(mut self) -> (Vec<String>, String) {
-        self.kill();
-        let out = self.stdout.take().unwrap().join().unwrap();
-        let err = self.stderr.take().unwrap().join().unwrap();
-        (out, err)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// After load: every handler child gone (so none left as a zombie either), and the
-    /// server's descriptor count back to `baseline`.
-    fn assert_clean(&self, baseline: usize) {
-        let gone = eventually(BACKSTOP, || children_of(self.pid).is_empty());
-        assert!(
-            gone,
-            "children left: {:?}, zombies among them: {:?}",
-            children_of(self.pid),
-            zombies_of(self.pid)
-        );
-        assert!(zombies_of(self.pid).is_empty());
-        let settled = eventually(BACKSTOP, || fd_count(self.pid) == baseline);
-        assert!(
-            settled,
-            "descriptors: {} now, {baseline} before the load",
-            fd_count(self.pid)
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// One request and its reply, read to the expected length (TCP may split the reply).
-fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Vec<u8> {
-    stream.write_all(message).unwrap();
-    let mut reply = vec![0; message.len()];
-    stream.read_exact(&mut reply).expect("a whole reply");
-    reply
-}
 
 /// Closes with SO_LINGER 0, so the peer gets a reset instead of an end of stream.
 fn reset(stream: TcpStream) {
