@@ -4,8 +4,8 @@
 //! Servers start on port 0 and print `listening on HOST:PORT`; the test reads the port from
 //! that line. Clients here are std::net sockets in the test process (no forking here).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::io::Write;
+use std::net::{TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -45,10 +45,7 @@ fn fork_server_serves_many_clients_at_once() {
                     let reply = round_trip(&mut stream, message.as_bytes());
                     assert_eq!(reply, message.to_uppercase().as_bytes());
                 }
-                stream.shutdown(Shutdown::Write).unwrap();
-                let mut rest = Vec::new();
-                stream.read_to_end(&mut rest).unwrap();
-                assert!(rest.is_empty(), "end of stream after the client's end");
+                expect_end_after_shutdown(&mut stream);
             })
         })
         .collect();

@@ -5,8 +5,8 @@
 //! the script is paused: children (and zombies among them), and the descriptor count. Never
 //! a bare sleep. Sockets are on loopback, ports from bind(0).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
@@ -37,12 +37,7 @@ impl Paused {
         let pid = child.id();
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
+        let stderr = read_in_background(child.stderr.take().unwrap());
         Self {
             child,
             pid,
@@ -218,10 +213,7 @@ fn fork_server_serves_200_clients_while_one_idles() {
                     let reply = round_trip(&mut stream, message.as_bytes());
                     assert_eq!(reply, message.to_uppercase().as_bytes());
                 }
-                stream.shutdown(Shutdown::Write).unwrap();
-                let mut rest = Vec::new();
-                stream.read_to_end(&mut rest).unwrap();
-                assert!(rest.is_empty(), "end of stream after the client's end");
+                expect_end_after_shutdown(&mut stream);
             })
         })
         .collect();

@@ -357,12 +357,7 @@ impl Server {
         // Keep reading, so that a server that prints what it receives never blocks on a
         // full pipe.
         let stdout = std::thread::spawn(move || out.lines().map_while(Result::ok).collect());
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
+        let stderr = read_in_background(child.stderr.take().unwrap());
         Self {
             child,
             pid,
@@ -425,4 +420,21 @@ pub fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Vec<u8> {
     let mut reply = vec![0; message.len()];
     stream.read_exact(&mut reply).expect("a whole reply");
     reply
+}
+
+/// Reads a child's pipe to the end on a thread, so the child never blocks on a full pipe.
+pub fn read_in_background(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+/// Half-closes a client's connection and checks that the server then ends the stream.
+pub fn expect_end_after_shutdown(stream: &mut std::net::TcpStream) {
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "end of stream after the client's end");
 }
