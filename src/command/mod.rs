@@ -582,46 +582,10 @@ fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
     }
 }
 
-/// Waits until one of `fds` is ready (true) or `deadline` passes (false), reaping children
-/// meanwhile. Ctrl-C or SIGTERM end the wait with `Interrupted` (see [`crate::signal`]): the
-/// check and the wait cannot be split by them, since `ppoll` lets them in atomically.
+/// Waits until one of `fds` is ready (true) or `deadline` passes (false); see
+/// [`wait::wait_ready_or_signal`].
 fn wait_ready(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> Result<bool> {
-    let block = SigchldBlock::new();
-    let mask = block.waiting_mask();
-    loop {
-        crate::signal::check()?;
-        let timeout = match deadline {
-            None => None,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(false);
-                }
-                Some(nix::sys::time::TimeSpec::from_duration(left))
-            }
-        };
-        let timeout_ptr = timeout
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
-        // SAFETY: `fds` is a valid array of its length; the timeout and mask pointers are
-        // valid or null for the call.
-        let ready = unsafe {
-            libc::ppoll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                timeout_ptr,
-                mask.as_ref(),
-            )
-        };
-        match ready {
-            n if n > 0 => return Ok(true),
-            0 => {}
-            _ => match Errno::last() {
-                Errno::EINTR => {}
-                e => return Err(Error::os("wait for a command", e)),
-            },
-        }
-    }
+    wait::wait_ready_or_signal(fds, deadline, "wait for a command")
 }
 
 fn set_nonblocking(fd: &OwnedFd) {

@@ -214,17 +214,16 @@ pub fn read_message(
 /// Waits until `fd` is readable (a message or end of input) or the deadline passes.
 pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Deadline, what: &str) -> Result<bool> {
     loop {
-        let timeout = match deadline.left() {
-            None => PollTimeout::NONE,
-            // Round up so that a wait of 0.3 ms does not spin at 0.
-            Some(left) => {
-                PollTimeout::try_from(left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32)
-                    .unwrap_or(PollTimeout::MAX)
-            }
-        };
+        // At most one slice per poll, so that a Ctrl-C that lands just before it is noticed.
+        let slice = super::shm::WAIT_SLICE;
+        let left = deadline.left().map_or(slice, |l| l.min(slice));
+        // Round up so that a wait of 0.3 ms does not spin at 0.
+        let timeout = PollTimeout::try_from(left.as_micros().div_ceil(1000) as i32)
+            .unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
         match nix::poll::poll(&mut fds, timeout) {
             Ok(0) => {
+                crate::signal::check()?;
                 if deadline.passed() {
                     return Ok(false);
                 }
@@ -275,7 +274,9 @@ impl Connection {
     /// Receives one message, waiting at most `timeout` for it to start (`TimeoutError`).
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Dynamic> {
         self.with_fd(|fd| {
-            if timeout.is_some() && !wait_readable(fd, Deadline::after(timeout), "the Pipe")? {
+            // Wait in poll even without a timeout: a blocking read could miss a Ctrl-C that
+            // lands just before it, while poll's slices notice it.
+            if !wait_readable(fd, Deadline::after(timeout), "the Pipe")? {
                 return Err(Error::new(
                     ErrorKind::TimeoutError,
                     "no message arrived on the Pipe in time",

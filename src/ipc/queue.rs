@@ -171,9 +171,13 @@ impl Queue {
 
     fn wait_writable(&self, deadline: Deadline) -> Result<bool> {
         loop {
-            let ms = deadline.left().map_or(-1, |l| {
-                l.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-            });
+            // At most one slice per poll, so that a Ctrl-C that lands just before it is noticed.
+            let slice = super::shm::WAIT_SLICE;
+            let ms = deadline
+                .left()
+                .map_or(slice, |l| l.min(slice))
+                .as_micros()
+                .div_ceil(1000) as i32;
             let mut fds = [PollFd::new(self.0.write.as_fd(), PollFlags::POLLOUT)];
             match nix::poll::poll(
                 &mut fds,

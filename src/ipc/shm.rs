@@ -85,12 +85,20 @@ impl Drop for Shm {
     }
 }
 
-/// Sleeps while `word` holds `expected`, at most `timeout` (`None`: no limit).
+/// The longest single sleep of a wait, so that a termination signal that arrives just
+/// before the sleep is still noticed within this time (see [`crate::signal`]).
+pub const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// Sleeps while `word` holds `expected`, at most `timeout` (`None`: no limit), in slices of
+/// at most [`WAIT_SLICE`].
 ///
 /// Returns at once if the word differs, when woken, after a signal, or when the timeout
 /// passes: callers always re-check their condition in a loop, so an interrupted wait (EINTR)
 /// simply goes round again.
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    // Never sleep longer than WAIT_SLICE in one call: a Ctrl-C whose handler ran between a
+    // caller's last check and this call would otherwise not wake it (callers loop anyway).
+    let timeout = Some(timeout.map_or(WAIT_SLICE, |t| t.min(WAIT_SLICE)));
     let ts = timeout.map(|t| libc::timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
         tv_nsec: t.subsec_nanos() as libc::c_long,

@@ -213,20 +213,23 @@ fn wait_ready(
     what: &str,
 ) -> Result<()> {
     loop {
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
+        // At most one slice per poll, so that a Ctrl-C that lands just before it is noticed.
+        let slice = Duration::from_millis(100);
+        let left = match deadline {
+            None => slice,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(timed_out(what));
                 }
-                // Round up, so that a sub-millisecond rest does not spin.
-                let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                left.min(slice)
             }
         };
+        // Round up, so that a sub-millisecond rest does not spin.
+        let ms = left.as_nanos().div_ceil(1_000_000) as i32;
+        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         match nix::poll::poll(&mut [PollFd::new(fd, events)], timeout) {
-            Ok(0) => {}
+            Ok(0) => crate::signal::check()?,
             // A signal: SIGCHLD (reaping) is retried; Ctrl-C or SIGTERM stops the script.
             Err(Errno::EINTR) => crate::signal::check()?,
             Ok(_) => return Ok(()),

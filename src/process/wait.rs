@@ -280,13 +280,23 @@ pub fn has_exited(id: SlotId) -> bool {
 /// (`ppoll` with the unblocked mask), so an exit between the check and the wait still
 /// wakes it. Returns whether `done` held.
 pub fn wait_until(deadline: Option<Instant>, done: impl FnMut() -> bool) -> bool {
-    wait_inner(deadline, false, done).unwrap_or(false)
+    wait_inner(&mut [], deadline, false, done, "wait").unwrap_or(false)
 }
 
 /// Like [`wait_until`], but gives up with [`crate::ErrorKind::Interrupted`] when Ctrl-C or
 /// SIGTERM arrives (see [`crate::signal`]): the waits a script makes.
 pub fn wait_until_or_signal(deadline: Option<Instant>, done: impl FnMut() -> bool) -> Result<bool> {
-    wait_inner(deadline, true, done)
+    wait_inner(&mut [], deadline, true, done, "wait")
+}
+
+/// Waits until one of `fds` is ready (true) or `deadline` passes (false), reaping children
+/// meanwhile; Ctrl-C or SIGTERM end the wait with [`crate::ErrorKind::Interrupted`].
+pub fn wait_ready_or_signal(
+    fds: &mut [libc::pollfd],
+    deadline: Option<Instant>,
+    what: &str,
+) -> Result<bool> {
+    wait_inner(fds, deadline, true, || false, what)
 }
 
 /// Sleeps for `duration`, reaping children meanwhile; Ctrl-C or SIGTERM cut it short.
@@ -295,12 +305,18 @@ pub fn sleep(duration: std::time::Duration) -> Result<()> {
     wait_until_or_signal(deadline, || false).map(|_| ())
 }
 
+/// The one wait loop: checks `done` (and, if `interruptible`, a termination signal) with
+/// SIGCHLD, SIGINT and SIGTERM blocked, then waits in `ppoll` for `fds`, letting the
+/// signals in atomically, so none can slip between the check and the wait.
 fn wait_inner(
+    fds: &mut [libc::pollfd],
     deadline: Option<Instant>,
     interruptible: bool,
     mut done: impl FnMut() -> bool,
+    what: &str,
 ) -> Result<bool> {
     let block = SigchldBlock::new();
+    let mask = block.waiting_mask();
     loop {
         // Reap here too, in case a host replaced our SIGCHLD handler.
         reap_registered();
@@ -310,7 +326,7 @@ fn wait_inner(
         if interruptible {
             crate::signal::check()?;
         }
-        let timeout = match deadline {
+        let left = match deadline {
             None => None,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -321,11 +337,27 @@ fn wait_inner(
             }
         };
         // Wake at least once a second even if no signal arrives, as a backstop.
-        let wait = timeout.map_or(std::time::Duration::from_secs(1), |t| {
-            t.min(std::time::Duration::from_secs(1))
-        });
-        let ts = nix::sys::time::TimeSpec::from_duration(wait);
-        let _ = nix::poll::ppoll(&mut [], Some(ts), Some(block.waiting_mask()));
+        let second = std::time::Duration::from_secs(1);
+        let timeout =
+            nix::sys::time::TimeSpec::from_duration(left.map_or(second, |l| l.min(second)));
+        // SAFETY: `fds` is a valid array of its length, and the timeout and mask point to
+        // live values for the call.
+        let ready = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout.as_ref(),
+                mask.as_ref(),
+            )
+        };
+        match ready {
+            n if n > 0 => return Ok(true),
+            0 => {}
+            _ => match Errno::last() {
+                Errno::EINTR => {}
+                e => return Err(Error::os(what, e)),
+            },
+        }
     }
 }
 
