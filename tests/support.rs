@@ -177,6 +177,17 @@ impl Test {
             cmd.env(k, v);
         }
         cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+        // A test run started as a background job without job control inherits SIGINT ignored,
+        // and procscript (like CPython) keeps an ignored SIGINT ignored: give the binary the
+        // default disposition, so that the Ctrl-C tests test Ctrl-C wherever they run.
+        // SAFETY: the closure runs in the forked child before exec and only calls signal(2),
+        // which is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         cmd
     }
     /// Starts the binary without waiting.
