@@ -24,14 +24,19 @@ pub fn enable() {
     BAR.with(|b| *b.borrow_mut() = Some((bar, nix::unistd::getpid().as_raw())));
 }
 
-fn with_bar(f: impl FnOnce(&ProgressBar)) {
+/// The bar, if this process drew it (a forked child's inherited copy is not its own).
+fn own_bar() -> Option<ProgressBar> {
     BAR.with(|b| {
-        if let Some((bar, owner)) = b.borrow().as_ref() {
-            if *owner == nix::unistd::getpid().as_raw() {
-                f(bar);
-            }
-        }
-    });
+        let b = b.borrow();
+        let (bar, owner) = b.as_ref()?;
+        (*owner == nix::unistd::getpid().as_raw()).then(|| bar.clone())
+    })
+}
+
+fn with_bar(f: impl FnOnce(&ProgressBar)) {
+    if let Some(bar) = own_bar() {
+        f(&bar);
+    }
 }
 
 /// A child was started.
@@ -61,13 +66,7 @@ pub fn forget_in_child() {
 /// Runs `write` with the bar cleared away, then redraws it, so printed lines do not tangle
 /// with it on the terminal.
 pub fn around<R>(write: impl FnOnce() -> R) -> R {
-    let bar = BAR.with(|b| {
-        b.borrow()
-            .as_ref()
-            .filter(|(_, owner)| *owner == nix::unistd::getpid().as_raw())
-            .map(|(bar, _)| bar.clone())
-    });
-    match bar {
+    match own_bar() {
         Some(bar) if !bar.is_hidden() => bar.suspend(write),
         _ => write(),
     }

@@ -378,14 +378,7 @@ impl Process {
                     inner.limits,
                 )
             };
-            if die_with_parent {
-                die_with(parent.1);
-            }
-            if let Err(message) = limits.apply() {
-                let text = format!("Process {name}:\nerror: {message}");
-                let _ = crate::output::write_line(crate::output::Stream::Stderr, &text);
-                fork::exit_now(1);
-            }
+            apply_in_child(&name, die_with_parent, parent.1, limits);
             ME.with(|me| {
                 let mut me = me.borrow_mut();
                 std::mem::forget(std::mem::take(&mut me.children));
@@ -445,14 +438,7 @@ impl Process {
         };
         let setup = || {
             // Both survive exec: the program runs with the limits, and dies with us.
-            if die_with_parent {
-                die_with(parent);
-            }
-            if let Err(message) = limits.apply() {
-                let text = format!("Process {name}:\nerror: {message}");
-                let _ = crate::output::write_line(crate::output::Stream::Stderr, &text);
-                fork::exit_now(1);
-            }
+            apply_in_child(&name, die_with_parent, parent, limits);
             setup();
         };
         let (pid, slot) = fork::fork_and_run(setup, body)?;
@@ -659,6 +645,19 @@ pub fn finish_children() {
 pub fn signal_children(signal: Signal) {
     for child in active_children() {
         let _ = child.signal(signal);
+    }
+}
+
+/// In a new child: asks to die with `parent` if wanted, then applies `limits`; a limit that
+/// cannot be applied ends the child with code 1 and says why.
+fn apply_in_child(name: &str, die_with_parent: bool, parent: Pid, limits: Limits) {
+    if die_with_parent {
+        die_with(parent);
+    }
+    if let Err(message) = limits.apply() {
+        let text = format!("Process {name}:\nerror: {message}");
+        let _ = crate::output::write_line(crate::output::Stream::Stderr, &text);
+        fork::exit_now(1);
     }
 }
 

@@ -187,7 +187,7 @@ impl SigchldBlock {
     }
 
     /// The mask to wait with: the one before the block, with SIGCHLD let through.
-    pub fn waiting_mask(&self) -> SigSet {
+    fn waiting_mask(&self) -> SigSet {
         let mut mask = self.previous;
         mask.remove(Signal::SIGCHLD);
         mask
