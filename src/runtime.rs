@@ -77,6 +77,7 @@ fn set_limits(engine: &mut Engine) {
 /// Keeps the engine's optimization level at `Simple`: `Full` would fold calls such as
 /// `getpid()` into constants at compile time.
 pub fn install(engine: &mut Engine) {
+    crate::process::wait::prepare();
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
     ProcessPackage::new().register_into_engine(engine);
@@ -103,6 +104,8 @@ pub fn install(engine: &mut Engine) {
         let _ = output::write_line(Stream::Stderr, &text);
     });
     engine.on_progress(|_| {
+        // Between operations: reap children that ended while the script computes.
+        crate::process::wait::reap_if_signalled();
         if let Some(signal) = crate::signal::pending() {
             return Some(Dynamic::from_int(128 + signal as i64));
         }

@@ -9,8 +9,10 @@
 //! Children do not keep these handlers: a child ends at once on SIGINT or SIGTERM, so
 //! `p.terminate()` gives `exitcode == -15` as in Python.
 
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::process::wait::Deadline;
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
@@ -22,8 +24,26 @@ static PENDING: AtomicI32 = AtomicI32::new(0);
 /// How long children get to end after the signal is passed on, before SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(3);
 
+/// Bumped by every procscript signal handler (SIGINT, SIGTERM, SIGCHLD), so that a futex
+/// wait that includes it wakes at once, even for a signal that landed just before the
+/// sleep began (see [`crate::process::wait::wait_word`]). Private to this process.
+static WAKE_WORD: AtomicU32 = AtomicU32::new(0);
+
+/// The word every procscript signal handler bumps.
+pub fn wake_word() -> &'static AtomicU32 {
+    &WAKE_WORD
+}
+
+/// Bumps the wake word (async-signal-safe: one atomic add). A process has one thread, so a
+/// handler runs either before the sleep (the kernel then sees the changed word and returns)
+/// or during it (the sleep ends with EINTR): no futex wake is needed.
+pub fn bump_wake_word() {
+    WAKE_WORD.fetch_add(1, Ordering::SeqCst);
+}
+
 extern "C" fn on_termination(signal: libc::c_int) {
     PENDING.store(signal, Ordering::Relaxed);
+    bump_wake_word();
 }
 
 /// Installs the SIGINT and SIGTERM handlers in this process (the binary does; a host that
@@ -85,13 +105,14 @@ pub fn check() -> Result<()> {
 /// [`GRACE`], then SIGKILL what is left, and reap everything.
 pub fn end_children(signal: Signal) {
     crate::process::signal_children(signal);
-    let deadline = Instant::now() + GRACE;
-    let all_ended = crate::process::wait::wait_until(Some(deadline), || {
-        crate::process::active_children().is_empty()
-    });
+    let deadline = Deadline::after(Some(GRACE));
+    let all_ended =
+        crate::process::wait::wait_until(deadline, || crate::process::active_children().is_empty());
     if !all_ended {
         crate::process::signal_children(Signal::SIGKILL);
         // SIGKILL cannot be caught: this wait ends, and reaps them all.
-        crate::process::wait::wait_until(None, || crate::process::active_children().is_empty());
+        crate::process::wait::wait_until(Deadline::NEVER, || {
+            crate::process::active_children().is_empty()
+        });
     }
 }

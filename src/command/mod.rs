@@ -585,7 +585,7 @@ fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
 /// Waits until one of `fds` is ready (true) or `deadline` passes (false); see
 /// [`wait::wait_ready_or_signal`].
 fn wait_ready(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> Result<bool> {
-    wait::wait_ready_or_signal(fds, deadline, "wait for a command")
+    wait::wait_ready_or_signal(fds, wait::Deadline::at(deadline), "wait for a command")
 }
 
 fn set_nonblocking(fd: &OwnedFd) {
@@ -707,7 +707,9 @@ impl Child {
     /// end the wait with `Interrupted`.
     fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let slot = self.slot;
-        if self.exit.is_none() && wait::wait_until_or_signal(deadline, || wait::has_exited(slot))? {
+        if self.exit.is_none()
+            && wait::wait_until_or_signal(wait::Deadline::at(deadline), || wait::has_exited(slot))?
+        {
             self.take_exit();
         }
         Ok(self.exit.is_some())
@@ -716,7 +718,9 @@ impl Child {
     /// [`Child::wait`] that a termination signal does not cut short (for cleaning up).
     fn wait_uninterrupted(&mut self, deadline: Option<Instant>) -> bool {
         let slot = self.slot;
-        if self.exit.is_none() && wait::wait_until(deadline, || wait::has_exited(slot)) {
+        if self.exit.is_none()
+            && wait::wait_until(wait::Deadline::at(deadline), || wait::has_exited(slot))
+        {
             self.take_exit();
         }
         self.exit.is_some()
@@ -754,6 +758,8 @@ impl Drop for Child {
 /// the exec ends the child instead of being swallowed. An ignored signal stays ignored, as
 /// the program would inherit it from a shell. Runs with signals blocked; only `sigaction`.
 fn default_termination_handlers() {
+    // The program gets the descriptor limit procscript started with, not the raised one.
+    wait::restore_nofile();
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: zeroed sigaction structs are valid; sigaction is async-signal-safe and
         // both pointers are valid.

@@ -82,7 +82,7 @@ impl Held {
                 lock.acquire(None)?;
             }
             Self::Semaphore(sem) => {
-                sem.acquire(None);
+                sem.acquire(None)?;
             }
         }
         Ok(held)
@@ -469,15 +469,15 @@ mod ipc_functions {
     }
 
     /// Takes one, waiting while the value is 0.
-    #[rhai_fn(name = "acquire", pure, volatile)]
-    pub fn semaphore_acquire(sem: &mut Semaphore) -> bool {
-        sem.acquire(None)
+    #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
+    pub fn semaphore_acquire(sem: &mut Semaphore) -> RhaiResult<bool> {
+        Ok(sem.acquire(None)?)
     }
 
     /// Takes one, waiting at most `timeout` seconds; returns whether it did.
     #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
     pub fn semaphore_acquire_timeout(sem: &mut Semaphore, timeout: Dynamic) -> RhaiResult<bool> {
-        Ok(sem.acquire(super::timeout(&timeout, "the acquire timeout")?))
+        Ok(sem.acquire(super::timeout(&timeout, "the acquire timeout")?)?)
     }
 
     /// Gives one back (`ValueError` past a bounded semaphore's initial value).
@@ -537,15 +537,15 @@ mod ipc_functions {
     }
 
     /// Waits until the flag is set; returns `true`.
-    #[rhai_fn(name = "wait", pure, volatile)]
-    pub fn event_wait(event: &mut Event) -> bool {
-        event.wait(None)
+    #[rhai_fn(name = "wait", return_raw, pure, volatile)]
+    pub fn event_wait(event: &mut Event) -> RhaiResult<bool> {
+        Ok(event.wait(None)?)
     }
 
     /// Waits at most `timeout` seconds; returns the flag (`false` if the time ran out).
     #[rhai_fn(name = "wait", return_raw, pure, volatile)]
     pub fn event_wait_timeout(event: &mut Event, timeout: Dynamic) -> RhaiResult<bool> {
-        Ok(event.wait(seconds(&timeout, "the wait timeout")?))
+        Ok(event.wait(seconds(&timeout, "the wait timeout")?)?)
     }
 
     /// `<Event set>` or `<Event unset>`.

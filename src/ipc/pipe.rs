@@ -12,7 +12,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use rhai::Dynamic;
 
@@ -213,26 +212,7 @@ pub fn read_message(
 
 /// Waits until `fd` is readable (a message or end of input) or the deadline passes.
 pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Deadline, what: &str) -> Result<bool> {
-    loop {
-        // At most one slice per poll, so that a Ctrl-C that lands just before it is noticed.
-        let slice = super::shm::WAIT_SLICE;
-        let left = deadline.left().map_or(slice, |l| l.min(slice));
-        // Round up so that a wait of 0.3 ms does not spin at 0.
-        let timeout = PollTimeout::try_from(left.as_micros().div_ceil(1000) as i32)
-            .unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, timeout) {
-            Ok(0) => {
-                crate::signal::check()?;
-                if deadline.passed() {
-                    return Ok(false);
-                }
-            }
-            Ok(_) => return Ok(true),
-            Err(Errno::EINTR) => crate::signal::check()?,
-            Err(e) => return Err(Error::os(format_args!("poll on {what}"), e)),
-        }
-    }
+    crate::process::wait::wait_fd(fd, libc::POLLIN, deadline, what)
 }
 
 /// One end of a `Pipe()`. Clones share the descriptor, which closes when the last clone in
@@ -274,8 +254,8 @@ impl Connection {
     /// Receives one message, waiting at most `timeout` for it to start (`TimeoutError`).
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Dynamic> {
         self.with_fd(|fd| {
-            // Wait in poll even without a timeout: a blocking read could miss a Ctrl-C that
-            // lands just before it, while poll's slices notice it.
+            // Wait in ppoll even without a timeout: a blocking read could miss a Ctrl-C that
+            // lands just before it, while ppoll lets it in atomically.
             if !wait_readable(fd, Deadline::after(timeout), "the Pipe")? {
                 return Err(Error::new(
                     ErrorKind::TimeoutError,

@@ -21,9 +21,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use rhai::Dynamic;
 
 use super::pipe::{read_message, wait_readable, with_message, write_pieces};
@@ -125,7 +123,7 @@ impl Queue {
         let deadline = Deadline::after(timeout);
         let full = || Error::new(ErrorKind::Full, "the Queue is full");
         if let Some(slots) = &self.0.slots {
-            if !slots.acquire_until(deadline) {
+            if !slots.acquire_until(deadline)? {
                 return Err(full());
             }
         }
@@ -170,25 +168,7 @@ impl Queue {
     }
 
     fn wait_writable(&self, deadline: Deadline) -> Result<bool> {
-        loop {
-            // At most one slice per poll, so that a Ctrl-C that lands just before it is noticed.
-            let slice = super::shm::WAIT_SLICE;
-            let ms = deadline
-                .left()
-                .map_or(slice, |l| l.min(slice))
-                .as_micros()
-                .div_ceil(1000) as i32;
-            let mut fds = [PollFd::new(self.0.write.as_fd(), PollFlags::POLLOUT)];
-            match nix::poll::poll(
-                &mut fds,
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::NONE),
-            ) {
-                Ok(0) if deadline.passed() => return Ok(false),
-                Ok(0) | Err(Errno::EINTR) => {}
-                Ok(_) => return Ok(true),
-                Err(e) => return Err(Error::os("poll on the Queue", e)),
-            }
-        }
+        crate::process::wait::wait_fd(self.0.write.as_fd(), libc::POLLOUT, deadline, "the Queue")
     }
 
     /// Takes the oldest value, waiting at most `timeout` for one (`Empty`).

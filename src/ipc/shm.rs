@@ -3,12 +3,12 @@
 //! A [`Shm`] is an anonymous `MAP_SHARED` mapping made before `fork`, so every child
 //! inherits the same physical pages: an atomic written by one process is seen by all.
 //! Blocking waits on it use futexes without `FUTEX_PRIVATE_FLAG`, which the kernel keys by
-//! the physical page, so a wake in one process reaches a waiter in another.
+//! the physical page, so a wake in one process reaches a waiter in another. The waiting
+//! itself is [`crate::process::wait::wait_word`], the one wait primitive.
 
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, AtomicU32};
-use std::time::Duration;
 
 use nix::errno::Errno;
 
@@ -85,43 +85,6 @@ impl Drop for Shm {
     }
 }
 
-/// The longest single sleep of a wait, so that a termination signal that arrives just
-/// before the sleep is still noticed within this time (see [`crate::signal`]).
-pub const WAIT_SLICE: Duration = Duration::from_millis(100);
-
-/// Sleeps while `word` holds `expected`, at most `timeout` (`None`: no limit), in slices of
-/// at most [`WAIT_SLICE`].
-///
-/// Returns at once if the word differs, when woken, after a signal, or when the timeout
-/// passes: callers always re-check their condition in a loop, so an interrupted wait (EINTR)
-/// simply goes round again.
-pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    // Never sleep longer than WAIT_SLICE in one call: a Ctrl-C whose handler ran between a
-    // caller's last check and this call would otherwise not wake it (callers loop anyway).
-    let timeout = Some(timeout.map_or(WAIT_SLICE, |t| t.min(WAIT_SLICE)));
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
-        tv_nsec: t.subsec_nanos() as libc::c_long,
-    });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a valid, aligned 32-bit word for the duration of the call, and the
-    // timeout pointer is null or points at a live timespec. FUTEX_WAIT (shared, not
-    // private) only reads the word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            ts_ptr,
-            0usize,
-            0u32,
-        );
-    }
-}
-
 /// Wakes up to `count` processes waiting on `word`.
 pub fn futex_wake(word: &AtomicU32, count: i32) {
     // SAFETY: `word` is a valid, aligned 32-bit word; FUTEX_WAKE does not access memory.
@@ -152,15 +115,5 @@ mod tests {
         assert_eq!(shm.u32(0).load(Ordering::Relaxed), 0);
         assert_eq!(shm.u32(1).load(Ordering::Relaxed), 7);
         assert_eq!(shm.i64(1).load(Ordering::Relaxed), -3);
-    }
-
-    #[test]
-    fn futex_wait_returns_on_mismatch_and_timeout() {
-        let shm = Shm::new(8).unwrap();
-        futex_wait(shm.u32(0), 1, None); // value is 0: returns at once
-        let start = std::time::Instant::now();
-        futex_wait(shm.u32(0), 0, Some(Duration::from_millis(20)));
-        assert!(start.elapsed() >= Duration::from_millis(15));
-        futex_wake(shm.u32(0), 1);
     }
 }

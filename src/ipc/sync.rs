@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::shm::{futex_wait, futex_wake, Shm};
+use super::shm::{futex_wake, Shm};
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::my_pid;
 
@@ -32,50 +32,8 @@ const WAITERS: u32 = 1 << 31;
 /// How many times a contended acquire checks the word before sleeping.
 const SPINS: u32 = 100;
 
-/// A point in time to give up at; `None` waits forever.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline(Option<Instant>);
-
-impl Deadline {
-    /// A deadline `timeout` from now (`None`: never).
-    pub fn after(timeout: Option<Duration>) -> Self {
-        Self(timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future)))
-    }
-
-    /// No deadline.
-    pub const NEVER: Self = Self(None);
-
-    /// Time left: `None` for no deadline, `Some(ZERO)` once it has passed.
-    ///
-    /// A pending Ctrl-C or SIGTERM counts as the deadline passing (the futex and poll waits
-    /// return on the signal), so every wait ends at once and the script stops at its next
-    /// step (see [`crate::signal`]).
-    pub fn left(self) -> Option<Duration> {
-        if crate::signal::pending().is_some() {
-            return Some(Duration::ZERO);
-        }
-        self.0.map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    /// Whether the deadline has passed.
-    pub fn passed(self) -> bool {
-        self.left().is_some_and(|l| l.is_zero())
-    }
-
-    /// Time left, capped at `cap`.
-    pub fn left_capped(self, cap: Duration) -> Duration {
-        self.left().map_or(cap, |l| l.min(cap))
-    }
-
-    /// Whether there is one.
-    pub fn is_some(self) -> bool {
-        self.0.is_some()
-    }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
-}
+use crate::process::wait::wait_word;
+pub use crate::process::wait::Deadline;
 
 fn me() -> u32 {
     my_pid().as_raw() as u32
@@ -188,11 +146,11 @@ impl RawLock {
                     "{what} is already held by this process (a second acquire would wait forever; use an RLock)"
                 )));
             }
-            let Some(slice) = Some(deadline.left_capped(LIVENESS_CHECK)).filter(|s| !s.is_zero())
-            else {
+            if deadline.passed() {
                 return Ok(Acquired::TimedOut);
-            };
-            futex_wait(word, v | WAITERS, Some(slice));
+            }
+            let check = Deadline::after(Some(LIVENESS_CHECK)).min(deadline);
+            wait_word(word, v | WAITERS, check)?;
             if Instant::now() < next_check || holder == me {
                 continue;
             }
@@ -380,29 +338,29 @@ impl Semaphore {
     }
 
     /// Takes one; `false` if `deadline` passed first.
-    pub fn acquire_until(&self, deadline: Deadline) -> bool {
+    pub fn acquire_until(&self, deadline: Deadline) -> Result<bool> {
         let value = self.shm.u32(0);
         let waiters = self.shm.u32(1);
         loop {
             let v = value.load(SeqCst);
             if v > 0 {
                 if value.compare_exchange(v, v - 1, SeqCst, SeqCst).is_ok() {
-                    return true;
+                    return Ok(true);
                 }
                 continue;
             }
-            let left = deadline.left();
-            if left.is_some_and(|l| l.is_zero()) {
-                return false;
+            if deadline.passed() {
+                return Ok(false);
             }
             waiters.fetch_add(1, SeqCst);
-            futex_wait(value, 0, left);
+            let waited = wait_word(value, 0, deadline);
             waiters.fetch_sub(1, SeqCst);
+            waited?;
         }
     }
 
     /// Takes one; `false` on timeout.
-    pub fn acquire(&self, timeout: Option<Duration>) -> bool {
+    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         self.acquire_until(Deadline::after(timeout))
     }
 
@@ -462,17 +420,15 @@ impl Event {
     }
 
     /// Waits until the flag is set or `timeout` passes; returns the flag.
-    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         let deadline = Deadline::after(timeout);
         loop {
             if self.is_set() {
-                return true;
+                return Ok(true);
             }
-            let left = deadline.left();
-            if left.is_some_and(|l| l.is_zero()) {
-                return false;
+            if !wait_word(self.0.u32(0), 0, deadline)? {
+                return Ok(self.is_set());
             }
-            futex_wait(self.0.u32(0), 0, left);
         }
     }
 }
@@ -519,13 +475,20 @@ impl Condition {
         let word = self.seq.u32(0);
         let seen = word.load(SeqCst);
         let count = self.lock.release_all();
-        // Signals (EINTR) do not end the wait: only a notify or the deadline does.
-        while word.load(SeqCst) == seen && !deadline.passed() {
-            futex_wait(word, seen, deadline.left());
+        let mut waited = Ok(());
+        while word.load(SeqCst) == seen {
+            match wait_word(word, seen, deadline) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    waited = Err(e);
+                    break;
+                }
+            }
         }
         let notified = word.load(SeqCst) != seen;
         self.lock.restore(count)?;
-        Ok(notified)
+        waited.map(|()| notified)
     }
 
     /// Wakes up to `n` waiters.
@@ -601,8 +564,7 @@ impl Barrier {
         }
         lock.release();
         loop {
-            let left = deadline.left();
-            if left.is_some_and(|l| l.is_zero()) {
+            if deadline.passed() {
                 let lock = self.lock()?;
                 let done = generation.load(SeqCst) != gen;
                 if !done {
@@ -621,7 +583,7 @@ impl Barrier {
                     ),
                 ));
             }
-            futex_wait(generation, gen, left);
+            wait_word(generation, gen, deadline)?;
             if generation.load(SeqCst) != gen {
                 return Ok(index);
             }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 use nix::sys::socket::{self as sock, MsgFlags, SockFlag, SockaddrLike, SockaddrStorage, UnixAddr};
 use nix::unistd::Pid;
 
@@ -212,29 +212,11 @@ fn wait_ready(
     deadline: Option<Instant>,
     what: &str,
 ) -> Result<()> {
-    loop {
-        // At most one slice per poll, so that a Ctrl-C that lands just before it is noticed.
-        let slice = Duration::from_millis(100);
-        let left = match deadline {
-            None => slice,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(timed_out(what));
-                }
-                left.min(slice)
-            }
-        };
-        // Round up, so that a sub-millisecond rest does not spin.
-        let ms = left.as_nanos().div_ceil(1_000_000) as i32;
-        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-        match nix::poll::poll(&mut [PollFd::new(fd, events)], timeout) {
-            Ok(0) => crate::signal::check()?,
-            // A signal: SIGCHLD (reaping) is retried; Ctrl-C or SIGTERM stops the script.
-            Err(Errno::EINTR) => crate::signal::check()?,
-            Ok(_) => return Ok(()),
-            Err(e) => return Err(Error::os(what, e)),
-        }
+    let deadline = crate::process::wait::Deadline::at(deadline);
+    if crate::process::wait::wait_fd(fd, events.bits(), deadline, what)? {
+        Ok(())
+    } else {
+        Err(timed_out(what))
     }
 }
 

@@ -36,7 +36,6 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use nix::unistd::Pid;
@@ -459,26 +458,28 @@ impl Pool {
             if deadline.passed() {
                 return Ok(false);
             }
-            let timeout = deadline.left_capped(Duration::from_secs(1));
-            let timeout = PollTimeout::try_from(
-                timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
-            )
-            .unwrap_or(PollTimeout::MAX);
-            let mut fds: Vec<PollFd> = inner
+            let mut fds: Vec<libc::pollfd> = inner
                 .workers
                 .iter()
                 .map(|w| {
-                    let mut flags = PollFlags::POLLIN;
+                    let mut events = libc::POLLIN;
                     if !w.out.is_empty() {
-                        flags |= PollFlags::POLLOUT;
+                        events |= libc::POLLOUT;
                     }
-                    PollFd::new(w.fd.as_fd(), flags)
+                    libc::pollfd {
+                        fd: w.fd.as_raw_fd(),
+                        events,
+                        revents: 0,
+                    }
                 })
                 .collect();
-            match nix::poll::poll(&mut fds, timeout) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(Error::os("poll on the pool's workers", e)),
-            }
+            drop(inner);
+            // A worker that ends is seen here too, by the reaper (its socket may stay open in
+            // a sibling that inherited it), so no timer is needed.
+            let reaped = crate::process::wait::reaped_count();
+            crate::process::wait::wait_ready_or(&mut fds, deadline, "the pool's workers", || {
+                crate::process::wait::reaped_count() != reaped
+            })?;
         }
     }
 
@@ -661,14 +662,14 @@ fn end_workers(workers: Vec<Worker>) {
         let _ = worker.process.signal(Signal::SIGTERM);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    let all = crate::process::wait::wait_until(Some(deadline), || {
+    let all = crate::process::wait::wait_until(Deadline::at(Some(deadline)), || {
         workers.iter().all(|w| w.process.exit().is_some())
     });
     if !all {
         for worker in &workers {
             let _ = worker.process.signal(Signal::SIGKILL);
         }
-        crate::process::wait::wait_until(None, || {
+        crate::process::wait::wait_until(Deadline::NEVER, || {
             workers.iter().all(|w| w.process.exit().is_some())
         });
     }
@@ -785,9 +786,11 @@ impl Inner {
             .pid()
             .map_or_else(|| "?".into(), |p| p.to_string());
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        if !crate::process::wait::wait_until(Some(deadline), || worker.process.exit().is_some()) {
+        if !crate::process::wait::wait_until(Deadline::at(Some(deadline)), || {
+            worker.process.exit().is_some()
+        }) {
             let _ = worker.process.signal(Signal::SIGKILL);
-            crate::process::wait::wait_until(None, || worker.process.exit().is_some());
+            crate::process::wait::wait_until(Deadline::NEVER, || worker.process.exit().is_some());
         }
         let exit = worker.process.exit();
         let how = match exit {

@@ -48,12 +48,6 @@ pub fn fork_and_run(
     child_body: impl FnOnce() -> i32,
 ) -> Result<(Pid, SlotId)> {
     check_single_threaded()?;
-    if !wait::has_room() {
-        return Err(Error::process(format!(
-            "too many live children ({}): join some before starting more",
-            wait::MAX_CHILDREN
-        )));
-    }
     output::flush_std_streams();
     let block = SigchldBlock::new();
     // SAFETY: the process is single-threaded (checked just above), so the child inherits no

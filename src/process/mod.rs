@@ -16,9 +16,10 @@ pub mod wait;
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -87,8 +88,8 @@ struct Me {
     counter: u32,
     parent: Option<(String, Pid)>,
     current: Option<Process>,
-    /// Started children not yet seen to end.
-    children: Vec<Process>,
+    /// Started children not yet seen to end, by their reaper entry.
+    children: HashMap<SlotId, Process>,
 }
 
 thread_local! {
@@ -100,7 +101,7 @@ thread_local! {
         counter: 0,
         parent: None,
         current: None,
-        children: Vec::new(),
+        children: HashMap::new(),
     });
 }
 
@@ -390,7 +391,7 @@ impl Process {
                     counter: 0,
                     parent: Some(parent.clone()),
                     current: Some(self.clone()),
-                    children: Vec::new(),
+                    children: HashMap::new(),
                 };
             });
             fastrand::seed(fresh_seed(pid));
@@ -416,7 +417,7 @@ impl Process {
             let inner = self.0.borrow();
             crate::trace::spawned(pid.as_raw(), &inner.name, &inner.label);
         }
-        ME.with(|me| me.borrow_mut().children.push(self.clone()));
+        ME.with(|me| me.borrow_mut().children.insert(slot, self.clone()));
     }
 
     /// Forks a child that runs `setup` (with signals blocked) and `body` at once, without a
@@ -486,10 +487,9 @@ impl Process {
             _ => None,
         };
         let ended = match slot {
-            Some(slot) => {
-                let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-                wait::wait_until_or_signal(deadline, || wait::has_exited(slot))?
-            }
+            Some(slot) => wait::wait_until_or_signal(wait::Deadline::after(timeout), || {
+                wait::has_exited(slot)
+            })?,
             None => true,
         };
         let code = self.exitcode();
@@ -525,14 +525,13 @@ impl Process {
             _ => "terminate",
         };
         self.ensure_mine(verb)?;
-        let _block = wait::SigchldBlock::new();
         match self.0.borrow().state {
             State::Initial => Err(Error::process(format!(
                 "cannot {verb} `{}`: it was never started",
                 self.0.borrow().name
             ))),
             State::Running { pid, slot } if !wait::has_exited(slot) => {
-                // SIGCHLD is blocked, so the pid cannot be reaped (and reused) in between.
+                // Through the pidfd: never a stranger that reused the pid.
                 if crate::trace::enabled() {
                     let (t, target, by) = (crate::trace::now(), pid.as_raw(), my_pid().as_raw());
                     crate::trace::record(&match signal {
@@ -540,10 +539,8 @@ impl Process {
                         _ => crate::trace::Event::Terminate { t, pid: target, by },
                     });
                 }
-                match nix::sys::signal::kill(pid, signal) {
-                    Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-                    Err(e) => Err(Error::os(format_args!("{verb} process {pid}"), e)),
-                }
+                wait::send_signal(slot, signal)
+                    .map_err(|e| Error::os(format_args!("{verb} process {pid}"), e))
             }
             _ => Ok(()),
         }
@@ -594,34 +591,44 @@ pub fn my_name() -> String {
     ME.with(|me| me.borrow().name.clone())
 }
 
-/// Moves the exit statuses the reaper has gathered into their handles.
+/// Moves the exit statuses the reaper has gathered into their handles: only those of
+/// children that ended since the last look, so the cost does not grow with live children.
 pub fn collect() {
+    wait::reap_if_signalled();
+    let ended = wait::take_newly_exited();
+    if ended.is_empty() {
+        return;
+    }
     ME.with(|me| {
-        me.borrow_mut().children.retain(|child| {
+        let mut me = me.borrow_mut();
+        for id in ended {
+            // Not ours if absent: a program that `run()` started, which takes its own exit.
+            let Some(child) = me.children.remove(&id) else {
+                continue;
+            };
             let mut inner = child.0.borrow_mut();
             let State::Running { pid, slot } = inner.state else {
-                return false;
+                continue;
             };
-            match wait::take_exit(slot) {
-                Some(reaped) => {
-                    inner.state = State::Exited {
-                        pid,
-                        exit: reaped.exit,
-                    };
-                    crate::progress::finished();
-                    crate::trace::exited(pid.as_raw(), &reaped);
-                    false
-                }
-                None => true,
+            if let Some(reaped) = wait::take_exit(slot) {
+                inner.state = State::Exited {
+                    pid,
+                    exit: reaped.exit,
+                };
+                crate::progress::finished();
+                crate::trace::exited(pid.as_raw(), &reaped);
             }
-        })
+        }
     });
 }
 
-/// The started children that have not ended, as `active_children()` reports them.
+/// The started children that have not ended, as `active_children()` reports them, in the
+/// order they were made.
 pub fn active_children() -> Vec<Process> {
     collect();
-    ME.with(|me| me.borrow().children.clone())
+    let mut children: Vec<Process> = ME.with(|me| me.borrow().children.values().cloned().collect());
+    children.sort_by_key(|child| child.0.borrow().identity.last().copied());
+    children
 }
 
 /// The end of a process: daemon children get SIGTERM, then every child is waited for
