@@ -119,6 +119,11 @@ fn usage(meta: &FnMeta) -> (String, String) {
         let value = params.get(1).map_or("value".into(), |p| p.0.clone());
         return (prop.to_string(), format!("{receiver}.{prop} = {value}"));
     }
+    // An operator (`==` between two sockets) reads as one.
+    if !meta.name.starts_with(|c: char| c.is_alphabetic() || c == '_') && params.len() == 2 {
+        let usage = format!("{} {} {}", params[0].0, meta.name, params[1].0);
+        return (meta.name.clone(), usage);
+    }
     let is_method = params
         .first()
         .is_some_and(|p| p.1.chars().next().is_some_and(char::is_uppercase))
