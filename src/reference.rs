@@ -288,10 +288,12 @@ const SOCKETS_INTRO: &str = r#"
 Python's `socket` module, natively: TCP over IPv4 and IPv6, UDP, and Unix stream sockets. The
 constants are global (visible inside `fn` bodies too): `AF_INET`, `AF_INET6`, `AF_UNIX`,
 `SOCK_STREAM`, `SOCK_DGRAM`, `SOL_SOCKET`, `SO_REUSEADDR`, `SO_REUSEPORT`, `SO_KEEPALIVE`,
-`SO_BROADCAST`, `SO_RCVBUF`, `SO_SNDBUF`, `IPPROTO_TCP`, `TCP_NODELAY`, `SHUT_RD`, `SHUT_WR`,
-`SHUT_RDWR`. Every descriptor is close-on-exec; a socket closes when the last reference to it
-in a process goes away; writing to a closed peer is a `BrokenPipeError`, never a silent death
-by SIGPIPE. `docs/sockets.md` is the guide.
+`SO_BROADCAST`, `SO_RCVBUF`, `SO_SNDBUF`, `SO_TYPE`, `SO_ERROR`, `SO_ACCEPTCONN`, `IPPROTO_TCP`,
+`TCP_NODELAY`, `IPPROTO_IPV6`, `IPV6_V6ONLY`, `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`. Every
+descriptor is close-on-exec; a socket closes when the last reference to it in a process goes
+away; writing to a closed peer is a `BrokenPipeError`, never a silent death by SIGPIPE. Python
+returns `(host, port)` tuples; procscript returns `[host, port]` arrays. `docs/sockets.md` is
+the guide.
 "#;
 
 const IPC_INTRO: &str = r#"

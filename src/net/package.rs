@@ -937,9 +937,9 @@ mod net_functions {
     /// The timeout new sockets start with, in seconds, or `()` for blocking (the start).
     ///
     /// ```rhai
-    /// print(getdefaulttimeout());   // ()
+    /// print(getdefaulttimeout() == ());   // true: blocking
     /// setdefaulttimeout(10);
-    /// print(socket().gettimeout()); // 10.0
+    /// print(socket().gettimeout());       // 10.0
     /// setdefaulttimeout(());
     /// ```
     #[rhai_fn(volatile)]
