@@ -120,7 +120,11 @@ fn usage(meta: &FnMeta) -> (String, String) {
         return (prop.to_string(), format!("{receiver}.{prop} = {value}"));
     }
     // An operator (`==` between two sockets) reads as one.
-    if !meta.name.starts_with(|c: char| c.is_alphabetic() || c == '_') && params.len() == 2 {
+    if !meta
+        .name
+        .starts_with(|c: char| c.is_alphabetic() || c == '_')
+        && params.len() == 2
+    {
         let usage = format!("{} {} {}", params[0].0, meta.name, params[1].0);
         return (meta.name.clone(), usage);
     }

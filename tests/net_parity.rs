@@ -247,7 +247,7 @@ fn non_blocking_tcp_tests() {
         serv.setblocking(false);
         let start = timestamp();
         try { serv.accept(); print("accepted?"); } catch (e) { print(`${e.kind} ${e.errno}`); }
-        print(start.elapsed < 1.0);
+        print(start.elapsed < 5.0);   // CPython: 1.0; wide for a loaded machine
         let ends = Pipe();
         let client = spawn { let c = socket(); c.connect("127.0.0.1", port); ends[1].recv(); };
         let ready = select([serv], [], [], 20);
