@@ -19,7 +19,7 @@
 //! - bytes read ahead by `readline` stay with the socket and are what the next `recv`
 //!   returns, so line and byte reads can be mixed without losing data;
 //! - `sendall` never blocks inside the kernel: it sends with `MSG_DONTWAIT` and waits in
-//!   [`wait_ready`], checking for Ctrl-C and SIGTERM on every round.
+//!   `wait_ready`, checking for Ctrl-C and SIGTERM on every round.
 
 mod lines;
 pub mod package;
