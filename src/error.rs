@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Empty,
     /// A queue had no room within the timeout.
     Full,
+    /// A non-blocking call that would have to wait (`EAGAIN`, `EINPROGRESS`).
+    BlockingIOError,
     /// Ctrl-C or SIGTERM stopped the script; not catchable by scripts.
     Interrupted,
 }
@@ -58,6 +60,7 @@ impl ErrorKind {
             Self::EOFError => "EOFError",
             Self::Empty => "Empty",
             Self::Full => "Full",
+            Self::BlockingIOError => "BlockingIOError",
             Self::Interrupted => "Interrupted",
         }
     }
@@ -71,7 +74,9 @@ impl ErrorKind {
             Errno::ECONNREFUSED => Self::ConnectionRefusedError,
             Errno::ECONNRESET => Self::ConnectionResetError,
             Errno::EPIPE => Self::BrokenPipeError,
-            Errno::ETIMEDOUT | Errno::EAGAIN => Self::TimeoutError,
+            Errno::ETIMEDOUT => Self::TimeoutError,
+            // Python's BlockingIOError covers these (EWOULDBLOCK is EAGAIN on Linux).
+            Errno::EAGAIN | Errno::EINPROGRESS | Errno::EALREADY => Self::BlockingIOError,
             _ => Self::OSError,
         }
     }
@@ -183,6 +188,10 @@ mod tests {
             "FileNotFoundError"
         );
         assert_eq!(ErrorKind::from_errno(Errno::EADDRINUSE).name(), "OSError");
+        assert_eq!(
+            ErrorKind::from_errno(Errno::EAGAIN).name(),
+            "BlockingIOError"
+        );
     }
 
     #[test]

@@ -119,6 +119,15 @@ fn usage(meta: &FnMeta) -> (String, String) {
         let value = params.get(1).map_or("value".into(), |p| p.0.clone());
         return (prop.to_string(), format!("{receiver}.{prop} = {value}"));
     }
+    // An operator (`==` between two sockets) reads as one.
+    if !meta
+        .name
+        .starts_with(|c: char| c.is_alphabetic() || c == '_')
+        && params.len() == 2
+    {
+        let usage = format!("{} {} {}", params[0].0, meta.name, params[1].0);
+        return (meta.name.clone(), usage);
+    }
     let is_method = params
         .first()
         .is_some_and(|p| p.1.chars().next().is_some_and(char::is_uppercase))
@@ -283,10 +292,12 @@ const SOCKETS_INTRO: &str = r#"
 Python's `socket` module, natively: TCP over IPv4 and IPv6, UDP, and Unix stream sockets. The
 constants are global (visible inside `fn` bodies too): `AF_INET`, `AF_INET6`, `AF_UNIX`,
 `SOCK_STREAM`, `SOCK_DGRAM`, `SOL_SOCKET`, `SO_REUSEADDR`, `SO_REUSEPORT`, `SO_KEEPALIVE`,
-`SO_BROADCAST`, `SO_RCVBUF`, `SO_SNDBUF`, `IPPROTO_TCP`, `TCP_NODELAY`, `SHUT_RD`, `SHUT_WR`,
-`SHUT_RDWR`. Every descriptor is close-on-exec; a socket closes when the last reference to it
-in a process goes away; writing to a closed peer is a `BrokenPipeError`, never a silent death
-by SIGPIPE. `docs/sockets.md` is the guide.
+`SO_BROADCAST`, `SO_RCVBUF`, `SO_SNDBUF`, `SO_TYPE`, `SO_ERROR`, `SO_ACCEPTCONN`, `IPPROTO_TCP`,
+`TCP_NODELAY`, `IPPROTO_IPV6`, `IPV6_V6ONLY`, `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`. Every
+descriptor is close-on-exec; a socket closes when the last reference to it in a process goes
+away; writing to a closed peer is a `BrokenPipeError`, never a silent death by SIGPIPE. Python
+returns `(host, port)` tuples; procscript returns `[host, port]` arrays. `docs/sockets.md` is
+the guide.
 "#;
 
 const IPC_INTRO: &str = r#"

@@ -21,6 +21,8 @@ mod ipc;
 mod limits;
 /// Sockets: the echo servers under load, UDP and Unix examples, error kinds.
 mod net;
+/// Sockets as Python has them: CPython's test_socket/test_select translated, issue 10 items.
+mod net_parity;
 /// Process pools: map, imap, apply_async, task errors, dead workers, terminate.
 mod pool;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.

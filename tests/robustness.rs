@@ -20,6 +20,8 @@ fn every_native_rejects_wrong_arguments_with_a_catchable_error() {
     let mut names: Vec<(String, usize)> = docs
         .iter()
         .filter(|d| !d.is_property && !SKIPPED.contains(&d.name.as_str()))
+        // Operators (`==` on sockets) are not called by name.
+        .filter(|d| d.name.starts_with(|c: char| c.is_alphabetic() || c == '_'))
         .map(|d| (d.name.clone(), d.arity))
         .collect();
     names.sort();
