@@ -7,7 +7,7 @@
 //! and Ctrl-C or SIGTERM end it.
 
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 
@@ -78,7 +78,7 @@ pub fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec<bool>>
             bad.fd
         )));
     }
-    let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+    let deadline = crate::process::wait::Deadline::after(timeout);
     let mut fds: Vec<libc::pollfd> = entries
         .iter()
         .map(|e| libc::pollfd {
@@ -122,10 +122,6 @@ fn poll_now(fds: &mut [libc::pollfd]) -> Result<bool> {
             },
         }
     }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365 * 30)
 }
 
 #[cfg(test)]
