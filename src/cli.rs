@@ -1,7 +1,9 @@
-//! The command line: `procscript run FILE [ARGS...]`, `check FILE`, and the REPL.
+//! The command line: `procscript run FILE [ARGS...]` (or just `procscript FILE [ARGS...]`),
+//! `check FILE`, `doc`, `report`, and the REPL.
 //!
 //! Uses only procscript's public library API: the binary is its first embedder.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -11,9 +13,16 @@ use procscript::{Runtime, ScriptError};
 
 /// Run process-orchestration scripts written in Rhai, with real fork()-based processes.
 ///
-/// With no command, starts an interactive REPL.
+/// With no command, starts an interactive REPL. `procscript FILE [ARGS...]` runs FILE, as
+/// `procscript run FILE [ARGS...]` does, so `#!/usr/bin/env procscript` scripts run directly.
 #[derive(Debug, Parser)]
-#[command(name = "procscript", version, about, long_about = None)]
+#[command(
+    name = "procscript",
+    version,
+    about,
+    long_about = None,
+    override_usage = "procscript [COMMAND]\n       procscript FILE [ARGS]..."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -54,12 +63,15 @@ enum Command {
     },
     /// Start the interactive REPL (the default with no command).
     Repl,
-    /// Write the script reference (docs/reference.md) from the natives' doc comments.
+    /// Print the script reference (Markdown) made from the natives' doc comments.
+    ///
+    /// Writes no file unless given `--out PATH`.
     Doc {
-        /// Where to write it; `-` for standard output.
-        #[arg(short, long, default_value = "docs/reference.md")]
-        output: PathBuf,
-        /// Only check that the file is current; exit 1 if it is not.
+        /// Write it to PATH instead of standard output (`-` means standard output).
+        #[arg(short = 'o', long = "out", visible_alias = "output", value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// Only check that the file (`--out`, by default docs/reference.md) is current;
+        /// exit 1 if it is not.
         #[arg(long)]
         check: bool,
     },
@@ -68,6 +80,9 @@ enum Command {
         /// The shell.
         shell: Shell,
     },
+    /// `procscript FILE [ARGS...]`: the same as `procscript run FILE [ARGS...]`.
+    #[command(external_subcommand)]
+    Script(Vec<OsString>),
     /// Print the man page (roff): `procscript man > procscript.1; man ./procscript.1`.
     Man,
     /// Show a trace written by `run --trace` as a process tree; optionally draw its timeline.
@@ -114,7 +129,8 @@ pub fn run() -> i32 {
         }
         Some(Command::Report { trace, svg }) => edge(show_report(&trace, svg.as_deref())),
         Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
-        Some(Command::Doc { output, check }) => edge(doc(&output, check)),
+        Some(Command::Doc { out, check }) => edge(doc(out.as_deref(), check)),
+        Some(Command::Script(words)) => run_script_words(words),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -184,18 +200,48 @@ fn man() -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn doc(output: &std::path::Path, check: bool) -> anyhow::Result<i32> {
-    let text = procscript::reference::reference_markdown();
-    if output.as_os_str() == "-" {
-        print!("{text}");
-        return Ok(0);
+/// `procscript FILE [ARGS...]`, as `python FILE` runs a file (and so `#!/usr/bin/env
+/// procscript` scripts run directly).
+fn run_script_words(words: Vec<OsString>) -> i32 {
+    let mut words = words.into_iter();
+    let file = PathBuf::from(words.next().unwrap_or_default());
+    if !file.is_file() {
+        let _ = procscript::output::write_line(
+            procscript::output::Stream::Stderr,
+            &format!(
+                "error: `{}` is neither a command nor a script file\n\n\
+                 Usage: procscript [COMMAND]   or   procscript FILE [ARGS...]\n\n\
+                 For more information, try '--help'.",
+                file.display()
+            ),
+        );
+        return 2;
     }
+    let args: Vec<String> = words
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    procscript::output::std_streams_unused();
+    report(Runtime::new().run_file(&file, &args))
+}
+
+fn doc(out: Option<&std::path::Path>, check: bool) -> anyhow::Result<i32> {
+    let text = procscript::reference::reference_markdown();
+    let output = match out {
+        Some(path) if path.as_os_str() != "-" => path,
+        _ if check => std::path::Path::new("docs/reference.md"),
+        _ => {
+            std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())
+                .context("writing the reference")?;
+            return Ok(0);
+        }
+    };
     if check {
         let current = std::fs::read_to_string(output)
             .with_context(|| format!("reading `{}`", output.display()))?;
         if current != text {
             eprintln!(
-                "`{}` is out of date: run `procscript doc`",
+                "`{}` is out of date: run `procscript doc --out {}`",
+                output.display(),
                 output.display()
             );
             return Ok(1);

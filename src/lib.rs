@@ -41,6 +41,7 @@
 #![cfg(unix)]
 #![warn(missing_docs)]
 
+pub mod builtins;
 pub mod command;
 pub mod diagnostic;
 pub mod error;

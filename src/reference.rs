@@ -119,14 +119,13 @@ fn usage(meta: &FnMeta) -> (String, String) {
         let value = params.get(1).map_or("value".into(), |p| p.0.clone());
         return (prop.to_string(), format!("{receiver}.{prop} = {value}"));
     }
-    let is_method = params
+    // A method takes its receiver by `&mut`: a handle (`p.join()`), or a string or blob
+    // (`s.strip()`, `b.decode()`).
+    let is_method = meta
+        .params
         .first()
-        .is_some_and(|p| p.1.chars().next().is_some_and(char::is_uppercase))
-        && meta
-            .params
-            .first()
-            .and_then(|p| p.type_name.as_deref())
-            .is_some_and(|t| t.starts_with("&mut"));
+        .and_then(|p| p.type_name.as_deref())
+        .is_some_and(|t| t.starts_with("&mut") && !t.contains("Dynamic"));
     let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
     if is_method {
         (
@@ -332,6 +331,14 @@ file path (`stderr` may also be `"stdout"`). A program that cannot be run is a
 `FileNotFoundError` (or `PermissionError`) at `start()` or `run`. See docs/commands.md.
 "#;
 
+const BUILTINS_INTRO: &str = r#"
+Python's names for what a tutorial's reader types first, next to Rhai's own (`x.len()`,
+`s.trim()`, `s.split(",")`, ...). `print(a, b, ...)` joins its values with one space. A blob
+shows as Python's bytes (`b'hi\xff'`) and `()` as `None`, in `print`, in `` `${x}` ``
+interpolation, in `str(x)`/`to_string`, and inside arrays and maps. `docs/from-python.md`
+puts every construct of the tutorial side by side with its Python.
+"#;
+
 /// Introduction of the pools section.
 const POOL_INTRO: &str = "`Pool(n)` forks `n` daemon workers (`ForkPoolWorker-N`) that run \
 script functions and closures on lists of arguments, as Python's `multiprocessing.Pool`. A \
@@ -368,6 +375,15 @@ pub fn reference_markdown() -> String {
             package_docs(&crate::pool::package::PoolPackage::new()),
         ),
     ];
+    let sections = [
+        vec![(
+            "Python's builtins",
+            BUILTINS_INTRO,
+            package_docs(&crate::builtins::BuiltinsPackage::new()),
+        )],
+        sections,
+    ]
+    .concat();
     let mut out = String::from(PREAMBLE);
     out.push('\n');
     for (title, intro, docs) in sections {

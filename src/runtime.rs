@@ -59,6 +59,11 @@ fn labelled(text: &str, color: bool) -> String {
 /// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
 pub const EXIT_PIPE_CLOSED: i32 = 141;
 
+/// Whether a `print` of this process found standard output's reader gone.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
 /// Whether diagnostics on stderr get colour: a terminal, and `NO_COLOR` unset.
 pub fn stderr_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
@@ -86,6 +91,8 @@ pub fn install(engine: &mut Engine) {
     crate::ipc::IpcPackage::new().register_into_engine(engine);
     crate::ipc::register_with_syntax(engine);
     crate::pool::package::PoolPackage::new().register_into_engine(engine);
+    // Last, so that its `to_string` of blobs and `()` comes before Rhai's own.
+    crate::builtins::BuiltinsPackage::new().register_into_engine(engine);
     engine.on_print(|text| {
         let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
             0 => output::write_line(Stream::Stdout, text),
@@ -235,6 +242,11 @@ impl Runtime {
         // (a wait that the signal cut short): exit as a shell reports it.
         if let Some(signal) = crate::signal::pending() {
             return Ok(128 + signal as i32);
+        }
+        // The reader of standard output went away, perhaps at the script's very last print:
+        // exit as a shell reports a death by SIGPIPE, whatever the last statement was.
+        if result.is_ok() && stdout_closed() {
+            return Ok(EXIT_PIPE_CLOSED);
         }
         self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
     }

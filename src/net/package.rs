@@ -63,7 +63,7 @@ fn with_bytes<T>(
         ErrorKind::TypeError,
         format!(
             "{what}: data must be a blob or a string, not {}",
-            data.type_name()
+            crate::error::type_name(&data)
         ),
     ))
 }
