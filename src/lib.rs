@@ -51,6 +51,7 @@ pub mod output;
 pub mod pool;
 pub mod process;
 pub mod progress;
+pub mod readline;
 pub mod reference;
 pub mod runtime;
 pub mod signal;

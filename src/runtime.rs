@@ -139,6 +139,11 @@ pub enum ScriptError {
         /// The diagnostic, ready to print.
         rendered: String,
     },
+    /// An uncaught `KeyboardInterrupt` (Ctrl-C at an `input()` prompt) ended the script.
+    KeyboardInterrupt {
+        /// The diagnostic, ready to print.
+        rendered: String,
+    },
 }
 
 impl ScriptError {
@@ -148,6 +153,7 @@ impl ScriptError {
         match self {
             Self::Read { .. } | Self::Syntax { .. } => 2,
             Self::Runtime { .. } => 1,
+            Self::KeyboardInterrupt { .. } => 130,
         }
     }
 }
@@ -156,7 +162,9 @@ impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Read { path, error } => write!(f, "error: cannot read `{path}`: {error}"),
-            Self::Syntax { rendered } | Self::Runtime { rendered } => f.write_str(rendered),
+            Self::Syntax { rendered }
+            | Self::Runtime { rendered }
+            | Self::KeyboardInterrupt { rendered } => f.write_str(rendered),
         }
     }
 }
@@ -261,9 +269,14 @@ impl Runtime {
             Ok(_) => Ok(0),
             Err(err) => match exit_request(&err) {
                 Some(code) => Ok(code),
-                None => Err(ScriptError::Runtime {
-                    rendered: diagnostic::render(&err, source, stderr_color()),
-                }),
+                None => {
+                    let rendered = diagnostic::render(&err, source, stderr_color());
+                    Err(if is_keyboard_interrupt(&err) {
+                        ScriptError::KeyboardInterrupt { rendered }
+                    } else {
+                        ScriptError::Runtime { rendered }
+                    })
+                }
             },
         }
     }
@@ -273,6 +286,15 @@ impl Runtime {
         self.set_args(args);
         let ast = self.compile_file(path)?;
         self.run_ast(&ast, &mut Scope::new())
+    }
+}
+
+/// Whether an error is an uncaught `KeyboardInterrupt` (which ends a run with 130).
+pub fn is_keyboard_interrupt(err: &EvalAltResult) -> bool {
+    match err.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(value, _) => crate::error::Error::kind_and_message(value)
+            .is_some_and(|(kind, _)| kind == crate::error::ErrorKind::KeyboardInterrupt.name()),
+        _ => false,
     }
 }
 

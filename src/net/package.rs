@@ -421,13 +421,18 @@ mod net_functions {
     }
 
     /// Reads one line from standard input, without its newline; `()` at the end of input.
-    #[rhai_fn(name = "input", volatile)]
-    pub fn input0() -> Dynamic {
-        read_line()
+    #[rhai_fn(name = "input", return_raw, volatile)]
+    pub fn input0() -> RhaiResult<Dynamic> {
+        input("")
     }
 
     /// Writes `prompt` to standard output (no newline) and reads one line from standard
     /// input without its newline; `()` at the end of input.
+    ///
+    /// At a terminal the line can be edited as in Python (arrows, Home/End, Backspace, Up
+    /// for earlier lines of this run); Ctrl-D gives `()` and Ctrl-C raises a catchable
+    /// `KeyboardInterrupt` (uncaught, the script ends with 130). From a pipe or a file it
+    /// reads exactly one line and no more.
     ///
     /// ```rhai
     /// loop {
@@ -436,10 +441,13 @@ mod net_functions {
     ///     print(msg.upper());
     /// }
     /// ```
-    #[rhai_fn(name = "input", volatile)]
-    pub fn input(prompt: &str) -> Dynamic {
+    #[rhai_fn(name = "input", return_raw, volatile)]
+    pub fn input(prompt: &str) -> RhaiResult<Dynamic> {
+        if crate::readline::interactive() {
+            return Ok(crate::readline::input(prompt)?);
+        }
         let _ = output::write_all(Stream::Stdout, prompt.as_bytes());
-        read_line()
+        Ok(read_line())
     }
 }
 
