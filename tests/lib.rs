@@ -23,6 +23,8 @@ mod limits;
 mod net;
 /// Process pools: map, imap, apply_async, task errors, dead workers, terminate.
 mod pool;
+/// input() and the REPL at a real terminal (a pseudo-terminal): line editing, completion.
+mod pty;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
 mod process;
 /// Bad input never panics: generated calls of every native with wrong arguments.
