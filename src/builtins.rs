@@ -544,6 +544,13 @@ mod builtin_functions {
         .into())
     }
 
+    /// A float cut toward zero, as an integer (Python's `int(2.7)` is `2`; Rhai's own
+    /// `int(x)` kept the float).
+    #[rhai_fn(name = "int", return_raw)]
+    pub fn int_of_float(value: FLOAT) -> RhaiResult<INT> {
+        int(Dynamic::from_float(value))
+    }
+
     /// An integer from a string of digits in `base` (2 to 36; `0x`, `0o`, `0b` prefixes
     /// allowed for 16, 8, 2), as Python's `int(s, base)`.
     ///

@@ -203,6 +203,10 @@ fn statement_hint(line: &str) -> Option<String> {
              sleep, Queue, ...); `import \"file\"` loads a Rhai module"
                 .into(),
         ),
+        "fn" if t.contains('=') && !t.contains("==") => Some(
+            "parameters have no default values in Rhai: take a map of options, or test for ()"
+                .into(),
+        ),
         "def" => {
             let sig = t
                 .strip_prefix("def")

@@ -11,6 +11,8 @@ mod cli;
 mod command;
 /// The reference is generated from the code, and every documented example runs.
 mod docs;
+/// Issue 12: Python's printing and builtins, p.run(), fields, arity, the CLI's first uses.
+mod first_use;
 /// The library API in-process (no forking here: the test process has threads).
 mod embed;
 /// Script errors: rendering and catchable maps.
