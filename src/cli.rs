@@ -74,6 +74,10 @@ enum Command {
         /// exit 1 if it is not.
         #[arg(long)]
         check: bool,
+        /// With `--check`, also run every example of these Markdown files (```rhai blocks
+        /// and the procscript column of `| Python | procscript |` tables).
+        #[arg(requires = "check", value_name = "MARKDOWN")]
+        examples: Vec<PathBuf>,
     },
     /// Print a shell completion script: `procscript completions bash > /etc/bash_completion.d/procscript`.
     Completions {
@@ -129,7 +133,14 @@ pub fn run() -> i32 {
         }
         Some(Command::Report { trace, svg }) => edge(show_report(&trace, svg.as_deref())),
         Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
-        Some(Command::Doc { out, check }) => edge(doc(out.as_deref(), check)),
+        Some(Command::Doc {
+            out,
+            check,
+            examples,
+        }) => edge(doc(out.as_deref(), check).and_then(|code| {
+            let failed = run_examples(&examples)?;
+            Ok(if failed { 1 } else { code })
+        })),
         Some(Command::Script(words)) => run_script_words(words),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
@@ -250,6 +261,72 @@ fn doc(out: Option<&std::path::Path>, check: bool) -> anyhow::Result<i32> {
     }
     std::fs::write(output, text).with_context(|| format!("writing `{}`", output.display()))?;
     Ok(0)
+}
+
+/// Runs every example of the Markdown files, each in its own `procscript run`, a few at a
+/// time; returns whether any failed (each failure is reported on stderr).
+fn run_examples(files: &[PathBuf]) -> anyhow::Result<bool> {
+    let mut examples = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading `{}`", file.display()))?;
+        let blocks = procscript::reference::rhai_examples(&text);
+        let rows = procscript::reference::table_examples(&text);
+        for (kind, list) in [("example", blocks), ("table row", rows)] {
+            for (i, code) in list.into_iter().enumerate() {
+                examples.push((format!("{} {kind} {}", file.display(), i + 1), code));
+            }
+        }
+    }
+    let exe = std::env::current_exe().context("finding procscript's own path")?;
+    let dir = std::env::temp_dir().join(format!("procscript-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+    let mut failed = false;
+    let mut pending = examples.into_iter().enumerate().peekable();
+    let mut running: Vec<(String, std::process::Child, PathBuf, std::time::Instant)> = Vec::new();
+    while pending.peek().is_some() || !running.is_empty() {
+        while running.len() < 4 {
+            let Some((n, (name, code))) = pending.next() else {
+                break;
+            };
+            let script = dir.join(format!("example-{n}.rhai"));
+            let errors = dir.join(format!("example-{n}.err"));
+            std::fs::write(&script, code)?;
+            let child = std::process::Command::new(&exe)
+                .arg("run")
+                .arg(&script)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&errors)?)
+                .spawn()
+                .context("starting procscript")?;
+            running.push((name, child, errors, std::time::Instant::now()));
+        }
+        let mut still = Vec::new();
+        for (name, mut child, errors, started) in running {
+            let status = match child.try_wait()? {
+                Some(status) => Some(status),
+                None if started.elapsed() > std::time::Duration::from_secs(60) => {
+                    let _ = child.kill();
+                    Some(child.wait()?)
+                }
+                None => None,
+            };
+            match status {
+                Some(status) if status.success() => {}
+                Some(status) => {
+                    failed = true;
+                    let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
+                    eprintln!("{name} failed ({status}):\n{stderr}");
+                }
+                None => still.push((name, child, errors, started)),
+            }
+        }
+        running = still;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(failed)
 }
 
 fn report(result: Result<i32, ScriptError>) -> i32 {
