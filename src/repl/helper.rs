@@ -173,8 +173,6 @@ impl ReplHelper {
                 if let Some(v) = state.variables.iter().find(|v| v.name == receiver) {
                     out.extend(v.fields.iter().cloned());
                 }
-                // Functions of the session whose first parameter may be this value.
-                out.extend(state.functions.iter().cloned());
             }
             None => {
                 out.extend(self.members.values().flatten().cloned());

@@ -206,8 +206,8 @@ impl Session {
             }
         };
         format!(
-            "variables: {}\nfunctions: {}\nbuilt in: Process, spawn, sleep, socket, Queue, Pool, \
-             ... (`help NAME` for one, Tab to complete)",
+            "variables: {}\nfunctions: {}\nbuilt in: Process, spawn, socket, Queue, Pool, ... \
+             (`help NAME`)",
             list(variables),
             list(functions)
         )
