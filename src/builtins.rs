@@ -179,11 +179,7 @@ fn parse_int(text: &str, base: u32) -> Result<INT, Error> {
     } else {
         INT::try_from(magnitude).ok()
     };
-    value.ok_or_else(|| {
-        Error::value(format!(
-            "int({trimmed:?}) does not fit in a 64-bit integer"
-        ))
-    })
+    value.ok_or_else(|| Error::value(format!("int({trimmed:?}) does not fit in a 64-bit integer")))
 }
 
 /// Python's `float()` of a string: also `inf`, `-inf`, `nan`, `infinity`.
@@ -293,6 +289,7 @@ mod builtin_functions {
 
     /// `print` with seven values.
     #[rhai_fn(name = "print")]
+    #[allow(clippy::too_many_arguments)]
     pub fn print7(
         ctx: NativeCallContext,
         a: Dynamic,
@@ -693,10 +690,7 @@ mod builtin_functions {
 
     /// The `index`-th number of an inclusive range.
     #[rhai_fn(index_get, return_raw, pure)]
-    pub fn range_inclusive_index(
-        range: &mut InclusiveRange,
-        index: INT,
-    ) -> RhaiResult<INT> {
+    pub fn range_inclusive_index(range: &mut InclusiveRange, index: INT) -> RhaiResult<INT> {
         let len = super::range_len(*range.start(), range.end().saturating_add(1));
         Ok(range_item(*range.start(), len, index)?)
     }

@@ -68,7 +68,12 @@ enum Command {
     /// Writes no file unless given `--out PATH`.
     Doc {
         /// Write it to PATH instead of standard output (`-` means standard output).
-        #[arg(short = 'o', long = "out", visible_alias = "output", value_name = "PATH")]
+        #[arg(
+            short = 'o',
+            long = "out",
+            visible_alias = "output",
+            value_name = "PATH"
+        )]
         out: Option<PathBuf>,
         /// Only check that the file (`--out`, by default docs/reference.md) is current;
         /// exit 1 if it is not.
@@ -228,9 +233,7 @@ fn run_script_words(words: Vec<OsString>) -> i32 {
         );
         return 2;
     }
-    let args: Vec<String> = words
-        .map(|w| w.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = words.map(|w| w.to_string_lossy().into_owned()).collect();
     procscript::output::std_streams_unused();
     report(Runtime::new().run_file(&file, &args))
 }

@@ -215,7 +215,9 @@ fn statement_hint(line: &str) -> Option<String> {
                 .trim_end_matches(':')
                 .trim_end();
             let sig = if sig.is_empty() { "f()" } else { sig };
-            Some(format!("functions are written with `fn`: fn {sig} {{ ... }}"))
+            Some(format!(
+                "functions are written with `fn`: fn {sig} {{ ... }}"
+            ))
         }
         "class" => Some(
             "there are no classes: a \"subclass\" of Process is a map with a `run` closure, \
@@ -323,7 +325,9 @@ fn keyword_call(line: &str) -> Option<String> {
     // A `name=` inside parentheses that is not `==`, `<=`, `>=`, `!=`, `=>`.
     let eq = (1..bytes.len()).find(|&i| {
         bytes[i] == b'='
-            && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b' ')
+            && (bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'_'
+                || bytes[i - 1] == b' ')
             && !matches!(bytes.get(i + 1), Some(b'=' | b'>'))
             && !matches!(bytes[i - 1], b'=' | b'<' | b'>' | b'!')
             && line[..i].matches('(').count() > line[..i].matches(')').count()
@@ -513,7 +517,11 @@ mod tests {
              Process(#{ target: piao, args: [\"alex\"], name: \"xxxxxxxx\" })"
         );
         assert_eq!(
-            hint("syntax error: x", "let p = Process(task, kwargs={\"name\": 1});", 1),
+            hint(
+                "syntax error: x",
+                "let p = Process(task, kwargs={\"name\": 1});",
+                1
+            ),
             "keyword arguments are written as a map: \
              Process(#{ target: task, kwargs: #{\"name\": 1} })"
         );
@@ -533,8 +541,14 @@ mod tests {
         assert!(hint("syntax error: x", "while not done and True:", 1)
             .ends_with("while !done && true { ... }"));
         assert!(hint("syntax error: x", "let ok = a and b;", 1).contains("&&"));
-        assert_eq!(python_hint("syntax error: x", Some("let x = (1 + ;"), Some(1)), None);
-        assert_eq!(python_hint("Variable not found: y", Some("print(y)"), Some(1)), None);
+        assert_eq!(
+            python_hint("syntax error: x", Some("let x = (1 + ;"), Some(1)),
+            None
+        );
+        assert_eq!(
+            python_hint("Variable not found: y", Some("print(y)"), Some(1)),
+            None
+        );
         assert_eq!(
             python_hint("syntax error", Some("if a == b && c <= d {"), Some(1)),
             None

@@ -301,14 +301,19 @@ mod tests {
         );
         assert_eq!(script_type_name("i64"), "i64");
         assert_eq!(script_type_name("()"), "()");
-        assert_eq!(type_name(&Dynamic::from(std::time::Duration::ZERO)), "Duration");
+        assert_eq!(
+            type_name(&Dynamic::from(std::time::Duration::ZERO)),
+            "Duration"
+        );
         assert_eq!(type_name(&Dynamic::from_blob(vec![1])), "blob");
     }
 
     #[test]
     fn rust_paths_are_scrubbed_from_text() {
         assert_eq!(
-            without_rust_paths("not procscript::process::Process, nor core::ops::range::Range<i64>."),
+            without_rust_paths(
+                "not procscript::process::Process, nor core::ops::range::Range<i64>."
+            ),
             "not Process, nor range."
         );
         assert_eq!(

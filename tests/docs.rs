@@ -24,10 +24,9 @@ fn doc_check_runs_the_examples_of_the_from_python_page() {
         .args(&["doc", "--check", "docs/from-python.md"])
         .run();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/from-python.md"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/from-python.md"))
+            .unwrap();
     let rows = procscript::reference::table_examples(&text);
     assert!(rows.len() >= 60, "only {} rows", rows.len());
 }

@@ -218,7 +218,11 @@ fn an_uncaught_arity_error_names_the_call_in_the_parent() {
 fn procscript_file_runs_the_file_with_its_arguments() {
     let test = Test::new();
     let script = test.dir().join("hello.rhai");
-    std::fs::write(&script, "#!/usr/bin/env procscript\nprint(\"hello\", ARGS);\n").unwrap();
+    std::fs::write(
+        &script,
+        "#!/usr/bin/env procscript\nprint(\"hello\", ARGS);\n",
+    )
+    .unwrap();
     Test::new()
         .args(&[script.to_str().unwrap(), "a b", "--flag"])
         .run()
@@ -229,11 +233,7 @@ fn procscript_file_runs_the_file_with_its_arguments() {
         &mut std::fs::metadata(&script).unwrap().permissions(),
         0o755,
     );
-    std::fs::set_permissions(
-        &script,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let bin_dir = std::path::Path::new(BIN).parent().unwrap();
     let path = format!(
         "{}:{}",
@@ -396,7 +396,9 @@ fn no_rust_type_name_reaches_a_message() {
          let ev = Event(); ev.set();\nlet handles = [",
     );
     script.push_str(&handles.join(", "));
-    script.push_str("];\nfn show(e) { if type_of(e) == \"map\" { print(e.message) } else { print(e) } }\n");
+    script.push_str(
+        "];\nfn show(e) { if type_of(e) == \"map\" { print(e.message) } else { print(e) } }\n",
+    );
     for (name, arity) in &names {
         let arity = (*arity).max(1);
         for slot in 0..arity.min(3) {

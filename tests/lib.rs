@@ -11,12 +11,12 @@ mod cli;
 mod command;
 /// The reference is generated from the code, and every documented example runs.
 mod docs;
-/// Issue 12: Python's printing and builtins, p.run(), fields, arity, the CLI's first uses.
-mod first_use;
 /// The library API in-process (no forking here: the test process has threads).
 mod embed;
 /// Script errors: rendering and catchable maps.
 mod errors;
+/// Issue 12: Python's printing and builtins, p.run(), fields, arity, the CLI's first uses.
+mod first_use;
 /// Pipes, queues, locks, events, barriers and shared values across processes.
 mod ipc;
 /// No orphans, --max-procs, resource limits.
@@ -25,10 +25,10 @@ mod limits;
 mod net;
 /// Process pools: map, imap, apply_async, task errors, dead workers, terminate.
 mod pool;
-/// input() and the REPL at a real terminal (a pseudo-terminal): line editing, completion.
-mod pty;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
 mod process;
+/// input() and the REPL at a real terminal (a pseudo-terminal): line editing, completion.
+mod pty;
 /// Bad input never panics: generated calls of every native with wrong arguments.
 mod robustness;
 /// Every script in `scripts/` runs and behaves as documented.

@@ -41,16 +41,15 @@ fn plain(raw: &str) -> String {
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\x1b' => match chars.next() {
-                Some('[') => {
+            '\x1b' => {
+                if chars.next() == Some('[') {
                     for d in chars.by_ref() {
                         if ('\x40'..='\x7e').contains(&d) {
                             break;
                         }
                     }
                 }
-                Some(_) | None => {}
-            },
+            }
             '\r' | '\x07' => {}
             _ => out.push(c),
         }

@@ -209,9 +209,9 @@ fn shaded_timeline(dir: &TempDir) -> (String, std::path::PathBuf) {
 }
 
 fn rect_of(doc: &roxmltree::Document, pid: &str, class: &str) -> Option<[f64; 4]> {
-    let group = doc
-        .descendants()
-        .find(|n| n.attribute("class") == Some("process") && n.attribute("data-pid") == Some(pid))?;
+    let group = doc.descendants().find(|n| {
+        n.attribute("class") == Some("process") && n.attribute("data-pid") == Some(pid)
+    })?;
     let rect = group
         .children()
         .find(|n| n.attribute("class") == Some(class))?;
@@ -344,7 +344,9 @@ fn timeline_renders_in_a_real_browser() {
     );
     let file = std::io::BufReader::new(std::fs::File::open(&png_path).unwrap());
     let mut decoder = png::Decoder::new(file);
-    decoder.set_transformations(png::Transformations::normalize_to_color8() | png::Transformations::ALPHA);
+    decoder.set_transformations(
+        png::Transformations::normalize_to_color8() | png::Transformations::ALPHA,
+    );
     let mut reader = decoder.read_info().unwrap();
     let mut image = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut image).unwrap();
@@ -365,13 +367,21 @@ fn timeline_renders_in_a_real_browser() {
     let busy = rect_of(&doc, "11", "bar").unwrap();
     let sleepy = rect_of(&doc, "12", "bar").unwrap();
     let half = rect_of(&doc, "13", "bar").unwrap();
-    assert!(near(centre(busy, 0.5), GREEN), "busy bar {:?}", centre(busy, 0.5));
+    assert!(
+        near(centre(busy, 0.5), GREEN),
+        "busy bar {:?}",
+        centre(busy, 0.5)
+    );
     assert!(
         near(centre(sleepy, 0.5), PALE_GREEN),
         "sleeping bar {:?}",
         centre(sleepy, 0.5)
     );
-    assert!(near(centre(half, 0.8), RED), "lower half {:?}", centre(half, 0.8));
+    assert!(
+        near(centre(half, 0.8), RED),
+        "lower half {:?}",
+        centre(half, 0.8)
+    );
     assert!(
         near(centre(half, 0.2), PALE_RED),
         "upper half {:?}",

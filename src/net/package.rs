@@ -63,7 +63,7 @@ fn with_bytes<T>(
         ErrorKind::TypeError,
         format!(
             "{what}: data must be a blob or a string, not {}",
-            crate::error::type_name(&data)
+            crate::error::type_name(data)
         ),
     ))
 }

@@ -40,7 +40,7 @@ pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
             ErrorKind::TypeError,
             format!(
                 "{what} must be a number of seconds, not {}",
-                crate::error::type_name(&value)
+                crate::error::type_name(value)
             ),
         ));
     };
@@ -194,8 +194,7 @@ pub fn check_call_arity<'a>(
     given: usize,
 ) -> Result<(), Error> {
     let counts = script_arities(namespaces, name, curried);
-    if counts.is_empty() || counts.contains(&given) || native_takes(engine, name, curried + given)
-    {
+    if counts.is_empty() || counts.contains(&given) || native_takes(engine, name, curried + given) {
         return Ok(());
     }
     let shown = if name.starts_with("anon$") {
@@ -656,7 +655,9 @@ mod process_functions {
                     .read_lock::<Map>()
                     .and_then(|m| m.get("run").and_then(|r| r.clone().try_cast::<FnPtr>()));
                 let result = match run {
-                    Some(run) => run.call_as_method_within_context::<Dynamic>(&ctx, &mut this, ())?,
+                    Some(run) => {
+                        run.call_as_method_within_context::<Dynamic>(&ctx, &mut this, ())?
+                    }
                     None => Dynamic::UNIT,
                 };
                 if let (Some(fields), Some(map)) = (fields, this.try_cast::<Map>()) {
@@ -666,9 +667,7 @@ mod process_functions {
             }
             Some(Job::Command(_)) => {
                 start_process(&ctx, process)?;
-                Ok(process
-                    .join(None)?
-                    .map_or(Dynamic::UNIT, Dynamic::from_int))
+                Ok(process.join(None)?.map_or(Dynamic::UNIT, Dynamic::from_int))
             }
         }
     }

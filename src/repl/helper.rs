@@ -89,7 +89,10 @@ struct ParamMeta {
 /// A parameter type from the engine's metadata as `type_of` names it, `None` for a type
 /// completion should not offer methods of (any value, the many integer widths).
 fn receiver_type(rust: &str) -> Option<String> {
-    let t = rust.trim().trim_start_matches("&mut ").trim_start_matches('&');
+    let t = rust
+        .trim()
+        .trim_start_matches("&mut ")
+        .trim_start_matches('&');
     let name = match t {
         "Dynamic" | "()" | "i8" | "i16" | "i32" | "i128" | "u8" | "u16" | "u32" | "u64"
         | "u128" | "f32" => return None,
@@ -101,16 +104,16 @@ fn receiver_type(rust: &str) -> Option<String> {
         "FLOAT" | "f64" => "f64",
         "Instant" => "timestamp",
         "FnPtr" => "Fn",
-        other if other.starts_with("std::ops::Range<") && !other.ends_with("<i64>") => {
-            return None
-        }
+        other if other.starts_with("std::ops::Range<") && !other.ends_with("<i64>") => return None,
         other => return Some(procscript::error::script_type_name(other)),
     };
     Some(name.to_string())
 }
 
 fn is_identifier(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
 }
 

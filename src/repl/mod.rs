@@ -110,8 +110,7 @@ impl Session {
     /// Prints a compile error of `input`.
     fn report_parse_error(&self, input: &str, error: rhai::ParseError) {
         self.show_source_with(input);
-        let rendered =
-            procscript::diagnostic::render(&error.into(), Some(SOURCE), stderr_color());
+        let rendered = procscript::diagnostic::render(&error.into(), Some(SOURCE), stderr_color());
         let _ = write_line(Stream::Stderr, &rendered);
     }
 
@@ -177,7 +176,12 @@ impl Session {
             .functions
             .iter_functions()
             .filter(|f| !f.name.starts_with("anon$"))
-            .map(|f| (f.name.to_string(), format!("{}({})", f.name, f.params.join(", "))))
+            .map(|f| {
+                (
+                    f.name.to_string(),
+                    format!("{}({})", f.name, f.params.join(", ")),
+                )
+            })
             .collect();
         out.sort();
         out.dedup();
@@ -220,9 +224,7 @@ fn fields_of(value: &Dynamic) -> Vec<String> {
         return map.keys().map(|k| k.to_string()).collect();
     }
     if let Some(process) = value.read_lock::<procscript::Process>() {
-        if let Some(fields) =
-            process.attachment::<procscript::process::package::ObjectFields>()
-        {
+        if let Some(fields) = process.attachment::<procscript::process::package::ObjectFields>() {
             return fields.0.borrow().keys().map(|k| k.to_string()).collect();
         }
     }
@@ -429,10 +431,9 @@ pub fn run() -> i32 {
                             Some(Err(error)) => session.report_parse_error(&input, error),
                             Some(Ok(ast)) => {
                                 let step = session.eval(&input, ast);
-                                state.borrow_mut().update(
-                                    session.variables(),
-                                    session.function_signatures(),
-                                );
+                                state
+                                    .borrow_mut()
+                                    .update(session.variables(), session.function_signatures());
                                 if let Step::Exit(code) = step {
                                     buffer.clear();
                                     break code;

@@ -196,16 +196,14 @@ pub fn render(trace: &Trace) -> String {
         // In the label column: down from under the parent's name, across to this one's.
         let trunk = MARGIN + INDENT * (*depth as f64 - 1.0) + 4.0;
         let mid = row_y(row) + ROW / 2.0;
-        connectors = connectors.add(
-            Path::new().set(
-                "d",
-                format!(
-                    "M{trunk},{} V{mid} H{}",
-                    row_y(parent) + ROW - 6.0,
-                    trunk + INDENT - 6.0
-                ),
+        connectors = connectors.add(Path::new().set(
+            "d",
+            format!(
+                "M{trunk},{} V{mid} H{}",
+                row_y(parent) + ROW - 6.0,
+                trunk + INDENT - 6.0
             ),
-        );
+        ));
         // In the plot: a dotted line where the parent forked it.
         connectors = connectors.add(
             Line::new()
