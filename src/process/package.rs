@@ -718,7 +718,7 @@ mod process_functions {
     ///
     /// ```rhai
     /// let p = spawn sleep(5);
-    /// print(p.join(0.1));   // () : still running
+    /// print(p.join(0.1));   // None: still running (join returned ())
     /// p.kill();
     /// print(p.join());      // -9
     /// ```
