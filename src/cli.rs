@@ -75,8 +75,8 @@ enum Command {
             value_name = "PATH"
         )]
         out: Option<PathBuf>,
-        /// Only check that the file (`--out`, by default docs/reference.md) is current;
-        /// exit 1 if it is not.
+        /// Check, instead of writing, that the file (`--out`, by default docs/reference.md)
+        /// is current; exit 1 if it is not (or if an example given as MARKDOWN fails).
         #[arg(long)]
         check: bool,
         /// With `--check`, also run every example of these Markdown files (```rhai blocks
