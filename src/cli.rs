@@ -1,7 +1,9 @@
-//! The command line: `procscript run FILE [ARGS...]`, `check FILE`, and the REPL.
+//! The command line: `procscript run FILE [ARGS...]` (or just `procscript FILE [ARGS...]`),
+//! `check FILE`, `doc`, `report`, and the REPL.
 //!
 //! Uses only procscript's public library API: the binary is its first embedder.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -11,9 +13,16 @@ use procscript::{Runtime, ScriptError};
 
 /// Run process-orchestration scripts written in Rhai, with real fork()-based processes.
 ///
-/// With no command, starts an interactive REPL.
+/// With no command, starts an interactive REPL. `procscript FILE [ARGS...]` runs FILE, as
+/// `procscript run FILE [ARGS...]` does, so `#!/usr/bin/env procscript` scripts run directly.
 #[derive(Debug, Parser)]
-#[command(name = "procscript", version, about, long_about = None)]
+#[command(
+    name = "procscript",
+    version,
+    about,
+    long_about = None,
+    override_usage = "procscript [COMMAND]\n       procscript FILE [ARGS]..."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -54,20 +63,35 @@ enum Command {
     },
     /// Start the interactive REPL (the default with no command).
     Repl,
-    /// Write the script reference (docs/reference.md) from the natives' doc comments.
+    /// Print the script reference (Markdown) made from the natives' doc comments.
+    ///
+    /// Writes no file unless given `--out PATH`.
     Doc {
-        /// Where to write it; `-` for standard output.
-        #[arg(short, long, default_value = "docs/reference.md")]
-        output: PathBuf,
-        /// Only check that the file is current; exit 1 if it is not.
+        /// Write it to PATH instead of standard output (`-` means standard output).
+        #[arg(
+            short = 'o',
+            long = "out",
+            visible_alias = "output",
+            value_name = "PATH"
+        )]
+        out: Option<PathBuf>,
+        /// Check, instead of writing, that the file (`--out`, by default docs/reference.md)
+        /// is current; exit 1 if it is not (or if an example given as MARKDOWN fails).
         #[arg(long)]
         check: bool,
+        /// With `--check`, also run every example of these Markdown files (```rhai blocks
+        /// and the procscript column of `| Python | procscript |` tables).
+        #[arg(requires = "check", value_name = "MARKDOWN")]
+        examples: Vec<PathBuf>,
     },
     /// Print a shell completion script: `procscript completions bash > /etc/bash_completion.d/procscript`.
     Completions {
         /// The shell.
         shell: Shell,
     },
+    /// `procscript FILE [ARGS...]`: the same as `procscript run FILE [ARGS...]`.
+    #[command(external_subcommand)]
+    Script(Vec<OsString>),
     /// Print the man page (roff): `procscript man > procscript.1; man ./procscript.1`.
     Man,
     /// Show a trace written by `run --trace` as a process tree; optionally draw its timeline.
@@ -114,7 +138,15 @@ pub fn run() -> i32 {
         }
         Some(Command::Report { trace, svg }) => edge(show_report(&trace, svg.as_deref())),
         Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
-        Some(Command::Doc { output, check }) => edge(doc(&output, check)),
+        Some(Command::Doc {
+            out,
+            check,
+            examples,
+        }) => edge(doc(out.as_deref(), check).and_then(|code| {
+            let failed = run_examples(&examples)?;
+            Ok(if failed { 1 } else { code })
+        })),
+        Some(Command::Script(words)) => run_script_words(words),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -184,18 +216,46 @@ fn man() -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn doc(output: &std::path::Path, check: bool) -> anyhow::Result<i32> {
-    let text = procscript::reference::reference_markdown();
-    if output.as_os_str() == "-" {
-        print!("{text}");
-        return Ok(0);
+/// `procscript FILE [ARGS...]`, as `python FILE` runs a file (and so `#!/usr/bin/env
+/// procscript` scripts run directly).
+fn run_script_words(words: Vec<OsString>) -> i32 {
+    let mut words = words.into_iter();
+    let file = PathBuf::from(words.next().unwrap_or_default());
+    if !file.is_file() {
+        let _ = procscript::output::write_line(
+            procscript::output::Stream::Stderr,
+            &format!(
+                "error: `{}` is neither a command nor a script file\n\n\
+                 Usage: procscript [COMMAND]   or   procscript FILE [ARGS...]\n\n\
+                 For more information, try '--help'.",
+                file.display()
+            ),
+        );
+        return 2;
     }
+    let args: Vec<String> = words.map(|w| w.to_string_lossy().into_owned()).collect();
+    procscript::output::std_streams_unused();
+    report(Runtime::new().run_file(&file, &args))
+}
+
+fn doc(out: Option<&std::path::Path>, check: bool) -> anyhow::Result<i32> {
+    let text = procscript::reference::reference_markdown();
+    let output = match out {
+        Some(path) if path.as_os_str() != "-" => path,
+        _ if check => std::path::Path::new("docs/reference.md"),
+        _ => {
+            std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())
+                .context("writing the reference")?;
+            return Ok(0);
+        }
+    };
     if check {
         let current = std::fs::read_to_string(output)
             .with_context(|| format!("reading `{}`", output.display()))?;
         if current != text {
             eprintln!(
-                "`{}` is out of date: run `procscript doc`",
+                "`{}` is out of date: run `procscript doc --out {}`",
+                output.display(),
                 output.display()
             );
             return Ok(1);
@@ -204,6 +264,72 @@ fn doc(output: &std::path::Path, check: bool) -> anyhow::Result<i32> {
     }
     std::fs::write(output, text).with_context(|| format!("writing `{}`", output.display()))?;
     Ok(0)
+}
+
+/// Runs every example of the Markdown files, each in its own `procscript run`, a few at a
+/// time; returns whether any failed (each failure is reported on stderr).
+fn run_examples(files: &[PathBuf]) -> anyhow::Result<bool> {
+    let mut examples = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading `{}`", file.display()))?;
+        let blocks = procscript::reference::rhai_examples(&text);
+        let rows = procscript::reference::table_examples(&text);
+        for (kind, list) in [("example", blocks), ("table row", rows)] {
+            for (i, code) in list.into_iter().enumerate() {
+                examples.push((format!("{} {kind} {}", file.display(), i + 1), code));
+            }
+        }
+    }
+    let exe = std::env::current_exe().context("finding procscript's own path")?;
+    let dir = std::env::temp_dir().join(format!("procscript-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+    let mut failed = false;
+    let mut pending = examples.into_iter().enumerate().peekable();
+    let mut running: Vec<(String, std::process::Child, PathBuf, std::time::Instant)> = Vec::new();
+    while pending.peek().is_some() || !running.is_empty() {
+        while running.len() < 4 {
+            let Some((n, (name, code))) = pending.next() else {
+                break;
+            };
+            let script = dir.join(format!("example-{n}.rhai"));
+            let errors = dir.join(format!("example-{n}.err"));
+            std::fs::write(&script, code)?;
+            let child = std::process::Command::new(&exe)
+                .arg("run")
+                .arg(&script)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&errors)?)
+                .spawn()
+                .context("starting procscript")?;
+            running.push((name, child, errors, std::time::Instant::now()));
+        }
+        let mut still = Vec::new();
+        for (name, mut child, errors, started) in running {
+            let status = match child.try_wait()? {
+                Some(status) => Some(status),
+                None if started.elapsed() > std::time::Duration::from_secs(60) => {
+                    let _ = child.kill();
+                    Some(child.wait()?)
+                }
+                None => None,
+            };
+            match status {
+                Some(status) if status.success() => {}
+                Some(status) => {
+                    failed = true;
+                    let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
+                    eprintln!("{name} failed ({status}):\n{stderr}");
+                }
+                None => still.push((name, child, errors, started)),
+            }
+        }
+        running = still;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(failed)
 }
 
 fn report(result: Result<i32, ScriptError>) -> i32 {

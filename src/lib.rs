@@ -41,6 +41,7 @@
 #![cfg(unix)]
 #![warn(missing_docs)]
 
+pub mod builtins;
 pub mod command;
 pub mod diagnostic;
 pub mod error;
@@ -50,6 +51,7 @@ pub mod output;
 pub mod pool;
 pub mod process;
 pub mod progress;
+pub mod readline;
 pub mod reference;
 pub mod runtime;
 pub mod signal;

@@ -128,14 +128,13 @@ fn usage(meta: &FnMeta) -> (String, String) {
         let usage = format!("{} {} {}", params[0].0, meta.name, params[1].0);
         return (meta.name.clone(), usage);
     }
-    let is_method = params
+    // A method takes its receiver by `&mut`: a handle (`p.join()`), or a string or blob
+    // (`s.strip()`, `b.decode()`).
+    let is_method = meta
+        .params
         .first()
-        .is_some_and(|p| p.1.chars().next().is_some_and(char::is_uppercase))
-        && meta
-            .params
-            .first()
-            .and_then(|p| p.type_name.as_deref())
-            .is_some_and(|t| t.starts_with("&mut"));
+        .and_then(|p| p.type_name.as_deref())
+        .is_some_and(|t| t.starts_with("&mut") && !t.contains("Dynamic"));
     let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
     if is_method {
         (
@@ -258,6 +257,107 @@ pub fn rhai_examples(markdown: &str) -> Vec<String> {
     examples
 }
 
+/// The procscript column of the `| Python | procscript |` tables of a Markdown text, each
+/// cell as a script (inline code with `<br>` for line breaks and `\|` for `|`), preceded by
+/// the text's ```` ```rhai prelude ```` block if it has one: the examples of
+/// `docs/from-python.md`, for tests and `procscript doc --check` to run.
+pub fn table_examples(markdown: &str) -> Vec<String> {
+    let mut prelude = String::new();
+    let mut in_prelude = false;
+    for line in markdown.lines() {
+        let trimmed = line.trim();
+        if trimmed == "```rhai prelude" {
+            in_prelude = true;
+        } else if in_prelude && trimmed.starts_with("```") {
+            in_prelude = false;
+        } else if in_prelude {
+            prelude.push_str(line);
+            prelude.push('\n');
+        }
+    }
+    let mut examples = Vec::new();
+    let mut in_table = false;
+    for line in markdown.lines() {
+        let trimmed = line.trim();
+        if !trimmed.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        let cells = table_cells(trimmed);
+        if cells.len() == 2 && cells[0] == "Python" && cells[1] == "procscript" {
+            in_table = true;
+            continue;
+        }
+        if !in_table || cells.len() != 2 || cells[1].starts_with("---") {
+            continue;
+        }
+        let code = cell_code(&cells[1]);
+        if !code.trim().is_empty() {
+            examples.push(format!("{prelude}{code}\n"));
+        }
+    }
+    examples
+}
+
+/// The cells of a Markdown table row, `\|` kept inside cells.
+fn table_cells(row: &str) -> Vec<String> {
+    let inner = row.trim().trim_start_matches('|').trim_end_matches('|');
+    let mut cells = vec![String::new()];
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'|') => {
+                cells.last_mut().unwrap().push('|');
+                chars.next();
+            }
+            '|' => cells.push(String::new()),
+            _ => cells.last_mut().unwrap().push(c),
+        }
+    }
+    cells.iter().map(|c| c.trim().to_string()).collect()
+}
+
+/// The code of a table cell: its inline code spans (`` `code` `` or ``` ``code`` ```, as
+/// CommonMark delimits them), with `<br>` between them as line breaks.
+fn cell_code(cell: &str) -> String {
+    let mut code = String::new();
+    let mut rest = cell;
+    while let Some(open) = rest.find('`') {
+        let text = &rest[..open];
+        if text.contains("<br>") {
+            code.push('\n');
+        } else if !code.is_empty() && !code.ends_with('\n') {
+            code.push(' ');
+        }
+        let ticks = rest[open..].chars().take_while(|c| *c == '`').count();
+        let body_start = open + ticks;
+        // The closing run: exactly as many backticks.
+        let mut search = body_start;
+        let close = loop {
+            let Some(i) = rest[search..].find('`') else {
+                break None;
+            };
+            let at = search + i;
+            let run = rest[at..].chars().take_while(|c| *c == '`').count();
+            if run == ticks {
+                break Some(at);
+            }
+            search = at + run;
+        };
+        let Some(close) = close else {
+            break;
+        };
+        let body = &rest[body_start..close];
+        let body = match body.strip_prefix(' ').and_then(|b| b.strip_suffix(' ')) {
+            Some(inner) if ticks > 1 => inner,
+            _ => body,
+        };
+        code.push_str(body);
+        rest = &rest[close + ticks..];
+    }
+    code.trim().to_string()
+}
+
 /// What the reference says before and between the generated sections.
 const PREAMBLE: &str = r#"# procscript reference
 
@@ -343,6 +443,14 @@ file path (`stderr` may also be `"stdout"`). A program that cannot be run is a
 `FileNotFoundError` (or `PermissionError`) at `start()` or `run`. See docs/commands.md.
 "#;
 
+const BUILTINS_INTRO: &str = r#"
+Python's names for what a tutorial's reader types first, next to Rhai's own (`x.len()`,
+`s.trim()`, `s.split(",")`, ...). `print(a, b, ...)` joins its values with one space. A blob
+shows as Python's bytes (`b'hi\xff'`) and `()` as `None`, in `print`, in `` `${x}` ``
+interpolation, in `str(x)`/`to_string`, and inside arrays and maps. `docs/from-python.md`
+puts every construct of the tutorial side by side with its Python.
+"#;
+
 /// Introduction of the pools section.
 const POOL_INTRO: &str = "`Pool(n)` forks `n` daemon workers (`ForkPoolWorker-N`) that run \
 script functions and closures on lists of arguments, as Python's `multiprocessing.Pool`. A \
@@ -379,6 +487,15 @@ pub fn reference_markdown() -> String {
             package_docs(&crate::pool::package::PoolPackage::new()),
         ),
     ];
+    let sections = [
+        vec![(
+            "Python's builtins",
+            BUILTINS_INTRO,
+            package_docs(&crate::builtins::BuiltinsPackage::new()),
+        )],
+        sections,
+    ]
+    .concat();
     let mut out = String::from(PREAMBLE);
     out.push('\n');
     for (title, intro, docs) in sections {
@@ -408,6 +525,22 @@ mod tests {
         assert_eq!(
             rhai_examples(md),
             vec!["let a = 1;\nprint(a);\n".to_string(), "  x\n".to_string()]
+        );
+    }
+
+    #[test]
+    fn table_examples_are_the_procscript_column_after_the_prelude() {
+        let md = "```rhai prelude\nfn f() { 1 }\n```\n\n| Python | procscript |\n|---|---|\n\
+                  | `x = 1` | `let x = 1;`<br>`print(x);` |\n| `lambda: 0` | `let f = \\|\\| 0;` |\n\
+                  | `f\"{a}\"` | ``print(`${1}`);`` |\n\
+                  | `a` | *(nothing)* |\n\nnot a table | `x` |\n";
+        assert_eq!(
+            table_examples(md),
+            vec![
+                "fn f() { 1 }\nlet x = 1;\nprint(x);\n".to_string(),
+                "fn f() { 1 }\nlet f = || 0;\n".to_string(),
+                "fn f() { 1 }\nprint(`${1}`);\n".to_string(),
+            ]
         );
     }
 

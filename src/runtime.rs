@@ -59,6 +59,11 @@ fn labelled(text: &str, color: bool) -> String {
 /// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
 pub const EXIT_PIPE_CLOSED: i32 = 141;
 
+/// Whether a `print` of this process found standard output's reader gone.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
 /// Whether diagnostics on stderr get colour: a terminal, and `NO_COLOR` unset.
 pub fn stderr_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
@@ -87,6 +92,8 @@ pub fn install(engine: &mut Engine) {
     crate::ipc::IpcPackage::new().register_into_engine(engine);
     crate::ipc::register_with_syntax(engine);
     crate::pool::package::PoolPackage::new().register_into_engine(engine);
+    // Last, so that its `to_string` of blobs and `()` comes before Rhai's own.
+    crate::builtins::BuiltinsPackage::new().register_into_engine(engine);
     engine.on_print(|text| {
         let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
             0 => output::write_line(Stream::Stdout, text),
@@ -135,6 +142,11 @@ pub enum ScriptError {
         /// The diagnostic, ready to print.
         rendered: String,
     },
+    /// An uncaught `KeyboardInterrupt` (Ctrl-C at an `input()` prompt) ended the script.
+    KeyboardInterrupt {
+        /// The diagnostic, ready to print.
+        rendered: String,
+    },
 }
 
 impl ScriptError {
@@ -144,6 +156,7 @@ impl ScriptError {
         match self {
             Self::Read { .. } | Self::Syntax { .. } => 2,
             Self::Runtime { .. } => 1,
+            Self::KeyboardInterrupt { .. } => 130,
         }
     }
 }
@@ -152,7 +165,9 @@ impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Read { path, error } => write!(f, "error: cannot read `{path}`: {error}"),
-            Self::Syntax { rendered } | Self::Runtime { rendered } => f.write_str(rendered),
+            Self::Syntax { rendered }
+            | Self::Runtime { rendered }
+            | Self::KeyboardInterrupt { rendered } => f.write_str(rendered),
         }
     }
 }
@@ -239,6 +254,11 @@ impl Runtime {
         if let Some(signal) = crate::signal::pending() {
             return Ok(128 + signal as i32);
         }
+        // The reader of standard output went away, perhaps at the script's very last print:
+        // exit as a shell reports a death by SIGPIPE, whatever the last statement was.
+        if result.is_ok() && stdout_closed() {
+            return Ok(EXIT_PIPE_CLOSED);
+        }
         self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
     }
 
@@ -252,9 +272,14 @@ impl Runtime {
             Ok(_) => Ok(0),
             Err(err) => match exit_request(&err) {
                 Some(code) => Ok(code),
-                None => Err(ScriptError::Runtime {
-                    rendered: diagnostic::render(&err, source, stderr_color()),
-                }),
+                None => {
+                    let rendered = diagnostic::render(&err, source, stderr_color());
+                    Err(if is_keyboard_interrupt(&err) {
+                        ScriptError::KeyboardInterrupt { rendered }
+                    } else {
+                        ScriptError::Runtime { rendered }
+                    })
+                }
             },
         }
     }
@@ -264,6 +289,15 @@ impl Runtime {
         self.set_args(args);
         let ast = self.compile_file(path)?;
         self.run_ast(&ast, &mut Scope::new())
+    }
+}
+
+/// Whether an error is an uncaught `KeyboardInterrupt` (which ends a run with 130).
+pub fn is_keyboard_interrupt(err: &EvalAltResult) -> bool {
+    match err.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(value, _) => crate::error::Error::kind_and_message(value)
+            .is_some_and(|(kind, _)| kind == crate::error::ErrorKind::KeyboardInterrupt.name()),
+        _ => false,
     }
 }
 

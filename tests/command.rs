@@ -146,7 +146,7 @@ print(`${r.code} ${r.stdout.len()} ${r.stderr}`);
         )
         .run()
         .success()
-        .stdout("true\none\ntwo\nthree\n\n0\n0\n4 4 bye\n\n");
+        .stdout("true\none\ntwo\nthree\nNone\n0\n0\n4 4 bye\n\n");
 }
 
 #[test]

@@ -8,14 +8,27 @@ use crate::support::*;
 #[test]
 fn reference_is_current() {
     let run = Test::new()
-        .args(&["doc", "--check", "--output", "docs/reference.md"])
+        .args(&["doc", "--check", "--out", "docs/reference.md"])
         .run();
     assert_eq!(
         run.code,
         Some(0),
-        "docs/reference.md is out of date: run `procscript doc`\n{}",
+        "docs/reference.md is out of date: run `procscript doc --out docs/reference.md`\n{}",
         run.stderr
     );
+}
+
+#[test]
+fn doc_check_runs_the_examples_of_the_from_python_page() {
+    let run = Test::new()
+        .args(&["doc", "--check", "docs/from-python.md"])
+        .run();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/from-python.md"))
+            .unwrap();
+    let rows = procscript::reference::table_examples(&text);
+    assert!(rows.len() >= 60, "only {} rows", rows.len());
 }
 
 #[test]
@@ -36,6 +49,12 @@ fn every_rhai_example_in_the_docs_runs() {
             .enumerate()
         {
             examples.push((format!("{} example {}", file.display(), index + 1), code));
+        }
+        for (index, code) in procscript::reference::table_examples(&text)
+            .into_iter()
+            .enumerate()
+        {
+            examples.push((format!("{} table row {}", file.display(), index + 1), code));
         }
     }
     assert!(

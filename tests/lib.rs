@@ -15,6 +15,8 @@ mod docs;
 mod embed;
 /// Script errors: rendering and catchable maps.
 mod errors;
+/// Issue 12: Python's printing and builtins, p.run(), fields, arity, the CLI's first uses.
+mod first_use;
 /// Pipes, queues, locks, events, barriers and shared values across processes.
 mod ipc;
 /// No orphans, --max-procs, resource limits.
@@ -27,6 +29,8 @@ mod net_parity;
 mod pool;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
 mod process;
+/// input() and the REPL at a real terminal (a pseudo-terminal): line editing, completion.
+mod pty;
 /// Bad input never panics: generated calls of every native with wrong arguments.
 mod robustness;
 /// Every script in `scripts/` runs and behaves as documented.

@@ -348,7 +348,7 @@ fn timeouts_raise_timeout_error() {
         )
         .run();
     run.success()
-        .stdout("accept: TimeoutError\n0.2\nrecv: TimeoutError\n\nlate\n");
+        .stdout("accept: TimeoutError\n0.2\nrecv: TimeoutError\nNone\nlate\n");
     assert!(
         run.elapsed >= Duration::from_millis(400),
         "{:?}",
@@ -459,7 +459,7 @@ fn constants_are_visible_in_functions_and_sockets_misuse_is_catchable() {
     );
     assert_eq!(
         out,
-        "true\n[1, 2, 10, 1, 2, 1, 2, 6, 1]\n-1\n\nOSError 9\nValueError\nValueError\nTypeError\nTypeError\n\
+        "true\n[1, 2, 10, 1, 2, 1, 2, 6, 1]\n-1\nNone\nOSError 9\nValueError\nValueError\nTypeError\nTypeError\n\
          ValueError\nValueError\nTypeError\nTypeError\nmap\nValueError\nValueError\nAAÉab\n"
     );
 }

@@ -65,7 +65,7 @@ fn general_module_tests() {
     "#)
     .success()
     .stdout(
-        "\n\n10.0\n10.0\n\n\nValueError\n0.0.0.0\ntrue\ntrue\ntrue\ntrue\nOSError 9\nOSError 9\ntrue\ntrue\n",
+        "None\nNone\n10.0\n10.0\nNone\nNone\nValueError\n0.0.0.0\ntrue\ntrue\ntrue\ntrue\nOSError 9\nOSError 9\ntrue\ntrue\n",
     );
 }
 
@@ -484,7 +484,7 @@ fn network_connection_tests() {
     .success()
     .stdout(
         "ConnectionRefusedError 111\nConnectionRefusedError 111\nConnectionRefusedError 111\n2\n\
-         true\n\n42.0\n[(), (), 30.0]\n30.0\n30.0\nValueError\nTypeError\nValueError\n",
+         true\nNone\n42.0\n[None, None, 30.0]\n30.0\n30.0\nValueError\nTypeError\nValueError\n",
     );
 }
 

@@ -43,7 +43,7 @@ fn results_come_back_in_order() {
     .success()
     .stdout(
         "100\ntrue\n[]\n[9]\n[3, 7, \"ab\"]\n[1, 4, 9, 16, 25]\n[1, 4, 9, 16, 25]\n5\nnone\n\
-         [0, 1, 4, 9, 16, 25]\n[0101]\n",
+         [0, 1, 4, 9, 16, 25]\nb'\\x01\\x01'\n",
     )
     .stderr("");
 }
@@ -259,7 +259,7 @@ fn timeouts() {
     "#)
     .success()
     .stdout(
-        "false\nTimeoutError\nlate\nlate\ntrue\ntrue\nTimeoutError\n1\n2\n\nTypeError\nValueError\n\
+        "false\nTimeoutError\nlate\nlate\ntrue\ntrue\nTimeoutError\n1\n2\nNone\nTypeError\nValueError\n\
          ValueError\n",
     );
 }

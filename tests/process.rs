@@ -123,7 +123,7 @@ print(k.to_string().ends_with("stopped exitcode=-SIGTERM daemon>"));
         )
         .run()
         .success()
-        .stdout("  false\ntrue\ni64  true\ntrue\n0\n0 false\ntrue\ntrue\n");
+        .stdout("None None false\ntrue\ni64 None true\ntrue\n0\n0 false\ntrue\ntrue\n");
 }
 
 #[test]
@@ -141,7 +141,7 @@ print(p.join(5));
 "#,
         )
         .run();
-    run.success().stdout("true true true\n\n-9\n");
+    run.success().stdout("true true true\nNone\n-9\n");
     assert!(
         run.elapsed < Duration::from_secs(20),
         "took {:?}",

@@ -176,3 +176,232 @@ print(pipeline([["printf", "a\nb\n"], ["wc", "-l"]]).code);
     assert_eq!(report.lines().count(), 2 + 4, "{report}");
     assert!(report.contains("printf a\\nb\\n"), "{report}");
 }
+
+/// A trace with a busy child (all its time on a CPU), a sleeping one, and a grandchild killed
+/// by a signal after half its time on a CPU.
+const SHADED_TRACE: &str = "procscript_trace: 1
+script: shaded.rhai
+duration: 2.0
+processes:
+- {pid: 10, ppid: 1, name: MainProcess, target: shaded.rhai, start: 0.0, end: 2.0, exit: {code: 0}, user_cpu: 0.01, sys_cpu: 0.01, max_rss_kib: 9000}
+- {pid: 11, ppid: 10, name: busy, target: spin, start: 0.1, end: 1.9, exit: {code: 0}, user_cpu: 1.7, sys_cpu: 0.1, max_rss_kib: 8000}
+- {pid: 13, ppid: 11, name: 'Process-1:1', target: half, start: 0.5, end: 1.5, exit: {signal: 9, signal_name: SIGKILL}, user_cpu: 0.25, sys_cpu: 0.25, max_rss_kib: 700}
+- {pid: 12, ppid: 10, name: sleepy, target: nap, start: 0.1, end: 1.9, exit: {code: 0}, user_cpu: 0.0, sys_cpu: 0.0, max_rss_kib: 7000}
+events:
+- {t: 1.95, event: join, pid: 11, by: 10}
+";
+
+/// The timeline of [`SHADED_TRACE`]: its text and parsed attributes of each process's bar
+/// and CPU fill (x, y, width, height), by pid.
+fn shaded_timeline(dir: &TempDir) -> (String, std::path::PathBuf) {
+    let yaml = dir.write("shaded.yaml", SHADED_TRACE);
+    let svg = dir.path().join("shaded.svg");
+    Test::new()
+        .args(&[
+            "report",
+            yaml.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ])
+        .run()
+        .success();
+    (std::fs::read_to_string(&svg).unwrap(), svg)
+}
+
+fn rect_of(doc: &roxmltree::Document, pid: &str, class: &str) -> Option<[f64; 4]> {
+    let group = doc.descendants().find(|n| {
+        n.attribute("class") == Some("process") && n.attribute("data-pid") == Some(pid)
+    })?;
+    let rect = group
+        .children()
+        .find(|n| n.attribute("class") == Some(class))?;
+    let num = |a: &str| rect.attribute(a).unwrap().parse::<f64>().unwrap();
+    Some([num("x"), num("y"), num("width"), num("height")])
+}
+
+#[test]
+fn timeline_shows_the_tree_cpu_share_and_hover_details() {
+    let dir = TempDir::new();
+    let (text, _) = shaded_timeline(&dir);
+    let doc = roxmltree::Document::parse(&text).expect("valid SVG/XML");
+    // The tree: children's labels indented under their parent's, with connectors.
+    let label_x = |pid: &str| {
+        doc.descendants()
+            .find(|n| n.attribute("data-pid") == Some(pid))
+            .and_then(|g| g.children().find(|c| c.has_tag_name("text")))
+            .and_then(|t| t.attribute("x"))
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap()
+    };
+    assert!(label_x("11") > label_x("10"));
+    assert!(label_x("13") > label_x("11"));
+    assert_eq!(label_x("12"), label_x("11"));
+    let connectors = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("tree"))
+        .flat_map(|g| g.children().filter(|c| c.has_tag_name("path")))
+        .count();
+    assert_eq!(connectors, 3, "one per child");
+    // The CPU share fills the bar from below: all of the busy one, none of the sleeper.
+    let bar = rect_of(&doc, "11", "bar").unwrap();
+    let busy = rect_of(&doc, "11", "cpu").unwrap();
+    assert_eq!((busy[1], busy[3]), (bar[1], bar[3]));
+    assert_eq!(rect_of(&doc, "12", "cpu").unwrap()[3], 0.0);
+    let half = rect_of(&doc, "13", "cpu").unwrap();
+    assert!((half[3] * 2.0 - bar[3]).abs() < 0.01, "{half:?}");
+    // Hover text: parent, target, CPU time and peak memory.
+    let title = doc
+        .descendants()
+        .find(|n| n.attribute("data-pid") == Some("13"))
+        .and_then(|g| g.descendants().find(|n| n.has_tag_name("title")))
+        .and_then(|t| t.text())
+        .unwrap()
+        .to_string();
+    for part in [
+        "Process-1:1 pid 13",
+        "child of busy (11)",
+        "ran half",
+        "exit -SIGKILL",
+        "CPU 0.500s (50% of its time",
+        "peak memory 700 KiB",
+    ] {
+        assert!(title.contains(part), "{part:?} not in {title:?}");
+    }
+}
+
+/// Chromium from Debian's packages, if installed.
+fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// One pixel of an RGBA image.
+fn pixel(image: &[u8], width: usize, x: f64, y: f64) -> [u8; 3] {
+    let at = (y as usize * width + x as usize) * 4;
+    [image[at], image[at + 1], image[at + 2]]
+}
+
+fn near(actual: [u8; 3], expected: [u8; 3]) -> bool {
+    actual
+        .iter()
+        .zip(expected)
+        .all(|(a, e)| (i32::from(*a) - i32::from(e)).abs() <= 24)
+}
+
+#[test]
+fn timeline_renders_in_a_real_browser() {
+    let Some(browser) = chromium() else {
+        let why = "SKIPPED timeline_renders_in_a_real_browser: no `chromium` on PATH \
+                   (install it with `apt-get install -y chromium`)";
+        assert!(
+            std::env::var_os("PROCSCRIPT_REQUIRE_BROWSER").is_none_or(|v| v != "1"),
+            "{why}, and PROCSCRIPT_REQUIRE_BROWSER=1 requires it"
+        );
+        // Straight to stderr: the test harness does not capture this, so it is seen.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("\n!!! {why} !!!\n").as_bytes(),
+        );
+        return;
+    };
+    let dir = TempDir::new();
+    let (text, svg) = shaded_timeline(&dir);
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let root = doc.root_element();
+    let width: usize = root.attribute("width").unwrap().parse().unwrap();
+    let height: usize = root.attribute("height").unwrap().parse().unwrap();
+    let png_path = dir.path().join("shot.png");
+    let profile = dir.path().join("chromium-profile");
+    let child = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png_path.display()))
+        .arg(format!("--window-size={width},{height}"))
+        .arg(format!("file://{}", svg.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    let output = wait_with_timeout(child, std::time::Duration::from_secs(90));
+    assert!(
+        output.status.success() && png_path.exists(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file = std::io::BufReader::new(std::fs::File::open(&png_path).unwrap());
+    let mut decoder = png::Decoder::new(file);
+    decoder.set_transformations(
+        png::Transformations::normalize_to_color8() | png::Transformations::ALPHA,
+    );
+    let mut reader = decoder.read_info().unwrap();
+    let mut image = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut image).unwrap();
+    assert_eq!(
+        (info.width as usize, info.height as usize),
+        (width, height),
+        "the screenshot has the picture's size"
+    );
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    let at = |x: f64, y: f64| pixel(&image, width, x, y);
+    let centre = |r: [f64; 4], dy: f64| at(r[0] + r[2] / 2.0, r[1] + r[3] * dy);
+    const WHITE: [u8; 3] = [255, 255, 255];
+    const GREEN: [u8; 3] = [0x43, 0xa0, 0x47];
+    const PALE_GREEN: [u8; 3] = [189, 222, 191];
+    const RED: [u8; 3] = [0xe5, 0x39, 0x35];
+    const PALE_RED: [u8; 3] = [246, 186, 184];
+    assert!(near(at(3.0, 3.0), WHITE), "background {:?}", at(3.0, 3.0));
+    let busy = rect_of(&doc, "11", "bar").unwrap();
+    let sleepy = rect_of(&doc, "12", "bar").unwrap();
+    let half = rect_of(&doc, "13", "bar").unwrap();
+    assert!(
+        near(centre(busy, 0.5), GREEN),
+        "busy bar {:?}",
+        centre(busy, 0.5)
+    );
+    assert!(
+        near(centre(sleepy, 0.5), PALE_GREEN),
+        "sleeping bar {:?}",
+        centre(sleepy, 0.5)
+    );
+    assert!(
+        near(centre(half, 0.8), RED),
+        "lower half {:?}",
+        centre(half, 0.8)
+    );
+    assert!(
+        near(centre(half, 0.2), PALE_RED),
+        "upper half {:?}",
+        centre(half, 0.2)
+    );
+    // Text was drawn: dark pixels in each row's label.
+    for pid in ["10", "11", "12", "13"] {
+        let bar = rect_of(&doc, pid, "bar").unwrap();
+        let dark = (16..280).any(|x| {
+            (bar[1] as usize..(bar[1] + bar[3]) as usize)
+                .any(|y| at(x as f64, y as f64).iter().all(|c| *c < 100))
+        });
+        assert!(dark, "no label text drawn on the row of pid {pid}");
+    }
+    // The tree connector: grey pixels left of the children's labels.
+    let trunk = (14..26).any(|x| {
+        (busy[1] as usize..(busy[1] + busy[3]) as usize).any(|y| {
+            let p = at(x as f64, y as f64);
+            p[0] < 235 && p[0] > 100 && p[0].abs_diff(p[1]) < 12 && p[1].abs_diff(p[2]) < 12
+        })
+    });
+    assert!(trunk, "no grey connector beside the busy child's label");
+}

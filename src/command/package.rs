@@ -35,7 +35,7 @@ fn text(value: Dynamic, what: &str) -> Result<String, Error> {
     }
     Err(type_error(format!(
         "{what} must be a string, not {}",
-        value.type_name()
+        crate::error::type_name(&value)
     )))
 }
 
@@ -47,7 +47,7 @@ fn argv(value: Dynamic) -> Result<Vec<String>, Error> {
             value.to_string()
         )));
     }
-    let type_name = value.type_name();
+    let type_name = crate::error::type_name(&value);
     let Some(array) = value.try_cast::<Array>() else {
         return Err(type_error(format!(
             "a command must be an array of strings like [\"prog\", \"arg\"], not {type_name}"
@@ -68,7 +68,7 @@ fn env(value: Dynamic) -> Result<Option<Vec<(String, String)>>, Error> {
     if value.is_unit() {
         return Ok(None);
     }
-    let type_name = value.type_name();
+    let type_name = crate::error::type_name(&value);
     let Some(map) = value.try_cast::<Map>() else {
         return Err(type_error(format!(
             "`env` must be a map of names to strings, not {type_name}"
@@ -101,7 +101,7 @@ fn bytes(value: Dynamic, what: &str) -> Result<Vec<u8>, Error> {
     }
     Err(type_error(format!(
         "{what} must be a string or a blob, not {}",
-        value.type_name()
+        crate::error::type_name(&value)
     )))
 }
 
@@ -109,7 +109,7 @@ fn stdio(value: Dynamic, stream: &str) -> Result<Stdio, Error> {
     if value.is_unit() {
         return Ok(Stdio::Inherit);
     }
-    let type_name = value.type_name();
+    let type_name = crate::error::type_name(&value);
     let Ok(text) = value.into_string() else {
         return Err(type_error(format!(
             "`{stream}` must be \"inherit\", \"null\", \"pipe\" or a file path, not {type_name}"
@@ -122,7 +122,7 @@ fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
     if value.is_unit() {
         return Ok(Map::new());
     }
-    let type_name = value.type_name();
+    let type_name = crate::error::type_name(&value);
     value
         .try_cast::<Map>()
         .ok_or_else(|| type_error(format!("{what} must be a map, not {type_name}")))
@@ -279,7 +279,7 @@ fn communicate(process: &Process, input: Vec<u8>, timeout: Dynamic) -> Result<Ma
 }
 
 fn pipeline_argvs(commands: Dynamic) -> Result<Vec<Vec<String>>, Error> {
-    let type_name = commands.type_name();
+    let type_name = crate::error::type_name(&commands);
     let Some(array) = commands.try_cast::<Array>() else {
         return Err(type_error(format!("`pipeline` takes an array of commands like [[\"ls\"], [\"wc\", \"-l\"]], not {type_name}")));
     };

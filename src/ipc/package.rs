@@ -59,7 +59,7 @@ enum Held {
 impl Held {
     fn take(guard: Dynamic) -> Result<Self, Error> {
         let guard = guard.flatten();
-        let type_name = guard.type_name();
+        let type_name = crate::error::type_name(&guard);
         let held = if guard.is::<Lock>() {
             Self::Lock(guard.cast::<Lock>())
         } else if guard.is::<RLock>() {
@@ -784,7 +784,7 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "Array", return_raw, volatile)]
     pub fn array_new(init: Dynamic) -> RhaiResult<SharedArray> {
-        let type_name = init.type_name();
+        let type_name = crate::error::type_name(&init);
         if let Ok(n) = init.as_int() {
             return Ok(super::SharedArray::zeros(n)?);
         }
@@ -851,7 +851,7 @@ fn wait_for(
     let deadline = super::sync::Deadline::after(timeout);
     loop {
         let result = predicate.call_within_context::<Dynamic>(ctx, ())?;
-        let type_name = result.type_name();
+        let type_name = crate::error::type_name(&result);
         let done = result.as_bool().map_err(|_| {
             Error::new(
                 ErrorKind::TypeError,

@@ -74,7 +74,7 @@ impl Kind {
                 ErrorKind::TypeError,
                 format!(
                     "{what} must be an int or a float, not {}",
-                    value.type_name()
+                    crate::error::type_name(value)
                 ),
             ))
         }

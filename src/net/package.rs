@@ -55,14 +55,9 @@ def_package! {
     }
 }
 
-/// The name a script knows a value's type by (`Socket`, not a Rust path).
-fn type_name(ctx: &NativeCallContext, value: &Dynamic) -> String {
-    ctx.engine().map_type_name(value.type_name()).to_string()
-}
-
 /// Calls `f` with the bytes of a blob or a string (its UTF-8).
 fn with_bytes<T>(
-    ctx: &NativeCallContext,
+    _ctx: &NativeCallContext,
     data: &Dynamic,
     what: &str,
     f: impl FnOnce(&[u8]) -> Result<T, Error>,
@@ -77,14 +72,14 @@ fn with_bytes<T>(
         ErrorKind::TypeError,
         format!(
             "{what}: data must be a blob or a string, not {}",
-            type_name(ctx, data)
+            crate::error::type_name(data)
         ),
     ))
 }
 
 /// A timeout argument: seconds (an int or a float, not negative) or `()` for none.
 fn timeout_arg(
-    ctx: &NativeCallContext,
+    _ctx: &NativeCallContext,
     value: &Dynamic,
     what: &str,
 ) -> Result<Option<std::time::Duration>, Error> {
@@ -93,7 +88,7 @@ fn timeout_arg(
             ErrorKind::TypeError,
             format!(
                 "{what} must be a number of seconds or (), not {}",
-                type_name(ctx, value)
+                crate::error::type_name(value)
             ),
         ));
     }
@@ -101,7 +96,7 @@ fn timeout_arg(
 }
 
 /// Python's truth of a flag argument: a bool, or an int (`setblocking(0)`).
-fn flag_arg(ctx: &NativeCallContext, value: &Dynamic, what: &str) -> Result<bool, Error> {
+fn flag_arg(_ctx: &NativeCallContext, value: &Dynamic, what: &str) -> Result<bool, Error> {
     if let Ok(b) = value.as_bool() {
         return Ok(b);
     }
@@ -112,7 +107,7 @@ fn flag_arg(ctx: &NativeCallContext, value: &Dynamic, what: &str) -> Result<bool
         ErrorKind::TypeError,
         format!(
             "{what} must be a bool (or an int), not {}",
-            type_name(ctx, value)
+            crate::error::type_name(value)
         ),
     ))
 }
@@ -173,7 +168,7 @@ fn server_options(
                 ErrorKind::TypeError,
                 format!(
                     "{what}: `{key}` must be an int, not {}",
-                    type_name(ctx, value)
+                    crate::error::type_name(value)
                 ),
             )
         })
@@ -223,7 +218,7 @@ fn connection_options(
                     ErrorKind::TypeError,
                     format!(
                         "{what}: `source_address` must be [host, port], not {}",
-                        type_name(ctx, v)
+                        crate::error::type_name(v)
                     ),
                 )
             };
@@ -242,7 +237,7 @@ fn connection_options(
 
 /// The select entries of one list: sockets, Pipe ends, or descriptor numbers.
 fn select_entries(
-    ctx: &NativeCallContext,
+    _ctx: &NativeCallContext,
     list: &Array,
     want: Want,
     entries: &mut Vec<Entry>,
@@ -261,7 +256,7 @@ fn select_entries(
                 ErrorKind::TypeError,
                 format!(
                     "select: the lists hold sockets, Pipe ends or descriptors (ints), not {}",
-                    type_name(ctx, item)
+                    crate::error::type_name(item)
                 ),
             ));
         };
@@ -1087,13 +1082,18 @@ mod net_functions {
     }
 
     /// Reads one line from standard input, without its newline; `()` at the end of input.
-    #[rhai_fn(name = "input", volatile)]
-    pub fn input0() -> Dynamic {
-        read_line()
+    #[rhai_fn(name = "input", return_raw, volatile)]
+    pub fn input0() -> RhaiResult<Dynamic> {
+        input("")
     }
 
     /// Writes `prompt` to standard output (no newline) and reads one line from standard
     /// input without its newline; `()` at the end of input.
+    ///
+    /// At a terminal the line can be edited as in Python (arrows, Home/End, Backspace, Up
+    /// for earlier lines of this run); Ctrl-D gives `()` and Ctrl-C raises a catchable
+    /// `KeyboardInterrupt` (uncaught, the script ends with 130). From a pipe or a file it
+    /// reads exactly one line and no more.
     ///
     /// ```rhai
     /// loop {
@@ -1102,10 +1102,13 @@ mod net_functions {
     ///     print(msg.upper());
     /// }
     /// ```
-    #[rhai_fn(name = "input", volatile)]
-    pub fn input(prompt: &str) -> Dynamic {
+    #[rhai_fn(name = "input", return_raw, volatile)]
+    pub fn input(prompt: &str) -> RhaiResult<Dynamic> {
+        if crate::readline::interactive() {
+            return Ok(crate::readline::input(prompt)?);
+        }
         let _ = output::write_all(Stream::Stdout, prompt.as_bytes());
-        read_line()
+        Ok(read_line())
     }
 }
 

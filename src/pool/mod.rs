@@ -84,7 +84,7 @@ pub struct Func {
 impl Func {
     /// Reads a function value (`square`, `Fn("square")`, a closure).
     pub fn from_value(value: Dynamic, what: &str) -> Result<Self> {
-        let type_name = value.type_name();
+        let type_name = crate::error::type_name(&value);
         let Some(ptr) = value.try_cast::<FnPtr>() else {
             return Err(Error::new(
                 ErrorKind::TypeError,

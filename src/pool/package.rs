@@ -147,7 +147,7 @@ impl IntoIterator for PoolIterator {
 }
 
 fn expect_list(value: Dynamic, what: &str) -> Result<Array, Error> {
-    let type_name = value.type_name();
+    let type_name = crate::error::type_name(&value);
     value.try_cast::<Array>().ok_or_else(|| {
         Error::new(
             ErrorKind::TypeError,
@@ -167,7 +167,7 @@ fn map_options(value: Dynamic) -> Result<MapOptions, Error> {
     if value.is_unit() {
         return Ok(MapOptions::default());
     }
-    let type_name = value.type_name();
+    let type_name = crate::error::type_name(&value);
     let Some(map) = value.try_cast::<Map>() else {
         return Err(Error::new(
             ErrorKind::TypeError,
@@ -222,7 +222,7 @@ fn check_star(list: &Array) -> Result<(), Error> {
             ErrorKind::TypeError,
             format!(
                 "starmap needs an array of argument arrays: item {i} is {}",
-                list[i].type_name()
+                crate::error::type_name(&list[i])
             ),
         )),
     }
@@ -347,7 +347,7 @@ mod pool_functions {
     /// (called in a daemon, such as a pool worker).
     #[rhai_fn(name = "Pool", return_raw, volatile)]
     pub fn pool_new_n(ctx: NativeCallContext, n: Dynamic) -> RhaiResult<Pool> {
-        let type_name = n.type_name();
+        let type_name = crate::error::type_name(&n);
         let n = n.as_int().map_err(|_| {
             Error::new(
                 ErrorKind::TypeError,

@@ -327,6 +327,11 @@ impl Process {
         }
     }
 
+    /// A copy of what the process will run, `None` once started (for `p.run()`).
+    pub fn job(&self) -> Option<Job> {
+        self.0.borrow().job.clone()
+    }
+
     /// Checks that `start` may be called, and takes the job out of the handle.
     ///
     /// Python's checks, as real errors: not twice, only by the process that made the

@@ -2,6 +2,8 @@
 //!
 //! Glue only: converts script values to [`Process`] calls and errors to catchable maps.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use rhai::def_package;
@@ -38,7 +40,7 @@ pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
             ErrorKind::TypeError,
             format!(
                 "{what} must be a number of seconds, not {}",
-                value.type_name()
+                crate::error::type_name(value)
             ),
         ));
     };
@@ -112,7 +114,7 @@ fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
     if value.is_unit() {
         return Ok(Map::new());
     }
-    let type_name = value.type_name();
+    let type_name = crate::error::type_name(&value);
     value.try_cast::<Map>().ok_or_else(|| {
         Error::new(
             ErrorKind::TypeError,
@@ -125,16 +127,120 @@ fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
     if value.is_unit() {
         return Ok(Vec::new());
     }
-    let type_name = value.type_name();
-    value
-        .try_cast::<Array>()
+    crate::builtins::as_array(&value)
         .map(|a| a.into_iter().collect())
         .ok_or_else(|| {
             Error::new(
                 ErrorKind::TypeError,
-                format!("`args` must be an array, not {type_name}"),
+                format!(
+                    "`args` must be an array (or a range), not {}",
+                    crate::error::type_name(&value)
+                ),
             )
         })
+}
+
+/// How many arguments each script definition of `name` takes, less the `curried` ones
+/// already bound (a closure's captured variables).
+fn script_arities<'a>(
+    namespaces: impl Iterator<Item = &'a rhai::Module>,
+    name: &str,
+    curried: usize,
+) -> Vec<usize> {
+    let mut counts: Vec<usize> = namespaces
+        .flat_map(|m| m.iter_script_fn_info())
+        .filter(|f| f.2 == name)
+        .map(|f| f.3.saturating_sub(curried))
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    counts
+}
+
+/// Whether a native function `name` takes `count` arguments (a script function that does
+/// not fit may be shadowing one that does).
+fn native_takes(engine: &Engine, name: &str, count: usize) -> bool {
+    engine.gen_fn_signatures(true).iter().any(|signature| {
+        let Some(params) = signature
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('('))
+            .and_then(|rest| rest.rsplit_once(')'))
+            .map(|(params, _)| params)
+        else {
+            return false;
+        };
+        let mut depth = 0i32;
+        let mut n = usize::from(!params.trim().is_empty());
+        for c in params.chars() {
+            match c {
+                '<' | '(' | '[' => depth += 1,
+                '>' | ')' | ']' => depth -= 1,
+                ',' if depth == 0 => n += 1,
+                _ => {}
+            }
+        }
+        n == count
+    })
+}
+
+/// Python's check that a call fits its function, made in the parent before anything
+/// forks: `TypeError: task takes 1 argument, 2 given`. Functions with no script
+/// definition (natives) are left to the call itself.
+pub fn check_call_arity<'a>(
+    namespaces: impl Iterator<Item = &'a rhai::Module>,
+    engine: &Engine,
+    name: &str,
+    curried: usize,
+    given: usize,
+) -> Result<(), Error> {
+    let counts = script_arities(namespaces, name, curried);
+    if counts.is_empty() || counts.contains(&given) || native_takes(engine, name, curried + given) {
+        return Ok(());
+    }
+    let shown = if name.starts_with("anon$") {
+        "the closure".to_string()
+    } else {
+        name.to_string()
+    };
+    let wanted: Vec<String> = counts.iter().map(usize::to_string).collect();
+    let wanted = match wanted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    let plural = if counts == [1] { "" } else { "s" };
+    Err(Error::new(
+        ErrorKind::TypeError,
+        format!("{shown} takes {wanted} argument{plural}, {given} given"),
+    ))
+}
+
+/// [`check_call_arity`] for a function value called with `given` arguments.
+pub fn check_arity(ctx: &NativeCallContext, target: &FnPtr, given: usize) -> Result<(), Error> {
+    check_call_arity(
+        ctx.iter_namespaces(),
+        ctx.engine(),
+        target.fn_name(),
+        target.curry().len(),
+        given,
+    )
+}
+
+/// The fields of an object-style ("subclass" form) process, as the parent sees them:
+/// readable and settable as `p.count`, and handed to the child as `this` at `start()`.
+pub struct ObjectFields(pub RefCell<Map>);
+
+/// The object-style fields of `process`, if it was made from a map with `run`.
+fn fields_of(process: &Process) -> Option<Rc<ObjectFields>> {
+    process.attachment::<ObjectFields>()
+}
+
+/// The object a child's `run` gets as `this`: the fields as they are now, with `name`
+/// set to the process's name (Python's `self.name`).
+fn object_for_child(process: &Process, fields: &ObjectFields) -> Dynamic {
+    let mut map = fields.0.borrow().clone();
+    map.insert("name".into(), process.name().into());
+    map.into()
 }
 
 /// Takes an optional option of type `T` out of `map` (`()` counts as absent).
@@ -147,7 +253,7 @@ fn take_typed<T: rhai::Variant + Clone>(
         None => Ok(None),
         Some(v) if v.is_unit() => Ok(None),
         Some(v) => {
-            let actual = v.type_name();
+            let actual = crate::error::type_name(&v);
             v.try_cast::<T>().map(Some).ok_or_else(|| {
                 Error::new(
                     ErrorKind::TypeError,
@@ -183,7 +289,7 @@ fn take_limits(mut map: Map) -> Result<Limits, Error> {
             None => Ok(None),
             Some(v) if v.is_unit() => Ok(None),
             Some(v) => {
-                let type_name = v.type_name();
+                let type_name = crate::error::type_name(&v);
                 let n = v.as_int().map_err(|_| {
                     Error::new(
                         ErrorKind::TypeError,
@@ -232,7 +338,7 @@ fn from_target(
         }
         return from_map(ctx, target.cast::<Map>());
     }
-    let type_name = target.type_name();
+    let type_name = crate::error::type_name(&target);
     let Some(target) = target.try_cast::<FnPtr>() else {
         return Err(Error::new(
             ErrorKind::TypeError,
@@ -258,6 +364,7 @@ fn from_target(
              `die_with_parent`, `limits`)"
         )));
     }
+    check_arity(ctx, &target, args.len() + kwargs.len())?;
     let args = place_kwargs(ctx, &target, args, kwargs)?;
     let label = fn_label(&target);
     Ok(Process::new(
@@ -288,23 +395,47 @@ fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
         return from_target(ctx, target, args, opts.into());
     }
     // The "subclass" form: an object with a `run` closure and fields of its own.
-    if !map.get("run").is_some_and(Dynamic::is_fnptr) {
+    let Some(run) = map.get("run").and_then(|r| r.clone().try_cast::<FnPtr>()) else {
         return Err(Error::value(
             "Process(#{ ... }) needs a `target` function, or a `run` closure for an object-style process",
         ));
-    }
+    };
+    check_arity(ctx, &run, 0)?;
     let mut fields = map.clone();
     let options = take_options(&mut fields)?;
     if let Some(name) = &options.name {
         map.insert("name".into(), name.clone().into());
     }
-    Ok(Process::new(Some(Job::Object(map.into())), "run", options))
+    let process = Process::new(Some(Job::Object(map.clone().into())), "run", options);
+    process.set_attachment(Rc::new(ObjectFields(RefCell::new(map))));
+    Ok(process)
+}
+
+/// The error for a field a process does not have.
+fn no_field(process: &Process, field: &str) -> Error {
+    let why = if fields_of(process).is_some() {
+        format!("`{}` has no field `{field}`", process.name())
+    } else {
+        format!(
+            "`{}` has no field `{field}`: only an object-style process, \
+             Process(#{{ run: || ..., {field}: ... }}), has fields of its own",
+            process.name()
+        )
+    };
+    Error::new(ErrorKind::AttributeError, why)
 }
 
 /// What a child's script result means as an exit code; prints an uncaught error the way
 /// CPython does (`Process Process-1:` then the error).
 pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
-    let Err(err) = result else { return 0 };
+    let Err(err) = result else {
+        // A last `print` that found the reader gone: a death by SIGPIPE, as a shell says.
+        return if crate::runtime::stdout_closed() {
+            crate::runtime::EXIT_PIPE_CLOSED
+        } else {
+            0
+        };
+    };
     if let Some(code) = exit_request(&err) {
         return code;
     }
@@ -359,7 +490,13 @@ fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
 
 /// Starts `process`, whose child runs its job with the script context `ctx`.
 pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), Error> {
-    let job = process.take_job_for_start()?;
+    let job = match process.take_job_for_start()? {
+        // The child gets the fields as the parent left them (`p.count = 9` before start).
+        Some(Job::Object(object)) => Some(Job::Object(
+            fields_of(process).map_or(object, |f| object_for_child(process, &f)),
+        )),
+        other => other,
+    };
     if let Some(Job::Command(command)) = job {
         return crate::command::start(process, &command);
     }
@@ -376,6 +513,17 @@ pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), E
 pub fn register_spawn_syntax(engine: &mut Engine) {
     engine
         .register_custom_syntax(["spawn", "$expr$"], false, |context, inputs| {
+            if let rhai::Expr::FnCall(call, _) = &*inputs[0] {
+                if call.namespace.is_empty() {
+                    check_call_arity(
+                        context.iter_namespaces(),
+                        context.engine(),
+                        &call.name,
+                        0,
+                        call.args.len(),
+                    )?;
+                }
+            }
             let process = Process::new(None, "spawn", Options::default());
             process.take_job_for_start()?;
             let source = context.source().map(str::to_string);
@@ -472,6 +620,86 @@ mod process_functions {
         Ok(start_process(&ctx, process)?)
     }
 
+    /// Runs the process's target here, in the current process, and returns what it
+    /// returns (Python's `Process.run()`, which `start()` calls in the child). For the
+    /// object form, `run` gets the process's fields as `this`, and what it changes stays
+    /// changed (`p.count`). A process that runs a program starts it and waits for it,
+    /// returning its exit code.
+    ///
+    /// Errors: `ProcessError` once started (the target went to the child).
+    ///
+    /// ```rhai
+    /// fn task(name) { print(`${name} runs in ${getpid()}`); 7 }
+    /// let p = Process(task, ["here"]);
+    /// print(p.run());   // here runs in (this pid), then 7
+    /// let counter = Process(#{ count: 0, run: || this.count += 1 });
+    /// counter.run();
+    /// print(counter.count);   // 1
+    /// ```
+    #[rhai_fn(name = "run", return_raw, volatile)]
+    pub fn run(ctx: NativeCallContext, process: &mut Process) -> RhaiResult<Dynamic> {
+        match process.job() {
+            None => Err(Error::process(format!(
+                "cannot run `{}` here: it has started, and its target went to the child",
+                process.name()
+            ))
+            .into()),
+            Some(Job::Call { target, args }) => target.call_within_context(&ctx, args),
+            Some(Job::Object(object)) => {
+                let fields = fields_of(process);
+                let mut this = match &fields {
+                    Some(f) => object_for_child(process, f),
+                    None => object,
+                };
+                let run = this
+                    .read_lock::<Map>()
+                    .and_then(|m| m.get("run").and_then(|r| r.clone().try_cast::<FnPtr>()));
+                let result = match run {
+                    Some(run) => {
+                        run.call_as_method_within_context::<Dynamic>(&ctx, &mut this, ())?
+                    }
+                    None => Dynamic::UNIT,
+                };
+                if let (Some(fields), Some(map)) = (fields, this.try_cast::<Map>()) {
+                    *fields.0.borrow_mut() = map;
+                }
+                Ok(result)
+            }
+            Some(Job::Command(_)) => {
+                start_process(&ctx, process)?;
+                Ok(process.join(None)?.map_or(Dynamic::UNIT, Dynamic::from_int))
+            }
+        }
+    }
+
+    /// A field of an object-style process, `p.count` for `Process(#{ count: 7, run: ... })`:
+    /// the parent's copy (the child works on its own copy, as in Python). `AttributeError`
+    /// for a field the object does not have.
+    ///
+    /// ```rhai
+    /// let p = Process(#{ count: 7, run: || print(this.count) });
+    /// print(p.count);   // 7
+    /// p.count = 8;      // the child will print 8
+    /// p.start();
+    /// ```
+    #[rhai_fn(index_get, return_raw)]
+    pub fn get_field(process: &mut Process, field: &str) -> RhaiResult<Dynamic> {
+        let value = fields_of(process).and_then(|f| f.0.borrow().get(field).cloned());
+        value.ok_or_else(|| no_field(process, field).into())
+    }
+
+    /// Sets a field of an object-style process (before `start()`, the child sees it).
+    #[rhai_fn(index_set, return_raw)]
+    pub fn set_field(process: &mut Process, field: &str, value: Dynamic) -> RhaiResult<()> {
+        match fields_of(process) {
+            Some(fields) => {
+                fields.0.borrow_mut().insert(field.into(), value);
+                Ok(())
+            }
+            None => Err(no_field(process, field).into()),
+        }
+    }
+
     /// Waits for the process to end and returns its `exitcode`.
     ///
     /// Errors (`ProcessError`): not started; not a child of this process; the current process.
@@ -490,7 +718,7 @@ mod process_functions {
     ///
     /// ```rhai
     /// let p = spawn sleep(5);
-    /// print(p.join(0.1));   // () : still running
+    /// print(p.join(0.1));   // None: still running (join returned ())
     /// p.kill();
     /// print(p.join());      // -9
     /// ```

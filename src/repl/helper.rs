@@ -1,8 +1,10 @@
-//! Line-editing help for the REPL: completion of function, method and variable names,
-//! highlighting of keywords and strings, and hints from history.
+//! Line-editing help for the REPL: completion of the session's own variables and functions,
+//! of built-in names, and of what a value has after `value.`; highlighting of keywords and
+//! strings; hints from history.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use rustyline::completion::{Completer, Pair};
@@ -10,6 +12,7 @@ use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::{Hinter, HistoryHinter};
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
+use serde::Deserialize;
 
 /// Rhai's keywords, plus procscript's two pieces of syntax.
 const KEYWORDS: &[&str] = &[
@@ -18,31 +21,211 @@ const KEYWORDS: &[&str] = &[
     "true", "false", "this", "global", "spawn", "with",
 ];
 
+/// The REPL's own commands.
+const COMMANDS: &[&str] = &["help", "dir", "ps", "quit"];
+
 const KEYWORD_STYLE: &str = "\x1b[1;34m";
 const STRING_STYLE: &str = "\x1b[32m";
 const HINT_STYLE: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
 
+/// A variable of the session, as completion sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Variable {
+    /// Its name.
+    pub name: String,
+    /// Its type as `type_of` says it (`Process`, `string`, `map`).
+    pub type_name: String,
+    /// Its fields: a map's keys, an object-style process's fields.
+    pub fields: Vec<String>,
+}
+
+/// What the session has defined, refreshed after each input.
+#[derive(Debug, Default)]
+pub struct State {
+    variables: Vec<Variable>,
+    functions: Vec<String>,
+}
+
+impl State {
+    /// Replaces what is known with the session's current variables and functions.
+    pub fn update(&mut self, variables: Vec<Variable>, functions: Vec<(String, String)>) {
+        self.variables = variables;
+        self.functions = functions.into_iter().map(|(name, _)| name).collect();
+    }
+}
+
 /// The REPL's rustyline helper.
 pub struct ReplHelper {
-    functions: Vec<String>,
-    /// Variable names in the session's scope, refreshed after each input.
-    pub variables: Rc<RefCell<Vec<String>>>,
+    /// Every built-in function name (procscript's and Rhai's).
+    builtins: BTreeSet<String>,
+    /// Methods and properties by receiver type (`Process` → `join`, `pid`, ...).
+    members: BTreeMap<String, BTreeSet<String>>,
+    /// The session's variables and functions.
+    pub state: Rc<RefCell<State>>,
     hinter: HistoryHinter,
     color: bool,
 }
 
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    functions: Vec<FnMeta>,
+}
+
+#[derive(Deserialize)]
+struct FnMeta {
+    name: String,
+    #[serde(default)]
+    params: Vec<ParamMeta>,
+}
+
+#[derive(Deserialize)]
+struct ParamMeta {
+    #[serde(default, rename = "type")]
+    type_name: Option<String>,
+}
+
+/// A parameter type from the engine's metadata as `type_of` names it, `None` for a type
+/// completion should not offer methods of (any value, the many integer widths).
+fn receiver_type(rust: &str) -> Option<String> {
+    let t = rust
+        .trim()
+        .trim_start_matches("&mut ")
+        .trim_start_matches('&');
+    let name = match t {
+        "Dynamic" | "()" | "i8" | "i16" | "i32" | "i128" | "u8" | "u16" | "u32" | "u64"
+        | "u128" | "f32" => return None,
+        "Array" => "array",
+        "Blob" => "blob",
+        "Map" => "map",
+        "ImmutableString" | "String" | "str" => "string",
+        "INT" | "i64" => "i64",
+        "FLOAT" | "f64" => "f64",
+        "Instant" => "timestamp",
+        "FnPtr" => "Fn",
+        other if other.starts_with("std::ops::Range<") && !other.ends_with("<i64>") => return None,
+        other => return Some(procscript::error::script_type_name(other)),
+    };
+    Some(name.to_string())
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
 impl ReplHelper {
-    pub fn new(functions: Vec<String>, color: bool) -> Self {
-        let mut functions = functions;
-        functions.sort();
-        functions.dedup();
+    /// A helper that knows the engine's functions and, through [`ReplHelper::state`], the
+    /// session's own.
+    pub fn new(engine: &rhai::Engine, color: bool) -> Self {
+        let mut builtins = BTreeSet::new();
+        let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let metadata = engine
+            .gen_fn_metadata_to_json(true)
+            .ok()
+            .and_then(|json| serde_json::from_str::<Metadata>(&json).ok());
+        for meta in metadata.map(|m| m.functions).unwrap_or_default() {
+            let (name, is_property) = match meta.name.strip_prefix("get$") {
+                Some(property) => (property.to_string(), true),
+                None => (meta.name.clone(), false),
+            };
+            if !is_identifier(&name) || name.starts_with("anon") {
+                continue;
+            }
+            if !is_property {
+                builtins.insert(name.clone());
+            }
+            let receiver = meta
+                .params
+                .first()
+                .and_then(|p| p.type_name.as_deref())
+                .and_then(receiver_type);
+            if let Some(receiver) = receiver {
+                members.entry(receiver).or_default().insert(name);
+            }
+        }
         Self {
-            functions,
-            variables: Rc::default(),
+            builtins,
+            members,
+            state: Rc::default(),
             hinter: HistoryHinter::new(),
             color,
         }
+    }
+
+    /// Candidates for `prefix` after `receiver.`: what the receiver's type has, and its
+    /// fields; every method when the receiver's type is unknown.
+    fn members_of(&self, receiver: &str) -> BTreeSet<String> {
+        let state = self.state.borrow();
+        let type_name = if receiver.ends_with(['"', '`']) {
+            Some("string".to_string())
+        } else {
+            state
+                .variables
+                .iter()
+                .find(|v| v.name == receiver)
+                .map(|v| v.type_name.clone())
+        };
+        let mut out = BTreeSet::new();
+        match type_name {
+            Some(t) => {
+                out.extend(self.members.get(&t).into_iter().flatten().cloned());
+                if let Some(v) = state.variables.iter().find(|v| v.name == receiver) {
+                    out.extend(v.fields.iter().cloned());
+                }
+            }
+            None => {
+                out.extend(self.members.values().flatten().cloned());
+                out.extend(state.functions.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// Candidates for a name at the start of an expression.
+    fn names(&self) -> BTreeSet<String> {
+        let state = self.state.borrow();
+        let mut out: BTreeSet<String> = state.variables.iter().map(|v| v.name.clone()).collect();
+        out.extend(state.functions.iter().cloned());
+        out.extend(self.builtins.iter().cloned());
+        out.extend(KEYWORDS.iter().map(|k| k.to_string()));
+        out.extend(COMMANDS.iter().map(|k| k.to_string()));
+        out
+    }
+
+    /// The candidates for the word ending at `pos`: where it starts, and the names.
+    pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        let before = &line[..pos];
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !is_word_char(*c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let prefix = &before[start..];
+        let pool = match before[..start].strip_suffix('.') {
+            Some(head) => {
+                let receiver_start = head
+                    .char_indices()
+                    .rev()
+                    .find(|(_, c)| !is_word_char(*c))
+                    .map_or(0, |(i, c)| i + c.len_utf8());
+                let receiver = if head.ends_with(['"', '`']) {
+                    &head[head.len() - 1..]
+                } else {
+                    &head[receiver_start..]
+                };
+                self.members_of(receiver)
+            }
+            None => self.names(),
+        };
+        let found = pool
+            .into_iter()
+            .filter(|name| name.starts_with(prefix))
+            .collect();
+        (start, found)
     }
 }
 
@@ -59,29 +242,10 @@ impl Completer for ReplHelper {
         pos: usize,
         _: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let before = &line[..pos];
-        let start = before
-            .char_indices()
-            .rev()
-            .find(|(_, c)| !is_word_char(*c))
-            .map_or(0, |(i, c)| i + c.len_utf8());
-        let prefix = &before[start..];
-        let after_dot = before[..start].ends_with('.');
-        let mut candidates: Vec<String> = Vec::new();
-        let mut add = |name: &str| {
-            if name.starts_with(prefix) && !candidates.iter().any(|c| c == name) {
-                candidates.push(name.to_string());
-            }
-        };
-        if !after_dot {
-            self.variables.borrow().iter().for_each(|v| add(v));
-            KEYWORDS.iter().for_each(|k| add(k));
-        }
-        self.functions.iter().for_each(|f| add(f));
-        candidates.sort();
+        let (start, names) = self.candidates(line, pos);
         Ok((
             start,
-            candidates
+            names
                 .into_iter()
                 .map(|c| Pair {
                     display: c.clone(),
@@ -174,6 +338,54 @@ impl Helper for ReplHelper {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn helper() -> ReplHelper {
+        let runtime = procscript::Runtime::new();
+        let helper = ReplHelper::new(runtime.engine(), false);
+        helper.state.borrow_mut().update(
+            vec![
+                Variable {
+                    name: "worker".into(),
+                    type_name: "Process".into(),
+                    fields: vec!["count".into()],
+                },
+                Variable {
+                    name: "words".into(),
+                    type_name: "string".into(),
+                    fields: vec![],
+                },
+            ],
+            vec![("work_hard".into(), "work_hard(x)".into())],
+        );
+        helper
+    }
+
+    #[test]
+    fn completes_the_sessions_own_names() {
+        let (start, names) = helper().candidates("let x = wor", 11);
+        assert_eq!(start, 8);
+        for name in ["worker", "words", "work_hard"] {
+            assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+        }
+    }
+
+    #[test]
+    fn completes_members_by_the_receivers_type() {
+        let h = helper();
+        let (start, names) = h.candidates("worker.j", 8);
+        assert_eq!(start, 7);
+        assert!(names.contains(&"join".to_string()), "{names:?}");
+        let (_, names) = h.candidates("worker.", 7);
+        for name in ["start", "pid", "exitcode", "count", "run"] {
+            assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+        }
+        assert!(!names.iter().any(|n| n == "accept"), "{names:?}");
+        let (_, names) = h.candidates("words.st", 8);
+        assert!(names.contains(&"strip".to_string()), "{names:?}");
+        assert!(!names.contains(&"start".to_string()), "{names:?}");
+        let (_, names) = h.candidates("\"a b\".sp", 8);
+        assert!(names.contains(&"split".to_string()), "{names:?}");
+    }
 
     #[test]
     fn keywords_and_strings_are_coloured_and_text_kept() {

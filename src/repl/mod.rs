@@ -1,5 +1,9 @@
 //! The REPL: one scope and one growing set of functions across inputs; each input's
 //! statements run once and are then dropped, because running them again would fork again.
+//!
+//! Every input is compiled as the next lines of one session-long text (`<repl>`), so an
+//! error shows its own source line wherever it happens: in this input, in a function
+//! defined three inputs ago, or in a child that runs one.
 
 mod helper;
 
@@ -14,9 +18,9 @@ use procscript::Runtime;
 use rhai::{Dynamic, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
-use rustyline::Editor;
+use rustyline::{CompletionType, Config, Editor};
 
-use helper::ReplHelper;
+use helper::{ReplHelper, Variable};
 
 const PROMPT: &str = "procscript> ";
 const MORE: &str = "        ... ";
@@ -26,10 +30,13 @@ const HELP: &str = "\
 Type Rhai statements; they run at once. Functions and variables stay defined.
 An unfinished input (an open `{`, `[`, `(` or string) continues on the next line.
 
-  help         this text
+  help         this text, then what is defined (also `help()`)
   help NAME    the documentation of a function (Tab completes names)
+  dir()        the variables and functions defined so far
   ps           the live children: pid, name, state, age
   quit         leave (so does Ctrl-D); Ctrl-C clears the current input
+
+Tab completes names (yours too) and, after `p.`, what `p` has; Tab twice lists them all.
 
 Try:
   fn task(name) { print(`${name} is running`); sleep(1); }
@@ -50,6 +57,10 @@ struct Session {
     runtime: Runtime,
     scope: Scope<'static>,
     functions: AST,
+    /// Every input compiled so far, one after the other: the text errors point into.
+    transcript: String,
+    /// How many lines `transcript` has.
+    lines: usize,
 }
 
 enum Step {
@@ -63,23 +74,58 @@ impl Session {
             runtime: Runtime::new(),
             scope: Scope::new(),
             functions: AST::empty(),
+            transcript: String::new(),
+            lines: 0,
         }
+    }
+
+    /// `input` placed after the lines compiled so far, so that its positions are the
+    /// session's.
+    fn placed(&self, input: &str) -> String {
+        let mut text = "\n".repeat(self.lines);
+        text.push_str(input);
+        text
+    }
+
+    /// Registers the session's text with `input` after it, for a diagnostic about `input`.
+    fn show_source_with(&self, input: &str) {
+        let mut text = self.transcript.clone();
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(input);
+        procscript::diagnostic::register_source(SOURCE, &text);
     }
 
     /// Compiles `input`; `None` when it is unfinished and more lines are wanted.
     fn compile(&self, input: &str) -> Option<Result<AST, rhai::ParseError>> {
         let engine = self.runtime.engine();
-        match engine.compile_with_scope(&self.scope, input) {
-            Err(e) if wants_more(&e, input) => None,
+        let placed = self.placed(input);
+        match engine.compile_with_scope(&self.scope, &placed) {
+            Err(e) if wants_more(&e, &placed) => None,
             other => Some(other),
         }
     }
 
+    /// Prints a compile error of `input`.
+    fn report_parse_error(&self, input: &str, error: rhai::ParseError) {
+        self.show_source_with(input);
+        let rendered = procscript::diagnostic::render(&error.into(), Some(SOURCE), stderr_color());
+        let _ = write_line(Stream::Stderr, &rendered);
+    }
+
     fn eval(&mut self, input: &str, ast: AST) -> Step {
-        procscript::diagnostic::register_source(SOURCE, input);
-        let mut ast = ast;
-        ast.set_source(SOURCE);
+        // From now on the input is part of the session's text (a function in it may fail
+        // later, in this process or in a child).
+        if !self.transcript.is_empty() {
+            self.transcript.push('\n');
+        }
+        self.transcript.push_str(input);
+        self.lines += input.split('\n').count();
+        procscript::diagnostic::register_source(SOURCE, &self.transcript);
+        let echo_none = ends_in_plain_value(&ast, input);
         self.functions += ast;
+        self.functions.set_source(SOURCE);
         let result = self
             .runtime
             .engine()
@@ -87,9 +133,8 @@ impl Session {
         self.functions.clear_statements();
         match result {
             Ok(value) => {
-                if !value.is_unit() {
-                    let shown = show(self.runtime.engine(), &value);
-                    let _ = write_line(Stream::Stdout, &format!("=> {shown}"));
+                if !value.is_unit() || echo_none {
+                    let _ = write_line(Stream::Stdout, &format!("=> {}", show(&value)));
                 }
                 Step::Continue
             }
@@ -111,26 +156,124 @@ impl Session {
             },
         }
     }
+
+    /// What the completer needs to know about the variables: name, type, and the names
+    /// of their fields (a map's keys, an object-style process's fields).
+    fn variables(&self) -> Vec<Variable> {
+        self.scope
+            .iter_raw()
+            .map(|(name, _, value)| Variable {
+                name: name.to_string(),
+                type_name: procscript::error::type_name(value),
+                fields: fields_of(value),
+            })
+            .collect()
+    }
+
+    /// The script functions defined so far, as `name(params)`.
+    fn function_signatures(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .functions
+            .iter_functions()
+            .filter(|f| !f.name.starts_with("anon$"))
+            .map(|f| {
+                (
+                    f.name.to_string(),
+                    format!("{}({})", f.name, f.params.join(", ")),
+                )
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The `dir()` listing: variables with their types, then functions.
+    fn dir(&self) -> String {
+        let mut variables: Vec<String> = self
+            .variables()
+            .into_iter()
+            .map(|v| format!("{} ({})", v.name, v.type_name))
+            .collect();
+        variables.sort();
+        variables.dedup();
+        let functions: Vec<String> = self
+            .function_signatures()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        let list = |items: Vec<String>| {
+            if items.is_empty() {
+                "none yet".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        format!(
+            "variables: {}\nfunctions: {}\nbuilt in: Process, spawn, socket, Queue, Pool, ... \
+             (`help NAME`)",
+            list(variables),
+            list(functions)
+        )
+    }
 }
 
-/// A value as the REPL shows it: Rhai's debug form, except that processes (also inside
-/// arrays and maps) show as `<Process name=... pid=... started>` rather than a type name.
-fn show(engine: &rhai::Engine, value: &Dynamic) -> String {
+/// The names of a value's fields, for completion after `value.`.
+fn fields_of(value: &Dynamic) -> Vec<String> {
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        return map.keys().map(|k| k.to_string()).collect();
+    }
+    if let Some(process) = value.read_lock::<procscript::Process>() {
+        if let Some(fields) = process.attachment::<procscript::process::package::ObjectFields>() {
+            return fields.0.borrow().keys().map(|k| k.to_string()).collect();
+        }
+    }
+    Vec::new()
+}
+
+/// Whether the input ends with an expression that names a value (`x`, `p.exitcode`, `()`)
+/// rather than a call or a statement: then even `()` is echoed, as `None`. A call that
+/// returns nothing (`print(x)`, `p.start()`) echoes nothing, as in Python's REPL.
+fn ends_in_plain_value(ast: &AST, input: &str) -> bool {
+    use rhai::{Expr, Stmt};
+    fn is_call(expr: &Expr) -> bool {
+        match expr {
+            Expr::FnCall(..) | Expr::MethodCall(..) | Expr::Stmt(..) => true,
+            Expr::Dot(x, ..) | Expr::Index(x, ..) => is_call(&x.lhs) || is_call(&x.rhs),
+            _ => false,
+        }
+    }
+    if input.trim_end().ends_with(';') {
+        return false;
+    }
+    matches!(ast.statements().last(), Some(Stmt::Expr(expr)) if !is_call(expr))
+}
+
+/// A value as the REPL shows it: Rhai's debug form, except that `()` shows as `None`, a
+/// blob as Python's bytes, and a process (also inside arrays and maps) as
+/// `<Process name=... pid=... started>` rather than a type name.
+fn show(value: &Dynamic) -> String {
+    if value.is_unit() {
+        return procscript::builtins::NONE_TEXT.into();
+    }
     if let Some(process) = value.read_lock::<procscript::Process>() {
         return process.to_string();
     }
+    if let Some(blob) = value.read_lock::<rhai::Blob>() {
+        return procscript::builtins::bytes_repr(&blob);
+    }
     if let Some(array) = value.read_lock::<rhai::Array>() {
-        let items: Vec<String> = array.iter().map(|v| show(engine, v)).collect();
+        let items: Vec<String> = array.iter().map(show).collect();
         return format!("[{}]", items.join(", "));
     }
     if let Some(map) = value.read_lock::<rhai::Map>() {
         let items: Vec<String> = map
             .iter()
-            .map(|(k, v)| format!("{k:?}: {}", show(engine, v)))
+            .map(|(k, v)| format!("{k:?}: {}", show(v)))
             .collect();
         return format!("#{{{}}}", items.join(", "));
     }
-    engine.map_type_name(&format!("{value:?}")).to_string()
+    procscript::error::without_rust_paths(&format!("{value:?}")).into_owned()
 }
 
 /// Whether a parse error means the input is unfinished: an open bracket or string, or
@@ -151,7 +294,7 @@ fn is_at_end(pos: rhai::Position, input: &str) -> bool {
     let (Some(line), column) = (pos.line(), pos.position().unwrap_or(usize::MAX)) else {
         return true;
     };
-    let lines: Vec<&str> = input.lines().collect();
+    let lines: Vec<&str> = input.split('\n').collect();
     let last = lines.len().max(1);
     line > last || (line == last && column > lines.get(last - 1).map_or(0, |l| l.chars().count()))
 }
@@ -193,15 +336,41 @@ fn ps_table() -> String {
     out
 }
 
+/// What an input is, before it is compiled as script.
+enum Command<'a> {
+    Quit,
+    Help,
+    HelpFor(&'a str),
+    Dir,
+    Ps,
+    Script,
+}
+
+fn command(input: &str) -> Command<'_> {
+    match input {
+        "quit" | "exit" | "quit()" | "exit()" => Command::Quit,
+        "help" | "help()" => Command::Help,
+        "dir" | "dir()" => Command::Dir,
+        "ps" => Command::Ps,
+        _ => match input.strip_prefix("help ").map(str::trim) {
+            Some(name) => Command::HelpFor(name),
+            None => Command::Script,
+        },
+    }
+}
+
 /// Runs the REPL until `quit`, Ctrl-D or `exit(n)`; returns the exit code.
 pub fn run() -> i32 {
     let mut session = Session::new();
     let docs: Vec<FnDoc> = function_docs(session.runtime.engine());
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal();
-    let helper = ReplHelper::new(docs.iter().map(|d| d.name.clone()).collect(), color);
-    let variables = helper.variables.clone();
-    let Ok(mut editor) = Editor::<ReplHelper, DefaultHistory>::new() else {
+    let helper = ReplHelper::new(session.runtime.engine(), color);
+    let state = helper.state.clone();
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .build();
+    let Ok(mut editor) = Editor::<ReplHelper, DefaultHistory>::with_config(config) else {
         let _ = write_line(Stream::Stderr, "error: cannot start the line editor");
         return 1;
     };
@@ -234,54 +403,42 @@ pub fn run() -> i32 {
                     continue;
                 }
                 let _ = editor.add_history_entry(input);
-                match input {
-                    "quit" | "exit" => break 0,
-                    "help" => {
-                        let _ = write_line(Stream::Stdout, HELP);
-                        buffer.clear();
-                        continue;
+                match command(input) {
+                    Command::Quit => break 0,
+                    Command::Help => {
+                        let text = format!("{HELP}\n\n{}", session.dir());
+                        let _ = write_line(Stream::Stdout, &text);
                     }
-                    "ps" => {
+                    Command::Dir => {
+                        let _ = write_line(Stream::Stdout, &session.dir());
+                    }
+                    Command::Ps => {
                         let _ = write_line(Stream::Stdout, &ps_table());
-                        buffer.clear();
-                        continue;
                     }
-                    _ => {}
-                }
-                if let Some(name) = input.strip_prefix("help ").map(str::trim) {
-                    match help_for(&docs, name) {
-                        Some(text) => write_line(Stream::Stdout, &text),
-                        None => write_line(
-                            Stream::Stderr,
-                            &format!("no procscript function named `{name}`"),
-                        ),
+                    Command::HelpFor(name) => {
+                        let _ = match help_for(&docs, name) {
+                            Some(text) => write_line(Stream::Stdout, &text),
+                            None => write_line(
+                                Stream::Stderr,
+                                &format!("no procscript function named `{name}`"),
+                            ),
+                        };
                     }
-                    .ok();
-                    buffer.clear();
-                    continue;
-                }
-                let input = buffer.clone();
-                match session.compile(&input) {
-                    None => continue,
-                    Some(Err(error)) => {
-                        procscript::diagnostic::register_source(SOURCE, &input);
-                        let rendered = procscript::diagnostic::render(
-                            &error.into(),
-                            Some(SOURCE),
-                            stderr_color(),
-                        );
-                        let _ = write_line(Stream::Stderr, &rendered);
-                    }
-                    Some(Ok(ast)) => {
-                        let step = session.eval(&input, ast);
-                        *variables.borrow_mut() = session
-                            .scope
-                            .iter()
-                            .map(|(name, ..)| name.to_string())
-                            .collect();
-                        if let Step::Exit(code) = step {
-                            buffer.clear();
-                            break code;
+                    Command::Script => {
+                        let input = buffer.clone();
+                        match session.compile(&input) {
+                            None => continue,
+                            Some(Err(error)) => session.report_parse_error(&input, error),
+                            Some(Ok(ast)) => {
+                                let step = session.eval(&input, ast);
+                                state
+                                    .borrow_mut()
+                                    .update(session.variables(), session.function_signatures());
+                                if let Step::Exit(code) = step {
+                                    buffer.clear();
+                                    break code;
+                                }
+                            }
                         }
                     }
                 }
@@ -297,20 +454,8 @@ pub fn run() -> i32 {
             Err(ReadlineError::Eof) => {
                 if !buffer.trim().is_empty() {
                     // The input ended inside an unfinished statement: say so.
-                    if let Err(error) = session
-                        .runtime
-                        .engine()
-                        .compile_with_scope(&session.scope, &buffer)
-                    {
-                        procscript::diagnostic::register_source(SOURCE, &buffer);
-                        let _ = write_line(
-                            Stream::Stderr,
-                            &procscript::diagnostic::render(
-                                &error.into(),
-                                Some(SOURCE),
-                                stderr_color(),
-                            ),
-                        );
+                    if let Some(error) = compile_anyway(&session, &buffer) {
+                        session.report_parse_error(&buffer, error);
                     }
                 }
                 break 0;
@@ -324,6 +469,61 @@ pub fn run() -> i32 {
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
+    say_who_is_waited_for();
     procscript::runtime::finish();
-    code
+    match procscript::signal::pending() {
+        Some(signal) => 128 + signal as i32,
+        None => code,
+    }
+}
+
+/// The parse error of an input that ended unfinished.
+fn compile_anyway(session: &Session, input: &str) -> Option<rhai::ParseError> {
+    session
+        .runtime
+        .engine()
+        .compile_with_scope(&session.scope, session.placed(input))
+        .err()
+}
+
+/// Before the REPL waits for its children at the end, says how many and how to stop them.
+fn say_who_is_waited_for() {
+    let waited = procscript::process::active_children()
+        .iter()
+        .filter(|c| !c.daemon())
+        .count();
+    if waited > 0 {
+        let plural = if waited == 1 { "" } else { "ren" };
+        let _ = write_line(
+            Stream::Stderr,
+            &format!("waiting for {waited} child{plural} (Ctrl-C to end them)"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_values_echo_none_and_calls_do_not() {
+        let engine = rhai::Engine::new();
+        let ends = |input: &str| ends_in_plain_value(&engine.compile(input).unwrap(), input);
+        assert!(ends("x"));
+        assert!(ends("()"));
+        assert!(ends("let a = 1; a"));
+        assert!(ends("m.field"));
+        assert!(!ends("x;"));
+        assert!(!ends("print(1)"));
+        assert!(!ends("p.start()"));
+        assert!(!ends("let a = 1"));
+    }
+
+    #[test]
+    fn commands_are_told_from_script() {
+        assert!(matches!(command("dir()"), Command::Dir));
+        assert!(matches!(command("help()"), Command::Help));
+        assert!(matches!(command("help join"), Command::HelpFor("join")));
+        assert!(matches!(command("help_me()"), Command::Script));
+    }
 }

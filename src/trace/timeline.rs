@@ -1,7 +1,9 @@
-//! The timeline picture: one row per process, nested under its parent, a bar from start to
-//! end coloured by how it ended, and a marker where the parent's `join` returned.
+//! The timeline picture: one row per process, indented under its parent with a thin tree
+//! connector (as `procscript report` draws it), a bar from start to end coloured by how it
+//! ended and filled by how much of that time it spent on a CPU, a marker where the parent's
+//! `join` returned, and hover text naming parent, target, CPU time and peak memory.
 
-use svg::node::element::{Group, Line, Polygon, Rectangle, Text, Title};
+use svg::node::element::{Group, Line, Path, Polygon, Rectangle, Text, Title};
 use svg::Document;
 
 use super::Trace;
@@ -25,21 +27,79 @@ fn colour(exit: Option<&super::ExitStatus>) -> &'static str {
     }
 }
 
-/// Longest label, in characters, that fits left of the bars.
+/// Longest label, in characters, that fits left of the bars at depth 0.
 const LABEL_CHARS: usize = 40;
 
-/// A row's label: indented name, pid and target (a script shown by its file name only),
-/// cut to fit.
+/// How far a child's label is indented under its parent's, in pixels (two characters).
+const INDENT: f64 = 14.0;
+
+/// Colour of the tree connectors and spawn lines.
+const CONNECTOR: &str = "#9e9e9e";
+
+/// A row's label: name, pid and target (a script shown by its file name only), cut to fit
+/// beside its indentation.
 fn label(depth: usize, name: &str, pid: i32, target: &str) -> String {
     let target = std::path::Path::new(target)
         .file_name()
         .map_or(target.into(), |f| f.to_string_lossy());
-    let text = super::report::one_line(&format!("{}{name} ({pid}) {target}", "  ".repeat(depth)));
-    if text.chars().count() <= LABEL_CHARS {
+    let text = super::report::one_line(&format!("{name} ({pid}) {target}"));
+    let room = LABEL_CHARS.saturating_sub(2 * depth).max(8);
+    if text.chars().count() <= room {
         text
     } else {
-        text.chars().take(LABEL_CHARS - 1).collect::<String>() + "…"
+        text.chars().take(room - 1).collect::<String>() + "…"
     }
+}
+
+/// The share of its wall time a process spent on a CPU (user + system), from 0 to 1;
+/// `None` when either is unknown.
+fn cpu_share(p: &super::TracedProcess) -> Option<f64> {
+    let wall = p.duration()?;
+    let cpu = p.user_cpu? + p.sys_cpu?;
+    Some(if wall > 0.0 {
+        (cpu / wall).clamp(0.0, 1.0)
+    } else {
+        0.0
+    })
+}
+
+/// Peak memory as people read it.
+fn memory(kib: Option<i64>) -> String {
+    match kib {
+        None => "unknown".into(),
+        Some(k) if k < 1024 => format!("{k} KiB"),
+        Some(k) => format!("{:.1} MiB", k as f64 / 1024.0),
+    }
+}
+
+/// The hover text of a bar: who it is, its parent, what it ran, when, how it ended, its
+/// CPU time and share, and its peak memory.
+fn bar_title(p: &super::TracedProcess, parent: Option<&super::TracedProcess>, end: f64) -> String {
+    let exit = p.exit.as_ref().map_or_else(
+        || "not seen to end".to_string(),
+        |e| format!("exit {}", e.short()),
+    );
+    let parent = match parent {
+        Some(q) => format!("child of {} ({})", super::report::one_line(&q.name), q.pid),
+        None => format!("parent pid {}", p.ppid),
+    };
+    let cpu = match (p.user_cpu, p.sys_cpu) {
+        (Some(user), Some(sys)) => format!(
+            "CPU {:.3}s ({:.0}% of its time; user {user:.3}s, system {sys:.3}s)",
+            user + sys,
+            cpu_share(p).unwrap_or(0.0) * 100.0
+        ),
+        _ => "CPU unknown".into(),
+    };
+    format!(
+        "{} pid {}, {parent}, ran {}: {:.3}s to {:.3}s, {exit}; {cpu}; peak memory {}",
+        super::report::one_line(&p.name),
+        p.pid,
+        super::report::one_line(&p.target),
+        p.start,
+        end,
+        memory(p.max_rss_kib)
+    )
 }
 
 /// A "nice" tick step giving about six ticks over `span` seconds.
@@ -118,30 +178,88 @@ pub fn render(trace: &Trace) -> String {
     doc = doc.add(axis);
 
     let row_of = |pid: i32| tree.iter().position(|(_, _, p)| p.pid == pid);
+    let row_y = |row: usize| TOP + ROW * row as f64;
+    // Each row's parent row: the nearest row above with one less depth.
+    let parent_row = |row: usize| {
+        let depth = tree[row].0;
+        (0..row).rev().find(|&r| tree[r].0 + 1 == depth)
+    };
+    let mut connectors = Group::new()
+        .set("class", "tree")
+        .set("stroke", CONNECTOR)
+        .set("stroke-width", 1)
+        .set("fill", "none");
     for (row, (depth, _, p)) in tree.iter().enumerate() {
-        let y = TOP + ROW * row as f64;
-        let end = p.end.unwrap_or(span);
-        let exit = p.exit.as_ref().map_or_else(
-            || "not seen to end".to_string(),
-            |e| format!("exit {}", e.short()),
+        let Some(parent) = parent_row(row) else {
+            continue;
+        };
+        // In the label column: down from under the parent's name, across to this one's.
+        let trunk = MARGIN + INDENT * (*depth as f64 - 1.0) + 4.0;
+        let mid = row_y(row) + ROW / 2.0;
+        connectors = connectors.add(Path::new().set(
+            "d",
+            format!(
+                "M{trunk},{} V{mid} H{}",
+                row_y(parent) + ROW - 6.0,
+                trunk + INDENT - 6.0
+            ),
+        ));
+        // In the plot: a dotted line where the parent forked it.
+        connectors = connectors.add(
+            Line::new()
+                .set("class", "spawn")
+                .set("x1", x(p.start))
+                .set("x2", x(p.start))
+                .set("y1", row_y(parent) + ROW - 5.0)
+                .set("y2", row_y(row) + 5.0)
+                .set("stroke-dasharray", "2,2"),
         );
+    }
+    doc = doc.add(connectors);
+    for (row, (depth, _, p)) in tree.iter().enumerate() {
+        let y = row_y(row);
+        let end = p.end.unwrap_or(span);
         let label = label(*depth, &p.name, p.pid, &p.target);
+        let parent = parent_row(row).map(|r| tree[r].2);
+        let fill = colour(p.exit.as_ref());
+        let (bar_x, bar_y) = (x(p.start), y + 5.0);
+        let (bar_w, bar_h) = ((x(end) - x(p.start)).max(1.5), ROW - 10.0);
+        let title = bar_title(p, parent, end);
         let mut group = Group::new().set("class", "process").set("data-pid", p.pid);
         group = group
-            .add(Text::new(label).set("x", MARGIN).set("y", y + ROW * 0.62))
+            .add(
+                Text::new(label)
+                    .set("x", MARGIN + INDENT * *depth as f64)
+                    .set("y", y + ROW * 0.62),
+            )
+            // The whole life, pale; its CPU share, in full colour from the bottom up.
             .add(
                 Rectangle::new()
-                    .set("x", x(p.start))
-                    .set("y", y + 5.0)
-                    .set("width", (x(end) - x(p.start)).max(1.5))
-                    .set("height", ROW - 10.0)
+                    .set("class", "bar")
+                    .set("x", bar_x)
+                    .set("y", bar_y)
+                    .set("width", bar_w)
+                    .set("height", bar_h)
                     .set("rx", 3)
-                    .set("fill", colour(p.exit.as_ref()))
-                    .add(Title::new(format!(
-                        "{} pid {}: {:.3}s to {:.3}s, {exit}",
-                        p.name, p.pid, p.start, end
-                    ))),
+                    .set("fill", fill)
+                    .set("fill-opacity", 0.35)
+                    .set("stroke", fill)
+                    .add(Title::new(title.clone())),
             );
+        if let Some(share) = cpu_share(p) {
+            let h = bar_h * share;
+            group = group.add(
+                Rectangle::new()
+                    .set("class", "cpu")
+                    .set("data-share", format!("{share:.3}"))
+                    .set("x", bar_x)
+                    .set("y", bar_y + bar_h - h)
+                    .set("width", bar_w)
+                    .set("height", h)
+                    .set("fill", fill)
+                    .add(Title::new(title)),
+            );
+        }
         doc = doc.add(group);
     }
 
@@ -215,6 +333,33 @@ pub fn render(trace: &Trace) -> String {
                 .set("x", lx + 15.0)
                 .set("y", y),
         );
+    // What the fill of a bar means: a pale bar with its CPU share filled from below.
+    let lx = lx + 15.0 + 7.0 * 28.0;
+    legend = legend
+        .add(
+            Rectangle::new()
+                .set("x", lx)
+                .set("y", y - 10.0)
+                .set("width", 12)
+                .set("height", 12)
+                .set("rx", 2)
+                .set("fill", "#43a047")
+                .set("fill-opacity", 0.35)
+                .set("stroke", "#43a047"),
+        )
+        .add(
+            Rectangle::new()
+                .set("x", lx)
+                .set("y", y - 4.0)
+                .set("width", 12)
+                .set("height", 6)
+                .set("fill", "#43a047"),
+        )
+        .add(
+            Text::new("filled: share of time on a CPU")
+                .set("x", lx + 17.0)
+                .set("y", y),
+        );
     doc.add(legend).to_string()
 }
 
@@ -228,9 +373,9 @@ mod tests {
             label(0, "MainProcess", 7, "/work/main/scripts/join.rhai"),
             "MainProcess (7) join.rhai"
         );
-        assert_eq!(label(1, "Process-1", 8, "piao"), "  Process-1 (8) piao");
+        assert_eq!(label(1, "Process-1", 8, "piao"), "Process-1 (8) piao");
         let long = label(2, &"x".repeat(80), 9, "t");
-        assert_eq!(long.chars().count(), LABEL_CHARS);
+        assert_eq!(long.chars().count(), LABEL_CHARS - 4);
         assert!(long.ends_with('…'));
     }
 
