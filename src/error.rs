@@ -39,6 +39,15 @@ pub enum ErrorKind {
     Full,
     /// Ctrl-C or SIGTERM stopped the script; not catchable by scripts.
     Interrupted,
+    /// An operation that is not allowed in the object's state (releasing an unlocked
+    /// manager `Lock`).
+    RuntimeError,
+    /// A missing key of a manager `dict`.
+    KeyError,
+    /// An index out of range of a manager `list`.
+    IndexError,
+    /// A missing attribute of a manager `Namespace`.
+    AttributeError,
 }
 
 impl ErrorKind {
@@ -59,6 +68,10 @@ impl ErrorKind {
             Self::Empty => "Empty",
             Self::Full => "Full",
             Self::Interrupted => "Interrupted",
+            Self::RuntimeError => "RuntimeError",
+            Self::KeyError => "KeyError",
+            Self::IndexError => "IndexError",
+            Self::AttributeError => "AttributeError",
         }
     }
 

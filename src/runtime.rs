@@ -86,6 +86,7 @@ pub fn install(engine: &mut Engine) {
     crate::ipc::IpcPackage::new().register_into_engine(engine);
     crate::ipc::register_with_syntax(engine);
     crate::pool::package::PoolPackage::new().register_into_engine(engine);
+    crate::manager::ManagerPackage::new().register_into_engine(engine);
     engine.on_print(|text| {
         let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
             0 => output::write_line(Stream::Stdout, text),

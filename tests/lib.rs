@@ -19,6 +19,8 @@ mod errors;
 mod ipc;
 /// No orphans, --max-procs, resource limits.
 mod limits;
+/// Managers: shared dict, list, Value, Lock, Queue, Namespace proxies; CPython's tests.
+mod manager;
 /// Sockets: the echo servers under load, UDP and Unix examples, error kinds.
 mod net;
 /// Process pools: map, imap, apply_async, task errors, dead workers, terminate.
