@@ -616,3 +616,74 @@ fn ctrl_c_while_waiting_on_the_manager_ends_the_script() {
         "manager {manager} outlived the interrupted script"
     );
 }
+
+#[test]
+fn proxy_methods_reject_wrong_arguments_with_catchable_errors() {
+    // Every value kind a script has, in every argument of the methods that answer at once
+    // (a blocking `get` or `acquire` would wait, correctly, so those get timeouts of 0).
+    let values = [
+        "()", "0", "-1", "2.5", "\"\"", "\"x\"", "[]", "[1, [2]]", "#{}", "#{a: 1}", "blob()",
+        "true", "'c'", "0..2", "|| 1", "m",
+    ];
+    let methods: &[(&str, &[&str])] = &[
+        (
+            "d",
+            &[
+                "get",
+                "setdefault",
+                "pop",
+                "update",
+                "contains",
+                "keys",
+                "popitem",
+            ],
+        ),
+        (
+            "l",
+            &[
+                "append", "extend", "insert", "pop", "remove", "index", "count", "sort",
+            ],
+        ),
+        ("v", &["set", "get"]),
+        ("ns", &["getattr", "setattr", "hasattr", "delattr"]),
+        ("q", &["put_nowait", "get_nowait", "qsize"]),
+        ("lock", &["release", "locked"]),
+    ];
+    let mut script = String::from(
+        "let m = Manager(); let d = m.dict(); let l = m.list(); let v = m.Value(0);\n\
+         let ns = m.Namespace(); let q = m.Queue(1); let lock = m.Lock();\nlet calls = 0;\n",
+    );
+    for (proxy, names) in methods {
+        for name in *names {
+            for a in values {
+                script.push_str(&format!(
+                    "try {{ {proxy}.{name}({a}); }} catch (e) {{ }} calls += 1;\n"
+                ));
+                for b in ["()", "\"k\"", "|| 1", "[[1]]"] {
+                    script.push_str(&format!(
+                        "try {{ {proxy}.{name}({a}, {b}); }} catch (e) {{ }} calls += 1;\n"
+                    ));
+                }
+            }
+        }
+    }
+    for a in values {
+        for target in ["d", "l", "ns"] {
+            script.push_str(&format!(
+                "try {{ {target}[{a}] = {a}; }} catch (e) {{ }} try {{ {target}[{a}]; }} catch (e) {{ }} calls += 1;\n"
+            ));
+        }
+        // `q.get(())` and `q.get(true)` wait for a value, as they should.
+        if a != "()" && a != "true" {
+            script.push_str(&format!(
+                "try {{ q.get({a}); }} catch (e) {{ }} calls += 1;\n"
+            ));
+        }
+        script.push_str("lock.acquire(false); lock.acquire(0);\n");
+    }
+    script.push_str("d[\"still\"] = \"works\"; print(`${d[\"still\"]} ${calls > 500}`);\n");
+    let run = Test::new().script(&script).run();
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(run.stdout, "works true\n");
+    assert!(!run.stderr.contains("panic"), "{}", run.stderr);
+}
