@@ -458,9 +458,17 @@ struct Paused {
 
 impl Paused {
     fn start(body: &str) -> Self {
-        let test = Test::new().script(&format!("{CHECKS}\n{body}"));
-        let mut child = test
-            .command()
+        Self::start_test(Test::new().script(&format!("{CHECKS}\n{body}")), false)
+    }
+
+    /// Runs `test`; in a process group of its own if `group`, as a terminal's foreground
+    /// job is, so that a signal to the group reaches every process of the run.
+    fn start_test(test: Test, group: bool) -> Self {
+        let mut command = test.command();
+        if group {
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -493,7 +501,7 @@ impl Paused {
         self.stdin.flush().unwrap();
     }
 
-    fn finish(mut self) -> Option<i32> {
+    fn finish(&mut self) -> Option<i32> {
         let child = self.child.take().unwrap();
         wait_with_timeout(child, Duration::from_secs(60))
             .status
@@ -597,8 +605,11 @@ fn the_manager_ends_with_the_script_and_dies_with_a_killed_creator() {
 }
 
 #[test]
-fn ctrl_c_while_waiting_on_the_manager_ends_the_script() {
-    let mut paused = Paused::start(
+fn ctrl_c_at_a_terminal_ends_the_script_and_its_manager_at_once() {
+    // Ctrl-C reaches the whole foreground group: the manager ignores it (a REPL keeps its
+    // manager), and ends when the stopping script passes the SIGINT on, not at the SIGKILL
+    // that would come after the grace period.
+    let test = Test::new().script(
         r#"
         let m = Manager();
         let q = m.Queue();
@@ -607,14 +618,56 @@ fn ctrl_c_while_waiting_on_the_manager_ends_the_script() {
         print("not reached");
     "#,
     );
+    let trace = test.dir().join("run.yaml");
+    let test = test.flags(&["--trace", trace.to_str().unwrap()]);
+    let mut paused = Paused::start_test(test, true);
     let manager = pid_of(&paused.marker(), "manager ");
-    // SAFETY: kill(2) on the script's pid, which this test started and has not reaped.
-    unsafe { libc::kill(paused.pid as i32, libc::SIGINT) };
+    // SAFETY: kill(2) on the process group of the script, which this test started in a
+    // group of its own and has not reaped.
+    unsafe { libc::kill(-(paused.pid as i32), libc::SIGINT) };
     assert_eq!(paused.finish(), Some(130));
     assert!(
-        eventually(Duration::from_secs(10), || !alive(manager)),
+        !alive(manager),
         "manager {manager} outlived the interrupted script"
     );
+    let trace = std::fs::read_to_string(trace).unwrap();
+    let manager_entry = trace
+        .split("- pid: ")
+        .find(|entry| entry.starts_with(&format!("{manager}\n")))
+        .unwrap_or_else(|| panic!("no manager in the trace:\n{trace}"));
+    assert!(
+        manager_entry.contains("signal_name: SIGINT"),
+        "the manager did not end by the SIGINT passed on:\n{manager_entry}"
+    );
+}
+
+/// The process group of `pid` (field 5 of /proc/PID/stat).
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn the_manager_is_out_of_reach_of_a_terminals_ctrl_c() {
+    // In a process group of its own: a Ctrl-C at the terminal reaches the script (or the
+    // REPL, which goes on), never the manager directly.
+    let mut paused = Paused::start(
+        r#"
+        let m = Manager();
+        print(`manager ${m.pid}`);
+        input("");
+    "#,
+    );
+    let manager = pid_of(&paused.marker(), "manager ");
+    assert_eq!(process_group(manager), Some(manager));
+    assert_ne!(process_group(paused.pid), Some(manager));
+    paused.resume();
+    assert_eq!(paused.finish(), Some(0));
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! - `Manager()` binds a listening Unix socket with an abstract name (no file to clean up;
 //!   the kernel frees the name when the manager's socket closes) and forks the manager
 //!   process (`SyncManager-N`), a daemon that dies with its creator, even if the creator is
-//!   killed with SIGKILL. It serves every connection from one poll loop ([`server`]).
+//!   killed with SIGKILL. It serves every connection from one poll loop ([`server`]), in a
+//!   process group of its own, out of reach of a terminal's Ctrl-C.
 //! - Each process talks to the manager over its **own** connection, made the first time it
 //!   uses a proxy: a connection inherited through `fork` is closed in the child at once
 //!   (a `pthread_atfork` child handler), so the manager sees a connection close exactly
@@ -264,6 +265,9 @@ impl Manager {
         // The listener moves into the child's body; the parent's copy closes when that
         // closure is dropped after the fork, so that the manager holds the only one.
         let pid = process.fork(move || server::serve(listener, key))?;
+        // The manager moves to a process group of its own (see `server::serve`); do it from
+        // here too, as shells do for their jobs, so that it is done when `Manager()` returns.
+        let _ = nix::unistd::setpgid(pid, pid);
         Ok(Self(Rc::new(Shared {
             name,
             authkey,

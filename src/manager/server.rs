@@ -189,8 +189,16 @@ struct Server {
     stop: bool,
 }
 
+/// The largest first message (the key) a connection may send before it is authenticated.
+const MAX_HELLO: u64 = 1024;
+
 /// Runs the manager until a `shutdown` request; returns the exit code.
 pub fn serve(listener: OwnedFd, authkey: Vec<u8>) -> i32 {
+    // Ctrl-C at a terminal goes to every process of the foreground process group. In a
+    // group of its own, the manager is out of its reach, so that a REPL that goes on after
+    // Ctrl-C keeps its manager (CPython's manager ignores SIGINT for the same reason). The
+    // SIGINT or SIGTERM its creator passes on as it stops still ends it at once.
+    let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
     close_inherited(listener.as_raw_fd());
     let mut server = Server {
         listener,
@@ -375,6 +383,9 @@ impl Server {
                 Err(Errno::EAGAIN) => return true,
                 Err(_) => return false,
             }
+            if !conn.authenticated && conn.input.len() as u64 > MAX_HELLO + 8 {
+                return true;
+            }
             if conn.input.len() as u64 > MAX_MESSAGE + 8 {
                 // A whole message is buffered: handle it before reading on. A client that
                 // sends that much while it should be waiting for an answer is dropped.
@@ -393,7 +404,7 @@ impl Server {
                 return;
             }
             let len = u64::from_le_bytes(conn.input[..8].try_into().expect("8 bytes"));
-            if len > MAX_MESSAGE {
+            if len > MAX_MESSAGE || (!conn.authenticated && len > MAX_HELLO) {
                 return self.close(id);
             }
             let end = 8 + len as usize;
