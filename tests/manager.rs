@@ -221,6 +221,12 @@ fn proxies_behave_like_pythons() {
         eq(4.0 in d, false, "4.0 in d: keys compare by type");
         eq(kind_of(|| { d[[1]] = 1; }), "TypeError", "an array as a key");
         eq(`${d}`, `{"b": 2, "c": 3, 4: "four", 2: "two"}`, "str(d)");
+        let other = m.dict([[true, "yes"]]);
+        other.update(d);
+        eq(other.keys(), [true, "b", "c", 4, 2], "update from another dict");
+        let ns = m.Namespace(#{ count: 1 });
+        ns.count += 5;
+        eq(ns.count, 6, "ns.count += 5");
 
         let l = m.list([3, 1, 2]);
         eq(kind_of(|| l[3]), "IndexError", "l[3]");
@@ -236,6 +242,9 @@ fn proxies_behave_like_pythons() {
         l.push("x");
         eq(kind_of(|| l.sort()), "TypeError", "sorting ints and a string");
         eq(l[1..=2], [2, 3], "l[1..=2]");
+        let copy = m.list(l);
+        copy.extend(m.list([7]));
+        eq(copy.to_array(), [0, 2, 3, 9, "x", 7], "a list from and extended by lists");
         l.clear();
         eq(kind_of(|| l.pop()), "IndexError", "pop from an empty list");
 

@@ -59,11 +59,15 @@ fn namer<'a>(ctx: &'a NativeCallContext<'a>) -> impl Fn(&str) -> String + 'a {
     |name| ctx.engine().map_type_name(name).to_string()
 }
 
-/// An array from an array or a range (`0..10`, `range(0, 10)`), as Python's `list(iterable)`.
+/// An array from an array, a range (`0..10`, `range(0, 10)`) or another manager list, as
+/// Python's `list(iterable)`.
 fn items(init: Dynamic, what: &str) -> Result<Array, Error> {
     let type_name = init.type_name();
     if init.is_array() {
         return Ok(init.cast::<Array>());
+    }
+    if let Some(list) = init.clone().try_cast::<ListProxy>() {
+        return Ok(array(list.0.call_plain("copy", Array::new())?));
     }
     if let Some(r) = init.clone().try_cast::<Range<INT>>() {
         return Ok(r.map(Dynamic::from_int).collect());
@@ -208,7 +212,7 @@ mod manager_functions {
         )?))
     }
 
-    /// A shared list holding the items of `init`, an array or a range.
+    /// A shared list holding the items of `init`: an array, a range or another manager list.
     ///
     /// ```rhai
     /// let l = Manager().list(0..5);
@@ -542,6 +546,14 @@ mod manager_functions {
         Ok(d.0.call("__contains__", vec![key], &namer(&ctx))?.as_bool() == Ok(true))
     }
 
+    /// Stores every entry of another manager dict, keys as they are.
+    #[rhai_fn(name = "update", return_raw, pure, volatile)]
+    pub fn dict_update_from_dict(d: &mut DictProxy, other: DictProxy) -> RhaiResult<()> {
+        let pairs = other.0.call_plain("items", Array::new())?;
+        d.0.call_plain_unit("update", vec![pairs])?;
+        Ok(())
+    }
+
     /// Stores every entry of `entries`: a map, or an array of `[key, value]` pairs.
     #[rhai_fn(name = "update", return_raw, pure, volatile)]
     pub fn dict_update(
@@ -648,7 +660,7 @@ mod manager_functions {
         Ok(())
     }
 
-    /// Adds the items of `more` (an array or a range) at the end.
+    /// Adds the items of `more` (an array, a range or another manager list) at the end.
     #[rhai_fn(name = "extend", return_raw, pure, volatile)]
     pub fn list_extend(ctx: NativeCallContext, l: &mut ListProxy, more: Dynamic) -> RhaiResult<()> {
         let more = super::items(more, "what extends a list")?;

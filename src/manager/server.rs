@@ -378,6 +378,12 @@ impl Server {
             };
             match nix::unistd::read(&conn.fd, &mut buf) {
                 Ok(0) => return false,
+                // A short read took all there was: the next poll says when more comes
+                // (saves a read that would only say EAGAIN, per request).
+                Ok(n) if n < buf.len() => {
+                    conn.input.extend_from_slice(&buf[..n]);
+                    return true;
+                }
                 Ok(n) => conn.input.extend_from_slice(&buf[..n]),
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => return true,
