@@ -392,12 +392,23 @@ mod manager_functions {
     }
 
     /// The manager process's pid.
+    ///
+    /// ```rhai
+    /// let m = Manager();
+    /// print(m.pid != getpid());   // true: the manager is a process of its own
+    /// ```
     #[rhai_fn(get = "pid", pure)]
     pub fn manager_pid(m: &mut SyncManager) -> INT {
         m.pid().as_raw().into()
     }
 
     /// `<SyncManager pid=4242 running>`.
+    ///
+    /// ```rhai
+    /// let m = Manager();
+    /// m.shutdown();
+    /// print(m);                   // <SyncManager pid=... shut down>
+    /// ```
     #[rhai_fn(name = "to_string", name = "to_debug", pure)]
     pub fn manager_to_string(m: &mut SyncManager) -> String {
         m.to_string()
@@ -454,6 +465,12 @@ mod manager_functions {
     }
 
     /// The value for `key`, stored as `default` first if there is none (one atomic step).
+    ///
+    /// ```rhai
+    /// let d = Manager().dict();
+    /// d.setdefault("seen", []);
+    /// print(d.setdefault("seen", [1]));   // []
+    /// ```
     #[rhai_fn(name = "setdefault", return_raw, pure, volatile)]
     pub fn dict_setdefault(
         ctx: NativeCallContext,
@@ -465,6 +482,12 @@ mod manager_functions {
     }
 
     /// Removes `key` and returns its value; a missing key is a `KeyError`.
+    ///
+    /// ```rhai
+    /// let d = Manager().dict(#{ a: 1 });
+    /// print(d.pop("a"));          // 1
+    /// print(d.pop("a", 0));       // 0
+    /// ```
     #[rhai_fn(name = "pop", return_raw, pure, volatile)]
     pub fn dict_pop(
         ctx: NativeCallContext,
@@ -486,6 +509,11 @@ mod manager_functions {
     }
 
     /// Removes the last entry and returns it as `[key, value]`; `KeyError` when empty.
+    ///
+    /// ```rhai
+    /// let d = Manager().dict(#{ a: 1 });
+    /// print(d.popitem());         // ["a", 1]
+    /// ```
     #[rhai_fn(name = "popitem", return_raw, pure, volatile)]
     pub fn dict_popitem(d: &mut DictProxy) -> RhaiResult<Dynamic> {
         Ok(d.0.call_plain("popitem", Array::new())?)
@@ -505,18 +533,34 @@ mod manager_functions {
     }
 
     /// The values, in insertion order of their keys.
+    ///
+    /// ```rhai
+    /// let d = Manager().dict([["x", 1], ["y", 2]]);
+    /// print(d.values());          // [1, 2]
+    /// ```
     #[rhai_fn(name = "values", return_raw, pure, volatile)]
     pub fn dict_values(d: &mut DictProxy) -> RhaiResult<Array> {
         Ok(super::array(d.0.call_plain("values", Array::new())?))
     }
 
     /// The entries as `[key, value]` pairs, in insertion order.
+    ///
+    /// ```rhai
+    /// let d = Manager().dict();
+    /// d[1] = "one";
+    /// for pair in d.items() { print(`${pair[0]} -> ${pair[1]}`); }   // 1 -> one
+    /// ```
     #[rhai_fn(name = "items", return_raw, pure, volatile)]
     pub fn dict_items(d: &mut DictProxy) -> RhaiResult<Array> {
         Ok(super::array(d.0.call_plain("items", Array::new())?))
     }
 
     /// The number of entries.
+    ///
+    /// ```rhai
+    /// let d = Manager().dict(#{ a: 1, b: 2 });
+    /// print(d.len());             // 2
+    /// ```
     #[rhai_fn(name = "len", return_raw, pure, volatile)]
     pub fn dict_len(d: &mut DictProxy) -> RhaiResult<INT> {
         Ok(d.0
@@ -526,6 +570,10 @@ mod manager_functions {
     }
 
     /// Whether it has no entries.
+    ///
+    /// ```rhai
+    /// print(Manager().dict().is_empty());   // true
+    /// ```
     #[rhai_fn(name = "is_empty", return_raw, pure, volatile)]
     pub fn dict_is_empty(d: &mut DictProxy) -> RhaiResult<bool> {
         Ok(d.0.call_plain("__len__", Array::new())?.as_int() == Ok(0))
@@ -547,6 +595,14 @@ mod manager_functions {
     }
 
     /// Stores every entry of another manager dict, keys as they are.
+    ///
+    /// ```rhai
+    /// let m = Manager();
+    /// let d = m.dict(#{ a: 1 });
+    /// d.update(m.dict([[2, "two"]]));
+    /// d.update(#{ b: 3 });
+    /// print(d);                   // {"a": 1, 2: "two", "b": 3}
+    /// ```
     #[rhai_fn(name = "update", return_raw, pure, volatile)]
     pub fn dict_update_from_dict(d: &mut DictProxy, other: DictProxy) -> RhaiResult<()> {
         let pairs = other.0.call_plain("items", Array::new())?;
@@ -566,6 +622,12 @@ mod manager_functions {
     }
 
     /// Removes every entry.
+    ///
+    /// ```rhai
+    /// let d = Manager().dict(#{ a: 1 });
+    /// d.clear();
+    /// print(d.len());             // 0
+    /// ```
     #[rhai_fn(name = "clear", return_raw, pure, volatile)]
     pub fn dict_clear(d: &mut DictProxy) -> RhaiResult<()> {
         d.0.call_plain_unit("clear", Array::new())?;
@@ -574,6 +636,12 @@ mod manager_functions {
 
     /// A plain (unshared) map with the current entries; keys that are not strings become
     /// their string form (`65` → `"65"`), as Rhai maps have string keys.
+    ///
+    /// ```rhai
+    /// let d = Manager().dict();
+    /// d[65] = "A";
+    /// print(d.to_map());          // #{"65": "A"}
+    /// ```
     #[rhai_fn(name = "to_map", name = "copy", return_raw, pure, volatile)]
     pub fn dict_to_map(d: &mut DictProxy) -> RhaiResult<Map> {
         Ok(super::map(d.0.call_plain("copy", Array::new())?))
@@ -650,6 +718,13 @@ mod manager_functions {
     }
 
     /// Adds `value` at the end.
+    ///
+    /// ```rhai
+    /// let l = Manager().list();
+    /// l.append(1);
+    /// l.push(2);
+    /// print(l);                   // [1, 2]
+    /// ```
     #[rhai_fn(name = "append", name = "push", return_raw, pure, volatile)]
     pub fn list_append(
         ctx: NativeCallContext,
@@ -661,6 +736,13 @@ mod manager_functions {
     }
 
     /// Adds the items of `more` (an array, a range or another manager list) at the end.
+    ///
+    /// ```rhai
+    /// let l = Manager().list([1]);
+    /// l.extend([2, 3]);
+    /// l.extend(4..6);
+    /// print(l);                   // [1, 2, 3, 4, 5]
+    /// ```
     #[rhai_fn(name = "extend", return_raw, pure, volatile)]
     pub fn list_extend(ctx: NativeCallContext, l: &mut ListProxy, more: Dynamic) -> RhaiResult<()> {
         let more = super::items(more, "what extends a list")?;
@@ -669,6 +751,12 @@ mod manager_functions {
     }
 
     /// Inserts `value` before item `i`.
+    ///
+    /// ```rhai
+    /// let l = Manager().list(["b"]);
+    /// l.insert(0, "a");
+    /// print(l);                   // ["a", "b"]
+    /// ```
     #[rhai_fn(name = "insert", return_raw, pure, volatile)]
     pub fn list_insert(
         ctx: NativeCallContext,
@@ -681,6 +769,12 @@ mod manager_functions {
     }
 
     /// Removes and returns the last item; `IndexError` when empty.
+    ///
+    /// ```rhai
+    /// let l = Manager().list([1, 2, 3]);
+    /// print(l.pop());             // 3
+    /// print(l.pop(0));            // 1
+    /// ```
     #[rhai_fn(name = "pop", return_raw, pure, volatile)]
     pub fn list_pop(l: &mut ListProxy) -> RhaiResult<Dynamic> {
         Ok(l.0.call_plain("pop", Array::new())?)
@@ -694,6 +788,12 @@ mod manager_functions {
 
     /// Removes the first item equal to `value` (Python's `list.remove`, by value);
     /// `ValueError` if there is none.
+    ///
+    /// ```rhai
+    /// let l = Manager().list(["a", "b", "a"]);
+    /// l.remove("a");
+    /// print(l);                   // ["b", "a"]
+    /// ```
     #[rhai_fn(name = "remove", return_raw, pure, volatile)]
     pub fn list_remove(
         ctx: NativeCallContext,
@@ -705,6 +805,11 @@ mod manager_functions {
     }
 
     /// The position of the first item equal to `value`; `ValueError` if there is none.
+    ///
+    /// ```rhai
+    /// let l = Manager().list(["a", "b"]);
+    /// print(l.index("b"));        // 1
+    /// ```
     #[rhai_fn(name = "index", return_raw, pure, volatile)]
     pub fn list_index(
         ctx: NativeCallContext,
@@ -718,6 +823,11 @@ mod manager_functions {
     }
 
     /// How many items equal `value`.
+    ///
+    /// ```rhai
+    /// let l = Manager().list([1, 2, 1.0]);
+    /// print(l.count(1));          // 2: 1 == 1.0, as in Python
+    /// ```
     #[rhai_fn(name = "count", return_raw, pure, volatile)]
     pub fn list_count(
         ctx: NativeCallContext,
@@ -731,6 +841,11 @@ mod manager_functions {
     }
 
     /// Whether an item equals `value`; also `value in l`.
+    ///
+    /// ```rhai
+    /// let l = Manager().list([1, 2]);
+    /// print(2 in l);              // true
+    /// ```
     #[rhai_fn(name = "contains", return_raw, pure, volatile)]
     pub fn list_contains(
         ctx: NativeCallContext,
@@ -744,6 +859,11 @@ mod manager_functions {
     }
 
     /// The number of items.
+    ///
+    /// ```rhai
+    /// let l = Manager().list(0..4);
+    /// print(l.len());             // 4
+    /// ```
     #[rhai_fn(name = "len", return_raw, pure, volatile)]
     pub fn list_len(l: &mut ListProxy) -> RhaiResult<INT> {
         Ok(l.0
@@ -753,12 +873,22 @@ mod manager_functions {
     }
 
     /// Whether it has no items.
+    ///
+    /// ```rhai
+    /// print(Manager().list().is_empty());   // true
+    /// ```
     #[rhai_fn(name = "is_empty", return_raw, pure, volatile)]
     pub fn list_is_empty(l: &mut ListProxy) -> RhaiResult<bool> {
         Ok(l.0.call_plain("__len__", Array::new())?.as_int() == Ok(0))
     }
 
     /// Removes every item.
+    ///
+    /// ```rhai
+    /// let l = Manager().list([1, 2]);
+    /// l.clear();
+    /// print(l);                   // []
+    /// ```
     #[rhai_fn(name = "clear", return_raw, pure, volatile)]
     pub fn list_clear(l: &mut ListProxy) -> RhaiResult<()> {
         l.0.call_plain_unit("clear", Array::new())?;
@@ -766,6 +896,12 @@ mod manager_functions {
     }
 
     /// Reverses the items in place.
+    ///
+    /// ```rhai
+    /// let l = Manager().list([1, 2, 3]);
+    /// l.reverse();
+    /// print(l);                   // [3, 2, 1]
+    /// ```
     #[rhai_fn(name = "reverse", return_raw, pure, volatile)]
     pub fn list_reverse(l: &mut ListProxy) -> RhaiResult<()> {
         l.0.call_plain_unit("reverse", Array::new())?;
@@ -807,6 +943,13 @@ mod manager_functions {
     // ---------------------------------------------------------------- Value
 
     /// The current value.
+    ///
+    /// ```rhai
+    /// let v = Manager().Value(0);
+    /// v.value = 41;
+    /// v.value += 1;               // two calls: hold a manager Lock if others write too
+    /// print(v.value);             // 42
+    /// ```
     #[rhai_fn(get = "value", return_raw, pure, volatile)]
     pub fn value_get(v: &mut ValueProxy) -> RhaiResult<Dynamic> {
         Ok(v.0.call_plain("get", Array::new())?)
@@ -820,12 +963,23 @@ mod manager_functions {
     }
 
     /// The current value (Python's `v.get()`).
+    ///
+    /// ```rhai
+    /// let v = Manager().Value("i", 7);
+    /// print(v.get());             // 7
+    /// ```
     #[rhai_fn(name = "get", return_raw, pure, volatile)]
     pub fn value_get_method(v: &mut ValueProxy) -> RhaiResult<Dynamic> {
         Ok(v.0.call_plain("get", Array::new())?)
     }
 
     /// Replaces the value (Python's `v.set(x)`).
+    ///
+    /// ```rhai
+    /// let v = Manager().Value("i", 7);
+    /// v.set(8);
+    /// print(v.value);             // 8
+    /// ```
     #[rhai_fn(name = "set", return_raw, pure, volatile)]
     pub fn value_set_method(
         ctx: NativeCallContext,
@@ -882,6 +1036,13 @@ mod manager_functions {
 
     /// Frees the lock (any process may); releasing a free lock is a `RuntimeError`, as in
     /// Python.
+    ///
+    /// ```rhai
+    /// let lock = Manager().Lock();
+    /// lock.acquire();
+    /// lock.release();
+    /// try { lock.release(); } catch (e) { print(e.kind); }   // RuntimeError
+    /// ```
     #[rhai_fn(name = "release", return_raw, pure, volatile)]
     pub fn lock_release(lock: &mut LockProxy) -> RhaiResult<()> {
         lock.0.call_plain_unit("release", Array::new())?;
@@ -889,6 +1050,12 @@ mod manager_functions {
     }
 
     /// Whether some process holds the lock.
+    ///
+    /// ```rhai
+    /// let lock = Manager().Lock();
+    /// with lock { print(lock.locked()); }   // true
+    /// print(lock.locked());                 // false
+    /// ```
     #[rhai_fn(name = "locked", return_raw, pure, volatile)]
     pub fn lock_locked(lock: &mut LockProxy) -> RhaiResult<bool> {
         Ok(lock
@@ -938,6 +1105,12 @@ mod manager_functions {
     }
 
     /// Puts a value if there is room at once, else `Full`.
+    ///
+    /// ```rhai
+    /// let q = Manager().Queue(1);
+    /// q.put_nowait(1);
+    /// try { q.put_nowait(2); } catch (e) { print(e.kind); }   // Full
+    /// ```
     #[rhai_fn(name = "put_nowait", return_raw, pure, volatile)]
     pub fn queue_put_nowait(
         ctx: NativeCallContext,
@@ -967,12 +1140,24 @@ mod manager_functions {
     }
 
     /// Takes a value if one is waiting, else `Empty`.
+    ///
+    /// ```rhai
+    /// let q = Manager().Queue();
+    /// q.put(1);
+    /// print(q.get_nowait());      // 1
+    /// try { q.get_nowait(); } catch (e) { print(e.kind); }    // Empty
+    /// ```
     #[rhai_fn(name = "get_nowait", return_raw, pure, volatile)]
     pub fn queue_get_nowait(q: &mut QueueProxy) -> RhaiResult<Dynamic> {
         Ok(q.0.call_plain("get", vec![Dynamic::from_float(0.0)])?)
     }
 
     /// Whether no value is waiting.
+    ///
+    /// ```rhai
+    /// let q = Manager().Queue();
+    /// print(q.empty());           // true
+    /// ```
     #[rhai_fn(name = "empty", return_raw, pure, volatile)]
     pub fn queue_empty(q: &mut QueueProxy) -> RhaiResult<bool> {
         Ok(q.0
@@ -982,6 +1167,12 @@ mod manager_functions {
     }
 
     /// Whether a bounded queue is full.
+    ///
+    /// ```rhai
+    /// let q = Manager().Queue(1);
+    /// q.put("x");
+    /// print(q.full());            // true
+    /// ```
     #[rhai_fn(name = "full", return_raw, pure, volatile)]
     pub fn queue_full(q: &mut QueueProxy) -> RhaiResult<bool> {
         Ok(q.0
@@ -991,6 +1182,13 @@ mod manager_functions {
     }
 
     /// How many values are waiting (exactly: the manager counts them).
+    ///
+    /// ```rhai
+    /// let q = Manager().Queue();
+    /// q.put(1);
+    /// q.put(2);
+    /// print(q.qsize());           // 2
+    /// ```
     #[rhai_fn(name = "qsize", return_raw, pure, volatile)]
     pub fn queue_qsize(q: &mut QueueProxy) -> RhaiResult<INT> {
         Ok(q.0.call_plain("qsize", Array::new())?.as_int().unwrap_or(0))
@@ -1016,6 +1214,12 @@ mod manager_functions {
     }
 
     /// Attribute `name` (Python's `getattr(ns, name)`); a missing one is an `AttributeError`.
+    ///
+    /// ```rhai
+    /// let ns = Manager().Namespace(#{ x: 1 });
+    /// print(getattr(ns, "x"));            // 1
+    /// print(getattr(ns, "y", "none"));    // none
+    /// ```
     #[rhai_fn(name = "getattr", return_raw, pure, volatile)]
     pub fn namespace_getattr(ns: &mut NamespaceProxy, name: &str) -> RhaiResult<Dynamic> {
         Ok(ns
@@ -1053,6 +1257,12 @@ mod manager_functions {
     }
 
     /// Sets attribute `name` (Python's `setattr(ns, name, value)`).
+    ///
+    /// ```rhai
+    /// let ns = Manager().Namespace();
+    /// setattr(ns, "x", 1);
+    /// print(ns.x);                // 1
+    /// ```
     #[rhai_fn(name = "setattr", return_raw, pure, volatile)]
     pub fn namespace_setattr(
         ctx: NativeCallContext,
@@ -1082,6 +1292,12 @@ mod manager_functions {
 
     /// Removes attribute `name` (Python's `del ns.name`); a missing one is an
     /// `AttributeError`.
+    ///
+    /// ```rhai
+    /// let ns = Manager().Namespace(#{ x: 1 });
+    /// delattr(ns, "x");
+    /// print("x" in ns);           // false
+    /// ```
     #[rhai_fn(name = "delattr", return_raw, pure, volatile)]
     pub fn namespace_delattr(ns: &mut NamespaceProxy, name: &str) -> RhaiResult<()> {
         ns.0.call_plain_unit("__delattr__", vec![Dynamic::from(name.to_string())])?;
@@ -1089,6 +1305,12 @@ mod manager_functions {
     }
 
     /// A plain map of the attributes.
+    ///
+    /// ```rhai
+    /// let ns = Manager().Namespace();
+    /// ns.x = 1;
+    /// print(ns.to_map());         // #{"x": 1}
+    /// ```
     #[rhai_fn(name = "to_map", return_raw, pure, volatile)]
     pub fn namespace_to_map(ns: &mut NamespaceProxy) -> RhaiResult<Map> {
         Ok(super::map(ns.0.call_plain("copy", Array::new())?))
