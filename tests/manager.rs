@@ -46,9 +46,13 @@ fn cpython_test_containers_list() {
         eq(a.to_array(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "a unchanged");
         a.append("hello");
         eq(a[-1], "hello", "a[-1]");
-        // Difference: a proxy cannot be stored inside a managed container.
+        // Difference: a proxy cannot be stored inside a managed container, nor passed to
+        // a Pool task (both travel as values).
         eq(kind_of(|| m.list([a, b])), "ValueError", "a list of proxies");
         eq(kind_of(|| b.append(a)), "ValueError", "a proxy appended");
+        let pool = Pool(1);
+        eq(kind_of(|| pool.map(|x| { a.append(x); }, [1])), "ValueError", "a proxy in a Pool task");
+        pool.terminate();
         print("ok");
     "#)
     .success()
@@ -711,19 +715,22 @@ fn proxy_methods_reject_wrong_arguments_with_catchable_errors() {
         ("q", &["put_nowait", "get_nowait", "qsize"]),
         ("lock", &["release", "locked"]),
     ];
+    // Every message is checked for Rust type names (`procscript::...`), which must never
+    // reach a user.
     let mut script = String::from(
         "let m = Manager(); let d = m.dict(); let l = m.list(); let v = m.Value(0);\n\
-         let ns = m.Namespace(); let q = m.Queue(1); let lock = m.Lock();\nlet calls = 0;\n",
+         let ns = m.Namespace(); let q = m.Queue(1); let lock = m.Lock();\nlet calls = 0;\n\
+         fn check(e) { if `${e}`.contains(\"::\") { print(`a Rust name: ${e}`); } }\n",
     );
     for (proxy, names) in methods {
         for name in *names {
             for a in values {
                 script.push_str(&format!(
-                    "try {{ {proxy}.{name}({a}); }} catch (e) {{ }} calls += 1;\n"
+                    "try {{ {proxy}.{name}({a}); }} catch (e) {{ check(e); }} calls += 1;\n"
                 ));
                 for b in ["()", "\"k\"", "|| 1", "[[1]]"] {
                     script.push_str(&format!(
-                        "try {{ {proxy}.{name}({a}, {b}); }} catch (e) {{ }} calls += 1;\n"
+                        "try {{ {proxy}.{name}({a}, {b}); }} catch (e) {{ check(e); }} calls += 1;\n"
                     ));
                 }
             }
@@ -732,7 +739,7 @@ fn proxy_methods_reject_wrong_arguments_with_catchable_errors() {
     for a in values {
         for target in ["d", "l", "ns"] {
             script.push_str(&format!(
-                "try {{ {target}[{a}] = {a}; }} catch (e) {{ }} try {{ {target}[{a}]; }} catch (e) {{ }} calls += 1;\n"
+                "try {{ {target}[{a}] = {a}; }} catch (e) {{ check(e); }} try {{ {target}[{a}]; }} catch (e) {{ check(e); }} calls += 1;\n"
             ));
         }
         // `q.get(())` and `q.get(true)` wait for a value, as they should.

@@ -61,8 +61,8 @@ fn namer<'a>(ctx: &'a NativeCallContext<'a>) -> impl Fn(&str) -> String + 'a {
 
 /// An array from an array, a range (`0..10`, `range(0, 10)`) or another manager list, as
 /// Python's `list(iterable)`.
-fn items(init: Dynamic, what: &str) -> Result<Array, Error> {
-    let type_name = init.type_name();
+fn items(ctx: &NativeCallContext, init: Dynamic, what: &str) -> Result<Array, Error> {
+    let type_name = ctx.engine().map_type_name(init.type_name()).to_string();
     if init.is_array() {
         return Ok(init.cast::<Array>());
     }
@@ -77,7 +77,7 @@ fn items(init: Dynamic, what: &str) -> Result<Array, Error> {
     }
     Err(Error::new(
         ErrorKind::TypeError,
-        format!("{what} must be an array or a range, not {type_name}"),
+        format!("{what} must be an array, a range or a manager list, not {type_name}"),
     ))
 }
 
@@ -224,7 +224,7 @@ mod manager_functions {
         m: &mut SyncManager,
         init: Dynamic,
     ) -> RhaiResult<ListProxy> {
-        let init = super::items(init, "a list's initial items")?;
+        let init = super::items(&ctx, init, "a list's initial items")?;
         Ok(super::ListProxy(Proxy::create(
             m,
             "list",
@@ -745,7 +745,7 @@ mod manager_functions {
     /// ```
     #[rhai_fn(name = "extend", return_raw, pure, volatile)]
     pub fn list_extend(ctx: NativeCallContext, l: &mut ListProxy, more: Dynamic) -> RhaiResult<()> {
-        let more = super::items(more, "what extends a list")?;
+        let more = super::items(&ctx, more, "what extends a list")?;
         l.0.call_unit("extend", vec![Dynamic::from_array(more)], &namer(&ctx))?;
         Ok(())
     }
