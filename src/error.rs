@@ -47,6 +47,11 @@ pub enum ErrorKind {
     AttributeError,
     /// Ctrl-C typed at an `input()` prompt on a terminal; catchable, as in Python.
     KeyboardInterrupt,
+    /// An operation that is not allowed in the object's state (releasing an unlocked
+    /// manager `Lock`).
+    RuntimeError,
+    /// A missing key of a manager `dict`.
+    KeyError,
 }
 
 impl ErrorKind {
@@ -71,6 +76,8 @@ impl ErrorKind {
             Self::IndexError => "IndexError",
             Self::AttributeError => "AttributeError",
             Self::KeyboardInterrupt => "KeyboardInterrupt",
+            Self::RuntimeError => "RuntimeError",
+            Self::KeyError => "KeyError",
         }
     }
 

@@ -46,6 +46,7 @@ pub mod command;
 pub mod diagnostic;
 pub mod error;
 pub mod ipc;
+pub mod manager;
 pub mod net;
 pub mod output;
 pub mod pool;

@@ -421,6 +421,8 @@ const ERRORS: &str = r#"## Errors
 | `OSError` | an OS error with no more specific kind; `errno` is set |
 | `FileNotFoundError`, `PermissionError`, `ConnectionRefusedError`, `ConnectionResetError`, `BrokenPipeError` | the OS errors Python gives these names; `errno` is set |
 | `EOFError`, `Empty`, `Full` | end of input, an empty queue, a full queue |
+| `KeyError`, `IndexError`, `AttributeError` | a missing key, index or attribute of a manager's `dict`, `list` or `Namespace` |
+| `RuntimeError` | releasing a manager's `Lock` that is not held |
 
 `e.message` says what was being done and what went wrong. A value a script throws itself is
 caught as it was thrown (a string stays a string); Rhai's own errors (a missing variable, a bad
@@ -458,6 +460,15 @@ task's error is raised in the caller with the task's message and line; a worker 
 fails the call that was waiting on it with a `ProcessError` and is replaced. See \
 `docs/pool.md`.";
 
+/// Introduction of the managers section.
+const MANAGER_INTRO: &str = "`Manager()` starts a manager process that holds shared `dict`, \
+`list`, `Value`, `Lock`, `Queue` and `Namespace` objects, as Python's \
+`multiprocessing.Manager()`; any process forked after a proxy exists can use it, each call one \
+atomic step in the manager. `for x in l` walks a list proxy's items and `for k in d` a dict \
+proxy's keys; `ns.name` reads and sets a namespace's attributes; `with lock { }` takes a \
+manager's `Lock`. A proxy used after the manager ended is a `ConnectionRefusedError`. See \
+`docs/managers.md`.";
+
 /// The whole reference document, as `procscript doc` writes it to `docs/reference.md`.
 pub fn reference_markdown() -> String {
     let sections: Vec<(&str, &str, Vec<FnDoc>)> = vec![
@@ -485,6 +496,11 @@ pub fn reference_markdown() -> String {
             "Process pools",
             POOL_INTRO,
             package_docs(&crate::pool::package::PoolPackage::new()),
+        ),
+        (
+            "Managers",
+            MANAGER_INTRO,
+            package_docs(&crate::manager::ManagerPackage::new()),
         ),
     ];
     let sections = [

@@ -92,6 +92,7 @@ pub fn install(engine: &mut Engine) {
     crate::ipc::IpcPackage::new().register_into_engine(engine);
     crate::ipc::register_with_syntax(engine);
     crate::pool::package::PoolPackage::new().register_into_engine(engine);
+    crate::manager::ManagerPackage::new().register_into_engine(engine);
     // Last, so that its `to_string` of blobs and `()` comes before Rhai's own.
     crate::builtins::BuiltinsPackage::new().register_into_engine(engine);
     engine.on_print(|text| {

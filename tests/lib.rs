@@ -21,6 +21,8 @@ mod first_use;
 mod ipc;
 /// No orphans, --max-procs, resource limits.
 mod limits;
+/// Managers: shared dict, list, Value, Lock, Queue, Namespace proxies; CPython's tests.
+mod manager;
 /// Sockets: the echo servers under load, UDP and Unix examples, error kinds.
 mod net;
 /// Sockets as Python has them: CPython's test_socket/test_select translated, issue 10 items.

@@ -57,6 +57,15 @@ enum Held {
 }
 
 impl Held {
+    /// Whether `guard` is one of this module's lockable types.
+    fn knows(guard: &Dynamic) -> bool {
+        let guard = guard.flatten_clone();
+        guard.is::<Lock>()
+            || guard.is::<RLock>()
+            || guard.is::<Semaphore>()
+            || guard.is::<Condition>()
+    }
+
     fn take(guard: Dynamic) -> Result<Self, Error> {
         let guard = guard.flatten();
         let type_name = crate::error::type_name(&guard);
@@ -99,10 +108,16 @@ impl Held {
 
 /// Registers `with EXPR { BLOCK }`: acquire the lock, semaphore or condition `EXPR`, run the
 /// block, and release it however the block ends (an error then goes on up).
+///
+/// Any other value whose type has native `acquire()` and `release()` functions (a manager's
+/// `Lock` proxy, say) works too, as Python's `with` takes any context manager.
 pub fn register_with_syntax(engine: &mut Engine) {
     engine
         .register_custom_syntax(["with", "$expr$", "$block$"], false, |context, inputs| {
             let guard = context.eval_expression_tree(&inputs[0])?;
+            if !Held::knows(&guard) {
+                return with_other(context, guard, &inputs[1]);
+            }
             let held = Held::take(guard)?;
             let result = context.eval_expression_tree(&inputs[1]);
             let released = held.release();
@@ -111,6 +126,33 @@ pub fn register_with_syntax(engine: &mut Engine) {
             Ok(value)
         })
         .expect("`with` syntax registers");
+}
+
+/// `with` over a value of another module's type, through its `acquire()` and `release()`.
+fn with_other(
+    context: &mut rhai::EvalContext,
+    guard: Dynamic,
+    block: &rhai::Expression,
+) -> RhaiResult<Dynamic> {
+    let type_name = context
+        .engine()
+        .map_type_name(guard.type_name())
+        .to_string();
+    if let Err(e) = context.call_native_fn::<Dynamic>("acquire", (guard.clone(),)) {
+        return Err(match *e {
+            EvalAltResult::ErrorFunctionNotFound(..) => Error::new(
+                ErrorKind::TypeError,
+                format!("`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {type_name}"),
+            )
+            .into(),
+            _ => e,
+        });
+    }
+    let result = context.eval_expression_tree(block);
+    let released = context.call_native_fn::<Dynamic>("release", (guard,));
+    let value = result?;
+    released.map(drop)?;
+    Ok(value)
 }
 
 #[export_module]
