@@ -98,11 +98,21 @@ impl Held {
 }
 
 /// Registers `with EXPR { BLOCK }`: acquire the lock, semaphore or condition `EXPR`, run the
-/// block, and release it however the block ends (an error then goes on up).
+/// block, and release it however the block ends (an error then goes on up). Other types
+/// take part through natives named `__enter__(x)` and `__exit__(x)`, as Python's context
+/// managers do (a Pool registers them).
 pub fn register_with_syntax(engine: &mut Engine) {
     engine
         .register_custom_syntax(["with", "$expr$", "$block$"], false, |context, inputs| {
             let guard = context.eval_expression_tree(&inputs[0])?;
+            let flat = guard.flatten_clone();
+            if !(flat.is::<Lock>()
+                || flat.is::<RLock>()
+                || flat.is::<Semaphore>()
+                || flat.is::<Condition>())
+            {
+                return with_context_manager(context, flat, &inputs[1]);
+            }
             let held = Held::take(guard)?;
             let result = context.eval_expression_tree(&inputs[1]);
             let released = held.release();
@@ -111,6 +121,39 @@ pub fn register_with_syntax(engine: &mut Engine) {
             Ok(value)
         })
         .expect("`with` syntax registers");
+}
+
+/// `with` for a type of another room: `__enter__(x)`, the block, then `__exit__(x)` however
+/// the block ended. A type with no `__enter__` is a `TypeError`.
+fn with_context_manager(
+    context: &mut rhai::EvalContext,
+    value: Dynamic,
+    block: &rhai::Expression,
+) -> RhaiResult<Dynamic> {
+    let type_name = context
+        .engine()
+        .map_type_name(value.type_name())
+        .to_string();
+    let mut arg = value.clone();
+    if let Err(e) = context.call_native_fn_raw("__enter__", false, &mut [&mut arg]) {
+        if matches!(&*e, EvalAltResult::ErrorFunctionNotFound(sig, _) if sig.starts_with("__enter__"))
+        {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!(
+                    "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore, Condition or Pool, \
+                     not {type_name}"
+                ),
+            )
+            .into());
+        }
+        return Err(e);
+    }
+    let result = context.eval_expression_tree(block);
+    let mut arg = value;
+    let exited = context.call_native_fn_raw("__exit__", false, &mut [&mut arg]);
+    let value = result?;
+    exited.map(|_| value)
 }
 
 #[export_module]
