@@ -368,6 +368,13 @@ impl Pool {
         }
     }
 
+    /// Lets a job run on with nobody waiting for its results (see [`Scheduler::detach`]).
+    pub fn detach(&self, job: u64) {
+        if let Ok(mut inner) = self.0.try_borrow_mut() {
+            inner.sched.detach(job);
+        }
+    }
+
     /// Whether a job has all its results, or has failed.
     pub fn job_done(&self, job: u64) -> bool {
         self.0.borrow().sched.job_done(job)
@@ -425,8 +432,13 @@ impl Pool {
                 }
                 inner.poll_fds()
             };
-            let until = deadline.left().map(|left| Instant::now() + left);
-            wait(&mut fds, until, || false)?;
+            let mut until = deadline.left().map(|left| Instant::now() + left);
+            if fds.is_empty() {
+                // Nothing to watch (every worker just went): look again soon.
+                let soon = Instant::now() + Duration::from_millis(50);
+                until = Some(until.map_or(soon, |u| u.min(soon)));
+            }
+            wait(&mut fds, until, true, || false)?;
         }
     }
 
@@ -584,20 +596,20 @@ impl Drop for Inner {
 }
 
 /// The one place the pool waits: until `done()` holds, one of `fds` is ready, or `until`
-/// passes (`None`: no limit). Children are reaped meanwhile. With descriptors to watch, a
-/// Ctrl-C or SIGTERM ends the wait with `Interrupted`; without, it is a wait for workers to
-/// end, which must run to its end. Returns whether `done()` held.
+/// passes (`None`: no limit), reaping children meanwhile. An `interruptible` wait (for
+/// replies) ends with `Interrupted` on Ctrl-C or SIGTERM; the others (for workers to end)
+/// run to their end. Returns whether `done()` held.
 fn wait(
     fds: &mut [libc::pollfd],
     until: Option<Instant>,
-    done: impl FnMut() -> bool,
+    interruptible: bool,
+    mut done: impl FnMut() -> bool,
 ) -> Result<bool> {
-    if fds.is_empty() {
-        return Ok(crate::process::wait::wait_until(until, done));
+    if interruptible {
+        crate::process::wait::wait_ready_or_signal(fds, until, "poll on the pool's workers")?;
+        return Ok(done());
     }
-    crate::process::wait::wait_ready_or_signal(fds, until, "poll on the pool's workers")?;
-    let mut done = done;
-    Ok(done())
+    Ok(crate::process::wait::wait_until(until, done))
 }
 
 /// SIGTERM, a short grace, then SIGKILL; every worker is reaped before this returns.
@@ -607,11 +619,11 @@ fn end_workers(workers: Vec<Worker>) {
     }
     let all_ended = || workers.iter().all(|w| w.process.exit().is_some());
     let grace = Instant::now() + Duration::from_secs(2);
-    if !wait(&mut [], Some(grace), all_ended).unwrap_or(false) {
+    if !wait(&mut [], Some(grace), false, all_ended).unwrap_or(false) {
         for worker in &workers {
             let _ = worker.process.signal(Signal::SIGKILL);
         }
-        let _ = wait(&mut [], None, all_ended);
+        let _ = wait(&mut [], None, false, all_ended);
     }
 }
 
@@ -686,15 +698,10 @@ impl Inner {
             let _ = worker.process.signal(Signal::SIGKILL);
         }
         let ended = || worker.process.exit().is_some();
-        if !wait(
-            &mut [],
-            Some(Instant::now() + Duration::from_secs(2)),
-            ended,
-        )
-        .unwrap_or(false)
-        {
+        let grace = Instant::now() + Duration::from_secs(2);
+        if !wait(&mut [], Some(grace), false, ended).unwrap_or(false) {
             let _ = worker.process.signal(Signal::SIGKILL);
-            let _ = wait(&mut [], None, ended);
+            let _ = wait(&mut [], None, false, ended);
         }
         let exit = worker.process.exit();
         let how = match exit {

@@ -41,8 +41,10 @@ struct Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
+        // A result nobody holds: its tasks still run, as in Python (`apply_async` for the
+        // side effects, then `close()` and `join()`).
         if self.outcome.borrow().is_none() {
-            self.pool.forget(self.job);
+            self.pool.detach(self.job);
         }
     }
 }

@@ -62,6 +62,9 @@ pub struct Job {
     error: Option<Map>,
     error_at: usize,
     bar: Option<ProgressBar>,
+    /// Nobody will take the results (the script dropped its `AsyncResult`): the tasks still
+    /// run, as in Python, and the job goes once it is done.
+    detached: bool,
 }
 
 impl Job {
@@ -81,6 +84,7 @@ impl Job {
             error: None,
             error_at: 0,
             bar,
+            detached: false,
         }
     }
 
@@ -280,6 +284,23 @@ impl Scheduler {
         }
     }
 
+    /// Lets a job run to its end with nobody waiting for it: its results are dropped as they
+    /// come (an `AsyncResult` the script dropped; its tasks still run, as in Python).
+    pub fn detach(&mut self, job: u64) {
+        if let Some(j) = self.jobs.get_mut(&job) {
+            j.detached = true;
+        }
+        self.drop_if_detached(job);
+    }
+
+    fn drop_if_detached(&mut self, job: u64) {
+        if self.jobs.get(&job).is_some_and(|j| j.detached && j.done()) {
+            if let Some(bar) = self.jobs.remove(&job).and_then(|j| j.bar) {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
     /// Cancellations to post on the board since the last call: `(job, from)`.
     pub fn take_cancellations(&mut self) -> Vec<(u64, usize)> {
         std::mem::take(&mut self.cancelled)
@@ -298,6 +319,7 @@ impl Scheduler {
         if let Some(bar) = j.bar.take() {
             bar.abandon();
         }
+        self.drop_if_detached(job);
     }
 
     /// Hands queued tasks to the least busy workers: `(worker, framed task)` to write.
@@ -423,6 +445,7 @@ impl Scheduler {
             }
             Order::Unordered => job.arrived.extend(values),
         }
+        self.drop_if_detached(task.job);
     }
 
     /// The pool's initializer failed: every call fails with its error, and so will new ones.
@@ -735,6 +758,21 @@ mod tests {
         assert_eq!(m.sched.take_cancellations(), vec![(job, 0)]);
         assert!(m.sched.job_done(job));
         m.answer(0, 1); // a late reply for a forgotten job is dropped
+    }
+
+    #[test]
+    fn a_detached_job_runs_to_its_end_and_then_goes() {
+        let mut m = Mock::new(1, None);
+        let job = m.submit(6, 1, true, Order::Ordered);
+        m.dispatch(true);
+        m.sched.detach(job);
+        assert!(m.sched.take_cancellations().is_empty());
+        for _ in 0..6 {
+            m.answer(0, 1);
+            m.dispatch(true);
+        }
+        assert!(m.sched.idle());
+        assert!(m.sched.jobs.is_empty());
     }
 
     #[test]

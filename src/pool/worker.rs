@@ -27,8 +27,15 @@ pub(super) enum Outcome {
 
 /// Calls the functions that tasks name.
 pub(super) trait Caller {
-    /// Calls `name` with `curry` and then `args`.
-    fn call(&mut self, name: &str, curry: &[Dynamic], args: Array) -> Result<Dynamic, Outcome>;
+    /// Calls `name` with `curry` and then `args`; `role` says what for in an error's
+    /// message ("a pool task", "the pool's initializer").
+    fn call(
+        &mut self,
+        name: &str,
+        curry: &[Dynamic],
+        args: Array,
+        role: &str,
+    ) -> Result<Dynamic, Outcome>;
     /// Maps a Rust type name to the one scripts see.
     fn type_name(&self, rust: &str) -> String;
 }
@@ -66,7 +73,7 @@ pub(super) fn serve(
         )
     };
     if let Some((func, args)) = init {
-        match caller.call(&func.name, &func.curry, args) {
+        match caller.call(&func.name, &func.curry, args, "the pool's initializer") {
             Ok(_) => {}
             Err(Outcome::Exit(code)) => return code,
             Err(Outcome::Failed(error)) => {
@@ -128,7 +135,7 @@ fn run_task(
         } else {
             vec![item]
         };
-        results.push(caller.call(&task.function, &task.curry, args)?);
+        results.push(caller.call(&task.function, &task.curry, args, "a pool task")?);
     }
     Ok(Some(results))
 }
@@ -175,7 +182,13 @@ impl ContextCaller<'_, '_> {
 }
 
 impl Caller for ContextCaller<'_, '_> {
-    fn call(&mut self, name: &str, curry: &[Dynamic], args: Array) -> Result<Dynamic, Outcome> {
+    fn call(
+        &mut self,
+        name: &str,
+        curry: &[Dynamic],
+        args: Array,
+        role: &str,
+    ) -> Result<Dynamic, Outcome> {
         let arity = curry.len() + args.len();
         let cached = matches!(&self.cache, Some((n, c, a, _)) if n == name && *c == curry.len() && *a == arity);
         if !cached {
@@ -197,7 +210,11 @@ impl Caller for ContextCaller<'_, '_> {
                         return Err(Outcome::Failed(not_found(name, arity)));
                     }
                 }
-                Err(Outcome::Failed(task_error(&err, self.source.as_deref())))
+                Err(Outcome::Failed(task_error(
+                    &err,
+                    self.source.as_deref(),
+                    role,
+                )))
             }
         }
     }
@@ -224,7 +241,7 @@ fn not_found(name: &str, arity: usize) -> Map {
 
 /// The catchable map for a task's error: the task's own kind when it raised a procscript
 /// error, `ProcessError` otherwise; the message says where in the task it happened.
-fn task_error(err: &EvalAltResult, source: Option<&str>) -> Map {
+fn task_error(err: &EvalAltResult, source: Option<&str>, role: &str) -> Map {
     let located = crate::diagnostic::locate(err, source);
     let mut inner = err;
     while let EvalAltResult::ErrorInFunctionCall(_, _, e, _) = inner {
@@ -250,9 +267,9 @@ fn task_error(err: &EvalAltResult, source: Option<&str>) -> Map {
     };
     let line = located.position.line();
     let place = match (&located.source, line) {
-        (Some(file), Some(line)) => format!(" (in a pool task, at {file}:{line})"),
-        (None, Some(line)) => format!(" (in a pool task, at line {line})"),
-        _ => " (in a pool task)".to_string(),
+        (Some(file), Some(line)) => format!(" (in {role}, at {file}:{line})"),
+        (None, Some(line)) => format!(" (in {role}, at line {line})"),
+        _ => format!(" (in {role})"),
     };
     let mut map = Map::new();
     map.insert("kind".into(), kind.into());
@@ -278,7 +295,13 @@ mod tests {
     struct Fake;
 
     impl Caller for Fake {
-        fn call(&mut self, name: &str, curry: &[Dynamic], args: Array) -> Result<Dynamic, Outcome> {
+        fn call(
+            &mut self,
+            name: &str,
+            curry: &[Dynamic],
+            args: Array,
+            _role: &str,
+        ) -> Result<Dynamic, Outcome> {
             let all: Vec<i64> = curry
                 .iter()
                 .chain(&args)
