@@ -908,6 +908,12 @@ mod pool_functions {
 
     /// `apply_async` with keyword arguments (a map matched to `f`'s parameter names; `#{}`
     /// for none).
+    ///
+    /// ```rhai
+    /// fn greet(name, greeting) { `${greeting}, ${name}` }
+    /// let pool = Pool(1);
+    /// print(pool.apply_async(greet, ["Ada"], #{ greeting: "Hello" }).get());   // Hello, Ada
+    /// ```
     #[rhai_fn(name = "apply_async", return_raw, volatile)]
     pub fn apply_async_kw(
         ctx: NativeCallContext,
