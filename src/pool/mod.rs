@@ -8,13 +8,13 @@
 //!   as a `Pipe` frames its messages;
 //! - [`scheduler`]: the bookkeeping (which task goes to which worker, what a reply or a
 //!   death means for a call), with no sockets or processes in it;
-//! - [`worker`]: the worker's loop, over any pair of descriptors;
+//! - `worker`: the worker's loop, over any pair of descriptors;
 //! - [`board`]: a little shared memory where workers count the tasks they start and
 //!   read which calls are cancelled;
 //! - this module: the IO. Each worker is a daemon [`Process`] (`ForkPoolWorker-N`),
 //!   forked with the ordinary process machinery (reaper, `--trace`, names), with its own
 //!   `AF_UNIX` socket pair. Only the parent's side is non-blocking: it writes and reads
-//!   with `MSG_DONTWAIT` and waits in [`wait`], the one place the pool waits, so neither
+//!   with `MSG_DONTWAIT` and waits in `wait`, the one place the pool waits, so neither
 //!   side can deadlock on a full socket buffer, and Ctrl-C or SIGTERM ends the wait;
 //! - [`result`]: `AsyncResult`, with the callbacks that run in the script's process.
 //!

@@ -374,7 +374,7 @@ fn run_map(
     let waited = pool.wait_job(Some(ctx), job, None);
     if let Err(e) = waited {
         pool.forget(job);
-        return Err(e.into());
+        return Err(e);
     }
     pool.take_results(job).map_err(super::raise)
 }
