@@ -121,6 +121,8 @@ struct Worker {
     out: VecDeque<Rc<Vec<u8>>>,
     written: usize,
     input: Vec<u8>,
+    /// Where `read` receives, before the bytes join `input`.
+    scratch: Vec<u8>,
     /// Why it is to be buried: its channel ended, or it broke the protocol.
     dead: Option<Burial>,
 }
@@ -292,6 +294,7 @@ impl Pool {
             out: VecDeque::new(),
             written: 0,
             input: Vec::new(),
+            scratch: Vec::new(),
             dead: None,
         });
         Ok(())
@@ -658,11 +661,12 @@ impl Inner {
                 worker.read();
             }
             // Replies that arrived before a death still count.
+            let mut at = 0;
             loop {
-                match pipe::unframe(&worker.input, "a pool worker's socket") {
+                match pipe::unframe(&worker.input[at..], "a pool worker's socket") {
                     Ok(None) => break,
                     Ok(Some((value, used))) => {
-                        worker.input.drain(..used);
+                        at += used;
                         match ReplyMsg::from_value(value) {
                             Ok(reply) => replies.push((worker.id, reply)),
                             Err(_) => {
@@ -677,6 +681,7 @@ impl Inner {
                     }
                 }
             }
+            worker.input.drain(..at);
         }
         for (id, reply) in replies {
             if self.sched.handle_reply(id, reply).is_err() {
@@ -782,14 +787,22 @@ impl Worker {
 
     /// Reads what the socket holds now.
     fn read(&mut self) {
-        let mut buf = [0u8; 64 * 1024];
+        // One buffer per worker, zeroed once: zeroing 64 KiB at every look cost more than
+        // the look.
+        if self.scratch.is_empty() {
+            self.scratch = vec![0u8; 64 * 1024];
+        }
         loop {
-            match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            match nix::sys::socket::recv(
+                self.fd.as_raw_fd(),
+                &mut self.scratch,
+                MsgFlags::MSG_DONTWAIT,
+            ) {
                 Ok(0) => {
                     self.dead = Some(Burial::Ended);
                     break;
                 }
-                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Ok(n) => self.input.extend_from_slice(&self.scratch[..n]),
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => break,
                 Err(_) => {
