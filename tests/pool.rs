@@ -428,6 +428,7 @@ fn ranges_strings_and_blobs_are_lists() {
         for bad in [#{ a: 1 }, current_process(), 5, ()] {
             try { pool.map(|x| x, bad); } catch (e) { print(`${e.kind}: ${e.message}`); }
         }
+        try { pool.map(|x| x, 0..100000000); } catch (e) { print(`${e.kind}: ${e.message}`); }
     "#)
     .success()
     .stdout(
@@ -436,7 +437,9 @@ fn ranges_strings_and_blobs_are_lists() {
          TypeError: the list must be an array, a range, a string or another iterable, not map\n\
          TypeError: the list must be an array, a range, a string or another iterable, not Process\n\
          TypeError: the list must be an array, a range, a string or another iterable, not i64\n\
-         TypeError: the list must be an array, a range, a string or another iterable, not ()\n",
+         TypeError: the list must be an array, a range, a string or another iterable, not ()\n\
+         ValueError: a list of 100000000 items is too long for a pool call (at most 10000000): \
+         cut it into parts\n",
     )
     .stderr("");
 }

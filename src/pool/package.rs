@@ -20,7 +20,7 @@ use crate::process::package::seconds;
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// The most items a range may give a pool call (each item travels in a message).
-pub const MAX_ITEMS: u64 = 1 << 26;
+pub const MAX_ITEMS: u64 = 10_000_000;
 
 def_package! {
     /// Process pools with Python's `multiprocessing.Pool` names.
@@ -102,9 +102,10 @@ fn type_name(ctx: &NativeCallContext, value: &Dynamic) -> String {
     }
 }
 
-fn too_many(count: u128) -> Error {
+/// `count`: how many items, as said in the message ("1000000000", "more than ...").
+fn too_many(count: &str) -> Error {
     Error::value(format!(
-        "a range of {count} items is too long for a pool call (at most {MAX_ITEMS}): cut it \
+        "a list of {count} items is too long for a pool call (at most {MAX_ITEMS}): cut it \
          into parts"
     ))
 }
@@ -115,7 +116,7 @@ fn int_range(start: INT, end_inclusive: INT) -> Result<Array, Error> {
     }
     let count = (end_inclusive as i128 - start as i128 + 1) as u128;
     if count > MAX_ITEMS as u128 {
-        return Err(too_many(count));
+        return Err(too_many(&count.to_string()));
     }
     Ok((start..=end_inclusive).map(Dynamic::from_int).collect())
 }
@@ -154,12 +155,14 @@ pub fn items_of(ctx: &NativeCallContext, value: Dynamic, what: &str) -> RhaiResu
     // with the engine's own iterator for the type.
     let mut scope = Scope::new();
     scope.push("items", value);
-    let walked = ctx.engine().eval_with_scope::<Array>(
+    scope.push("limit", MAX_ITEMS as INT);
+    let walked = ctx.engine().eval_with_scope::<Dynamic>(
         &mut scope,
-        "let out = []; for item in items { out.push(item); } out",
+        "let out = []; for item in items { if out.len() == limit { return (); } out.push(item); } out",
     );
     match walked {
-        Ok(items) => Ok(items),
+        Ok(items) if items.is_unit() => Err(too_many(&format!("more than {MAX_ITEMS}")).into()),
+        Ok(items) => Ok(items.cast::<Array>()),
         Err(e) if matches!(*e, EvalAltResult::ErrorFor(..)) => Err(Error::new(
             ErrorKind::TypeError,
             format!("{what} must be an array, a range, a string or another iterable, not {shown}"),
