@@ -395,3 +395,735 @@ fn a_worker_dying_inside_an_imap_loop_ends_the_loop_with_an_error() {
     .success()
     .stdout("got 1\nProcessError 5\n0\n[1, 2]\n1\n");
 }
+
+/// Runs scripts at once, each in its own `procscript`, and returns their runs in order.
+fn run_together(scripts: &[&str]) -> Vec<Run> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = scripts
+            .iter()
+            .map(|script| scope.spawn(move || Test::new().script(script).run()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn ranges_strings_and_blobs_are_lists() {
+    run(r#"
+        fn add(a, b) { a + b }
+        let pool = Pool(2);
+        print(pool.map(|x| x * 2, 0..5));
+        print(pool.map(|x| x * 2, 0..=5));
+        print(pool.map(|x| x * 2, range(0, 5)));
+        print(pool.map(|x| x * 2, range(0, 10, 3)));
+        print(pool.map(|x| x, 5..0));
+        print(pool.map(|c| c.to_upper(), "abc"));
+        print(pool.map(|b| b + 1, blob(3, 7)));
+        print(pool.starmap(add, [0..2, "ab"]));
+        print(pool.map_async(|x| x + 1, 0..3).get());
+        let out = [];
+        for r in pool.imap(|x| -x, 1..=3) { out.push(r); }
+        print(out);
+        print(pool.apply(add, 1..=2));
+        for bad in [#{ a: 1 }, current_process(), 5, ()] {
+            try { pool.map(|x| x, bad); } catch (e) { print(`${e.kind}: ${e.message}`); }
+        }
+        try { pool.map(|x| x, 0..100000000); } catch (e) { print(`${e.kind}: ${e.message}`); }
+    "#)
+    .success()
+    .stdout(
+        "[0, 2, 4, 6, 8]\n[0, 2, 4, 6, 8, 10]\n[0, 2, 4, 6, 8]\n[0, 6, 12, 18]\n[]\n\
+         [A, B, C]\n[8, 8, 8]\n[1, \"ab\"]\n[1, 2, 3]\n[-1, -2, -3]\n3\n\
+         TypeError: the list must be an array, a range, a string or another iterable, not map\n\
+         TypeError: the list must be an array, a range, a string or another iterable, not Process\n\
+         TypeError: the list must be an array, a range, a string or another iterable, not i64\n\
+         TypeError: the list must be an array, a range, a string or another iterable, not ()\n\
+         ValueError: a list of 100000000 items is too long for a pool call (at most 10000000): \
+         cut it into parts\n",
+    )
+    .stderr("");
+}
+
+#[test]
+fn a_task_with_the_wrong_number_of_arguments_is_a_type_error_in_the_caller() {
+    let run = run(r#"
+        fn task(x) { print("task ran"); x }
+        fn pair(a, b) { print("pair ran"); a + b }
+        fn two(a) { 1 }
+        fn two(a, b) { 2 }
+        let pool = Pool(1);
+        let k = 1;
+        for f in [
+            || pool.apply(task, [1, 2]),
+            || pool.apply_async(task, []),
+            || pool.starmap(task, [[1], [1, 2]]),
+            || pool.starmap_async(pair, [[1, 2], [3]]),
+            || pool.map(pair, [1, 2]),
+            || pool.map_async(pair, [1]),
+            || pool.imap(pair, [1]),
+            || pool.imap_unordered(pair, [1]),
+            || pool.map(|a, b| a + b + k, [1]),
+            || pool.apply(two, [1, 2, 3]),
+            || pool.apply(task, [], #{ y: 1 }),
+            || pool.map_async(task, [1], #{ callback: pair }),
+            || Pool(#{ processes: 1, initializer: pair, initargs: [1] }),
+        ] {
+            try { f.call(); print("no error"); } catch (e) { print(`${e.kind}: ${e.message}`); }
+        }
+        print(pool.map(task, []));             // nothing to call: no error, as in Python
+        print(pool.apply(two, [1]) + pool.apply(two, [1, 2]));
+        print(pool.apply(pair, [], #{ b: 2, a: 1 }));
+    "#);
+    run.success().stdout(
+        "TypeError: task takes 1 argument, 2 given\n\
+         TypeError: task takes 1 argument, 0 given\n\
+         TypeError: task takes 1 argument, 2 given (item 1)\n\
+         TypeError: pair takes 2 arguments, 1 given (item 1)\n\
+         TypeError: pair takes 2 arguments, 1 given\n\
+         TypeError: pair takes 2 arguments, 1 given\n\
+         TypeError: pair takes 2 arguments, 1 given\n\
+         TypeError: pair takes 2 arguments, 1 given\n\
+         TypeError: the closure takes 2 arguments, 1 given\n\
+         TypeError: two takes 1 or 2 arguments, 3 given\n\
+         TypeError: task got an unexpected keyword argument `y`\n\
+         TypeError: `callback`: pair takes 2 arguments, 1 given\n\
+         TypeError: pair takes 2 arguments, 1 given\n\
+         []\n3\npair ran\n3\n",
+    );
+    assert!(!run.stdout.contains("task ran"), "{}", run.stdout);
+}
+
+#[test]
+fn a_worker_killed_while_idle_is_replaced_and_the_next_call_succeeds() {
+    // Each round kills an idle worker from outside (SIGKILL, as `kill -9` does) and calls
+    // map at once, before or after its death is complete: the call must never fail.
+    run(r#"
+        let pool = Pool(2);
+        let ok = 0;
+        for round in 0..10 {
+            let victim = pool.pids[round % 2];
+            run(["kill", "-9", `${victim}`]);
+            if pool.map(|x| x * 10, [1, 2, 3, 4], #{ chunksize: 1 }) == [10, 20, 30, 40] {
+                ok += 1;
+            }
+            let pids = pool.pids;
+            if pids.contains(victim) || pids.len() != 2 { print(`round ${round}: ${pids}`); }
+        }
+        print(`ok ${ok}`);
+        // Noticed without a call that forks: the dead worker leaves pool.pids at once.
+        let victim = pool.pids[0];
+        run(["kill", "-9", `${victim}`]);
+        let waited = 0;
+        while pool.pids.contains(victim) && waited < 200 { sleep(0.05); waited += 1; }
+        print(pool.pids.len());
+        print(pool.apply(|| "next call"));
+        print(pool.pids.len());
+    "#)
+    .success()
+    .stdout("ok 10\n1\nnext call\n2\n")
+    .stderr("");
+}
+
+#[test]
+fn after_a_busy_worker_is_killed_the_rest_of_the_map_stops() {
+    // Two chunks: the first worker blocks on item 0 and is SIGKILLed; the other has twelve
+    // items of 0.4 s each. Without cancellation it would run all twelve (4.8 s); with it,
+    // it stops after the item it is in.
+    let test = Test::new().script(
+        r#"
+        let pool = Pool(2);
+        try {
+            pool.map(|x| {
+                if x == 0 { print(`started ${getpid()}`); sleep(60); }
+                if x >= 12 { print(`ran ${x}`); sleep(0.4); }
+                x
+            }, 0..24, #{ chunksize: 12 });
+            print("no error");
+        } catch (e) {
+            print(`caught ${e.kind} ${e.exitcode}`);
+        }
+        sleep(4);
+        print("after");
+        print(pool.map(|x| x + 1, [1, 2]));
+        "#,
+    );
+    let mut child = test.spawn();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let lines = read_until(&mut out, |l| l.starts_with("started "));
+    let pid: i32 = lines.last().unwrap()["started ".len()..].parse().unwrap();
+    // SAFETY: sending a signal to a pid the script just printed as its busy worker.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut lines = lines;
+    lines.extend(read_until(&mut out, |l| l.starts_with('[')));
+    child.stdout = None;
+    let output = wait_with_timeout(child, Duration::from_secs(30));
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        lines.contains(&"caught ProcessError -9".into()),
+        "{lines:?}"
+    );
+    let after = lines.iter().position(|l| l == "after").unwrap();
+    let ran = lines[..after]
+        .iter()
+        .filter(|l| l.starts_with("ran "))
+        .count();
+    assert!(ran <= 5, "the rest of the map ran on: {lines:?}");
+    assert!(
+        lines[after..].iter().all(|l| !l.starts_with("ran ")),
+        "{lines:?}"
+    );
+    assert_eq!(lines.last().unwrap(), "[2, 3]");
+}
+
+#[test]
+fn map_async_and_starmap_async_give_async_results() {
+    run(r#"
+        fn mul(a, b) { a * b }
+        let pool = Pool(2);
+        let r = pool.map_async(|x| { sleep(0.2); x * x }, [1, 2, 3], #{ chunksize: 1 });
+        print(r);
+        print(r.ready());
+        try { r.successful(); } catch (e) { print(e.kind); }
+        r.wait(0.01);
+        print(r.ready());
+        try { r.get(0.01); } catch (e) { print(e.kind); }
+        r.wait();
+        print(r.ready());
+        print(r.successful());
+        print(r.get());
+        print(r.get(0));
+        print(r);
+        print(pool.starmap_async(mul, [[2, 3], [4, 5]], #{ chunksize: 2 }).get(30));
+        let bad = pool.map_async(|x| { if x == 2 { throw "two"; } x }, [1, 2, 3]);
+        bad.wait();
+        print(bad.successful());
+        try { bad.get(); } catch (e) { print(e.thrown); }
+        try { bad.get(); } catch (e) { print(e.thrown); }
+        try { pool.map_async(|x| x, [1], #{ colour: 1 }); } catch (e) { print(e.kind); }
+        try { pool.map_async(|x| x, [1], #{ callback: 5 }); } catch (e) { print(e.kind); }
+        try { pool.map(|x| x, [1], #{ callback: |v| v }); } catch (e) { print(e.kind); }
+        try { r.wait("soon"); } catch (e) { print(e.kind); }
+    "#)
+    .success()
+    .stdout(
+        "<AsyncResult pending>\nfalse\nValueError\nfalse\nTimeoutError\ntrue\ntrue\n[1, 4, 9]\n\
+         [1, 4, 9]\n<AsyncResult ready>\n[6, 20]\nfalse\ntwo\ntwo\nValueError\nTypeError\n\
+         ValueError\nTypeError\n",
+    )
+    .stderr("");
+}
+
+#[test]
+fn callbacks_run_in_the_callers_process() {
+    run(r#"
+        let pool = Pool(2);
+        let me = getpid();
+        let seen = [];
+        let r = pool.apply_async(|x| x * 2, [21], #{},
+            #{ callback: |v| seen.push(`value ${v} in main ${getpid() == me}`) });
+        print(r.get());
+        print(seen);
+        let r = pool.map_async(|x| { if x == 3 { throw "three"; } x }, [1, 2, 3],
+            #{ callback: |v| seen.push("wrong"), error_callback: |e| seen.push(`error ${e.thrown}`) });
+        try { r.get(); } catch (e) { print(e.thrown); }
+        print(seen);
+        // A result the script does not keep still gets its callback, at a later pool call.
+        pool.map_async(|x| x + 1, [1, 2], #{ callback: |v| seen.push(`dropped ${v}`) });
+        pool.close();
+        pool.join();
+        print(seen);
+        // A callback's error is raised by the pool call it ran in; the result is kept.
+        let p = Pool(1);
+        let r = p.apply_async(|| 5, [], #{}, #{ callback: |v| throw "callback failed" });
+        try { r.get(); } catch (e) { print(e); }
+        print(r.get());
+        // With terminate, callbacks of unfinished results never run, as in Python.
+        let r = p.apply_async(|| { sleep(30); 1 }, [], #{}, #{ callback: |v| print("never") });
+        p.terminate();
+        try { r.get(); } catch (e) { print(e.kind); }
+    "#)
+    .success()
+    .stdout(
+        "42\n[\"value 42 in main true\"]\nthree\n[\"value 42 in main true\", \"error three\"]\n\
+         [\"value 42 in main true\", \"error three\", \"dropped [2, 3]\"]\ncallback failed\n5\n\
+         ProcessError\n",
+    )
+    .stderr("");
+}
+
+#[test]
+fn fire_and_forget_tasks_still_run() {
+    let run = run(r#"
+        let pool = Pool(2);
+        for i in 0..4 { pool.apply_async(|i| print(`task ${i}`), [i]); }
+        pool.map_async(|i| print(`map ${i}`), [7, 8]);
+        pool.close();
+        pool.join();
+        print("joined");
+    "#);
+    run.success();
+    assert_eq!(
+        run.sorted_lines(),
+        ["joined", "map 7", "map 8", "task 0", "task 1", "task 2", "task 3"]
+    );
+    assert_eq!(run.lines().last(), Some(&"joined"));
+}
+
+#[test]
+fn pool_options_initializer_and_maxtasksperchild() {
+    run(r#"
+        fn setup(tag, count) { if tag == "a" { count.add(1); } }
+        let started = Value(0);
+        let pool = Pool(#{ processes: 2, initializer: setup, initargs: ["a", started],
+                           maxtasksperchild: 2 });
+        let first = pool.pids;
+        let pids = pool.map(|x| getpid(), 0..12, #{ chunksize: 1 });
+        let distinct = #{};
+        for p in pids { distinct[`${p}`] = true; }
+        print(distinct.len() >= 6);        // each worker took at most 2 tasks
+        print(pool.pids.len());
+        print(!pool.pids.contains(first[0]) && !pool.pids.contains(first[1]));
+        pool.close();
+        pool.join();
+        print(started.value >= 6);
+        print(active_children().len());
+        fn failing() { throw "no setup"; }
+        let broken = Pool(#{ processes: 2, initializer: failing });
+        try { broken.map(|x| x, [1, 2]); } catch (e) {
+            print(e.message.starts_with("no setup (in the pool's initializer, at "));
+            print(e.message.ends_with("script.rhai:17)"));
+        }
+        try { broken.apply(|| 1); } catch (e) {
+            print(e.message.starts_with("the Pool takes no tasks: its initializer failed (no setup"));
+        }
+        broken.terminate();
+        for v in [0, -1, 0.5, "12"] {
+            try { Pool(#{ processes: 1, maxtasksperchild: v }); } catch (e) { print(`${e.kind}: ${e.message}`); }
+        }
+        for o in [#{ initializer: 1 }, #{ processes: "2" }, #{ processes: 1, initargs: [1] },
+                  #{ procs: 2 }, #{ processes: 1, initializer: setup, initargs: 5 }] {
+            try { Pool(o); print("no error"); } catch (e) { print(`${e.kind}: ${e.message}`); }
+        }
+        let p = Pool(#{ processes: (), maxtasksperchild: () });
+        print(p.processes == cpu_count());
+    "#)
+    .success()
+    .stdout(
+        "true\n2\ntrue\ntrue\n0\ntrue\ntrue\ntrue\n\
+         ValueError: `maxtasksperchild` must be a positive integer or (), not 0\n\
+         ValueError: `maxtasksperchild` must be a positive integer or (), not -1\n\
+         ValueError: `maxtasksperchild` must be a positive integer or (), not 0.5\n\
+         ValueError: `maxtasksperchild` must be a positive integer or (), not string\n\
+         TypeError: `initializer` must be a function (a name, `Fn(\"name\")` or a closure), not i64\n\
+         TypeError: the number of processes must be an integer, not string\n\
+         ValueError: `initargs` without an `initializer`\n\
+         ValueError: unknown Pool option `procs` (expected `processes`, `initializer`, `initargs`, `maxtasksperchild`)\n\
+         TypeError: `initargs` must be an array, a range, a string or another iterable, not i64\n\
+         true\n",
+    );
+}
+
+#[test]
+fn with_pool_terminates_at_the_end() {
+    run(r#"
+        let pool = Pool(2);
+        with pool {
+            print(pool.map(|x| x + 1, [1, 2]));
+            print(pool);
+        }
+        print(pool);
+        print(active_children().len());
+        try { with pool { print("not run"); } } catch (e) { print(`${e.kind}: ${e.message}`); }
+        pool.join();
+        // An error in the block still terminates the pool, and goes on up.
+        let other = Pool(1);
+        try { with other { throw "inside"; } } catch (e) { print(e); }
+        print(other);
+        try { other.map_async(|x| x, [1]); } catch (e) { print(e.kind); }
+        try { with 5 { } } catch (e) { print(`${e.kind}: ${e.message}`); }
+        try { with current_process() { } } catch (e) { print(`${e.kind}: ${e.message}`); }
+    "#)
+    .success()
+    .stdout(
+        "[2, 3]\n<Pool processes=2 state=RUN pool_size=2>\n\
+         <Pool processes=2 state=TERMINATE pool_size=0>\n0\n\
+         ValueError: the Pool is not running (it was terminated): no new tasks\n\
+         inside\n<Pool processes=1 state=TERMINATE pool_size=0>\nValueError\n\
+         TypeError: `with` needs a Lock, RLock, Semaphore, BoundedSemaphore, Condition or Pool, not i64\n\
+         TypeError: `with` needs a Lock, RLock, Semaphore, BoundedSemaphore, Condition or Pool, not Process\n",
+    )
+    .stderr("");
+}
+
+/// CPython's `_TestPool` (Lib/test/_test_multiprocessing.py), translated test by test.
+/// Differences, all in docs/pool.md: `()` ends an iterator instead of StopIteration; a
+/// failed `map` raises at once and cancels the rest instead of waiting for every task
+/// (test_map_no_failfast); Rhai's own errors are `ProcessError`s; a result that cannot
+/// travel is a `ValueError` (Python: MaybeEncodingError).
+const CPYTHON_TEST_POOL: &str = r#"
+fn sqr(x) { x * x }
+fn sqr_wait(x, wait) { sleep(wait); x * x }
+fn mul(x, y) { x * y }
+fn squares(n) { let out = []; for i in 0..n { out.push(i * i); } out }
+fn check(ok, what) { if !ok { throw `failed: ${what}`; } }
+fn raises(f, kind) {
+    try { f.call(); } catch (e) { return type_of(e) == "map" && e.kind == kind; }
+    false
+}
+
+fn test_apply(pool) {
+    check(pool.apply(sqr, [5]) == 25, "apply");
+    check(pool.apply(sqr, [], #{ x: 3 }) == 9, "apply with kwargs");
+}
+
+fn test_map(pool) {
+    check(pool.map(sqr, 0..10) == squares(10), "map");
+    check(pool.map(sqr, 0..100, #{ chunksize: 20 }) == squares(100), "map chunksize");
+}
+
+fn test_starmap(pool) {
+    let tuples = [];
+    for i in 0..10 { tuples.push([i, 9 - i]); }
+    let expected = [];
+    for t in tuples { expected.push(t[0] * t[1]); }
+    check(pool.starmap(mul, tuples) == expected, "starmap");
+    let tuples = [];
+    for i in 0..100 { tuples.push([i, 99 - i]); }
+    let expected = [];
+    for t in tuples { expected.push(t[0] * t[1]); }
+    check(pool.starmap(mul, tuples, #{ chunksize: 20 }) == expected, "starmap chunksize");
+}
+
+fn test_starmap_async(pool) {
+    let tuples = [];
+    let expected = [];
+    for i in 0..100 { tuples.push([i, 99 - i]); expected.push(i * (99 - i)); }
+    check(pool.starmap_async(mul, tuples).get() == expected, "starmap_async");
+}
+
+fn test_map_async(pool) {
+    check(pool.map_async(sqr, 0..10).get() == squares(10), "map_async");
+}
+
+fn test_map_async_callbacks(pool) {
+    let call_args = [];
+    pool.map_async(|s| parse_int(s), ["1"],
+        #{ callback: |v| call_args.push(v), error_callback: |e| call_args.push(e) }).wait();
+    check(call_args.len() == 1 && call_args[0] == [1], "callback");
+    pool.map_async(|s| parse_int(s), ["a"],
+        #{ callback: |v| call_args.push(v), error_callback: |e| call_args.push(e) }).wait();
+    check(call_args.len() == 2 && call_args[1].kind == "ProcessError", "error_callback");
+}
+
+fn test_map_unpicklable(pool) {
+    check(raises(|| pool.map(sqr, [current_process(), current_process()]), "ValueError"),
+          "map of values that cannot travel");
+}
+
+fn test_map_chunksize(pool) {
+    check(pool.map_async(sqr, [], #{ chunksize: 1 }).get(0.1) == [], "empty map_async");
+}
+
+fn test_map_handle_iterable_exception(pool) {
+    // A generator that raises: here an imap whose task raises, given as the list.
+    for round in 0..2 {
+        let it = pool.imap(|x| { if x == 3 { throw "Somebody said when"; } x }, 0..10);
+        try { pool.map(sqr, it); check(false, "no error"); } catch (e) {
+            check(e.thrown == "Somebody said when", "the iterable's error");
+        }
+    }
+}
+
+fn test_async(pool) {
+    let res = pool.apply_async(sqr_wait, [7, 0.1]);
+    check(res.get() == 49, "apply_async");
+}
+
+fn test_async_timeout() {
+    let p = Pool(3);
+    let res = p.apply_async(sqr_wait, [6, 30.1]);
+    check(raises(|| res.get(0.1), "TimeoutError"), "get timeout");
+    p.terminate();
+    p.join();
+}
+
+fn test_imap(pool) {
+    let got = [];
+    for r in pool.imap(sqr, 0..10) { got.push(r); }
+    check(got == squares(10), "imap");
+    let it = pool.imap(sqr, 0..10);
+    for i in 0..10 { check(it.next() == i * i, "next"); }
+    check(it.next() == (), "end of the iterator");
+    let it = pool.imap(sqr, 0..1000, #{ chunksize: 100 });
+    for i in 0..1000 { check(it.next() == i * i, "next, chunksize 100"); }
+    check(it.next() == (), "end of the iterator, chunksize 100");
+}
+
+fn test_imap_handle_iterable_exception(pool) {
+    // SayWhenError seen at start of problematic chunk's results
+    let it = pool.imap(|x| { if x == 7 { throw "when"; } x * x }, 0..20, #{ chunksize: 2 });
+    for i in 0..6 { check(it.next() == i * i, "before the failed chunk"); }
+    check(raises(|| it.next(), "ProcessError"), "the failed chunk");
+    let it = pool.imap(|x| { if x == 7 { throw "when"; } x * x }, 0..20, #{ chunksize: 4 });
+    for i in 0..4 { check(it.next() == i * i, "before the failed chunk of 4"); }
+    check(raises(|| it.next(), "ProcessError"), "the failed chunk of 4");
+}
+
+fn test_imap_unordered(pool) {
+    let got = [];
+    for r in pool.imap_unordered(sqr, 0..10) { got.push(r); }
+    got.sort();
+    check(got == squares(10), "imap_unordered");
+    let got = [];
+    for r in pool.imap_unordered(sqr, 0..1000, #{ chunksize: 100 }) { got.push(r); }
+    got.sort();
+    check(got == squares(1000), "imap_unordered chunksize");
+}
+
+fn test_imap_unordered_handle_iterable_exception(pool) {
+    let expected = squares(10);
+    try {
+        for value in pool.imap_unordered(|x| { if x == 3 { throw "when"; } x * x }, 0..10) {
+            check(expected.contains(value), "a value it should give");
+            expected.remove(expected.index_of(value));
+        }
+        check(false, "no error");
+    } catch (e) { check(e.thrown == "when", "the error"); }
+}
+
+fn test_make_pool() {
+    check(raises(|| Pool(-1), "ValueError"), "Pool(-1)");
+    check(raises(|| Pool(0), "ValueError"), "Pool(0)");
+    let p = Pool(3);
+    check(p.pids.len() == 3, "three workers");
+    p.close();
+    p.join();
+}
+
+fn test_terminate() {
+    let p = Pool(3);
+    let args = [];
+    for i in 0..10000 { args.push(30); }
+    let result = p.map_async(|t| sleep(t), args, #{ chunksize: 1 });
+    sleep(0.2);
+    p.terminate();
+    p.join();
+}
+
+fn test_empty_iterable() {
+    let p = Pool(1);
+    check(p.map(sqr, []) == [], "map");
+    let got = [];
+    for r in p.imap(sqr, []) { got.push(r); }
+    for r in p.imap_unordered(sqr, []) { got.push(r); }
+    check(got == [], "imap");
+    check(p.map_async(sqr, []).get() == [], "map_async");
+    p.close();
+    p.join();
+}
+
+fn test_context() {
+    let p = Pool(2);
+    with p {
+        let r = p.map_async(sqr, 0..10);
+        check(r.get() == squares(10), "inside with");
+    }
+    p.join();
+    check(raises(|| p.map_async(sqr, 0..10), "ValueError"), "after with");
+}
+
+fn test_traceback() {
+    let p = Pool(1);
+    let line = ();
+    with p {
+        try { p.apply(|| throw #{ kind: "RuntimeError", message: "123" }); check(false, "no error"); }
+        catch (e) {
+            check(e.kind == "RuntimeError", "the kind");
+            check(e.message.starts_with("123 (in a pool task, at "), "the message");
+            check(e.message.ends_with(`script.rhai:${e.line})`), "the place");
+            line = e.line;
+        }
+    }
+    p.join();
+    line
+}
+
+fn test_wrapped_exception() {
+    let p = Pool(1);
+    with p {
+        check(raises(|| p.apply(|| throw #{ kind: "RuntimeError", message: "foo" }), "RuntimeError"),
+              "the task's own kind");
+    }
+    p.join();
+}
+
+fn test_map_no_failfast() {
+    let p = Pool(2);
+    let failed = false;
+    try {
+        let big = "";
+        big.pad(1024 * 1024, 'x');
+        p.map(|wait| { sleep(wait); throw big; }, [0, 1], #{ chunksize: 1 });
+    } catch (e) { failed = e.thrown.len() == 1024 * 1024; }
+    sleep(0.5);
+    p.close();
+    p.join();
+    check(failed, "a large error comes back, and join does not deadlock");
+}
+
+fn test_enter() {
+    let pool = Pool(1);
+    with pool { }
+    check(raises(|| { with pool { } }, "ValueError"), "with a pool that is not running");
+    pool.join();
+}
+
+let pool = Pool(4);
+test_apply(pool); print("ok test_apply");
+test_map(pool); print("ok test_map");
+test_starmap(pool); print("ok test_starmap");
+test_starmap_async(pool); print("ok test_starmap_async");
+test_map_async(pool); print("ok test_map_async");
+test_map_async_callbacks(pool); print("ok test_map_async_callbacks");
+test_map_unpicklable(pool); print("ok test_map_unpicklable");
+test_map_chunksize(pool); print("ok test_map_chunksize");
+test_map_handle_iterable_exception(pool); print("ok test_map_handle_iterable_exception");
+test_async(pool); print("ok test_async");
+test_async_timeout(); print("ok test_async_timeout");
+test_imap(pool); print("ok test_imap");
+test_imap_handle_iterable_exception(pool); print("ok test_imap_handle_iterable_exception");
+test_imap_unordered(pool); print("ok test_imap_unordered");
+test_imap_unordered_handle_iterable_exception(pool); print("ok test_imap_unordered_handle_iterable_exception");
+test_make_pool(); print("ok test_make_pool");
+test_terminate(); print("ok test_terminate");
+test_empty_iterable(); print("ok test_empty_iterable");
+test_context(); print("ok test_context");
+let line = test_traceback(); print(`ok test_traceback, line ${line}`);
+test_wrapped_exception(); print("ok test_wrapped_exception");
+test_map_no_failfast(); print("ok test_map_no_failfast");
+test_enter(); print("ok test_enter");
+pool.terminate();
+pool.join();
+"#;
+
+/// CPython's `_TestPoolWorkerErrors`, `_TestPoolWorkerLifetime` and
+/// `TestInitializers.test_pool_initializer`, translated.
+const CPYTHON_TEST_POOL_WORKERS: &str = r#"
+fn sqr(x) { x * x }
+fn sqr_wait(x, wait) { sleep(wait); x * x }
+fn check(ok, what) { if !ok { throw `failed: ${what}`; } }
+fn raises(f, kind) {
+    try { f.call(); } catch (e) { return type_of(e) == "map" && e.kind == kind; }
+    false
+}
+
+fn test_async_error_callback() {
+    let p = Pool(2);
+    let scratchpad = [];
+    let res = p.apply_async(|| throw #{ kind: "KeyError", message: "key" }, [], #{},
+                            #{ error_callback: |e| scratchpad.push(e) });
+    check(raises(|| res.get(), "KeyError"), "get raises");
+    check(scratchpad.len() == 1 && scratchpad[0].kind == "KeyError", "error_callback");
+    p.close();
+    p.join();
+}
+
+fn test_unpickleable_result() {
+    let p = Pool(2);
+    for iteration in 0..20 {
+        let scratchpad = [];
+        let res = p.apply_async(|| Pipe(), [], #{}, #{ error_callback: |e| scratchpad.push(e) });
+        check(raises(|| res.get(), "ValueError"), "a result that cannot travel");
+        check(scratchpad.len() == 1 && scratchpad[0].message.contains("cannot be sent back"),
+              "error_callback");
+    }
+    check(p.pids.len() == 2, "no worker lost");
+    p.close();
+    p.join();
+}
+
+fn test_pool_worker_lifetime() {
+    let p = Pool(#{ processes: 3, maxtasksperchild: 10 });
+    check(p.pids.len() == 3, "three workers");
+    let origworkerpids = p.pids;
+    let results = [];
+    for i in 0..100 { results.push(p.apply_async(sqr, [i])); }
+    for j in 0..100 { check(results[j].get() == j * j, "a result"); }
+    let finalworkerpids = p.pids;
+    check(finalworkerpids.len() == 3, "three workers again");
+    origworkerpids.sort();
+    finalworkerpids.sort();
+    check(origworkerpids != finalworkerpids, "new workers");
+    p.close();
+    p.join();
+}
+
+fn test_pool_worker_lifetime_early_close() {
+    let p = Pool(#{ processes: 3, maxtasksperchild: 1 });
+    let results = [];
+    for i in 0..6 { results.push(p.apply_async(sqr_wait, [i, 0.3])); }
+    p.close();
+    p.join();
+    for j in 0..6 { check(results[j].get() == j * j, "a result"); }
+}
+
+fn test_pool_maxtasksperchild_invalid() {
+    for value in [0, -1, 0.5, "12"] {
+        check(raises(|| Pool(#{ processes: 3, maxtasksperchild: value }), "ValueError"), value);
+    }
+}
+
+fn test_pool_initializer() {
+    check(raises(|| Pool(#{ initializer: 1 }), "TypeError"), "initializer=1");
+    let ns = Value(0);
+    let p = Pool(#{ processes: 1, initializer: |ns| ns.add(1), initargs: [ns] });
+    p.close();
+    p.join();
+    check(ns.value == 1, "the initializer ran once");
+}
+
+test_async_error_callback(); print("ok test_async_error_callback");
+test_unpickleable_result(); print("ok test_unpickleable_result");
+test_pool_worker_lifetime(); print("ok test_pool_worker_lifetime");
+test_pool_worker_lifetime_early_close(); print("ok test_pool_worker_lifetime_early_close");
+test_pool_maxtasksperchild_invalid(); print("ok test_pool_maxtasksperchild_invalid");
+test_pool_initializer(); print("ok test_pool_initializer");
+"#;
+
+#[test]
+fn cpython_test_pool_translated() {
+    let runs = run_together(&[CPYTHON_TEST_POOL, CPYTHON_TEST_POOL_WORKERS]);
+    for (run, script) in runs
+        .iter()
+        .zip([CPYTHON_TEST_POOL, CPYTHON_TEST_POOL_WORKERS])
+    {
+        run.success().stderr("");
+        let wanted: Vec<String> = script
+            .lines()
+            .filter_map(|l| l.split("print(").nth(1))
+            .map(|l| l[1..].split(['"', '`', '$']).next().unwrap().to_string())
+            .collect();
+        let lines = run.lines();
+        assert_eq!(lines.len(), wanted.len(), "{lines:?}");
+        for (line, wanted) in lines.iter().zip(&wanted) {
+            assert!(
+                line.starts_with(wanted.as_str()),
+                "{line:?} is not {wanted:?}"
+            );
+        }
+    }
+    // The error of test_traceback names the line of the task's `throw`.
+    let traceback = runs[0]
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("test_traceback"));
+    let line: usize = traceback
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let source = CPYTHON_TEST_POOL.lines().nth(line - 1).unwrap();
+    assert!(source.contains("message: \"123\""), "line {line}: {source}");
+}

@@ -107,16 +107,16 @@ impl Held {
 }
 
 /// Registers `with EXPR { BLOCK }`: acquire the lock, semaphore or condition `EXPR`, run the
-/// block, and release it however the block ends (an error then goes on up).
-///
-/// Any other value whose type has native `acquire()` and `release()` functions (a manager's
-/// `Lock` proxy, say) works too, as Python's `with` takes any context manager.
+/// block, and release it however the block ends (an error then goes on up). Other types
+/// take part through natives named `__enter__(x)` and `__exit__(x)`, as Python's context
+/// managers do (a Pool registers them), or through `acquire()` and `release()` (a manager's
+/// `Lock` proxy).
 pub fn register_with_syntax(engine: &mut Engine) {
     engine
         .register_custom_syntax(["with", "$expr$", "$block$"], false, |context, inputs| {
             let guard = context.eval_expression_tree(&inputs[0])?;
             if !Held::knows(&guard) {
-                return with_other(context, guard, &inputs[1]);
+                return with_context_manager(context, guard.flatten_clone(), &inputs[1]);
             }
             let held = Held::take(guard)?;
             let result = context.eval_expression_tree(&inputs[1]);
@@ -128,31 +128,43 @@ pub fn register_with_syntax(engine: &mut Engine) {
         .expect("`with` syntax registers");
 }
 
-/// `with` over a value of another module's type, through its `acquire()` and `release()`.
-fn with_other(
+/// `with` for a type of another room: `__enter__(x)` (or `acquire(x)`), the block, then
+/// `__exit__(x)` (or `release(x)`) however the block ended. A type with neither is a
+/// `TypeError`.
+fn with_context_manager(
     context: &mut rhai::EvalContext,
-    guard: Dynamic,
+    value: Dynamic,
     block: &rhai::Expression,
 ) -> RhaiResult<Dynamic> {
-    let type_name = context
-        .engine()
-        .map_type_name(guard.type_name())
-        .to_string();
-    if let Err(e) = context.call_native_fn::<Dynamic>("acquire", (guard.clone(),)) {
-        return Err(match *e {
-            EvalAltResult::ErrorFunctionNotFound(..) => Error::new(
-                ErrorKind::TypeError,
-                format!("`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {type_name}"),
-            )
-            .into(),
-            _ => e,
-        });
-    }
+    let not_found = |e: &EvalAltResult, name: &str| matches!(e, EvalAltResult::ErrorFunctionNotFound(sig, _) if sig.starts_with(name));
+    let mut arg = value.clone();
+    let exit = match context.call_native_fn_raw("__enter__", false, &mut [&mut arg]) {
+        Ok(_) => "__exit__",
+        Err(e) if not_found(&e, "__enter__") => {
+            let mut arg = value.clone();
+            match context.call_native_fn_raw("acquire", false, &mut [&mut arg]) {
+                Ok(_) => "release",
+                Err(e) if not_found(&e, "acquire") => {
+                    return Err(Error::new(
+                        ErrorKind::TypeError,
+                        format!(
+                            "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore, Condition or \
+                             Pool, not {}",
+                            crate::error::type_name(&value)
+                        ),
+                    )
+                    .into());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let result = context.eval_expression_tree(block);
-    let released = context.call_native_fn::<Dynamic>("release", (guard,));
+    let mut arg = value;
+    let exited = context.call_native_fn_raw(exit, false, &mut [&mut arg]);
     let value = result?;
-    released.map(drop)?;
-    Ok(value)
+    exited.map(|_| value)
 }
 
 #[export_module]

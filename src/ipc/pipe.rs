@@ -55,12 +55,39 @@ pub fn with_message<T>(
             return write_big(codec::STRING, text.as_bytes(), write);
         }
     }
+    write(&[&frame(value, type_name)?])
+}
+
+/// Encodes `value` as one framed message in a buffer of its own, header included: for a
+/// sender that queues messages and writes them later (the pool's parent side).
+pub fn frame(value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<Vec<u8>> {
     let mut bytes = vec![0u8; 8];
     codec::encode(value, &mut bytes).map_err(|e| codec_error(e, type_name))?;
     let len = (bytes.len() - 8) as u64;
     check_len(len)?;
     bytes[..8].copy_from_slice(&len.to_le_bytes());
-    write(&[&bytes])
+    Ok(bytes)
+}
+
+/// The whole message at the start of `buf`, decoded, and how many bytes it took (header
+/// included); `None` while the message is incomplete. The counterpart of [`frame`] (and of
+/// [`with_message`]) for a reader that buffers what a non-blocking descriptor had.
+pub fn unframe(buf: &[u8], what: &str) -> Result<Option<(Dynamic, usize)>> {
+    let Some(header) = buf.first_chunk::<8>() else {
+        return Ok(None);
+    };
+    let len = u64::from_le_bytes(*header);
+    if len > MAX_MESSAGE {
+        return Err(Error::value(format!(
+            "corrupt message on {what}: length {len}"
+        )));
+    }
+    let end = 8 + len as usize;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    let value = codec::decode(&buf[8..end]).map_err(|e| Error::value(format!("{e} on {what}")))?;
+    Ok(Some((value, end)))
 }
 
 fn check_len(len: u64) -> Result<()> {

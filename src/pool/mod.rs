@@ -1,36 +1,43 @@
-//! `Pool(n)`: a fixed set of forked worker processes that run script functions on lists of
+//! `Pool`: a set of forked worker processes that run script functions on lists of
 //! arguments, as Python's `multiprocessing.Pool` does, without its two famous hangs: a
-//! worker that dies (killed, OOM, `exit()` in a task) fails the calls that were waiting on
+//! worker that dies (killed, OOM, `exit()` in a task) fails the call that was waiting on
 //! it, and the pool forks a replacement.
 //!
-//! Design, single-threaded like the rest of procscript:
-//! - each worker is a daemon [`Process`] (`ForkPoolWorker-N`), forked with the ordinary
-//!   process machinery (reaper, `--trace`, names), and talks to the parent over its own
-//!   `AF_UNIX` socket pair: tasks one way, replies the other, each message framed as in
-//!   [`crate::ipc::pipe`] and encoded with [`crate::ipc::codec`];
-//! - a task names its function (workers inherited the whole AST at fork, so they find it by
-//!   name and arity, closures included) and carries the closure's captured values (its
-//!   curried arguments) and a chunk of argument lists;
-//! - the parent keeps a queue of tasks not yet sent and, per worker, the tasks sent in
-//!   order. Only the parent's side is non-blocking: it writes and reads with `MSG_DONTWAIT`
-//!   and waits with `poll`, so neither side can deadlock on a full socket buffer, and
-//!   Ctrl-C or SIGTERM ends the wait ([`crate::signal`]);
-//! - end of input on a worker's socket means it died: its running task fails with a
-//!   `ProcessError` naming the worker and its exit code, the tasks queued behind it go back
-//!   to the queue, and a new worker is forked at the next call that can fork (every pool
-//!   method; not a `for` loop over `imap`, which has no script context to fork with).
+//! The rooms, single-threaded like the rest of procscript:
+//! - [`protocol`]: the messages, [`protocol::TaskMsg`] and [`protocol::ReplyMsg`], framed
+//!   as a `Pipe` frames its messages;
+//! - [`scheduler`]: the bookkeeping (which task goes to which worker, what a reply or a
+//!   death means for a call), with no sockets or processes in it;
+//! - `worker`: the worker's loop, over any pair of descriptors;
+//! - [`board`]: a little shared memory where workers count the tasks they start and
+//!   read which calls are cancelled;
+//! - this module: the IO. Each worker is a daemon [`Process`] (`ForkPoolWorker-N`),
+//!   forked with the ordinary process machinery (reaper, `--trace`, names), with its own
+//!   `AF_UNIX` socket pair. Only the parent's side is non-blocking: it writes and reads
+//!   with `MSG_DONTWAIT` and waits in `wait`, the one place the pool waits, so neither
+//!   side can deadlock on a full socket buffer, and Ctrl-C or SIGTERM ends the wait;
+//! - [`result`]: `AsyncResult`, with the callbacks that run in the script's process.
 //!
 //! Work progresses while the script is inside a pool call (`map`, `get`, a `for` loop over
 //! `imap`, `ready`, `join`, ...). Between calls, tasks already written to a worker's socket
-//! run on; replies wait in the socket buffer.
+//! run on; replies wait in the socket buffer. End of input on a worker's socket means it
+//! died: the scheduler fails the task it was running (if the board says it had started
+//! one) and queues the others again, and a new worker is forked at the next call that can
+//! fork (every pool method; not a `for` loop over `imap`, which has no script context to
+//! fork with).
 
+pub mod board;
+pub mod func;
 pub mod package;
+pub mod protocol;
+pub mod result;
+pub mod scheduler;
 mod worker;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::IsTerminal;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -39,21 +46,24 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use nix::unistd::Pid;
-use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
+use rhai::{Array, Dynamic, EvalAltResult, Map, NativeCallContext, Position};
 
+use self::board::Board;
+use self::func::Func;
+use self::protocol::{ReplyMsg, TaskMsg};
+use self::result::AsyncResult;
+pub use self::scheduler::Order;
+use self::scheduler::{Death, Job, Next, Scheduler, Task, WorkerId};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::codec;
-use crate::ipc::pipe::{self, MAX_MESSAGE};
+use crate::ipc::pipe;
 use crate::ipc::sync::Deadline;
 use crate::process::wait::Exit;
 use crate::process::{my_pid, Options, Process};
 
+type RhaiResult<T> = std::result::Result<T, Box<EvalAltResult>>;
+
 /// The most workers a pool may have.
 pub const MAX_WORKERS: usize = 1024;
-
-/// Chunks of a `map` or `imap` a worker may hold at once, queued behind the one it runs: a
-/// few, so that it never waits for the parent, and not many, so that work stays balanced.
-const LAZY_IN_FLIGHT: usize = 4;
 
 /// Where a pool is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,109 +83,16 @@ impl State {
     }
 }
 
-/// A function as it travels: its name (workers find the body in the AST they inherited)
-/// and its curried arguments (a closure's captured values).
-#[derive(Clone)]
-pub struct Func {
-    name: String,
-    curry: Vec<Dynamic>,
+/// What `Pool(#{ ... })` takes besides the number of processes.
+#[derive(Debug, Clone, Default)]
+pub struct PoolOptions {
+    /// Called in each worker when it starts, with `initargs`.
+    pub initializer: Option<Func>,
+    /// The initializer's arguments.
+    pub initargs: Array,
+    /// Tasks a worker takes before it is replaced (`None`: no limit).
+    pub maxtasksperchild: Option<usize>,
 }
-
-impl Func {
-    /// Reads a function value (`square`, `Fn("square")`, a closure).
-    pub fn from_value(value: Dynamic, what: &str) -> Result<Self> {
-        let type_name = crate::error::type_name(&value);
-        let Some(ptr) = value.try_cast::<FnPtr>() else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{what} must be a function (a name, `Fn(\"name\")` or a closure), not {type_name}"
-                ),
-            ));
-        };
-        Ok(Self {
-            name: ptr.fn_name().to_string(),
-            curry: ptr.curry().to_vec(),
-        })
-    }
-}
-
-/// How a job hands out its results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    /// By position (`map`, `starmap`, `imap`, `apply`).
-    Ordered,
-    /// As they arrive (`imap_unordered`).
-    Unordered,
-}
-
-/// One call's worth of tasks and what came back.
-struct Job {
-    order: Order,
-    total: usize,
-    received: usize,
-    results: Vec<Option<Dynamic>>,
-    arrived: VecDeque<Dynamic>,
-    /// The failure an ordered walk meets first (a catchable error map), and the position
-    /// from which results are missing because of it.
-    error: Option<Map>,
-    error_at: usize,
-    bar: Option<ProgressBar>,
-}
-
-impl Job {
-    fn done(&self) -> bool {
-        self.error.is_some() || self.received == self.total
-    }
-
-    /// Records a failure at position `at`; the earliest one is the one reported.
-    fn fail(&mut self, error: Map, at: usize) {
-        if self.error.is_none() || at < self.error_at {
-            self.error = Some(error);
-            self.error_at = at;
-        }
-        if let Some(bar) = self.bar.take() {
-            bar.abandon();
-        }
-    }
-}
-
-/// A chunk of a job, encoded and framed, ready to write.
-#[derive(Clone)]
-struct Task {
-    job: u64,
-    index: usize,
-    count: usize,
-    eager: bool,
-    bytes: Rc<Vec<u8>>,
-}
-
-struct Worker {
-    process: Process,
-    fd: OwnedFd,
-    /// Bytes to write: the tail of `out[0]` from `written`, then the rest.
-    out: VecDeque<Rc<Vec<u8>>>,
-    written: usize,
-    input: Vec<u8>,
-    /// Tasks sent, in order; the first is the one running.
-    in_flight: VecDeque<Task>,
-    dead: bool,
-}
-
-struct Inner {
-    size: usize,
-    creator: Pid,
-    state: State,
-    workers: Vec<Worker>,
-    pending: VecDeque<Task>,
-    jobs: HashMap<u64, Job>,
-    next_job: u64,
-}
-
-/// A handle on a pool; clones share it. When the last handle goes, the workers are
-/// terminated (in the process that made the pool).
-#[derive(Clone)]
-pub struct Pool(Rc<RefCell<Inner>>);
 
 /// How a job's tasks are cut, sent and reported.
 #[derive(Debug, Clone, Copy)]
@@ -184,6 +101,9 @@ pub struct JobSpec {
     pub chunksize: usize,
     /// How the results come out.
     pub order: Order,
+    /// The results are wanted all together (`map`, `apply`, the `_async` forms), not one by
+    /// one (`imap`): a failure cancels the whole call.
+    pub whole: bool,
     /// Sent at once to the least busy worker (`apply_async`), rather than a few at a time
     /// as workers free up (`map`, `imap`).
     pub eager: bool,
@@ -193,14 +113,44 @@ pub struct JobSpec {
     pub star: bool,
 }
 
-/// What `map` and friends accept besides the function and the list.
-#[derive(Debug, Clone, Default)]
-pub struct MapOptions {
-    /// Show a progress bar on stderr (when it is a terminal).
-    pub progress: bool,
-    /// Items per task; `None`: Python's default.
-    pub chunksize: Option<usize>,
+struct Worker {
+    id: WorkerId,
+    process: Process,
+    fd: OwnedFd,
+    /// Bytes to write: the tail of `out[0]` from `written`, then the rest.
+    out: VecDeque<Rc<Vec<u8>>>,
+    written: usize,
+    input: Vec<u8>,
+    /// Where `read` receives, before the bytes join `input`.
+    scratch: Vec<u8>,
+    /// Why it is to be buried: its channel ended, or it broke the protocol.
+    dead: Option<Burial>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Burial {
+    /// End of input or a reset: it is dying or dead.
+    Ended,
+    /// It sent something that makes no sense: it is ended.
+    Misbehaved,
+}
+
+struct Inner {
+    size: usize,
+    creator: Pid,
+    state: State,
+    options: PoolOptions,
+    workers: Vec<Worker>,
+    board: Board,
+    sched: Scheduler,
+    /// Results with callbacks, kept until the callbacks have run.
+    watched: Vec<AsyncResult>,
+}
+
+/// A handle on a pool; clones share it. When the last handle goes, the workers are
+/// terminated (in the process that made the pool).
+#[derive(Clone)]
+pub struct Pool(Rc<RefCell<Inner>>);
 
 fn pool_error(message: impl Into<String>) -> Error {
     Error::value(message)
@@ -208,7 +158,7 @@ fn pool_error(message: impl Into<String>) -> Error {
 
 impl Pool {
     /// Forks `size` workers that call functions within `ctx`.
-    pub fn new(ctx: &NativeCallContext, size: usize) -> Result<Self> {
+    pub fn new(ctx: &NativeCallContext, size: usize, options: PoolOptions) -> Result<Self> {
         if size == 0 || size > MAX_WORKERS {
             return Err(Error::value(format!(
                 "a Pool needs from 1 to {MAX_WORKERS} processes, not {size}"
@@ -218,10 +168,11 @@ impl Pool {
             size,
             creator: my_pid(),
             state: State::Running,
+            sched: Scheduler::new(options.maxtasksperchild),
+            options,
             workers: Vec::new(),
-            pending: VecDeque::new(),
-            jobs: HashMap::new(),
-            next_job: 0,
+            board: Board::new()?,
+            watched: Vec::new(),
         })));
         for _ in 0..size {
             pool.spawn_worker(ctx)?;
@@ -234,8 +185,13 @@ impl Pool {
         self.0.borrow().size
     }
 
-    /// The workers' pids, as they are now.
+    /// The workers' pids, as they are now (after noticing the ones that died).
     pub fn pids(&self) -> Vec<Pid> {
+        if self.check_owner().is_ok() {
+            if let Ok(mut inner) = self.0.try_borrow_mut() {
+                inner.exchange();
+            }
+        }
         self.0
             .borrow()
             .workers
@@ -255,29 +211,50 @@ impl Pool {
         Ok(())
     }
 
-    fn check_running(&self) -> Result<()> {
+    /// Checks that the pool takes new tasks: `ValueError` after `close()` or
+    /// `terminate()`, the initializer's error once it has failed.
+    pub fn check_running(&self) -> Result<()> {
         self.check_owner()?;
-        match self.0.borrow().state {
-            State::Running => Ok(()),
-            state => Err(pool_error(format!(
-                "the Pool is not running (it was {}): no new tasks",
-                if state == State::Closed {
-                    "closed"
-                } else {
-                    "terminated"
-                }
+        let inner = self.0.borrow();
+        match inner.state {
+            State::Running => {}
+            state => {
+                return Err(pool_error(format!(
+                    "the Pool is not running (it was {}): no new tasks",
+                    if state == State::Closed {
+                        "closed"
+                    } else {
+                        "terminated"
+                    }
+                )))
+            }
+        }
+        match inner.sched.broken() {
+            Some(error) => Err(Error::process(format!(
+                "the Pool takes no tasks: its initializer failed ({})",
+                error
+                    .get("message")
+                    .map_or_else(String::new, ToString::to_string)
             ))),
+            None => Ok(()),
         }
     }
 
     fn spawn_worker(&self, ctx: &NativeCallContext) -> Result<()> {
-        let inherited: Vec<RawFd> = self
-            .0
-            .borrow()
-            .workers
-            .iter()
-            .map(|w| w.fd.as_raw_fd())
-            .collect();
+        let (inherited, id, board, init) = {
+            let inner = self.0.borrow();
+            let inherited: Vec<RawFd> = inner.workers.iter().map(|w| w.fd.as_raw_fd()).collect();
+            let used: Vec<WorkerId> = inner.workers.iter().map(|w| w.id).collect();
+            let id = (0..MAX_WORKERS)
+                .find(|i| !used.contains(i))
+                .ok_or_else(|| Error::value("a Pool has no room for another worker"))?;
+            let init = inner
+                .options
+                .initializer
+                .clone()
+                .map(|f| (f, inner.options.initargs.clone()));
+            (inherited, id, inner.board.clone(), init)
+        };
         let (parent_end, child_end) = socketpair(
             AddressFamily::Unix,
             SockType::Stream,
@@ -295,8 +272,8 @@ impl Pool {
         );
         process.set_name(process.name().replacen("Process", "ForkPoolWorker", 1));
         process.take_job_for_start()?;
+        board.reset(id);
         let parent_raw = parent_end.as_raw_fd();
-        let parent_pid = my_pid();
         process.fork(move || {
             // The parent's ends of this and the other workers' sockets stay open in this
             // child only as copies in the parent's data, which it never drops (it ends in
@@ -306,16 +283,19 @@ impl Pool {
                 // copy; nothing in the child uses or closes them again.
                 unsafe { libc::close(*fd) };
             }
-            worker::main(ctx, &child_end, parent_pid)
+            worker::main(ctx, &child_end, board, id, init)
         })?;
-        self.0.borrow_mut().workers.push(Worker {
+        let mut inner = self.0.borrow_mut();
+        inner.sched.add_worker(id);
+        inner.workers.push(Worker {
+            id,
             process,
             fd: parent_end,
             out: VecDeque::new(),
             written: 0,
             input: Vec::new(),
-            in_flight: VecDeque::new(),
-            dead: false,
+            scratch: Vec::new(),
+            dead: None,
         });
         Ok(())
     }
@@ -329,52 +309,36 @@ impl Pool {
         items: Array,
         spec: JobSpec,
     ) -> Result<u64> {
-        let JobSpec {
-            chunksize,
-            order,
-            eager,
-            progress,
-            star,
-        } = spec;
         self.check_running()?;
         let total = items.len();
-        let job = self.0.borrow().next_job;
-        let type_name = |t: &str| ctx.engine().map_type_name(t).to_string();
+        let job = self.0.borrow().sched.next_job_id();
         let mut tasks = Vec::new();
         let mut index = 0;
         let mut items = items.into_iter().peekable();
-        let curry: Array = func.curry.clone();
         while items.peek().is_some() {
-            let chunk: Array = items.by_ref().take(chunksize.max(1)).collect();
+            let chunk: Array = items.by_ref().take(spec.chunksize.max(1)).collect();
             let count = chunk.len();
-            let message: Array = vec![
-                Dynamic::from_int(job as i64),
-                Dynamic::from_int(index as i64),
-                Dynamic::from(func.name.clone()),
-                Dynamic::from_array(curry.clone()),
-                Dynamic::from_array(chunk),
-                Dynamic::from_bool(star),
-            ];
-            let mut bytes = vec![0u8; 8];
-            codec::encode(&Dynamic::from_array(message), &mut bytes)
-                .map_err(|e| pipe::codec_error(e, type_name))?;
-            let len = (bytes.len() - 8) as u64;
-            if len > MAX_MESSAGE {
-                return Err(Error::value(format!(
-                    "a pool task of {len} bytes is larger than the limit of {MAX_MESSAGE}"
-                )));
-            }
-            bytes[..8].copy_from_slice(&len.to_le_bytes());
+            let message = TaskMsg {
+                job,
+                index,
+                function: func.name.clone(),
+                curry: func.curry.clone(),
+                items: chunk,
+                star: spec.star,
+            };
+            let bytes = message
+                .frame(|t| ctx.engine().map_type_name(t).to_string())
+                .map_err(|e| Error::value(e.message.replace("a message of", "a pool task of")))?;
             tasks.push(Task {
                 job,
                 index,
                 count,
-                eager,
+                eager: spec.eager,
                 bytes: Rc::new(bytes),
             });
             index += count;
         }
-        let bar = (progress && std::io::stderr().is_terminal()).then(|| {
+        let bar = (spec.progress && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -385,47 +349,43 @@ impl Pool {
             );
             bar
         });
-        let mut inner = self.0.borrow_mut();
-        inner.next_job += 1;
-        inner.jobs.insert(
-            job,
-            Job {
-                order,
-                total,
-                received: 0,
-                results: if order == Order::Ordered {
-                    vec![None; total]
-                } else {
-                    Vec::new()
-                },
-                arrived: VecDeque::new(),
-                error: None,
-                error_at: 0,
-                bar,
-            },
-        );
-        inner.pending.extend(tasks);
-        Ok(job)
+        let added = self
+            .0
+            .borrow_mut()
+            .sched
+            .add_job(Job::new(spec.order, spec.whole, total, bar), tasks);
+        Ok(added)
     }
 
-    /// Forgets a job: its remaining tasks are not sent, and replies still to come are dropped.
+    /// Keeps `result` until its job is done and its callbacks have run.
+    pub fn watch(&self, result: AsyncResult) {
+        self.0.borrow_mut().watched.push(result);
+    }
+
+    /// Forgets a job: its remaining tasks are not sent, the workers skip those they hold,
+    /// and replies still to come are dropped.
     pub fn forget(&self, job: u64) {
         if let Ok(mut inner) = self.0.try_borrow_mut() {
-            if let Some(job) = inner.jobs.remove(&job) {
-                if let Some(bar) = job.bar {
-                    bar.finish_and_clear();
-                }
-            }
+            inner.sched.forget(job);
+            inner.post_cancellations();
+        }
+    }
+
+    /// Lets a job run on with nobody waiting for its results (see [`Scheduler::detach`]).
+    pub fn detach(&self, job: u64) {
+        if let Ok(mut inner) = self.0.try_borrow_mut() {
+            inner.sched.detach(job);
         }
     }
 
     /// Whether a job has all its results, or has failed.
     pub fn job_done(&self, job: u64) -> bool {
-        self.0.borrow().jobs.get(&job).is_none_or(Job::done)
+        self.0.borrow().sched.job_done(job)
     }
 
-    /// Sends and receives what can be without waiting (and forks replacements with `ctx`).
-    pub fn poke(&self, ctx: Option<&NativeCallContext>) -> Result<()> {
+    /// Sends and receives what can be without waiting (and forks replacements and runs due
+    /// callbacks with `ctx`).
+    pub fn poke(&self, ctx: Option<&NativeCallContext>) -> RhaiResult<()> {
         self.pump(ctx, Deadline::after(Some(Duration::ZERO)), |_| false)
             .map(|_| ())
     }
@@ -435,51 +395,52 @@ impl Pool {
         &self,
         ctx: Option<&NativeCallContext>,
         deadline: Deadline,
-        mut done: impl FnMut(&Inner) -> bool,
-    ) -> Result<bool> {
+        mut done: impl FnMut(&Scheduler) -> bool,
+    ) -> RhaiResult<bool> {
         self.check_owner()?;
         loop {
             crate::signal::check()?;
+            let can_fork = ctx.is_some();
+            {
+                let mut inner = self.0.borrow_mut();
+                inner.exchange();
+                if can_fork {
+                    inner.retire();
+                }
+            }
             if let Some(ctx) = ctx {
                 self.replace_dead(ctx)?;
+                self.run_callbacks(ctx)?;
             }
-            let mut inner = self.0.borrow_mut();
-            inner.dispatch();
-            inner.exchange();
-            if ctx.is_none() || inner.state == State::Terminated {
-                inner.fail_if_no_workers();
+            let mut fds = {
+                let mut inner = self.0.borrow_mut();
+                inner.dispatch(can_fork);
+                if !can_fork || inner.state == State::Terminated {
+                    let message = if inner.state == State::Terminated {
+                        "the Pool was terminated before this task finished"
+                    } else {
+                        "every worker of the Pool has died, and none can be started inside a \
+                         `for` loop over imap: call any pool method to start new ones"
+                    };
+                    inner.sched.fail_if_no_workers(message);
+                }
+                if done(&inner.sched) {
+                    return Ok(true);
+                }
+                if inner.workers.iter().any(|w| w.dead.is_some()) {
+                    continue;
+                }
+                if deadline.passed() {
+                    return Ok(false);
+                }
+                inner.poll_fds()
+            };
+            let mut until = deadline;
+            if fds.is_empty() {
+                // Nothing to watch (every worker just went): look again soon.
+                until = until.min(Deadline::after(Some(Duration::from_millis(50))));
             }
-            if done(&inner) {
-                return Ok(true);
-            }
-            if inner.workers.iter().any(|w| w.dead) {
-                continue;
-            }
-            if deadline.passed() {
-                return Ok(false);
-            }
-            let mut fds: Vec<libc::pollfd> = inner
-                .workers
-                .iter()
-                .map(|w| {
-                    let mut events = libc::POLLIN;
-                    if !w.out.is_empty() {
-                        events |= libc::POLLOUT;
-                    }
-                    libc::pollfd {
-                        fd: w.fd.as_raw_fd(),
-                        events,
-                        revents: 0,
-                    }
-                })
-                .collect();
-            drop(inner);
-            // A worker that ends is seen here too, by the reaper (its socket may stay open in
-            // a sibling that inherited it), so no timer is needed.
-            let reaped = crate::process::wait::reaped_count();
-            crate::process::wait::wait_ready_or(&mut fds, deadline, "the pool's workers", || {
-                crate::process::wait::reaped_count() != reaped
-            })?;
+            wait(&mut fds, until, true, || false)?;
         }
     }
 
@@ -489,8 +450,9 @@ impl Pool {
             {
                 let inner = self.0.borrow();
                 let wanted = match inner.state {
+                    _ if inner.sched.broken().is_some() => 0,
                     State::Running => inner.size,
-                    State::Closed if !inner.pending.is_empty() => inner.size,
+                    State::Closed if !inner.sched.idle() => inner.size,
                     _ => 0,
                 };
                 if inner.workers.len() >= wanted {
@@ -501,35 +463,39 @@ impl Pool {
         }
     }
 
+    /// Runs the callbacks of the watched results whose jobs are done, one at a time (a
+    /// callback may call the pool again); the first error a callback raises is returned.
+    pub fn run_callbacks(&self, ctx: &NativeCallContext) -> RhaiResult<()> {
+        loop {
+            let due = {
+                let mut inner = self.0.borrow_mut();
+                let Some(at) = inner
+                    .watched
+                    .iter()
+                    .position(|r| inner.sched.job_done(r.job()))
+                else {
+                    return Ok(());
+                };
+                inner.watched.remove(at)
+            };
+            due.settle();
+            due.run_callback(ctx)?;
+        }
+    }
+
     /// Waits for a job to finish, at most `timeout`; `Ok(false)` if it did not in time.
     pub fn wait_job(
         &self,
         ctx: Option<&NativeCallContext>,
         job: u64,
         timeout: Option<Duration>,
-    ) -> Result<bool> {
-        self.pump(ctx, Deadline::after(timeout), |inner| {
-            inner.jobs.get(&job).is_none_or(Job::done)
-        })
+    ) -> RhaiResult<bool> {
+        self.pump(ctx, Deadline::after(timeout), |sched| sched.job_done(job))
     }
 
     /// Takes a finished job's results in order, or its error.
     pub fn take_results(&self, job: u64) -> std::result::Result<Array, Map> {
-        let job = self.0.borrow_mut().jobs.remove(&job);
-        let Some(job) = job else {
-            return Err(Error::process("the results of this call are gone").to_map());
-        };
-        if let Some(error) = job.error {
-            return Err(error);
-        }
-        if let Some(bar) = job.bar {
-            bar.finish_and_clear();
-        }
-        Ok(job
-            .results
-            .into_iter()
-            .map(|r| r.unwrap_or(Dynamic::UNIT))
-            .collect())
+        self.0.borrow_mut().sched.take_results(job)
     }
 
     /// The next result of an `imap` job: `Ok(None)` at the end.
@@ -539,45 +505,18 @@ impl Pool {
         job: u64,
         position: usize,
         timeout: Option<Duration>,
-    ) -> std::result::Result<Option<Dynamic>, Box<EvalAltResult>> {
-        let ready = |inner: &Inner| match inner.jobs.get(&job) {
-            None => true,
-            Some(j) => {
-                position >= j.total
-                    || match j.order {
-                        Order::Ordered => {
-                            j.results[position].is_some()
-                                || (j.error.is_some() && position >= j.error_at)
-                        }
-                        Order::Unordered => !j.arrived.is_empty() || j.error.is_some(),
-                    }
-            }
-        };
+    ) -> RhaiResult<Option<Dynamic>> {
+        let ready = |sched: &Scheduler| sched.has_next(job, position);
         if !self.pump(ctx, Deadline::after(timeout), ready)? {
             return Err(
                 Error::new(ErrorKind::TimeoutError, "no result from the pool in time").into(),
             );
         }
-        let mut inner = self.0.borrow_mut();
-        let Some(j) = inner.jobs.get_mut(&job) else {
-            return Ok(None);
-        };
-        if position >= j.total {
-            if let Some(bar) = j.bar.take() {
-                bar.finish_and_clear();
-            }
-            return Ok(None);
-        }
-        let value = match j.order {
-            Order::Ordered => j.results[position].take(),
-            Order::Unordered => j.arrived.pop_front(),
-        };
-        match value {
-            Some(value) => Ok(Some(value)),
-            None => {
-                let error = j.error.clone().unwrap_or_default();
-                Err(raise(error))
-            }
+        match self.0.borrow_mut().sched.next_result(job, position) {
+            Next::Value(value) => Ok(Some(value)),
+            Next::End => Ok(None),
+            Next::Failed(error) => Err(raise(error)),
+            Next::Waiting => Err(Error::process("the pool lost this result").into()),
         }
     }
 
@@ -594,34 +533,36 @@ impl Pool {
     /// `terminate()`: ends the workers now; calls still waiting fail.
     pub fn terminate(&self) -> Result<()> {
         self.check_owner()?;
-        let workers = {
+        let (workers, watched) = {
             let mut inner = self.0.borrow_mut();
             inner.state = State::Terminated;
-            inner.pending.clear();
-            let error = Error::process("the Pool was terminated before this task finished");
-            for job in inner.jobs.values_mut() {
-                if !job.done() {
-                    job.fail(error.to_map(), 0);
-                }
-            }
-            std::mem::take(&mut inner.workers)
+            inner
+                .sched
+                .terminate("the Pool was terminated before this task finished");
+            (
+                std::mem::take(&mut inner.workers),
+                std::mem::take(&mut inner.watched),
+            )
         };
+        // Results with callbacks keep the pool alive; dropping them here, outside the
+        // borrow, lets it go. Their callbacks do not run, as in Python.
+        drop(watched);
         end_workers(workers);
         Ok(())
     }
 
     /// `join()`: after `close()`, waits for the queued tasks and for the workers to end;
     /// after `terminate()`, waits for the workers to end.
-    pub fn join(&self, ctx: &NativeCallContext) -> Result<()> {
+    pub fn join(&self, ctx: &NativeCallContext) -> RhaiResult<()> {
         self.check_owner()?;
         if self.0.borrow().state == State::Running {
             return Err(pool_error(
                 "the Pool is still running: call close() or terminate() before join()",
-            ));
+            )
+            .into());
         }
-        self.pump(Some(ctx), Deadline::NEVER, |inner| {
-            inner.pending.is_empty() && inner.workers.iter().all(|w| w.in_flight.is_empty())
-        })?;
+        self.pump(Some(ctx), Deadline::NEVER, Scheduler::idle)?;
+        self.run_callbacks(ctx)?;
         let workers = std::mem::take(&mut self.0.borrow_mut().workers);
         for worker in &workers {
             // End of input tells the worker to finish.
@@ -656,141 +597,120 @@ impl Drop for Inner {
     }
 }
 
+/// The one place the pool waits: until `done()` holds, one of `fds` is ready, or `until`
+/// passes (`None`: no limit), reaping children meanwhile. An `interruptible` wait (for
+/// replies) ends with `Interrupted` on Ctrl-C or SIGTERM; the others (for workers to end)
+/// run to their end. Returns whether `done()` held.
+fn wait(
+    fds: &mut [libc::pollfd],
+    deadline: Deadline,
+    interruptible: bool,
+    mut done: impl FnMut() -> bool,
+) -> Result<bool> {
+    if interruptible {
+        // A worker that ends wakes the wait too, through the reaper (its socket may stay
+        // open in a sibling that inherited it).
+        let reaped = crate::process::wait::reaped_count();
+        crate::process::wait::wait_ready_or(fds, deadline, "poll on the pool's workers", || {
+            crate::process::wait::reaped_count() != reaped || done()
+        })?;
+        return Ok(done());
+    }
+    Ok(crate::process::wait::wait_until(deadline, done))
+}
+
 /// SIGTERM, a short grace, then SIGKILL; every worker is reaped before this returns.
 fn end_workers(workers: Vec<Worker>) {
     for worker in &workers {
         let _ = worker.process.signal(Signal::SIGTERM);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    let all = crate::process::wait::wait_until(Deadline::at(Some(deadline)), || {
-        workers.iter().all(|w| w.process.exit().is_some())
-    });
-    if !all {
+    let all_ended = || workers.iter().all(|w| w.process.exit().is_some());
+    let grace = Deadline::after(Some(Duration::from_secs(2)));
+    if !wait(&mut [], grace, false, all_ended).unwrap_or(false) {
         for worker in &workers {
             let _ = worker.process.signal(Signal::SIGKILL);
         }
-        crate::process::wait::wait_until(Deadline::NEVER, || {
-            workers.iter().all(|w| w.process.exit().is_some())
-        });
+        let _ = wait(&mut [], Deadline::NEVER, false, all_ended);
     }
 }
 
 impl Inner {
-    /// Hands queued tasks to the least busy workers.
-    fn dispatch(&mut self) {
-        while let Some(task) = self.pending.front() {
-            // After a failure, an ordered job still wants the results before it.
-            let wanted = self.jobs.get(&task.job).is_some_and(|job| {
-                job.received < job.total
-                    && (job.error.is_none()
-                        || (job.order == Order::Ordered && task.index < job.error_at))
-            });
-            if !wanted {
-                self.pending.pop_front();
-                continue;
+    /// Hands out queued tasks and posts cancellations.
+    fn dispatch(&mut self, limit: bool) {
+        for (id, bytes) in self.sched.dispatch(limit) {
+            if let Some(worker) = self.workers.iter_mut().find(|w| w.id == id) {
+                worker.out.push_back(bytes);
             }
-            let Some(worker) = self
-                .workers
-                .iter_mut()
-                .filter(|w| !w.dead)
-                .min_by_key(|w| w.in_flight.len())
-            else {
-                return;
-            };
-            if !task.eager && worker.in_flight.len() >= LAZY_IN_FLIGHT {
-                return;
+        }
+        self.post_cancellations();
+        for worker in &mut self.workers {
+            if worker.dead.is_none() {
+                worker.write();
             }
-            let task = self.pending.pop_front().expect("a task");
-            worker.out.push_back(task.bytes.clone());
-            worker.in_flight.push_back(task);
+        }
+    }
+
+    fn post_cancellations(&mut self) {
+        for (job, from) in self.sched.take_cancellations() {
+            self.board.cancel(job, from);
         }
     }
 
     /// Writes and reads what the sockets take and hold now; handles replies and deaths.
     fn exchange(&mut self) {
         let mut replies = Vec::new();
-        for (w, worker) in self.workers.iter_mut().enumerate() {
-            if !worker.dead {
-                worker.exchange();
+        for worker in &mut self.workers {
+            if worker.dead.is_none() {
+                worker.write();
+                worker.read();
             }
             // Replies that arrived before a death still count.
-            match worker.messages() {
-                Ok(messages) => replies.extend(messages.into_iter().map(|m| (w, m))),
-                Err(()) => worker.dead = true,
-            }
-        }
-        for (w, reply) in replies {
-            self.handle_reply(w, reply);
-        }
-        while let Some(w) = self.workers.iter().position(|w| w.dead) {
-            let worker = self.workers.remove(w);
-            self.buried(worker);
-        }
-    }
-
-    fn handle_reply(&mut self, w: usize, reply: Dynamic) {
-        let Some(task) = self.workers[w].in_flight.pop_front() else {
-            self.workers[w].dead = true;
-            return;
-        };
-        let parsed = reply.try_cast::<Array>().and_then(|mut a| {
-            if a.len() != 4 {
-                return None;
-            }
-            let payload = std::mem::take(&mut a[3]);
-            let ok = a[2].as_bool().ok()?;
-            let index = a[1].as_int().ok()? as usize;
-            Some((index, ok, payload))
-        });
-        let Some((index, ok, payload)) = parsed.filter(|p| p.0 == task.index) else {
-            self.workers[w].dead = true;
-            return;
-        };
-        let Some(job) = self.jobs.get_mut(&task.job) else {
-            return;
-        };
-        if !ok {
-            job.fail(payload.try_cast::<Map>().unwrap_or_default(), task.index);
-            return;
-        }
-        let values = payload.try_cast::<Array>().unwrap_or_default();
-        if values.len() != task.count {
-            let error = Error::process("a pool worker sent a reply of the wrong size");
-            job.fail(error.to_map(), task.index);
-            return;
-        }
-        job.received += values.len();
-        if let Some(bar) = &job.bar {
-            bar.inc(values.len() as u64);
-            if job.received == job.total {
-                bar.finish_and_clear();
-            }
-        }
-        match job.order {
-            Order::Ordered => {
-                for (i, value) in values.into_iter().enumerate() {
-                    if let Some(slot) = job.results.get_mut(index + i) {
-                        *slot = Some(value);
+            let mut at = 0;
+            loop {
+                match pipe::unframe(&worker.input[at..], "a pool worker's socket") {
+                    Ok(None) => break,
+                    Ok(Some((value, used))) => {
+                        at += used;
+                        match ReplyMsg::from_value(value) {
+                            Ok(reply) => replies.push((worker.id, reply)),
+                            Err(_) => {
+                                worker.dead = Some(Burial::Misbehaved);
+                                break;
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        worker.dead = Some(Burial::Misbehaved);
+                        break;
                     }
                 }
             }
-            Order::Unordered => job.arrived.extend(values),
+            worker.input.drain(..at);
         }
+        for (id, reply) in replies {
+            if self.sched.handle_reply(id, reply).is_err() {
+                if let Some(worker) = self.workers.iter_mut().find(|w| w.id == id) {
+                    worker.dead = Some(Burial::Misbehaved);
+                }
+            }
+        }
+        while let Some(w) = self.workers.iter().position(|w| w.dead.is_some()) {
+            let worker = self.workers.remove(w);
+            self.bury(worker);
+        }
+        self.post_cancellations();
     }
 
-    /// A worker's socket closed: reap it, fail its running task, requeue the others.
-    fn buried(&mut self, mut worker: Worker) {
-        let name = worker.process.name();
-        let pid = worker
-            .process
-            .pid()
-            .map_or_else(|| "?".into(), |p| p.to_string());
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        if !crate::process::wait::wait_until(Deadline::at(Some(deadline)), || {
-            worker.process.exit().is_some()
-        }) {
+    /// A worker's channel ended or it misbehaved: reap it and tell the scheduler how it ended.
+    fn bury(&mut self, worker: Worker) {
+        if worker.dead == Some(Burial::Misbehaved) {
             let _ = worker.process.signal(Signal::SIGKILL);
-            crate::process::wait::wait_until(Deadline::NEVER, || worker.process.exit().is_some());
+        }
+        let ended = || worker.process.exit().is_some();
+        let grace = Deadline::after(Some(Duration::from_secs(2)));
+        if !wait(&mut [], grace, false, ended).unwrap_or(false) {
+            let _ = worker.process.signal(Signal::SIGKILL);
+            let _ = wait(&mut [], Deadline::NEVER, false, ended);
         }
         let exit = worker.process.exit();
         let how = match exit {
@@ -803,51 +723,52 @@ impl Inner {
             }
             None => "ended".into(),
         };
-        let running = worker.in_flight.pop_front();
-        for task in worker.in_flight.drain(..).rev() {
-            self.pending.push_front(task);
-        }
-        if let Some(task) = running {
-            if let Some(job) = self.jobs.get_mut(&task.job) {
-                let mut map = Error::process(format!(
-                    "a pool worker ({name}, pid {pid}) {how} while running this task"
-                ))
-                .to_map();
-                map.insert(
-                    "exitcode".into(),
-                    exit.map_or(Dynamic::UNIT, |e| Dynamic::from_int(e.exitcode())),
-                );
-                job.fail(map, task.index);
+        let pid = worker
+            .process
+            .pid()
+            .map_or_else(|| "?".into(), |p| p.to_string());
+        let death = Death {
+            what: format!("a pool worker ({}, pid {pid}) {how}", worker.process.name()),
+            exitcode: exit.map(Exit::exitcode),
+            started: Some(self.board.started(worker.id)),
+        };
+        self.sched.buried(worker.id, death);
+    }
+
+    /// Ends the workers that have done their `maxtasksperchild` tasks: closing the socket
+    /// ends a worker, and the reaper collects it.
+    fn retire(&mut self) {
+        for id in self.sched.retiring() {
+            self.sched.remove_worker(id);
+            if let Some(w) = self.workers.iter().position(|w| w.id == id) {
+                self.workers.remove(w);
             }
         }
     }
 
-    /// With no worker left and none to be forked here, queued work can only fail.
-    fn fail_if_no_workers(&mut self) {
-        if !self.workers.is_empty() {
-            return;
-        }
-        let message = if self.state == State::Terminated {
-            "the Pool was terminated before this task finished"
-        } else {
-            "every worker of the Pool has died, and none can be started inside a `for` loop \
-             over imap: call any pool method to start new ones"
-        };
-        for task in self.pending.drain(..) {
-            if let Some(job) = self.jobs.get_mut(&task.job) {
-                job.fail(Error::process(message).to_map(), task.index);
-            }
-        }
+    /// What to wait for: replies and ends on every socket, room on those with bytes to go.
+    fn poll_fds(&self) -> Vec<libc::pollfd> {
+        self.workers
+            .iter()
+            .map(|w| libc::pollfd {
+                fd: w.fd.as_raw_fd(),
+                events: if w.out.is_empty() {
+                    libc::POLLIN
+                } else {
+                    libc::POLLIN | libc::POLLOUT
+                },
+                revents: 0,
+            })
+            .collect()
     }
 }
 
 impl Worker {
-    fn exchange(&mut self) {
-        let fd = self.fd.as_fd();
-        // Write what the socket takes.
+    /// Writes what the socket takes now.
+    fn write(&mut self) {
         while let Some(front) = self.out.front() {
             match nix::sys::socket::send(
-                fd.as_raw_fd(),
+                self.fd.as_raw_fd(),
                 &front[self.written..],
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
             ) {
@@ -861,48 +782,39 @@ impl Worker {
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => break,
                 Err(_) => {
-                    self.dead = true;
+                    self.dead = Some(Burial::Ended);
                     return;
-                }
-            }
-        }
-        // Read what is there.
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            match nix::sys::socket::recv(fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(0) => {
-                    self.dead = true;
-                    break;
-                }
-                Ok(n) => self.input.extend_from_slice(&buf[..n]),
-                Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => break,
-                Err(_) => {
-                    self.dead = true;
-                    break;
                 }
             }
         }
     }
 
-    /// Whole messages out of the input buffer.
-    fn messages(&mut self) -> std::result::Result<Vec<Dynamic>, ()> {
-        let mut out = Vec::new();
-        let mut at = 0;
-        while self.input.len() - at >= 8 {
-            let len = u64::from_le_bytes(self.input[at..at + 8].try_into().expect("8 bytes"));
-            if len > MAX_MESSAGE {
-                return Err(());
-            }
-            let end = at + 8 + len as usize;
-            if self.input.len() < end {
-                break;
-            }
-            out.push(codec::decode(&self.input[at + 8..end]).map_err(|_| ())?);
-            at = end;
+    /// Reads what the socket holds now.
+    fn read(&mut self) {
+        // One buffer per worker, zeroed once: zeroing 64 KiB at every look cost more than
+        // the look.
+        if self.scratch.is_empty() {
+            self.scratch = vec![0u8; 64 * 1024];
         }
-        self.input.drain(..at);
-        Ok(out)
+        loop {
+            match nix::sys::socket::recv(
+                self.fd.as_raw_fd(),
+                &mut self.scratch,
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(0) => {
+                    self.dead = Some(Burial::Ended);
+                    break;
+                }
+                Ok(n) => self.input.extend_from_slice(&self.scratch[..n]),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => break,
+                Err(_) => {
+                    self.dead = Some(Burial::Ended);
+                    break;
+                }
+            }
+        }
     }
 }
 

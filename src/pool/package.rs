@@ -1,85 +1,32 @@
-//! The Rhai surface of pools: `Pool`, `map`, `starmap`, `imap`, `imap_unordered`, `apply`,
-//! `apply_async`, `close`, `join`, `terminate`, and the `AsyncResult` of `apply_async`.
+//! The Rhai surface of pools: `Pool`, `map`, `starmap`, `imap`, `imap_unordered`,
+//! `map_async`, `starmap_async`, `apply`, `apply_async`, `close`, `join`, `terminate`,
+//! `with pool { }`, and the `AsyncResult` and `PoolIterator` they return.
 //!
 //! Glue only: converts script values and errors; the work is in [`super`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 
 use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, EvalAltResult, Map, INT};
+use rhai::{Array, Blob, Dynamic, EvalAltResult, FnPtr, Map, Scope, INT};
 
-use super::{raise, Func, JobSpec, MapOptions, Order, Pool};
+use super::func::Func;
+use super::result::Callbacks;
+use super::{AsyncResult, JobSpec, Order, Pool, PoolOptions};
 use crate::error::{Error, ErrorKind};
 use crate::process::package::seconds;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// The most items a range may give a pool call (each item travels in a message).
+pub const MAX_ITEMS: u64 = 10_000_000;
 
 def_package! {
     /// Process pools with Python's `multiprocessing.Pool` names.
     pub PoolPackage(lib) {
         combine_with_exported_module!(lib, "pool", pool_functions);
         lib.set_iterable_result::<PoolIterator, Dynamic>();
-    }
-}
-
-/// What `apply_async` returns: the call's result, once it has come.
-#[derive(Clone)]
-pub struct AsyncResult(Rc<Pending>);
-
-struct Pending {
-    pool: Pool,
-    job: u64,
-    outcome: RefCell<Option<Result<Dynamic, Map>>>,
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if self.outcome.borrow().is_none() {
-            self.pool.forget(self.job);
-        }
-    }
-}
-
-impl AsyncResult {
-    fn settle(&self) {
-        if self.0.outcome.borrow().is_some() || !self.0.pool.job_done(self.0.job) {
-            return;
-        }
-        let outcome = self
-            .0
-            .pool
-            .take_results(self.0.job)
-            .map(|mut values| values.pop().unwrap_or(Dynamic::UNIT));
-        *self.0.outcome.borrow_mut() = Some(outcome);
-    }
-
-    fn get(&self, ctx: &NativeCallContext, timeout: &Dynamic) -> RhaiResult<Dynamic> {
-        let timeout = seconds(timeout, "the timeout")?;
-        if self.0.outcome.borrow().is_none()
-            && !self.0.pool.wait_job(Some(ctx), self.0.job, timeout)?
-        {
-            return Err(Error::new(
-                ErrorKind::TimeoutError,
-                "the pool task did not finish in time",
-            )
-            .into());
-        }
-        self.settle();
-        match self.0.outcome.borrow().as_ref() {
-            Some(Ok(value)) => Ok(value.clone()),
-            Some(Err(map)) => Err(raise(map.clone())),
-            None => Err(Error::process("the pool task's result is gone").into()),
-        }
-    }
-
-    fn ready(&self, ctx: &NativeCallContext) -> RhaiResult<bool> {
-        if self.0.outcome.borrow().is_none() {
-            self.0.pool.poke(Some(ctx))?;
-            self.settle();
-        }
-        Ok(self.0.outcome.borrow().is_some())
     }
 }
 
@@ -146,42 +93,151 @@ impl IntoIterator for PoolIterator {
     }
 }
 
-fn expect_list(value: Dynamic, what: &str) -> Result<Array, Error> {
-    let type_name = crate::error::type_name(&value);
-    value.try_cast::<Array>().ok_or_else(|| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("{what} must be an array, not {type_name}"),
-        )
-    })
+/// The name scripts know a value's type by (`range`, `Process`), never a Rust path.
+fn type_name(ctx: &NativeCallContext, value: &Dynamic) -> String {
+    let name = ctx.engine().map_type_name(value.type_name());
+    match name.split('<').next().unwrap_or(name).rsplit("::").next() {
+        Some(last) if name.contains("::") => last.to_string(),
+        _ => name.to_string(),
+    }
 }
 
-fn args_of(value: Dynamic) -> Result<Array, Error> {
-    if value.is_unit() {
+/// `count`: how many items, as said in the message ("1000000000", "more than ...").
+fn too_many(count: &str) -> Error {
+    Error::value(format!(
+        "a list of {count} items is too long for a pool call (at most {MAX_ITEMS}): cut it \
+         into parts"
+    ))
+}
+
+fn int_range(start: INT, end_inclusive: INT) -> Result<Array, Error> {
+    if end_inclusive < start {
         return Ok(Array::new());
     }
-    expect_list(value, "`args`")
+    let count = (end_inclusive as i128 - start as i128 + 1) as u128;
+    if count > MAX_ITEMS as u128 {
+        return Err(too_many(&count.to_string()));
+    }
+    Ok((start..=end_inclusive).map(Dynamic::from_int).collect())
 }
 
-fn map_options(value: Dynamic) -> Result<MapOptions, Error> {
-    if value.is_unit() {
-        return Ok(MapOptions::default());
+/// The items of anything a `for` loop can walk: an array, a range (`0..10`, `0..=9`,
+/// `range(0, 10)`, `range(0, 10, 2)`), a string (its characters), a blob (its bytes as
+/// ints), or any other type with an iterator.
+pub fn items_of(ctx: &NativeCallContext, value: Dynamic, what: &str) -> RhaiResult<Array> {
+    if value.is_array() {
+        return Ok(value.cast::<Array>());
     }
-    let type_name = crate::error::type_name(&value);
+    if value.is::<std::ops::Range<INT>>() {
+        let r = value.cast::<std::ops::Range<INT>>();
+        if r.start >= r.end {
+            return Ok(Array::new());
+        }
+        return Ok(int_range(r.start, r.end - 1)?);
+    }
+    if value.is::<std::ops::RangeInclusive<INT>>() {
+        let r = value.cast::<std::ops::RangeInclusive<INT>>();
+        return Ok(int_range(*r.start(), *r.end())?);
+    }
+    if value.is_string() {
+        let text = value.into_immutable_string().unwrap_or_default();
+        return Ok(text.chars().map(Dynamic::from_char).collect());
+    }
+    if value.is_blob() {
+        let bytes = value.cast::<Blob>();
+        return Ok(bytes
+            .into_iter()
+            .map(|b| Dynamic::from_int(b.into()))
+            .collect());
+    }
+    let shown = type_name(ctx, &value);
+    // Anything else that a `for` loop can walk (a stepped range, a PoolIterator): walk it
+    // with the engine's own iterator for the type.
+    let mut scope = Scope::new();
+    scope.push("items", value);
+    scope.push("limit", MAX_ITEMS as INT);
+    let walked = ctx.engine().eval_with_scope::<Dynamic>(
+        &mut scope,
+        "let out = []; for item in items { if out.len() == limit { return (); } out.push(item); } out",
+    );
+    match walked {
+        Ok(items) if items.is_unit() => Err(too_many(&format!("more than {MAX_ITEMS}")).into()),
+        Ok(items) => Ok(items.cast::<Array>()),
+        Err(e) if matches!(*e, EvalAltResult::ErrorFor(..)) => Err(Error::new(
+            ErrorKind::TypeError,
+            format!("{what} must be an array, a range, a string or another iterable, not {shown}"),
+        )
+        .into()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A call's options map, with the keys that call takes.
+#[derive(Default)]
+struct CallOptions {
+    progress: bool,
+    chunksize: Option<usize>,
+    callbacks: Callbacks,
+}
+
+fn function_option(
+    ctx: &NativeCallContext,
+    key: &str,
+    value: Dynamic,
+) -> Result<Option<FnPtr>, Error> {
+    if value.is_unit() {
+        return Ok(None);
+    }
+    let shown = type_name(ctx, &value);
+    let Some(f) = value.try_cast::<FnPtr>() else {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!("`{key}` must be a function, not {shown}"),
+        ));
+    };
+    let func = Func {
+        name: f.fn_name().to_string(),
+        curry: f.curry().to_vec(),
+    };
+    func.check_arity(ctx, [(1, None)])
+        .map_err(|e| Error::new(ErrorKind::TypeError, format!("`{key}`: {}", e.message)))?;
+    Ok(Some(f))
+}
+
+fn call_options(
+    ctx: &NativeCallContext,
+    value: Dynamic,
+    allowed: &[&str],
+) -> Result<CallOptions, Error> {
+    let mut options = CallOptions::default();
+    if value.is_unit() {
+        return Ok(options);
+    }
+    let shown = type_name(ctx, &value);
     let Some(map) = value.try_cast::<Map>() else {
         return Err(Error::new(
             ErrorKind::TypeError,
-            format!("the options must be a map, not {type_name}"),
+            format!("the options must be a map, not {shown}"),
         ));
     };
-    let mut options = MapOptions::default();
     for (key, value) in map {
-        match key.as_str() {
+        let key = key.as_str();
+        if !allowed.contains(&key) {
+            let expected: Vec<String> = allowed.iter().map(|k| format!("`{k}`")).collect();
+            return Err(Error::value(format!(
+                "unknown pool option `{key}` (expected {})",
+                expected.join(", ")
+            )));
+        }
+        match key {
             "progress" => {
                 options.progress = value.as_bool().map_err(|t| {
                     Error::new(
                         ErrorKind::TypeError,
-                        format!("`progress` must be a boolean, not {t}"),
+                        format!(
+                            "`progress` must be a boolean, not {}",
+                            ctx.engine().map_type_name(t)
+                        ),
                     )
                 })?;
             }
@@ -189,7 +245,10 @@ fn map_options(value: Dynamic) -> Result<MapOptions, Error> {
                 let n = value.as_int().map_err(|t| {
                     Error::new(
                         ErrorKind::TypeError,
-                        format!("`chunksize` must be an integer, not {t}"),
+                        format!(
+                            "`chunksize` must be an integer, not {}",
+                            ctx.engine().map_type_name(t)
+                        ),
                     )
                 })?;
                 if n < 1 {
@@ -199,33 +258,96 @@ fn map_options(value: Dynamic) -> Result<MapOptions, Error> {
                 }
                 options.chunksize = Some(n as usize);
             }
-            other => {
-                return Err(Error::value(format!(
-                    "unknown pool option `{other}` (expected `progress`, `chunksize`)"
-                )))
+            "callback" => options.callbacks.callback = function_option(ctx, key, value)?,
+            "error_callback" => {
+                options.callbacks.error_callback = function_option(ctx, key, value)?;
             }
+            _ => unreachable!("only allowed keys get here"),
         }
     }
     Ok(options)
 }
+
+const MAP_OPTIONS: &[&str] = &["progress", "chunksize"];
+const ASYNC_MAP_OPTIONS: &[&str] = &["progress", "chunksize", "callback", "error_callback"];
+const APPLY_OPTIONS: &[&str] = &["callback", "error_callback"];
 
 /// Python's default chunk size for `map`: about four chunks per worker.
 fn default_chunksize(len: usize, workers: usize) -> usize {
     len.div_ceil(workers * 4).max(1)
 }
 
-/// Checks that every item of a `starmap` list is an array of arguments.
-fn check_star(list: &Array) -> Result<(), Error> {
-    match list.iter().position(|item| !item.is_array()) {
-        None => Ok(()),
-        Some(i) => Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "starmap needs an array of argument arrays: item {i} is {}",
-                crate::error::type_name(&list[i])
-            ),
-        )),
+fn task_function(ctx: &NativeCallContext, f: Dynamic) -> Result<Func, Error> {
+    let shown = type_name(ctx, &f);
+    Func::from_value(f, "the task function", &shown)
+}
+
+/// The items of a `starmap`: each an array (or other iterable) of arguments.
+fn star_items(ctx: &NativeCallContext, list: Array) -> RhaiResult<Array> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if item.is_array() {
+                return Ok(item);
+            }
+            items_of(ctx, item, &format!("item {i} of the starmap list")).map(Dynamic::from_array)
+        })
+        .collect()
+}
+
+/// Checks the function against the number of arguments each item gives.
+fn check_items(
+    ctx: &NativeCallContext,
+    func: &Func,
+    items: &Array,
+    star: bool,
+) -> Result<(), Error> {
+    if items.is_empty() {
+        return Ok(());
     }
+    if !star {
+        return func.check_arity(ctx, [(1, None)]);
+    }
+    let mut seen = Vec::new();
+    let mut given = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let n = item.as_array_ref().map_or(0, |a| a.len());
+        if !seen.contains(&n) {
+            seen.push(n);
+            given.push((n, Some(i)));
+        }
+    }
+    func.check_arity(ctx, given)
+}
+
+struct Prepared {
+    func: Func,
+    items: Array,
+    options: CallOptions,
+}
+
+fn prepare(
+    ctx: &NativeCallContext,
+    pool: &Pool,
+    f: Dynamic,
+    list: Dynamic,
+    opts: Dynamic,
+    star: bool,
+    allowed: &[&str],
+) -> RhaiResult<Prepared> {
+    pool.check_running()?;
+    let func = task_function(ctx, f)?;
+    let mut items = items_of(ctx, list, "the list")?;
+    if star {
+        items = star_items(ctx, items)?;
+    }
+    let options = call_options(ctx, opts, allowed)?;
+    check_items(ctx, &func, &items, star)?;
+    Ok(Prepared {
+        func,
+        items,
+        options,
+    })
 }
 
 fn run_map(
@@ -236,29 +358,57 @@ fn run_map(
     opts: Dynamic,
     star: bool,
 ) -> RhaiResult<Array> {
-    let func = Func::from_value(f, "the task function")?;
-    let list = expect_list(list, "the list")?;
-    if star {
-        check_star(&list)?;
-    }
-    let options = map_options(opts)?;
-    let chunksize = options
-        .chunksize
-        .unwrap_or_else(|| default_chunksize(list.len(), pool.size()));
+    let Prepared {
+        func,
+        items,
+        options,
+    } = prepare(ctx, pool, f, list, opts, star, MAP_OPTIONS)?;
     let spec = JobSpec {
-        chunksize,
+        chunksize: options
+            .chunksize
+            .unwrap_or_else(|| default_chunksize(items.len(), pool.size())),
         order: Order::Ordered,
+        whole: true,
         eager: false,
         progress: options.progress,
         star,
     };
-    let job = pool.submit(ctx, &func, list, spec)?;
+    let job = pool.submit(ctx, &func, items, spec)?;
     let waited = pool.wait_job(Some(ctx), job, None);
     if let Err(e) = waited {
         pool.forget(job);
-        return Err(e.into());
+        return Err(e);
     }
-    pool.take_results(job).map_err(raise)
+    pool.take_results(job).map_err(super::raise)
+}
+
+fn run_map_async(
+    ctx: &NativeCallContext,
+    pool: &Pool,
+    f: Dynamic,
+    list: Dynamic,
+    opts: Dynamic,
+    star: bool,
+) -> RhaiResult<AsyncResult> {
+    let Prepared {
+        func,
+        items,
+        options,
+    } = prepare(ctx, pool, f, list, opts, star, ASYNC_MAP_OPTIONS)?;
+    let spec = JobSpec {
+        chunksize: options
+            .chunksize
+            .unwrap_or_else(|| default_chunksize(items.len(), pool.size())),
+        order: Order::Ordered,
+        whole: true,
+        eager: false,
+        progress: options.progress,
+        star,
+    };
+    let job = pool.submit(ctx, &func, items, spec)?;
+    let result = AsyncResult::new(pool, job, false, options.callbacks);
+    pool.poke(Some(ctx))?;
+    Ok(result)
 }
 
 fn run_imap(
@@ -269,17 +419,20 @@ fn run_imap(
     opts: Dynamic,
     order: Order,
 ) -> RhaiResult<PoolIterator> {
-    let func = Func::from_value(f, "the task function")?;
-    let list = expect_list(list, "the list")?;
-    let options = map_options(opts)?;
+    let Prepared {
+        func,
+        items,
+        options,
+    } = prepare(ctx, pool, f, list, opts, false, MAP_OPTIONS)?;
     let spec = JobSpec {
         chunksize: options.chunksize.unwrap_or(1),
         order,
+        whole: false,
         eager: false,
         progress: options.progress,
         star: false,
     };
-    let job = pool.submit(ctx, &func, list, spec)?;
+    let job = pool.submit(ctx, &func, items, spec)?;
     let iterator = PoolIterator(Rc::new(Cursor {
         pool: pool.clone(),
         job,
@@ -290,38 +443,140 @@ fn run_imap(
     Ok(iterator)
 }
 
+fn kwargs_of(ctx: &NativeCallContext, value: Dynamic) -> Result<Map, Error> {
+    if value.is_unit() {
+        return Ok(Map::new());
+    }
+    let shown = type_name(ctx, &value);
+    value.try_cast::<Map>().ok_or_else(|| {
+        Error::new(
+            ErrorKind::TypeError,
+            format!("`kwargs` must be a map, not {shown}"),
+        )
+    })
+}
+
 fn submit_one(
     ctx: &NativeCallContext,
     pool: &Pool,
     f: Dynamic,
     args: Dynamic,
-) -> Result<AsyncResult, Error> {
-    let func = Func::from_value(f, "the task function")?;
-    let args = args_of(args)?;
+    kwargs: Dynamic,
+    opts: Dynamic,
+) -> RhaiResult<AsyncResult> {
+    pool.check_running()?;
+    let func = task_function(ctx, f)?;
+    let args = if args.is_unit() {
+        Array::new()
+    } else {
+        items_of(ctx, args, "`args`")?
+    };
+    let kwargs = kwargs_of(ctx, kwargs)?;
+    let options = call_options(ctx, opts, APPLY_OPTIONS)?;
+    let args = func.place_kwargs(ctx, args, kwargs)?;
+    func.check_arity(ctx, [(args.len(), None)])?;
     let spec = JobSpec {
         chunksize: 1,
         order: Order::Ordered,
+        whole: true,
         eager: true,
         progress: false,
         star: true,
     };
     let job = pool.submit(ctx, &func, vec![Dynamic::from_array(args)], spec)?;
-    let result = AsyncResult(Rc::new(Pending {
-        pool: pool.clone(),
-        job,
-        outcome: RefCell::new(None),
-    }));
+    let result = AsyncResult::new(pool, job, true, options.callbacks);
     pool.poke(Some(ctx))?;
     Ok(result)
+}
+
+/// Reads `Pool(#{ processes, initializer, initargs, maxtasksperchild })`.
+fn pool_options(ctx: &NativeCallContext, map: Map) -> RhaiResult<(usize, PoolOptions)> {
+    let mut processes = None;
+    let mut options = PoolOptions::default();
+    let mut initargs = None;
+    for (key, value) in map {
+        match key.as_str() {
+            "processes" => processes = processes_of(ctx, value)?,
+            "initializer" => {
+                if !value.is_unit() {
+                    let shown = type_name(ctx, &value);
+                    options.initializer = Some(Func::from_value(value, "`initializer`", &shown)?);
+                }
+            }
+            "initargs" => {
+                initargs = Some(if value.is_unit() {
+                    Array::new()
+                } else {
+                    items_of(ctx, value, "`initargs`")?
+                });
+            }
+            "maxtasksperchild" => {
+                if !value.is_unit() {
+                    let shown = if value.is_int() || value.is_float() {
+                        value.to_string()
+                    } else {
+                        type_name(ctx, &value)
+                    };
+                    match value.as_int() {
+                        Ok(n) if n >= 1 => options.maxtasksperchild = Some(n as usize),
+                        _ => {
+                            return Err(Error::value(format!(
+                                "`maxtasksperchild` must be a positive integer or (), not {shown}"
+                            ))
+                            .into())
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(Error::value(format!(
+                    "unknown Pool option `{other}` (expected `processes`, `initializer`, \
+                     `initargs`, `maxtasksperchild`)"
+                ))
+                .into())
+            }
+        }
+    }
+    options.initargs = initargs.unwrap_or_default();
+    if let Some(init) = &options.initializer {
+        init.check_arity(ctx, [(options.initargs.len(), None)])?;
+    } else if !options.initargs.is_empty() {
+        return Err(Error::value("`initargs` without an `initializer`").into());
+    }
+    Ok((processes.unwrap_or_else(cpu_count), options))
+}
+
+fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn processes_of(ctx: &NativeCallContext, n: Dynamic) -> Result<Option<usize>, Error> {
+    if n.is_unit() {
+        return Ok(None);
+    }
+    let shown = type_name(ctx, &n);
+    let n = n.as_int().map_err(|_| {
+        Error::new(
+            ErrorKind::TypeError,
+            format!("the number of processes must be an integer, not {shown}"),
+        )
+    })?;
+    if !(1..=super::MAX_WORKERS as INT).contains(&n) {
+        return Err(Error::value(format!(
+            "a Pool needs from 1 to {} processes, not {n}",
+            super::MAX_WORKERS
+        )));
+    }
+    Ok(Some(n as usize))
 }
 
 #[export_module]
 mod pool_functions {
     use super::*;
 
-    /// A pool of worker processes: made by `Pool()` or `Pool(n)`.
+    /// A pool of worker processes: made by `Pool()`, `Pool(n)` or `Pool(#{ ... })`.
     pub type Pool = super::Pool;
-    /// The result of `apply_async`, to `get()` later.
+    /// The result of `apply_async`, `map_async` or `starmap_async`, to `get()` later.
     pub type AsyncResult = super::AsyncResult;
     /// The lazy results of `imap` or `imap_unordered`, for a `for` loop.
     pub type PoolIterator = super::PoolIterator;
@@ -337,41 +592,63 @@ mod pool_functions {
     /// ```
     #[rhai_fn(name = "Pool", return_raw, volatile)]
     pub fn pool_new(ctx: NativeCallContext) -> RhaiResult<Pool> {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(super::Pool::new(&ctx, n)?)
+        Ok(super::Pool::new(&ctx, cpu_count(), PoolOptions::default())?)
     }
 
-    /// A pool of `n` worker processes (1 to 1024).
+    /// `Pool(n)`: a pool of `n` worker processes (1 to 1024; `()` for `cpu_count()`).
     ///
-    /// Errors: `TypeError` (not an integer), `ValueError` (out of range), `ProcessError`
-    /// (called in a daemon, such as a pool worker).
+    /// `Pool(#{ processes, initializer, initargs, maxtasksperchild })`, Python's keyword
+    /// form: `initializer(initargs...)` runs in each worker when it starts (a failure
+    /// there fails the pool's calls instead of starting workers forever), and a worker
+    /// is replaced by a fresh one after `maxtasksperchild` tasks.
+    ///
+    /// Errors: `TypeError` (not an integer or a map, an initializer that is not a function
+    /// or takes other arguments), `ValueError` (out of range, an unknown option, a
+    /// `maxtasksperchild` that is not a positive integer), `ProcessError` (called in a
+    /// daemon, such as a pool worker).
+    ///
+    /// ```rhai
+    /// fn setup(tag) { print(`worker ${getpid()} ready for ${tag}`); }
+    /// let pool = Pool(#{ processes: 2, initializer: setup, initargs: ["squares"],
+    ///                    maxtasksperchild: 100 });
+    /// print(pool.map(|x| x * x, 1..=4));   // [1, 4, 9, 16]
+    /// ```
     #[rhai_fn(name = "Pool", return_raw, volatile)]
     pub fn pool_new_n(ctx: NativeCallContext, n: Dynamic) -> RhaiResult<Pool> {
-        let type_name = crate::error::type_name(&n);
-        let n = n.as_int().map_err(|_| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("Pool(n) takes a number of processes, not {type_name}"),
+        let (size, options) = if n.is_map() {
+            pool_options(&ctx, n.cast::<Map>())?
+        } else {
+            let shown = type_name(&ctx, &n);
+            if !n.is_unit() && !n.is_int() {
+                return Err(Error::new(
+                    ErrorKind::TypeError,
+                    format!("Pool(n) takes a number of processes or an options map, not {shown}"),
+                )
+                .into());
+            }
+            (
+                processes_of(&ctx, n)?.unwrap_or_else(cpu_count),
+                PoolOptions::default(),
             )
-        })?;
-        if !(1..=super::super::MAX_WORKERS as INT).contains(&n) {
-            return Err(Error::value(format!(
-                "a Pool needs from 1 to {} processes, not {n}",
-                super::super::MAX_WORKERS
-            ))
-            .into());
-        }
-        Ok(super::Pool::new(&ctx, n as usize)?)
+        };
+        Ok(super::Pool::new(&ctx, size, options)?)
     }
 
     /// Calls `f` on every item of `list` in the workers and returns the results in order.
-    /// Items go out in chunks (about four per worker). The first task error is raised here
-    /// (see the guide); a worker that dies fails the call with a `ProcessError`.
+    /// `list` is anything a `for` loop walks: an array, a range (`0..100`,
+    /// `range(0, 100, 5)`), a string (its characters) or a blob (its bytes). Items go out
+    /// in chunks (about four per worker). The first error (a task's, or a dead worker's)
+    /// is raised here and the rest of the call is cancelled.
+    ///
+    /// Errors: `TypeError` when `f` takes another number of arguments than one, checked
+    /// before anything is sent: `square takes 1 argument, 2 given`.
     ///
     /// ```rhai
     /// let pool = Pool(2);
     /// let k = 10;
     /// print(pool.map(|x| x + k, [1, 2, 3]));   // [11, 12, 13]
+    /// print(pool.map(|x| x * x, 0..5));        // [0, 1, 4, 9, 16]
+    /// print(pool.map(|c| c.to_upper(), "abc")); // [A, B, C]
     /// ```
     #[rhai_fn(name = "map", return_raw, volatile)]
     pub fn map(
@@ -428,6 +705,75 @@ mod pool_functions {
         opts: Dynamic,
     ) -> RhaiResult<Array> {
         run_map(&ctx, pool, f, list, opts, true)
+    }
+
+    /// Starts a `map` and returns an `AsyncResult` at once; its `get()` returns the list of
+    /// results (or raises the first error).
+    ///
+    /// ```rhai
+    /// let pool = Pool(2);
+    /// let r = pool.map_async(|x| x * x, 0..4);
+    /// print(r.get());   // [0, 1, 4, 9]
+    /// ```
+    #[rhai_fn(name = "map_async", return_raw, volatile)]
+    pub fn map_async(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        f: Dynamic,
+        list: Dynamic,
+    ) -> RhaiResult<AsyncResult> {
+        run_map_async(&ctx, pool, f, list, Dynamic::UNIT, false)
+    }
+
+    /// `map_async` with options: `chunksize`, `progress`, and Python's `callback` (called
+    /// with the list of results) and `error_callback` (called with the error map). The
+    /// callbacks run in the script's process, during a later pool call (`get`, `wait`,
+    /// `ready`, `join`, ...), as Python runs them in the pool's result thread.
+    ///
+    /// ```rhai
+    /// let pool = Pool(2);
+    /// let r = pool.map_async(|x| x + 1, [1, 2], #{ callback: |list| print(`done: ${list}`) });
+    /// r.wait();          // prints "done: [2, 3]"
+    /// ```
+    #[rhai_fn(name = "map_async", return_raw, volatile)]
+    pub fn map_async_opts(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        f: Dynamic,
+        list: Dynamic,
+        opts: Dynamic,
+    ) -> RhaiResult<AsyncResult> {
+        run_map_async(&ctx, pool, f, list, opts, false)
+    }
+
+    /// `starmap` started at once: an `AsyncResult` whose `get()` returns the list.
+    ///
+    /// ```rhai
+    /// fn mul(a, b) { a * b }
+    /// let pool = Pool(2);
+    /// print(pool.starmap_async(mul, [[1, 2], [3, 4]]).get());   // [2, 12]
+    /// ```
+    #[rhai_fn(name = "starmap_async", return_raw, volatile)]
+    pub fn starmap_async(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        f: Dynamic,
+        list: Dynamic,
+    ) -> RhaiResult<AsyncResult> {
+        run_map_async(&ctx, pool, f, list, Dynamic::UNIT, true)
+    }
+
+    /// `starmap_async` with options (`chunksize`, `progress`, `callback`,
+    /// `error_callback`).
+    #[rhai_fn(name = "starmap_async", return_raw, volatile)]
+    pub fn starmap_async_opts(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        f: Dynamic,
+        list: Dynamic,
+        opts: Dynamic,
+    ) -> RhaiResult<AsyncResult> {
+        run_map_async(&ctx, pool, f, list, opts, true)
     }
 
     /// Calls `f` on every item, lazily: returns a `PoolIterator` that a `for` loop walks,
@@ -493,7 +839,7 @@ mod pool_functions {
     /// Calls `f()` in a worker and waits for its result.
     #[rhai_fn(name = "apply", return_raw, volatile)]
     pub fn apply0(ctx: NativeCallContext, pool: &mut Pool, f: Dynamic) -> RhaiResult<Dynamic> {
-        submit_one(&ctx, pool, f, Dynamic::UNIT)?.get(&ctx, &Dynamic::UNIT)
+        submit_one(&ctx, pool, f, Dynamic::UNIT, Dynamic::UNIT, Dynamic::UNIT)?.get(&ctx, None)
     }
 
     /// Calls `f` with the array `args` in a worker and waits for its result.
@@ -510,7 +856,26 @@ mod pool_functions {
         f: Dynamic,
         args: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        submit_one(&ctx, pool, f, args)?.get(&ctx, &Dynamic::UNIT)
+        submit_one(&ctx, pool, f, args, Dynamic::UNIT, Dynamic::UNIT)?.get(&ctx, None)
+    }
+
+    /// Calls `f` with `args` and the keyword arguments `kwargs` (a map matched to `f`'s
+    /// parameter names), in a worker, and waits for its result.
+    ///
+    /// ```rhai
+    /// fn power(base, exp) { base ** exp }
+    /// let pool = Pool(1);
+    /// print(pool.apply(power, [2], #{ exp: 10 }));   // 1024
+    /// ```
+    #[rhai_fn(name = "apply", return_raw, volatile)]
+    pub fn apply_kw(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        f: Dynamic,
+        args: Dynamic,
+        kwargs: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        submit_one(&ctx, pool, f, args, kwargs, Dynamic::UNIT)?.get(&ctx, None)
     }
 
     /// Starts `f()` in a worker and returns an `AsyncResult` at once.
@@ -520,12 +885,13 @@ mod pool_functions {
         pool: &mut Pool,
         f: Dynamic,
     ) -> RhaiResult<AsyncResult> {
-        Ok(submit_one(&ctx, pool, f, Dynamic::UNIT)?)
+        submit_one(&ctx, pool, f, Dynamic::UNIT, Dynamic::UNIT, Dynamic::UNIT)
     }
 
     /// Starts `f` with the array `args` in a worker and returns an `AsyncResult` at once:
     /// `get()` waits for the value (or raises the task's error), `get(timeout)` gives up
-    /// with a `TimeoutError`, `ready()` says whether it has come.
+    /// with a `TimeoutError`, `wait(timeout)` waits without raising, `ready()` says whether
+    /// it has come, `successful()` whether it came without an error.
     ///
     /// ```rhai
     /// fn slow(x) { sleep(0.05); x * 2 }
@@ -540,7 +906,50 @@ mod pool_functions {
         f: Dynamic,
         args: Dynamic,
     ) -> RhaiResult<AsyncResult> {
-        Ok(submit_one(&ctx, pool, f, args)?)
+        submit_one(&ctx, pool, f, args, Dynamic::UNIT, Dynamic::UNIT)
+    }
+
+    /// `apply_async` with keyword arguments (a map matched to `f`'s parameter names; `#{}`
+    /// for none).
+    ///
+    /// ```rhai
+    /// fn greet(name, greeting) { `${greeting}, ${name}` }
+    /// let pool = Pool(1);
+    /// print(pool.apply_async(greet, ["Ada"], #{ greeting: "Hello" }).get());   // Hello, Ada
+    /// ```
+    #[rhai_fn(name = "apply_async", return_raw, volatile)]
+    pub fn apply_async_kw(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        f: Dynamic,
+        args: Dynamic,
+        kwargs: Dynamic,
+    ) -> RhaiResult<AsyncResult> {
+        submit_one(&ctx, pool, f, args, kwargs, Dynamic::UNIT)
+    }
+
+    /// `apply_async` with keyword arguments and options: `callback` (called with the
+    /// value) and `error_callback` (called with the error map). They run in the script's
+    /// process, during a later pool call (`get`, `wait`, `ready`, `join`, ...); the pool
+    /// keeps the result until they have run, even if the script drops it.
+    ///
+    /// ```rhai
+    /// let pool = Pool(2);
+    /// let r = pool.apply_async(|x| x * 2, [21], #{},
+    ///                          #{ callback: |v| print(`got ${v}`),
+    ///                             error_callback: |e| print(`failed: ${e.message}`) });
+    /// r.wait();          // prints "got 42"
+    /// ```
+    #[rhai_fn(name = "apply_async", return_raw, volatile)]
+    pub fn apply_async_opts(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        f: Dynamic,
+        args: Dynamic,
+        kwargs: Dynamic,
+        opts: Dynamic,
+    ) -> RhaiResult<AsyncResult> {
+        submit_one(&ctx, pool, f, args, kwargs, opts)
     }
 
     /// No new tasks from now on; the workers end once the queued ones are done (see
@@ -569,7 +978,37 @@ mod pool_functions {
     /// ```
     #[rhai_fn(name = "join", return_raw, volatile)]
     pub fn join(ctx: NativeCallContext, pool: &mut Pool) -> RhaiResult<()> {
-        Ok(pool.join(&ctx)?)
+        pool.join(&ctx)
+    }
+
+    /// What `with pool { ... }` calls before the block: a `ValueError` if the pool is not
+    /// running, as in Python.
+    ///
+    /// ```rhai
+    /// let pool = Pool(2);
+    /// with pool {
+    ///     print(pool.map(|x| x + 1, [1, 2]));   // [2, 3]
+    /// }
+    /// // the pool is terminated here
+    /// try { pool.map(|x| x, [1]); } catch (e) { print(e.kind); }   // ValueError
+    /// ```
+    #[rhai_fn(name = "__enter__", return_raw, volatile)]
+    pub fn enter(pool: &mut Pool) -> RhaiResult<()> {
+        Ok(pool.check_running()?)
+    }
+
+    /// What `with pool { ... }` calls after the block, however it ends: `terminate()`, as
+    /// Python's context manager does (results not yet taken are lost: `get` them inside
+    /// the block, or `close()` and `join()` there).
+    ///
+    /// ```rhai
+    /// let pool = Pool(1);
+    /// with pool { print(pool.apply(|| 6 * 7)); }
+    /// print(pool);   // <Pool processes=1 state=TERMINATE pool_size=0>
+    /// ```
+    #[rhai_fn(name = "__exit__", return_raw, volatile)]
+    pub fn exit(pool: &mut Pool) -> RhaiResult<()> {
+        Ok(pool.terminate()?)
     }
 
     /// The number of worker processes the pool keeps.
@@ -578,7 +1017,8 @@ mod pool_functions {
         pool.size() as INT
     }
 
-    /// The pids of the workers running now.
+    /// The pids of the workers running now (a worker that died is left out at once, and
+    /// replaced at the next pool call).
     #[rhai_fn(get = "pids", pure)]
     pub fn pids(pool: &mut Pool) -> Array {
         pool.pids()
@@ -602,7 +1042,7 @@ mod pool_functions {
     /// Waits for the result and returns it, or raises the task's error.
     #[rhai_fn(name = "get", return_raw, volatile)]
     pub fn get(ctx: NativeCallContext, result: &mut AsyncResult) -> RhaiResult<Dynamic> {
-        result.get(&ctx, &Dynamic::UNIT)
+        result.get(&ctx, None)
     }
 
     /// Waits at most `timeout` seconds for the result (`TimeoutError` after that; the task
@@ -619,7 +1059,35 @@ mod pool_functions {
         result: &mut AsyncResult,
         timeout: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        result.get(&ctx, &timeout)
+        let timeout = seconds(&timeout, "the timeout")?;
+        result.get(&ctx, timeout)
+    }
+
+    /// Waits until the result (or the task's error) has come; raises nothing.
+    #[rhai_fn(name = "wait", return_raw, volatile)]
+    pub fn wait(ctx: NativeCallContext, result: &mut AsyncResult) -> RhaiResult<()> {
+        result.wait(&ctx, None).map(|_| ())
+    }
+
+    /// Waits at most `timeout` seconds for the result, and returns either way, as Python's
+    /// `wait(timeout)` does: `ready()` says which.
+    ///
+    /// ```rhai
+    /// let pool = Pool(1);
+    /// let r = pool.apply_async(|| { sleep(0.5); 1 });
+    /// r.wait(0.01);
+    /// print(r.ready());   // false
+    /// r.wait();
+    /// print(r.ready());   // true
+    /// ```
+    #[rhai_fn(name = "wait", return_raw, volatile)]
+    pub fn wait_timeout(
+        ctx: NativeCallContext,
+        result: &mut AsyncResult,
+        timeout: Dynamic,
+    ) -> RhaiResult<()> {
+        let timeout = seconds(&timeout, "the timeout")?;
+        result.wait(&ctx, timeout).map(|_| ())
     }
 
     /// Whether the result (or the task's error) has come.
@@ -629,23 +1097,22 @@ mod pool_functions {
     }
 
     /// Whether the task finished without an error (`ValueError` while it is not ready).
+    ///
+    /// ```rhai
+    /// let pool = Pool(1);
+    /// let r = pool.apply_async(|| throw "no");
+    /// r.wait();
+    /// print(r.successful());   // false
+    /// ```
     #[rhai_fn(name = "successful", return_raw, volatile)]
     pub fn successful(ctx: NativeCallContext, result: &mut AsyncResult) -> RhaiResult<bool> {
-        if !result.ready(&ctx)? {
-            return Err(Error::value("the pool task is not ready yet").into());
-        }
-        Ok(matches!(result.0.outcome.borrow().as_ref(), Some(Ok(_))))
+        result.successful(&ctx)
     }
 
     /// `<AsyncResult ready>` or `<AsyncResult pending>`.
     #[rhai_fn(name = "to_string", pure)]
     pub fn result_to_string(result: &mut AsyncResult) -> String {
-        let state = if result.0.outcome.borrow().is_some() {
-            "ready"
-        } else {
-            "pending"
-        };
-        format!("<AsyncResult {state}>")
+        result.describe()
     }
 
     /// `<PoolIterator at N>`: how many results it has yielded.

@@ -1,0 +1,147 @@
+//! A task's function as it travels, and the checks the parent makes before sending it: the
+//! number of arguments (a `TypeError` here, not a puzzling failure in a worker) and keyword
+//! arguments put in their places.
+
+use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A function as it travels: its name (workers find the body in the code they inherited)
+/// and its curried arguments (a closure's captured values).
+#[derive(Debug, Clone)]
+pub struct Func {
+    /// The script function's name (`anon$...` for a closure).
+    pub name: String,
+    /// The closure's captured values, or `Fn("f").curry(x)`'s arguments.
+    pub curry: Array,
+}
+
+impl Func {
+    /// Reads a function value (`square`, `Fn("square")`, a closure).
+    pub fn from_value(value: Dynamic, what: &str, type_name: &str) -> Result<Self> {
+        let Some(ptr) = value.try_cast::<FnPtr>() else {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!(
+                    "{what} must be a function (a name, `Fn(\"name\")` or a closure), not {type_name}"
+                ),
+            ));
+        };
+        Ok(Self {
+            name: ptr.fn_name().to_string(),
+            curry: ptr.curry().to_vec(),
+        })
+    }
+
+    /// How messages name it: `square`, or "the closure".
+    pub fn shown(&self) -> String {
+        if self.name.starts_with("anon$") {
+            "the closure".into()
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// The parameter lists of the script definitions of this name, without the curried
+    /// ones; empty for a function the script does not define (a native, or a missing one:
+    /// the worker reports that).
+    fn definitions(&self, ctx: &NativeCallContext) -> Vec<Vec<String>> {
+        let curried = self.curry.len();
+        ctx.iter_namespaces()
+            .flat_map(|m| m.iter_script_fn_info())
+            .filter(|f| f.2 == self.name && f.3 >= curried)
+            .map(|f| {
+                f.4.params[curried..]
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Checks that the script's definition takes each count of arguments in `given` (the
+    /// number of arguments each call will pass, with the item it comes from for a message):
+    /// `TypeError: square takes 1 argument, 2 given`.
+    pub fn check_arity(
+        &self,
+        ctx: &NativeCallContext,
+        given: impl IntoIterator<Item = (usize, Option<usize>)>,
+    ) -> Result<()> {
+        let definitions = self.definitions(ctx);
+        if definitions.is_empty() {
+            return Ok(());
+        }
+        let mut takes: Vec<usize> = definitions.iter().map(Vec::len).collect();
+        takes.sort_unstable();
+        takes.dedup();
+        for (count, item) in given {
+            if takes.contains(&count) {
+                continue;
+            }
+            let last = *takes.last().expect("one definition at least");
+            let counts: Vec<String> = takes.iter().map(usize::to_string).collect();
+            let counts = match counts.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            let noun = if last == 1 { "argument" } else { "arguments" };
+            let place = item.map_or(String::new(), |i| format!(" (item {i})"));
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!(
+                    "{} takes {counts} {noun}, {count} given{place}",
+                    self.shown()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends keyword arguments to `args` in the order of the parameters they name.
+    pub fn place_kwargs(
+        &self,
+        ctx: &NativeCallContext,
+        mut args: Array,
+        mut kwargs: Map,
+    ) -> Result<Array> {
+        if kwargs.is_empty() {
+            return Ok(args);
+        }
+        let total = args.len() + kwargs.len();
+        let shown = self.shown();
+        let Some(params) = self.definitions(ctx).into_iter().find(|p| p.len() == total) else {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!(
+                    "{shown} has no script definition taking {} positional and {} keyword \
+                     arguments",
+                    args.len(),
+                    kwargs.len()
+                ),
+            ));
+        };
+        let wanted = &params[args.len()..];
+        if let Some(extra) = kwargs
+            .keys()
+            .find(|k| !wanted.iter().any(|p| p == k.as_str()))
+        {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!("{shown} got an unexpected keyword argument `{extra}`"),
+            ));
+        }
+        for param in wanted {
+            match kwargs.remove(param.as_str()) {
+                Some(value) => args.push(value),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::TypeError,
+                        format!("{shown} is missing its argument `{param}`"),
+                    ))
+                }
+            }
+        }
+        Ok(args)
+    }
+}
