@@ -29,7 +29,8 @@ enum Command {
         /// Prefix each printed line with the process's name and pid, `[Process-1 4242] ...`.
         #[arg(long)]
         label: bool,
-        /// Cap the live children of each process at N; starting more is a ProcessError.
+        /// Cap the live processes of the whole run (children, grandchildren, pool workers,
+        /// commands; the main process aside) at N; starting more is a ProcessError. 0: no cap.
         #[arg(long, value_name = "N")]
         max_procs: Option<usize>,
         /// Show a bar of children finished out of started on stderr (when it is a terminal).

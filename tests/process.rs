@@ -599,3 +599,39 @@ fn renaming_the_current_process_renames_its_error_banner() {
         run.stderr
     );
 }
+
+/// Issue 10, item 13: `sleep` of an infinite or NaN length is a `ValueError`; a finite but
+/// huge one sleeps until a signal ends it, and SIGTERM does so at once.
+#[test]
+fn sleep_refuses_non_finite_lengths_and_a_huge_one_ends_on_sigterm() {
+    Test::new()
+        .script(
+            r#"
+for f in [|| sleep(1.0 / 0.0), || sleep(-1.0 / 0.0), || sleep(0.0 / 0.0), || sleep(-1)] {
+    try { f.call(); print("slept"); } catch (e) { print(`${e.kind}: ${e.message}`); }
+}
+"#,
+        )
+        .run()
+        .success()
+        .stdout(
+            "ValueError: the sleep length must be a finite number of seconds, not inf\n\
+             ValueError: the sleep length must be a finite number of seconds, not -inf\n\
+             ValueError: the sleep length must be a non-negative number of seconds, not NaN\n\
+             ValueError: the sleep length must be a non-negative number of seconds, not -1\n",
+        );
+    for huge in ["1e300", "9223372036854775807"] {
+        let test = Test::new().script(&format!("print(\"sleeping\"); sleep({huge});"));
+        let mut child = test.spawn();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert_eq!(line, "sleeping\n");
+        let sent = std::time::Instant::now();
+        // SAFETY: plain kill(2) on the pid of a child this test started and has not waited for.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(143), "sleep({huge})");
+        assert!(sent.elapsed() < std::time::Duration::from_secs(10), "{:?}", sent.elapsed());
+    }
+}
