@@ -167,7 +167,8 @@ fn traced_run(
 fn show_report(path: &std::path::Path, svg: Option<&std::path::Path>) -> anyhow::Result<i32> {
     use procscript::trace;
     let recorded = trace::read_yaml(path)?;
-    print!("{}", trace::report::render(&recorded));
+    // A reader that stops early (`| head`) is not an error: exit 0, as ripgrep does.
+    trace::report::print(&recorded)?;
     if let Some(svg) = svg {
         std::fs::write(svg, trace::timeline::render(&recorded))
             .with_context(|| format!("writing `{}`", svg.display()))?;

@@ -264,12 +264,19 @@ pub fn read_yaml(path: &Path) -> Result<Trace> {
             format!("reading `{}`: {e}", path.display()),
         )
     })?;
-    serde_yaml::from_str(&text).map_err(|e| {
+    let trace: Trace = serde_yaml::from_str(&text).map_err(|e| {
         Error::value(format!(
             "`{}` is not a procscript trace: {e}",
             path.display()
         ))
-    })
+    })?;
+    trace.validate().map_err(|e| {
+        Error::value(format!(
+            "`{}` is not a valid procscript trace: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(trace)
 }
 
 /// Tells the user where a file went (to stderr, so stdout stays the script's).

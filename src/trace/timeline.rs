@@ -34,7 +34,9 @@ fn label(depth: usize, name: &str, pid: i32, target: &str) -> String {
     let target = std::path::Path::new(target)
         .file_name()
         .map_or(target.into(), |f| f.to_string_lossy());
-    let text = super::report::one_line(&format!("{}{name} ({pid}) {target}", "  ".repeat(depth)));
+    // Indentation past the label's width would be cut anyway: capping it keeps a deep chain linear.
+    let indent = "  ".repeat(depth.min(LABEL_CHARS / 2));
+    let text = super::report::one_line(&format!("{indent}{name} ({pid}) {target}"));
     if text.chars().count() <= LABEL_CHARS {
         text
     } else {
@@ -117,7 +119,12 @@ pub fn render(trace: &Trace) -> String {
     }
     doc = doc.add(axis);
 
-    let row_of = |pid: i32| tree.iter().position(|(_, _, p)| p.pid == pid);
+    // The first row of each pid, looked up once per join: linear in the trace's size.
+    let mut rows = std::collections::HashMap::with_capacity(tree.len());
+    for (row, (_, _, p)) in tree.iter().enumerate() {
+        rows.entry(p.pid).or_insert(row);
+    }
+    let row_of = |pid: i32| rows.get(&pid).copied();
     for (row, (depth, _, p)) in tree.iter().enumerate() {
         let y = TOP + ROW * row as f64;
         let end = p.end.unwrap_or(span);
