@@ -148,6 +148,11 @@ fn traced_run(
     let near = trace_path
         .or(timeline_path)
         .context("a trace or timeline path")?;
+    for (path, what) in [(trace_path, "trace"), (timeline_path, "timeline")] {
+        if let Some(path) = path {
+            trace::refuse_overwrite(path, file, what)?;
+        }
+    }
     let tracing = trace::Tracing::start(near, &file.display().to_string())?;
     let code = report(Runtime::new().run_file(file, args));
     let recorded = tracing.finish(code)?;
@@ -156,8 +161,7 @@ fn traced_run(
         trace::announce("trace", path);
     }
     if let Some(path) = timeline_path {
-        std::fs::write(path, trace::timeline::render(&recorded))
-            .with_context(|| format!("writing `{}`", path.display()))?;
+        trace::write_output(path, trace::timeline::render(&recorded).as_bytes())?;
         trace::announce("timeline", path);
     }
     Ok(code)
@@ -166,12 +170,14 @@ fn traced_run(
 /// `report TRACE [--svg FILE]`.
 fn show_report(path: &std::path::Path, svg: Option<&std::path::Path>) -> anyhow::Result<i32> {
     use procscript::trace;
+    if let Some(svg) = svg {
+        trace::refuse_overwrite(svg, path, "timeline")?;
+    }
     let recorded = trace::read_yaml(path)?;
     // A reader that stops early (`| head`) is not an error: exit 0, as ripgrep does.
     trace::report::print(&recorded)?;
     if let Some(svg) = svg {
-        std::fs::write(svg, trace::timeline::render(&recorded))
-            .with_context(|| format!("writing `{}`", svg.display()))?;
+        trace::write_output(svg, trace::timeline::render(&recorded).as_bytes())?;
         trace::announce("timeline", svg);
     }
     Ok(0)

@@ -271,3 +271,99 @@ fn report_of_a_deep_chain_and_of_a_cycle_lists_every_process() {
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert_eq!(picture.matches("class=\"process\"").count(), 3);
 }
+
+/// Issue 10, item 11: `run --trace x.rhai x.rhai` (or `--timeline`) refuses before running,
+/// and the script is left as it was.
+#[test]
+fn trace_or_timeline_over_the_script_being_run_is_refused() {
+    for flag in ["--trace", "--timeline"] {
+        let dir = TempDir::new();
+        let script = dir.write("self.rhai", "print(\"ran\");\n");
+        let run = Test::new()
+            .args(&["run", flag, script.to_str().unwrap(), script.to_str().unwrap()])
+            .run();
+        run.code(1).stdout("").stderr_has(&format!(
+            "refusing to write the {} to `{}`",
+            &flag[2..],
+            script.display()
+        ));
+        assert_eq!(std::fs::read_to_string(&script).unwrap(), "print(\"ran\");\n");
+    }
+}
+
+/// Outputs are written to a new file and renamed into place: a symlink at the output path is
+/// replaced, and the file it pointed at is untouched.
+#[test]
+fn trace_and_timeline_replace_a_symlink_instead_of_following_it() {
+    let dir = TempDir::new();
+    let victim = dir.write("victim.txt", "precious\n");
+    let yaml = dir.path().join("run.yaml");
+    let svg = dir.path().join("run.svg");
+    std::os::unix::fs::symlink(&victim, &yaml).unwrap();
+    std::os::unix::fs::symlink(&victim, &svg).unwrap();
+    Test::new()
+        .flags(&["--trace", yaml.to_str().unwrap(), "--timeline", svg.to_str().unwrap()])
+        .script("print(1);")
+        .run()
+        .success()
+        .stdout("1\n");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    for path in [&yaml, &svg] {
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        assert!(meta.file_type().is_file(), "{path:?} is now a plain file");
+    }
+    procscript::trace::read_yaml(&yaml).expect("the trace is in place");
+    // Nothing else is left in the directory: no temporary file, no events file.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["run.svg", "run.yaml", "victim.txt"]);
+}
+
+/// The events file lives in a private `mkdtemp` directory and is unlinked (directory and
+/// all) as soon as it is open: during the run no name exists for anyone to open or replace,
+/// and a SIGKILLed run leaves nothing behind, neither in the temporary directory nor next to
+/// the output.
+#[test]
+fn the_events_file_has_no_name_and_nothing_survives_sigkill() {
+    let tmp = TempDir::new();
+    let out = TempDir::new();
+    let yaml = out.path().join("run.yaml");
+    let test = Test::new()
+        .env("TMPDIR", tmp.path().to_str().unwrap())
+        .flags(&["--trace", yaml.to_str().unwrap()])
+        .script("let p = spawn input(\"\"); print(\"ready\"); input(\"\"); p.join();")
+        .stdin("");
+    let mut cmd = test.command();
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let _stdin = child.stdin.take().unwrap(); // kept open: the script waits
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let lines = read_until(&mut stdout, |l| l == "ready");
+    assert_eq!(lines, ["ready"]);
+    let listing = |path: &Path| -> Vec<String> {
+        std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
+    assert!(listing(out.path()).is_empty(), "{:?}", listing(out.path()));
+    // The process holds the events file open, with no name left.
+    let held: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .filter(|t| t.contains("procscript-trace-"))
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].ends_with("/events (deleted)"), "{held:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
+    assert!(listing(out.path()).is_empty(), "{:?}", listing(out.path()));
+}
