@@ -85,6 +85,7 @@ enum Command {
 pub fn run() -> i32 {
     let cli = Cli::parse();
     procscript::signal::install_termination_handlers();
+    procscript::runtime::raise_stack_limit();
     match cli.command {
         None | Some(Command::Repl) => crate::repl::run(),
         Some(Command::Run {

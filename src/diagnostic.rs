@@ -125,28 +125,6 @@ pub fn locate(err: &EvalAltResult, source: Option<&str>) -> Located {
     }
 }
 
-/// Byte range of the character at 1-based `line`:`column` in `text`.
-fn byte_span(text: &str, line: usize, column: usize) -> std::ops::Range<usize> {
-    let mut start = 0;
-    for (index, l) in text.split_inclusive('\n').enumerate() {
-        if index + 1 == line {
-            let body = l.trim_end_matches(['\n', '\r']);
-            let offset = body
-                .char_indices()
-                .nth(column.saturating_sub(1))
-                .map_or(body.len(), |(i, _)| i);
-            let begin = start + offset;
-            let end = body[offset..]
-                .chars()
-                .next()
-                .map_or(begin, |c| begin + c.len_utf8());
-            return begin..end;
-        }
-        start += l.len();
-    }
-    text.len()..text.len()
-}
-
 /// Renders an error raised while running `source` (a script path or `<repl>`).
 pub fn render(err: &EvalAltResult, source: Option<&str>, color: bool) -> String {
     render_located(&locate(err, source), color)
@@ -155,7 +133,7 @@ pub fn render(err: &EvalAltResult, source: Option<&str>, color: bool) -> String 
 /// Renders an already located error.
 pub fn render_located(located: &Located, color: bool) -> String {
     let mut diagnostic = Diagnostic::error()
-        .with_message(&located.message)
+        .with_message(crate::excerpt::cap_message(&located.message))
         .with_notes(located.calls.clone());
     let name = located.source.clone().unwrap_or_else(|| "<script>".into());
     let text = located.source.as_deref().and_then(source_text);
@@ -164,15 +142,22 @@ pub fn render_located(located: &Located, color: bool) -> String {
     } else {
         termcolor::Buffer::no_color()
     };
-    match (text, located.position.line()) {
-        (Some(text), Some(line)) => {
-            let span = byte_span(&text, line, located.position.position().unwrap_or(1));
-            diagnostic = diagnostic.with_labels(vec![Label::primary((), span)]);
-            let file = SimpleFile::new(name, text);
+    let column = located.position.position().unwrap_or(1);
+    let excerpt = match (&text, located.position.line()) {
+        (Some(text), Some(line)) => crate::excerpt::Excerpt::locate(&name, text, line, column),
+        _ => Err(None),
+    };
+    match excerpt {
+        Ok((file, span, notes)) => {
+            diagnostic = diagnostic
+                .with_labels(vec![Label::primary((), span)])
+                .with_notes(notes);
             let _ = term::emit(&mut buffer, &term::Config::default(), &file, &diagnostic);
         }
-        _ => {
-            if !located.position.is_none() {
+        Err(note) => {
+            if let Some(note) = note {
+                diagnostic = diagnostic.with_notes(vec![note]);
+            } else if !located.position.is_none() {
                 diagnostic = diagnostic
                     .with_notes(vec![format!("at {}", at(Some(&name), located.position))]);
             }
@@ -188,13 +173,6 @@ pub fn render_located(located: &Located, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn byte_span_counts_characters_not_bytes() {
-        let text = "print('主');\nlet x = y;\n";
-        assert_eq!(byte_span(text, 2, 9), 22..23);
-        assert_eq!(&text[byte_span(text, 1, 8)], "主");
-    }
 
     #[test]
     fn renders_file_line_column_source_and_caret() {

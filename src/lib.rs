@@ -44,6 +44,8 @@
 pub mod command;
 pub mod diagnostic;
 pub mod error;
+pub mod excerpt;
+mod format;
 pub mod ipc;
 pub mod net;
 pub mod output;
