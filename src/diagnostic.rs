@@ -72,6 +72,11 @@ fn display_fn_name(name: &str) -> String {
 
 fn at(source: Option<&str>, pos: Position) -> String {
     let file = source.unwrap_or("<script>");
+    if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
+        if let Some((line, col)) = crate::line_map::original(file, line, col) {
+            return format!("{file}:{line}:{col}");
+        }
+    }
     match (pos.line(), pos.position()) {
         (Some(line), Some(col)) => format!("{file}:{line}:{col}"),
         (Some(line), None) => format!("{file}:{line}"),
@@ -144,7 +149,12 @@ pub fn render_located(located: &Located, color: bool) -> String {
     };
     let column = located.position.position().unwrap_or(1);
     let excerpt = match (&text, located.position.line()) {
-        (Some(text), Some(line)) => crate::excerpt::Excerpt::locate(&name, text, line, column),
+        (Some(text), Some(line)) => match crate::line_map::original(&name, line, column) {
+            Some((line, column)) => crate::excerpt::Excerpt::around(&name, text, line, column)
+                .map(|(file, span)| (file, span, Vec::new()))
+                .ok_or(None),
+            None => crate::excerpt::Excerpt::locate(&name, text, line, column),
+        },
         _ => Err(None),
     };
     match excerpt {

@@ -46,7 +46,9 @@ impl Excerpt {
         let (first, last) = if length <= WHOLE {
             (0, length)
         } else {
-            let first = (column - 1).saturating_sub(SIDE).min(length.saturating_sub(2 * SIDE));
+            let first = (column - 1)
+                .saturating_sub(SIDE)
+                .min(length.saturating_sub(2 * SIDE));
             (first, (first + 2 * SIDE).min(length))
         };
         let marked = first > 0;
@@ -152,7 +154,12 @@ impl<'a> Files<'a> for Excerpt {
         Ok(self.line)
     }
 
-    fn column_number(&'a self, (): (), _line_index: usize, byte_index: usize) -> Result<usize, Error> {
+    fn column_number(
+        &'a self,
+        (): (),
+        _line_index: usize,
+        byte_index: usize,
+    ) -> Result<usize, Error> {
         let shown = self.text[..byte_index.min(self.text.len())].chars().count();
         Ok(self.skipped + shown - usize::from(self.marked && shown > 0) + 1)
     }

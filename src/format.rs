@@ -147,7 +147,13 @@ fn format(ctx: &NativeCallContext, value: Dynamic) -> (ImmutableString, Dynamic)
 #[export_module]
 mod format_functions {
     /// Shows an array as `[1, "two", [3]]`, however deeply it nests.
-    #[rhai_fn(name = "print", name = "to_string", name = "debug", name = "to_debug", pure)]
+    #[rhai_fn(
+        name = "print",
+        name = "to_string",
+        name = "debug",
+        name = "to_debug",
+        pure
+    )]
     pub fn format_array(ctx: NativeCallContext, array: &mut Array) -> ImmutableString {
         let (text, value) = super::format(&ctx, Dynamic::from_array(std::mem::take(array)));
         *array = value.cast::<Array>();
@@ -155,7 +161,13 @@ mod format_functions {
     }
 
     /// Shows an object map as `#{"a": 1, "b": [2]}`, however deeply it nests.
-    #[rhai_fn(name = "print", name = "to_string", name = "debug", name = "to_debug", pure)]
+    #[rhai_fn(
+        name = "print",
+        name = "to_string",
+        name = "debug",
+        name = "to_debug",
+        pure
+    )]
     pub fn format_map(ctx: NativeCallContext, map: &mut Map) -> ImmutableString {
         let (text, value) = super::format(&ctx, Dynamic::from_map(std::mem::take(map)));
         *map = value.cast::<Map>();

@@ -47,6 +47,7 @@ pub mod error;
 pub mod excerpt;
 mod format;
 pub mod ipc;
+pub mod line_map;
 pub mod net;
 pub mod output;
 pub mod pool;

@@ -125,10 +125,14 @@ impl LineLock {
     pub fn acquire(&'static self) -> Result<LineLockGuard, Errno> {
         let me = nix::unistd::getpid().as_raw().unsigned_abs();
         loop {
-            let holder = match self.owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return Ok(LineLockGuard { lock: self, me }),
-                Err(holder) => holder,
-            };
+            let holder =
+                match self
+                    .owner
+                    .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                {
+                    Ok(_) => return Ok(LineLockGuard { lock: self, me }),
+                    Err(holder) => holder,
+                };
             if holder == me {
                 // A stale claim of this pid (a process that died holding it, whose pid was
                 // reused by us): ours now.
@@ -140,10 +144,9 @@ impl LineLock {
             self.waiters.fetch_add(1, Ordering::SeqCst);
             futex_wait(self.owner, holder, HOLDER_CHECK);
             self.waiters.fetch_sub(1, Ordering::SeqCst);
-            let holder_gone = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(holder as i32),
-                None,
-            ) == Err(Errno::ESRCH);
+            let holder_gone =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder as i32), None)
+                    == Err(Errno::ESRCH);
             if holder_gone
                 && self
                     .owner

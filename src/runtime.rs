@@ -155,7 +155,11 @@ pub fn install(engine: &mut Engine) {
     });
     engine.on_debug(|text, source, pos| {
         let text = match (source, pos.line()) {
-            (Some(source), Some(line)) => format!("[{source}:{line}] {text}"),
+            (Some(source), Some(line)) => {
+                let line = crate::line_map::original(source, line, pos.position().unwrap_or(1))
+                    .map_or(line, |(line, _)| line);
+                format!("[{source}:{line}] {text}")
+            }
             _ => text.to_string(),
         };
         let _ = output::write_line(Stream::Stderr, &text);
@@ -276,7 +280,16 @@ impl Runtime {
     /// Compiles script text known as `name`.
     pub fn compile_source(&self, name: &str, text: &str) -> Result<AST, ScriptError> {
         diagnostic::register_source(name, text);
-        let body = strip_shebang(text);
+        let mut body = strip_shebang(text);
+        // Rhai numbers lines only up to 65,535: a longer script is compiled from a packed
+        // copy whose positions map back (see `line_map`).
+        let packed = crate::line_map::too_long(&body)
+            .then(|| crate::line_map::pack(&body))
+            .flatten();
+        crate::line_map::register(name, packed.as_ref().map(|(_, map)| map.clone()));
+        if let Some((copy, _)) = packed {
+            body = std::borrow::Cow::Owned(copy);
+        }
         let mut ast = self.engine.compile(body).map_err(|e| ScriptError::Syntax {
             rendered: diagnostic::render(&e.into(), Some(name), stderr_color()),
         })?;

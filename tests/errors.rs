@@ -194,6 +194,50 @@ fn a_syntax_error_in_a_huge_line_prints_a_short_excerpt() {
     run.code(2)
         .stderr_has("syntax error: Expecting name of a variable")
         .stderr_has("column 65535 or later");
-    assert!(run.stderr.len() < 2000, "{} bytes on stderr", run.stderr.len());
-    assert!(run.stderr.contains("…t x = 1; let x = 1;"), "{}", run.stderr);
+    assert!(
+        run.stderr.len() < 2000,
+        "{} bytes on stderr",
+        run.stderr.len()
+    );
+    assert!(
+        run.stderr.contains("…t x = 1; let x = 1;"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Issue 10, item 12: errors past line 65,535 name their real line (Rhai's positions stop
+/// at 65,535; such scripts are compiled from a packed copy whose positions map back).
+#[test]
+fn errors_past_line_65535_name_the_right_line() {
+    let filler = "let filler = 1;\n".repeat(70_000);
+    let runtime = std::thread::spawn({
+        let script = format!(
+            "fn f(x) {{\n    x.nope()\n}}\n{filler}debug(\"here\");\nlet s = `two\nlines`;\nf(1);\n"
+        );
+        move || Test::new().script(&script).run()
+    });
+    let syntax = std::thread::spawn({
+        let script = format!("{filler}let = 2;\n");
+        move || Test::new().script(&script).run()
+    });
+    let lexical = Test::new()
+        .script(&format!("{filler}let s = \"never closed\n"))
+        .run();
+    lexical
+        .code(2)
+        .stderr_has("Open string is not terminated")
+        .stderr_has("script.rhai:70001:9");
+    let syntax = syntax.join().unwrap();
+    syntax
+        .code(2)
+        .stderr_has("script.rhai:70001:5")
+        .stderr_has("70001 │ let = 2;");
+    let runtime = runtime.join().unwrap();
+    runtime
+        .code(1)
+        .stderr_has("script.rhai:70004] \"here\"")
+        .stderr_has("in call to `f` at ")
+        .stderr_has("script.rhai:70007:1")
+        .stderr_has("script.rhai:2:7");
 }

@@ -386,15 +386,24 @@ for p in ps { p.join(); }
         .run();
     run.success();
     let lines = run.lines();
-    assert_eq!(lines.len(), 8 * 3 * 22, "line count (a torn line adds or merges lines)");
+    assert_eq!(
+        lines.len(),
+        8 * 3 * 22,
+        "line count (a torn line adds or merges lines)"
+    );
     let (mut short, mut long) = (0, 0);
     for line in lines {
         let (id, rest) = line
             .split_once(':')
             .unwrap_or_else(|| panic!("torn line of {} bytes", line.len()));
-        let id: usize = id.parse().unwrap_or_else(|_| panic!("torn line of {} bytes", line.len()));
+        let id: usize = id
+            .parse()
+            .unwrap_or_else(|_| panic!("torn line of {} bytes", line.len()));
         let letter = b"abcdefgh"[id];
-        assert!(rest.bytes().all(|b| b == letter), "line of writer {id} has another's bytes");
+        assert!(
+            rest.bytes().all(|b| b == letter),
+            "line of writer {id} has another's bytes"
+        );
         match line.len() {
             10240 => short += 1,
             204800 => long += 1,
@@ -444,7 +453,10 @@ b.join();
     // it on the same line.
     assert!(stdout.ends_with(&format!("{}\ndone\n", "b".repeat(10 * 1024))));
     let cut = stdout.find('b').unwrap();
-    assert!(cut >= 64 * 1024, "a pipe's worth of `a` was written first: {cut}");
+    assert!(
+        cut >= 64 * 1024,
+        "a pipe's worth of `a` was written first: {cut}"
+    );
     assert!(stdout[..cut].bytes().all(|b| b == b'a'));
 }
 
@@ -720,6 +732,10 @@ for f in [|| sleep(1.0 / 0.0), || sleep(-1.0 / 0.0), || sleep(0.0 / 0.0), || sle
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(143), "sleep({huge})");
-        assert!(sent.elapsed() < std::time::Duration::from_secs(10), "{:?}", sent.elapsed());
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            sent.elapsed()
+        );
     }
 }

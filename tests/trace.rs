@@ -180,7 +180,8 @@ print(pipeline([["printf", "a\nb\n"], ["wc", "-l"]]).code);
 /// A synthetic trace: `n` processes, each the child of the one before when `chain`, else all
 /// children of the first.
 fn synthetic_trace(n: usize, chain: bool) -> String {
-    let mut text = String::from("procscript_trace: 1\nscript: synthetic\nduration: 1.0\nprocesses:\n");
+    let mut text =
+        String::from("procscript_trace: 1\nscript: synthetic\nduration: 1.0\nprocesses:\n");
     for pid in 1..=n {
         let ppid = if chain || pid == 1 { pid - 1 } else { 1 };
         text.push_str(&format!(
@@ -222,17 +223,28 @@ fn report_of_a_trace_with_infinite_or_nan_times_names_the_field() {
     let dir = TempDir::new();
     let good = synthetic_trace(3, true);
     for (bad, field) in [
-        (good.replace("duration: 1.0", "duration: .inf"), "`duration` is inf"),
+        (
+            good.replace("duration: 1.0", "duration: .inf"),
+            "`duration` is inf",
+        ),
         (
             good.replacen("start: 0.0", "start: .nan", 2),
             "`processes[0].start` is NaN",
         ),
-        (good.replace("end: 0.5", "end: -.inf"), "`processes[0].end` is -inf"),
+        (
+            good.replace("end: 0.5", "end: -.inf"),
+            "`processes[0].end` is -inf",
+        ),
     ] {
         let path = dir.write("bad.yaml", &bad);
         let svg = dir.path().join("bad.svg");
         Test::new()
-            .args(&["report", path.to_str().unwrap(), "--svg", svg.to_str().unwrap()])
+            .args(&[
+                "report",
+                path.to_str().unwrap(),
+                "--svg",
+                svg.to_str().unwrap(),
+            ])
             .run()
             .code(1)
             .stdout("")
@@ -247,13 +259,18 @@ fn report_of_a_trace_with_infinite_or_nan_times_names_the_field() {
 fn report_of_a_deep_chain_and_of_a_cycle_lists_every_process() {
     let dir = TempDir::new();
     let deep = dir.write("deep.yaml", &synthetic_trace(100_000, true));
-    let run = Test::new()
-        .args(&["report", deep.to_str().unwrap()])
-        .run();
+    let run = Test::new().args(&["report", deep.to_str().unwrap()]).run();
     run.success();
     assert_eq!(run.stdout.lines().count(), 100_002);
-    assert!(run.stdout.contains("[99999] "), "deepest row shows its depth");
-    assert!(run.stdout.len() < 100_000 * 200, "{} bytes", run.stdout.len());
+    assert!(
+        run.stdout.contains("[99999] "),
+        "deepest row shows its depth"
+    );
+    assert!(
+        run.stdout.len() < 100_000 * 200,
+        "{} bytes",
+        run.stdout.len()
+    );
     let cycle = "procscript_trace: 1\nscript: c\nduration: 1.0\nprocesses:\n\
         - {pid: 1, ppid: 0, name: main, target: t, start: 0.0}\n\
         - {pid: 5, ppid: 6, name: five, target: t, start: 0.5}\n\
@@ -262,7 +279,12 @@ fn report_of_a_deep_chain_and_of_a_cycle_lists_every_process() {
     let path = dir.write("cycle.yaml", cycle);
     let svg = dir.path().join("cycle.svg");
     let run = Test::new()
-        .args(&["report", path.to_str().unwrap(), "--svg", svg.to_str().unwrap()])
+        .args(&[
+            "report",
+            path.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ])
         .run();
     run.success()
         .stdout_has("five")
@@ -280,14 +302,22 @@ fn trace_or_timeline_over_the_script_being_run_is_refused() {
         let dir = TempDir::new();
         let script = dir.write("self.rhai", "print(\"ran\");\n");
         let run = Test::new()
-            .args(&["run", flag, script.to_str().unwrap(), script.to_str().unwrap()])
+            .args(&[
+                "run",
+                flag,
+                script.to_str().unwrap(),
+                script.to_str().unwrap(),
+            ])
             .run();
         run.code(1).stdout("").stderr_has(&format!(
             "refusing to write the {} to `{}`",
             &flag[2..],
             script.display()
         ));
-        assert_eq!(std::fs::read_to_string(&script).unwrap(), "print(\"ran\");\n");
+        assert_eq!(
+            std::fs::read_to_string(&script).unwrap(),
+            "print(\"ran\");\n"
+        );
     }
 }
 
@@ -302,7 +332,12 @@ fn trace_and_timeline_replace_a_symlink_instead_of_following_it() {
     std::os::unix::fs::symlink(&victim, &yaml).unwrap();
     std::os::unix::fs::symlink(&victim, &svg).unwrap();
     Test::new()
-        .flags(&["--trace", yaml.to_str().unwrap(), "--timeline", svg.to_str().unwrap()])
+        .flags(&[
+            "--trace",
+            yaml.to_str().unwrap(),
+            "--timeline",
+            svg.to_str().unwrap(),
+        ])
         .script("print(1);")
         .run()
         .success()

@@ -40,10 +40,13 @@ struct Table {
 
 static TABLE: OnceLock<Table> = OnceLock::new();
 
+/// This process's own claims: child pid → (entry index, entry value).
+type Claims = HashMap<i32, (usize, u64)>;
+
 thread_local! {
-    /// This process's own claims, by child pid, and the pid they belong to (a forked child
-    /// inherits its parent's map and must not use it).
-    static MINE: RefCell<(i32, HashMap<i32, (usize, u64)>)> = RefCell::new((0, HashMap::new()));
+    /// This process's claims, and the pid they belong to (a forked child inherits its
+    /// parent's map and must not use it).
+    static MINE: RefCell<(i32, Claims)> = RefCell::new((0, HashMap::new()));
 }
 
 /// Caps the live processes of the run at `max` (0: no cap). Call it once, before the first
@@ -112,7 +115,11 @@ fn my_pid() -> u64 {
 /// parent that claimed the place and may have died before forking.
 fn is_gone(entry: u64) -> bool {
     let child = (entry & 0xffff_ffff) as i32;
-    let pid = if child != 0 { child } else { (entry >> 32) as i32 };
+    let pid = if child != 0 {
+        child
+    } else {
+        (entry >> 32) as i32
+    };
     nix::sys::signal::kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH)
 }
 
@@ -235,6 +242,7 @@ pub fn collected(pid: Pid) {
     });
     if let Some((index, token)) = claim {
         // Fails harmlessly if a scan already freed it (and someone may have claimed it since).
-        let _ = table.entries[index].compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed);
+        let _ =
+            table.entries[index].compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed);
     }
 }

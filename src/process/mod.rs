@@ -165,7 +165,8 @@ static MAX_LIVE_CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::At
 pub fn set_max_children(max: usize) {
     MAX_LIVE_CHILDREN.store(max, std::sync::atomic::Ordering::Relaxed);
     if let Err(e) = max_procs::set(max) {
-        let _ = crate::output::write_line(crate::output::Stream::Stderr, &format!("procscript: {e}"));
+        let _ =
+            crate::output::write_line(crate::output::Stream::Stderr, &format!("procscript: {e}"));
     }
 }
 

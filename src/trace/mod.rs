@@ -214,10 +214,7 @@ impl Tracing {
         // The standard library opens files close-on-exec, so programs a script runs do not
         // inherit the events file; forked children do, which is the point.
         let events = private_events_file()?;
-        EVENTS_FD.store(
-            std::os::fd::AsRawFd::as_raw_fd(&events),
-            Ordering::Relaxed,
-        );
+        EVENTS_FD.store(std::os::fd::AsRawFd::as_raw_fd(&events), Ordering::Relaxed);
         let started = now();
         record(&Event::Spawn {
             t: started,
@@ -291,7 +288,9 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let fail = |e: std::io::Error| {
         Error::new(
-            crate::ErrorKind::from_errno(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+            crate::ErrorKind::from_errno(nix::errno::Errno::from_raw(
+                e.raw_os_error().unwrap_or(0),
+            )),
             format!("writing `{}`: {e}", path.display()),
         )
     };

@@ -325,8 +325,11 @@ impl Trace {
         finite(self.duration, &|| "duration".into())?;
         for (i, p) in self.processes.iter().enumerate() {
             finite(p.start, &|| format!("processes[{i}].start"))?;
-            for (name, value) in [("end", p.end), ("user_cpu", p.user_cpu), ("sys_cpu", p.sys_cpu)]
-            {
+            for (name, value) in [
+                ("end", p.end),
+                ("user_cpu", p.user_cpu),
+                ("sys_cpu", p.sys_cpu),
+            ] {
                 if let Some(value) = value {
                     finite(value, &|| format!("processes[{i}].{name}"))?;
                 }

@@ -65,7 +65,11 @@ pub fn render(trace: &Trace) -> String {
     let mut names = Vec::with_capacity(tree.len());
     for (depth, last, p) in &tree {
         open.truncate(*depth);
-        names.push(format!("{}{}", guides(&open, *depth, *last), one_line(&p.name)));
+        names.push(format!(
+            "{}{}",
+            guides(&open, *depth, *last),
+            one_line(&p.name)
+        ));
         open.push(!last);
     }
     let header = [
@@ -181,7 +185,11 @@ mod tests {
 
     #[test]
     fn a_parent_pid_cycle_is_listed_and_named() {
-        let t = trace(vec![process(1, 0, 0.0), process(5, 6, 0.5), process(6, 5, 0.5)]);
+        let t = trace(vec![
+            process(1, 0, 0.0),
+            process(5, 6, 0.5),
+            process(6, 5, 0.5),
+        ]);
         let text = render(&t);
         for name in ["p1", "p5", "p6"] {
             assert!(text.contains(name), "{text}");
@@ -198,7 +206,10 @@ mod tests {
         assert_eq!(text.lines().count(), depth as usize + 2);
         // Bounded guides per row: the whole text stays within a constant per process.
         assert!(text.len() < depth as usize * 200, "{} bytes", text.len());
-        assert!(text.contains("[99999] "), "the depth is shown past the guides");
+        assert!(
+            text.contains("[99999] "),
+            "the depth is shown past the guides"
+        );
     }
 
     #[test]
@@ -210,7 +221,14 @@ mod tests {
             process(7, 1, 0.5),
             process(8, 7, 0.6),
         ]);
-        let tree: Vec<(usize, i32, f64)> = t.tree().iter().map(|(d, _, p)| (*d, p.pid, p.start)).collect();
-        assert_eq!(tree, vec![(0, 1, 0.0), (1, 7, 0.1), (1, 7, 0.5), (2, 8, 0.6)]);
+        let tree: Vec<(usize, i32, f64)> = t
+            .tree()
+            .iter()
+            .map(|(d, _, p)| (*d, p.pid, p.start))
+            .collect();
+        assert_eq!(
+            tree,
+            vec![(0, 1, 0.0), (1, 7, 0.1), (1, 7, 0.5), (2, 8, 0.6)]
+        );
     }
 }
