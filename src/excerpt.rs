@@ -121,7 +121,7 @@ impl Excerpt {
 /// Longest message shown whole; a longer one (a syntax error quoting a huge token) is cut.
 const MESSAGE_MAX: usize = 2000;
 
-/// `message`, cut to [`MESSAGE_MAX`] characters with a note of how much was left out.
+/// `message`, cut to 2,000 characters with a note of how much was left out.
 pub fn cap_message(message: &str) -> String {
     match message.char_indices().nth(MESSAGE_MAX) {
         None => message.to_string(),

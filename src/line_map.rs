@@ -20,7 +20,7 @@ use rhai::{InputStream, Position, Token, TokenizeState, TokenizerControlBlock};
 /// Rhai's largest line or column number.
 const RHAI_MAX: usize = u16::MAX as usize;
 
-/// Packed lines are cut after about this many characters (well below [`RHAI_MAX`], so
+/// Packed lines are cut after about this many characters (well below Rhai's 65,535, so
 /// columns never stop counting either).
 pub const PACK_WIDTH: usize = 4000;
 

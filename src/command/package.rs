@@ -28,9 +28,9 @@ fn type_error(message: String) -> Error {
     Error::new(ErrorKind::TypeError, message)
 }
 
-/// A text argument: a string (or a character). A number is refused, as Python's
-/// `subprocess` refuses one: turning `1` into `"1"` unasked would hide a mistake such as
-/// passing a count where a file name was meant.
+/// A command argument or `cwd`: a string (or a character). A number is refused, as
+/// Python's `subprocess` refuses one: turning `1` into `"1"` unasked would hide a mistake
+/// such as passing a count where a file name was meant.
 fn text(value: Dynamic, what: &str) -> Result<String, Error> {
     if value.is_string() || value.is_char() {
         return Ok(value.to_string());
@@ -83,14 +83,21 @@ fn env(value: Dynamic) -> Result<Option<Vec<(String, String)>>, Error> {
         )));
     };
     map.into_iter()
-        .map(|(k, v)| {
-            Ok((
-                k.to_string(),
-                text(v, &format!("the value of environment variable `{k}`"))?,
-            ))
-        })
+        .map(|(k, v)| Ok((k.to_string(), env_value(v, &k)?)))
         .collect::<Result<Vec<_>, Error>>()
         .map(Some)
+}
+
+/// An environment value: a string, or a number written out (`#{ N: 42 }`), since every
+/// environment value is text and a number there is not a likely mistake.
+fn env_value(value: Dynamic, name: &str) -> Result<String, Error> {
+    if value.is_int() || value.is_float() {
+        return Ok(value.to_string());
+    }
+    text(
+        value,
+        &format!("the value of environment variable `{name}`"),
+    )
 }
 
 fn cwd(value: Dynamic) -> Result<Option<String>, Error> {
