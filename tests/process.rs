@@ -441,6 +441,8 @@ b.join();
     // Nobody reads stdout yet: `a` fills the pipe and blocks in write(1, ...), holding the lock.
     let blocked = eventually(BACKSTOP, || {
         std::fs::read_to_string(format!("/proc/{a}/syscall")).is_ok_and(|s| s.starts_with("1 0x1 "))
+            || std::fs::read_to_string(format!("/proc/{a}/wchan"))
+                .is_ok_and(|w| w.contains("pipe_write"))
     });
     assert!(blocked, "the writer never blocked in write(2)");
     // SAFETY: plain kill(2) on the pid of a process this test's script started.
