@@ -38,7 +38,8 @@ enum Command {
         /// Prefix each printed line with the process's name and pid, `[Process-1 4242] ...`.
         #[arg(long)]
         label: bool,
-        /// Cap the live children of each process at N; starting more is a ProcessError.
+        /// Cap the live processes of the whole run (children, grandchildren, pool workers,
+        /// commands; the main process aside) at N; starting more is a ProcessError. 0: no cap.
         #[arg(long, value_name = "N")]
         max_procs: Option<usize>,
         /// Show a bar of children finished out of started on stderr (when it is a terminal).
@@ -108,6 +109,7 @@ enum Command {
 pub fn run() -> i32 {
     let cli = Cli::parse();
     procscript::signal::install_termination_handlers();
+    procscript::runtime::raise_stack_limit();
     match cli.command {
         None | Some(Command::Repl) => crate::repl::run(),
         Some(Command::Run {
@@ -179,6 +181,11 @@ fn traced_run(
     let near = trace_path
         .or(timeline_path)
         .context("a trace or timeline path")?;
+    for (path, what) in [(trace_path, "trace"), (timeline_path, "timeline")] {
+        if let Some(path) = path {
+            trace::refuse_overwrite(path, file, what)?;
+        }
+    }
     let tracing = trace::Tracing::start(near, &file.display().to_string())?;
     let code = report(Runtime::new().run_file(file, args));
     let recorded = tracing.finish(code)?;
@@ -187,8 +194,7 @@ fn traced_run(
         trace::announce("trace", path);
     }
     if let Some(path) = timeline_path {
-        std::fs::write(path, trace::timeline::render(&recorded))
-            .with_context(|| format!("writing `{}`", path.display()))?;
+        trace::write_output(path, trace::timeline::render(&recorded).as_bytes())?;
         trace::announce("timeline", path);
     }
     Ok(code)
@@ -197,11 +203,14 @@ fn traced_run(
 /// `report TRACE [--svg FILE]`.
 fn show_report(path: &std::path::Path, svg: Option<&std::path::Path>) -> anyhow::Result<i32> {
     use procscript::trace;
-    let recorded = trace::read_yaml(path)?;
-    print!("{}", trace::report::render(&recorded));
     if let Some(svg) = svg {
-        std::fs::write(svg, trace::timeline::render(&recorded))
-            .with_context(|| format!("writing `{}`", svg.display()))?;
+        trace::refuse_overwrite(svg, path, "timeline")?;
+    }
+    let recorded = trace::read_yaml(path)?;
+    // A reader that stops early (`| head`) is not an error: exit 0, as ripgrep does.
+    trace::report::print(&recorded)?;
+    if let Some(svg) = svg {
+        trace::write_output(svg, trace::timeline::render(&recorded).as_bytes())?;
         trace::announce("timeline", svg);
     }
     Ok(0)

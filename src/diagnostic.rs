@@ -77,6 +77,11 @@ fn display_fn_name(name: &str) -> String {
 
 fn at(source: Option<&str>, pos: Position) -> String {
     let file = source.unwrap_or("<script>");
+    if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
+        if let Some((line, col)) = crate::line_map::original(file, line, col) {
+            return format!("{file}:{line}:{col}");
+        }
+    }
     match (pos.line(), pos.position()) {
         (Some(line), Some(col)) => format!("{file}:{line}:{col}"),
         (Some(line), None) => format!("{file}:{line}"),
@@ -423,28 +428,6 @@ fn python_value(value: &str) -> String {
     }
 }
 
-/// Byte range of the character at 1-based `line`:`column` in `text`.
-fn byte_span(text: &str, line: usize, column: usize) -> std::ops::Range<usize> {
-    let mut start = 0;
-    for (index, l) in text.split_inclusive('\n').enumerate() {
-        if index + 1 == line {
-            let body = l.trim_end_matches(['\n', '\r']);
-            let offset = body
-                .char_indices()
-                .nth(column.saturating_sub(1))
-                .map_or(body.len(), |(i, _)| i);
-            let begin = start + offset;
-            let end = body[offset..]
-                .chars()
-                .next()
-                .map_or(begin, |c| begin + c.len_utf8());
-            return begin..end;
-        }
-        start += l.len();
-    }
-    text.len()..text.len()
-}
-
 /// Renders an error raised while running `source` (a script path or `<repl>`).
 pub fn render(err: &EvalAltResult, source: Option<&str>, color: bool) -> String {
     render_located(&locate(err, source), color)
@@ -453,7 +436,7 @@ pub fn render(err: &EvalAltResult, source: Option<&str>, color: bool) -> String 
 /// Renders an already located error.
 pub fn render_located(located: &Located, color: bool) -> String {
     let mut diagnostic = Diagnostic::error()
-        .with_message(&located.message)
+        .with_message(crate::excerpt::cap_message(&located.message))
         .with_notes(located.calls.clone());
     let name = located.source.clone().unwrap_or_else(|| "<script>".into());
     let text = located.source.as_deref().and_then(source_text);
@@ -462,15 +445,27 @@ pub fn render_located(located: &Located, color: bool) -> String {
     } else {
         termcolor::Buffer::no_color()
     };
-    match (text, located.position.line()) {
-        (Some(text), Some(line)) => {
-            let span = byte_span(&text, line, located.position.position().unwrap_or(1));
-            diagnostic = diagnostic.with_labels(vec![Label::primary((), span)]);
-            let file = SimpleFile::new(name, text);
+    let column = located.position.position().unwrap_or(1);
+    let excerpt = match (&text, located.position.line()) {
+        (Some(text), Some(line)) => match crate::line_map::original(&name, line, column) {
+            Some((line, column)) => crate::excerpt::Excerpt::around(&name, text, line, column)
+                .map(|(file, span)| (file, span, Vec::new()))
+                .ok_or(None),
+            None => crate::excerpt::Excerpt::locate(&name, text, line, column),
+        },
+        _ => Err(None),
+    };
+    match excerpt {
+        Ok((file, span, notes)) => {
+            diagnostic = diagnostic
+                .with_labels(vec![Label::primary((), span)])
+                .with_notes(notes);
             let _ = term::emit(&mut buffer, &term::Config::default(), &file, &diagnostic);
         }
-        _ => {
-            if !located.position.is_none() {
+        Err(note) => {
+            if let Some(note) = note {
+                diagnostic = diagnostic.with_notes(vec![note]);
+            } else if !located.position.is_none() {
                 diagnostic = diagnostic
                     .with_notes(vec![format!("at {}", at(Some(&name), located.position))]);
             }
@@ -486,13 +481,6 @@ pub fn render_located(located: &Located, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn byte_span_counts_characters_not_bytes() {
-        let text = "print('主');\nlet x = y;\n";
-        assert_eq!(byte_span(text, 2, 9), 22..23);
-        assert_eq!(&text[byte_span(text, 1, 8)], "主");
-    }
 
     #[test]
     fn python_habits_get_one_line_of_help() {

@@ -71,10 +71,67 @@ pub fn stderr_color() -> bool {
 
 /// Limits that real scripts need: Rhai's debug-build defaults (8 call levels) are far
 /// too tight, and its release defaults are set here explicitly so both builds agree.
+///
+/// Expression nesting is capped (128 levels, 64 in functions), so a deeply nested script is
+/// a syntax error, not a stack overflow in the parser. Sizes of strings, arrays and maps are
+/// left unlimited on purpose: with any of Rhai's size limits set, Rhai re-measures the whole
+/// value after every change to it, so building an array with `push` becomes quadratic
+/// (50,000 pushes took 17 times as long). An embedder that wants them sets them on
+/// [`Runtime::engine_mut`] (`set_max_array_size`, `set_max_map_size`,
+/// `set_max_string_size`); docs/robustness.md says what each costs.
 fn set_limits(engine: &mut Engine) {
     engine.set_max_call_levels(128);
     engine.set_max_expr_depths(128, 64);
     engine.set_max_operations(0);
+}
+
+/// The stack the `procscript` binary gives the script's thread: Rhai clones, compares and
+/// drops nested arrays and maps by recursion, a few hundred bytes to a few KiB of stack per
+/// level, so a value nested some 10,000 deep overflowed the usual 8 MiB and aborted.
+pub const STACK_LIMIT: u64 = 1 << 30;
+
+/// The soft stack limit before [`raise_stack_limit`], for programs a script runs; 0 when
+/// unchanged.
+static ORIGINAL_STACK_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Lets the main thread's stack grow to [`STACK_LIMIT`] (or the hard limit, if lower) by
+/// raising `RLIMIT_STACK`; only what is used is ever allocated, and forked children inherit
+/// it. Programs started by `run`, `pipeline` or `Process(#{ command })` get the original
+/// limit back before `exec` (see [`restore_stack_limit`]), since glibc sizes every thread's
+/// stack by it. Call it once, before any script runs and before other threads exist.
+pub fn raise_stack_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_STACK) else {
+        return;
+    };
+    let wanted = STACK_LIMIT.min(hard);
+    if soft == RLIM_INFINITY || soft >= wanted {
+        return;
+    }
+    if setrlimit(Resource::RLIMIT_STACK, wanted, hard).is_ok() {
+        ORIGINAL_STACK_LIMIT.store(soft, Ordering::Relaxed);
+    }
+}
+
+/// Puts back the stack limit [`raise_stack_limit`] raised. Async-signal-safe: for a forked
+/// child just before it `exec`s a program.
+pub fn restore_stack_limit() {
+    let soft = ORIGINAL_STACK_LIMIT.load(Ordering::Relaxed);
+    if soft == 0 {
+        return;
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit are async-signal-safe and only read or write `limit`,
+    // a valid local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_STACK, &mut limit) == 0 {
+            limit.rlim_cur = soft;
+            libc::setrlimit(libc::RLIMIT_STACK, &limit);
+        }
+    }
 }
 
 /// Adds procscript's packages, syntax and hooks to an engine.
@@ -93,6 +150,7 @@ pub fn install(engine: &mut Engine) {
     crate::ipc::register_with_syntax(engine);
     crate::pool::package::PoolPackage::new().register_into_engine(engine);
     crate::manager::ManagerPackage::new().register_into_engine(engine);
+    crate::format::register(engine);
     // Last, so that its `to_string` of blobs and `()` comes before Rhai's own.
     crate::builtins::BuiltinsPackage::new().register_into_engine(engine);
     engine.on_print(|text| {
@@ -106,7 +164,11 @@ pub fn install(engine: &mut Engine) {
     });
     engine.on_debug(|text, source, pos| {
         let text = match (source, pos.line()) {
-            (Some(source), Some(line)) => format!("[{source}:{line}] {text}"),
+            (Some(source), Some(line)) => {
+                let line = crate::line_map::original(source, line, pos.position().unwrap_or(1))
+                    .map_or(line, |(line, _)| line);
+                format!("[{source}:{line}] {text}")
+            }
             _ => text.to_string(),
         };
         let _ = output::write_line(Stream::Stderr, &text);
@@ -237,7 +299,16 @@ impl Runtime {
     /// Compiles script text known as `name`.
     pub fn compile_source(&self, name: &str, text: &str) -> Result<AST, ScriptError> {
         diagnostic::register_source(name, text);
-        let body = strip_shebang(text);
+        let mut body = strip_shebang(text);
+        // Rhai numbers lines only up to 65,535: a longer script is compiled from a packed
+        // copy whose positions map back (see `line_map`).
+        let packed = crate::line_map::too_long(&body)
+            .then(|| crate::line_map::pack(&body))
+            .flatten();
+        crate::line_map::register(name, packed.as_ref().map(|(_, map)| map.clone()));
+        if let Some((copy, _)) = packed {
+            body = std::borrow::Cow::Owned(copy);
+        }
         let mut ast = self.engine.compile(body).map_err(|e| ScriptError::Syntax {
             rendered: diagnostic::render(&e.into(), Some(name), stderr_color()),
         })?;

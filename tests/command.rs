@@ -361,6 +361,40 @@ try { w.write_stdin(big); print("written"); } catch (e) { print(e.kind); }
         );
 }
 
+/// Issue 10, item 13: a number where a command argument or `cwd` wants a string is a
+/// `TypeError` naming the field, as in Python's `subprocess`, never silently turned into a
+/// string. (An environment value may be a number: it is written out.)
+#[test]
+fn numbers_for_command_cwd_or_env_are_type_errors_naming_the_field() {
+    Test::new()
+        .script(
+            r#"
+for f in [
+    || run(["echo", 1]),
+    || run(["echo"], #{ cwd: 7 }),
+    || Process(#{ command: ["sleep", 0.5] }),
+    || Process(#{ command: ["true"], cwd: 1 }),
+    || run(["true"], #{ env: #{ N: [3] } }),
+] {
+    try { f.call(); print("no error"); } catch (e) { print(`${e.kind}: ${e.message}`); }
+}
+"#,
+        )
+        .run()
+        .success()
+        .stdout(
+            "TypeError: command argument 1 must be a string, not i64 (write it as a string: \
+             `\"1\"`, or `${n}` in a backtick string)\n\
+             TypeError: `cwd` must be a string, not i64 (write it as a string: `\"7\"`, or `${n}` \
+             in a backtick string)\n\
+             TypeError: command argument 1 must be a string, not f64 (write it as a string: \
+             `\"0.5\"`, or `${n}` in a backtick string)\n\
+             TypeError: `cwd` must be a string, not i64 (write it as a string: `\"1\"`, or `${n}` \
+             in a backtick string)\n\
+             TypeError: the value of environment variable `N` must be a string, not array\n",
+        );
+}
+
 #[test]
 fn no_zombies_or_leftover_children_after_commands() {
     let t = Test::new().script(

@@ -109,6 +109,28 @@ fn fork_server_carries_on_after_a_client_resets() {
     assert_eq!(err, "", "server stderr");
 }
 
+/// Issue 10, item 14: a client that sends and leaves before reading the reply makes the
+/// handler's `send` fail with `BrokenPipeError` (or its `recv` with `ConnectionResetError`):
+/// normal for a server, so the handler ends quietly and nothing reaches stderr.
+#[test]
+fn fork_server_is_quiet_when_clients_leave_before_the_reply() {
+    let server = Server::start("scripts/fork_echo_server.rhai", &["0"]);
+    let baseline = fd_count(server.pid);
+    for _ in 0..20 {
+        // More than one recv(1024) takes, so the handler sends several replies, the later
+        // ones to a socket that the client's kernel has already reset.
+        let mut stream = server.connect();
+        stream.write_all(&[b'x'; 16 * 1024]).unwrap();
+        drop(stream);
+    }
+    let mut stream = server.connect();
+    assert_eq!(round_trip(&mut stream, b"still here"), b"STILL HERE");
+    drop(stream);
+    server.assert_clean(baseline);
+    let (_, err) = server.stop();
+    assert_eq!(err, "", "server stderr");
+}
+
 #[test]
 fn fork_server_echoes_every_byte_value() {
     let server = Server::start("scripts/fork_echo_server.rhai", &["0"]);

@@ -195,8 +195,10 @@ fn fork_server_serves_200_clients_while_one_idles() {
     // A client that connects and never sends: its handler waits in recv from now on.
     let idle = server.connect();
     // Each client connects and is served once before the next connects (so the accept
-    // backlog never overflows), then all of them talk at once.
-    let start = Arc::new(Barrier::new(CLIENTS));
+    // backlog never overflows), then all of them talk at once. The test thread holds the
+    // start until it has counted the handlers: a client let go earlier can finish, and its
+    // handler end, before a loaded machine gets round to counting.
+    let start = Arc::new(Barrier::new(CLIENTS + 1));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|i| {
             let mut stream = server.connect();
@@ -219,6 +221,7 @@ fn fork_server_serves_200_clients_while_one_idles() {
         .collect();
     // One handler per client, all alive together, plus the idle one's.
     assert_eq!(children_of(server.pid).len(), CLIENTS + 1);
+    start.wait();
     for client in clients {
         client.join().unwrap();
     }

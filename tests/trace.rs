@@ -405,3 +405,229 @@ fn timeline_renders_in_a_real_browser() {
     });
     assert!(trunk, "no grey connector beside the busy child's label");
 }
+
+/// A synthetic trace: `n` processes, each the child of the one before when `chain`, else all
+/// children of the first.
+fn synthetic_trace(n: usize, chain: bool) -> String {
+    let mut text =
+        String::from("procscript_trace: 1\nscript: synthetic\nduration: 1.0\nprocesses:\n");
+    for pid in 1..=n {
+        let ppid = if chain || pid == 1 { pid - 1 } else { 1 };
+        text.push_str(&format!(
+            "- {{pid: {pid}, ppid: {ppid}, name: p{pid}, target: t, start: 0.0, end: 0.5, \
+             exit: {{code: 0}}}}\n"
+        ));
+    }
+    text.push_str("events: []\n");
+    text
+}
+
+/// Issue 10, item 8: `report | head` ends quietly with exit 0 (as ripgrep does) instead of
+/// panicking with exit 101 when the reader goes.
+#[test]
+fn report_into_a_reader_that_stops_early_exits_quietly() {
+    let dir = TempDir::new();
+    let path = dir.write("wide.yaml", &synthetic_trace(5000, false));
+    let mut child = std::process::Command::new(BIN)
+        .args(["report", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert_eq!(first, "trace of synthetic (5000 processes, 1.000s)\n");
+    drop(stdout); // like `head -1`: 5000 lines are far more than a pipe holds
+    let output = wait_with_timeout(child, BACKSTOP);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+/// A time that is not a finite number is an error naming the field, before any drawing
+/// (`duration: .inf` with `--svg` used to grow memory without bound).
+#[test]
+fn report_of_a_trace_with_infinite_or_nan_times_names_the_field() {
+    let dir = TempDir::new();
+    let good = synthetic_trace(3, true);
+    for (bad, field) in [
+        (
+            good.replace("duration: 1.0", "duration: .inf"),
+            "`duration` is inf",
+        ),
+        (
+            good.replacen("start: 0.0", "start: .nan", 2),
+            "`processes[0].start` is NaN",
+        ),
+        (
+            good.replace("end: 0.5", "end: -.inf"),
+            "`processes[0].end` is -inf",
+        ),
+    ] {
+        let path = dir.write("bad.yaml", &bad);
+        let svg = dir.path().join("bad.svg");
+        Test::new()
+            .args(&[
+                "report",
+                path.to_str().unwrap(),
+                "--svg",
+                svg.to_str().unwrap(),
+            ])
+            .run()
+            .code(1)
+            .stdout("")
+            .stderr_has(field);
+        assert!(!svg.exists());
+    }
+}
+
+/// A 100,000-deep parent chain and a parent-pid cycle both render: every process listed,
+/// the deep rows with their depth as a number instead of 100,000 levels of guides.
+#[test]
+fn report_of_a_deep_chain_and_of_a_cycle_lists_every_process() {
+    let dir = TempDir::new();
+    let deep = dir.write("deep.yaml", &synthetic_trace(100_000, true));
+    let run = Test::new().args(&["report", deep.to_str().unwrap()]).run();
+    run.success();
+    assert_eq!(run.stdout.lines().count(), 100_002);
+    assert!(
+        run.stdout.contains("[99999] "),
+        "deepest row shows its depth"
+    );
+    assert!(
+        run.stdout.len() < 100_000 * 200,
+        "{} bytes",
+        run.stdout.len()
+    );
+    let cycle = "procscript_trace: 1\nscript: c\nduration: 1.0\nprocesses:\n\
+        - {pid: 1, ppid: 0, name: main, target: t, start: 0.0}\n\
+        - {pid: 5, ppid: 6, name: five, target: t, start: 0.5}\n\
+        - {pid: 6, ppid: 5, name: six, target: t, start: 0.5}\n\
+        events: []\n";
+    let path = dir.write("cycle.yaml", cycle);
+    let svg = dir.path().join("cycle.svg");
+    let run = Test::new()
+        .args(&[
+            "report",
+            path.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ])
+        .run();
+    run.success()
+        .stdout_has("five")
+        .stdout_has("six")
+        .stdout_has("note: the parent pids of some processes form a cycle; listed from pid 5");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(picture.matches("class=\"process\"").count(), 3);
+}
+
+/// Issue 10, item 11: `run --trace x.rhai x.rhai` (or `--timeline`) refuses before running,
+/// and the script is left as it was.
+#[test]
+fn trace_or_timeline_over_the_script_being_run_is_refused() {
+    for flag in ["--trace", "--timeline"] {
+        let dir = TempDir::new();
+        let script = dir.write("self.rhai", "print(\"ran\");\n");
+        let run = Test::new()
+            .args(&[
+                "run",
+                flag,
+                script.to_str().unwrap(),
+                script.to_str().unwrap(),
+            ])
+            .run();
+        run.code(1).stdout("").stderr_has(&format!(
+            "refusing to write the {} to `{}`",
+            &flag[2..],
+            script.display()
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&script).unwrap(),
+            "print(\"ran\");\n"
+        );
+    }
+}
+
+/// Outputs are written to a new file and renamed into place: a symlink at the output path is
+/// replaced, and the file it pointed at is untouched.
+#[test]
+fn trace_and_timeline_replace_a_symlink_instead_of_following_it() {
+    let dir = TempDir::new();
+    let victim = dir.write("victim.txt", "precious\n");
+    let yaml = dir.path().join("run.yaml");
+    let svg = dir.path().join("run.svg");
+    std::os::unix::fs::symlink(&victim, &yaml).unwrap();
+    std::os::unix::fs::symlink(&victim, &svg).unwrap();
+    Test::new()
+        .flags(&[
+            "--trace",
+            yaml.to_str().unwrap(),
+            "--timeline",
+            svg.to_str().unwrap(),
+        ])
+        .script("print(1);")
+        .run()
+        .success()
+        .stdout("1\n");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    for path in [&yaml, &svg] {
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        assert!(meta.file_type().is_file(), "{path:?} is now a plain file");
+    }
+    procscript::trace::read_yaml(&yaml).expect("the trace is in place");
+    // Nothing else is left in the directory: no temporary file, no events file.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["run.svg", "run.yaml", "victim.txt"]);
+}
+
+/// The events file lives in a private `mkdtemp` directory and is unlinked (directory and
+/// all) as soon as it is open: during the run no name exists for anyone to open or replace,
+/// and a SIGKILLed run leaves nothing behind, neither in the temporary directory nor next to
+/// the output.
+#[test]
+fn the_events_file_has_no_name_and_nothing_survives_sigkill() {
+    let tmp = TempDir::new();
+    let out = TempDir::new();
+    let yaml = out.path().join("run.yaml");
+    let test = Test::new()
+        .env("TMPDIR", tmp.path().to_str().unwrap())
+        .flags(&["--trace", yaml.to_str().unwrap()])
+        .script("let p = spawn input(\"\"); print(\"ready\"); input(\"\"); p.join();")
+        .stdin("");
+    let mut cmd = test.command();
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let _stdin = child.stdin.take().unwrap(); // kept open: the script waits
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let lines = read_until(&mut stdout, |l| l == "ready");
+    assert_eq!(lines, ["ready"]);
+    let listing = |path: &Path| -> Vec<String> {
+        std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
+    assert!(listing(out.path()).is_empty(), "{:?}", listing(out.path()));
+    // The process holds the events file open, with no name left.
+    let held: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .filter(|t| t.contains("procscript-trace-"))
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].ends_with("/events (deleted)"), "{held:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
+    assert!(listing(out.path()).is_empty(), "{:?}", listing(out.path()));
+}

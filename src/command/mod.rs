@@ -347,6 +347,7 @@ impl Launch {
 
     /// The child's side: streams, directory, signals, exec. Only async-signal-safe calls.
     fn exec_in_child(&self) -> ! {
+        crate::runtime::restore_stack_limit();
         let report = self.report_write.as_raw_fd();
         for (target, &source) in self.targets.iter().enumerate() {
             // dup2 onto 0..2 clears close-on-exec on the copy; sources are all above 2.

@@ -28,13 +28,20 @@ fn type_error(message: String) -> Error {
     Error::new(ErrorKind::TypeError, message)
 }
 
-/// A text argument: a string, or a number or character written out.
+/// A command argument or `cwd`: a string (or a character). A number is refused, as
+/// Python's `subprocess` refuses one: turning `1` into `"1"` unasked would hide a mistake
+/// such as passing a count where a file name was meant.
 fn text(value: Dynamic, what: &str) -> Result<String, Error> {
-    if value.is_string() || value.is_char() || value.is_int() || value.is_float() {
+    if value.is_string() || value.is_char() {
         return Ok(value.to_string());
     }
+    let hint = if value.is_int() || value.is_float() {
+        format!(" (write it as a string: `\"{value}\"`, or `${{n}}` in a backtick string)")
+    } else {
+        String::new()
+    };
     Err(type_error(format!(
-        "{what} must be a string, not {}",
+        "{what} must be a string, not {}{hint}",
         crate::error::type_name(&value)
     )))
 }
@@ -60,7 +67,8 @@ fn argv(value: Dynamic) -> Result<Vec<String>, Error> {
     }
     array
         .into_iter()
-        .map(|a| text(a, "a command argument"))
+        .enumerate()
+        .map(|(i, a)| text(a, &format!("command argument {i}")))
         .collect()
 }
 
@@ -75,14 +83,21 @@ fn env(value: Dynamic) -> Result<Option<Vec<(String, String)>>, Error> {
         )));
     };
     map.into_iter()
-        .map(|(k, v)| {
-            Ok((
-                k.to_string(),
-                text(v, &format!("the value of environment variable `{k}`"))?,
-            ))
-        })
+        .map(|(k, v)| Ok((k.to_string(), env_value(v, &k)?)))
         .collect::<Result<Vec<_>, Error>>()
         .map(Some)
+}
+
+/// An environment value: a string, or a number written out (`#{ N: 42 }`), since every
+/// environment value is text and a number there is not a likely mistake.
+fn env_value(value: Dynamic, name: &str) -> Result<String, Error> {
+    if value.is_int() || value.is_float() {
+        return Ok(value.to_string());
+    }
+    text(
+        value,
+        &format!("the value of environment variable `{name}`"),
+    )
 }
 
 fn cwd(value: Dynamic) -> Result<Option<String>, Error> {

@@ -11,6 +11,7 @@
 //!   then all of its children are waited for ([`finish_children`]).
 
 pub mod fork;
+pub mod max_procs;
 pub mod package;
 pub mod wait;
 
@@ -156,20 +157,25 @@ impl Limits {
     }
 }
 
-/// The most live children one process may have (0: only the reaper's table bounds it).
+/// The cap asked for with [`set_max_children`] (0: none).
 static MAX_LIVE_CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Caps the live children of each procscript process (`--max-procs`); a `start` past the
-/// cap is a `ProcessError`. 0 removes the cap. Children inherit the setting.
+/// Caps the live processes of the whole run, the main process aside (`--max-procs`): a
+/// `start` past the cap, in any process of the tree, is a `ProcessError`. 0 means no cap.
+/// Call it before the first process starts (see [`max_procs`]).
 pub fn set_max_children(max: usize) {
     MAX_LIVE_CHILDREN.store(max, std::sync::atomic::Ordering::Relaxed);
+    if let Err(e) = max_procs::set(max) {
+        let _ =
+            crate::output::write_line(crate::output::Stream::Stderr, &format!("procscript: {e}"));
+    }
 }
 
 /// The cap set by [`set_max_children`], if any.
 pub fn max_children() -> Option<usize> {
     match MAX_LIVE_CHILDREN.load(std::sync::atomic::Ordering::Relaxed) {
         0 => None,
-        n => Some(n),
+        n => Some(max_procs::cap().unwrap_or(n)),
     }
 }
 
@@ -364,7 +370,7 @@ impl Process {
     /// Call [`Process::take_job_for_start`] first.
     pub fn fork(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
         collect();
-        self.check_room()?;
+        let ticket = self.check_room()?;
         let parent = ME.with(|me| {
             let me = me.borrow();
             (me.name.clone(), me.pid)
@@ -410,6 +416,9 @@ impl Process {
             code
         };
         let (pid, slot) = fork::fork_and_run(child_setup, child_body)?;
+        if let Some(ticket) = ticket {
+            ticket.started(pid);
+        }
         self.record_start(pid, slot);
         Ok(pid)
     }
@@ -432,7 +441,7 @@ impl Process {
     /// Call [`Process::take_job_for_start`] first.
     pub fn fork_exec(&self, setup: impl FnOnce(), body: impl FnOnce() -> i32) -> Result<Pid> {
         collect();
-        self.check_room()?;
+        let ticket = self.check_room()?;
         let parent = my_pid();
         let (name, die_with_parent, limits) = {
             let inner = self.0.borrow();
@@ -448,6 +457,9 @@ impl Process {
             setup();
         };
         let (pid, slot) = fork::fork_and_run(setup, body)?;
+        if let Some(ticket) = ticket {
+            ticket.started(pid);
+        }
         self.record_start(pid, slot);
         Ok(pid)
     }
@@ -462,19 +474,16 @@ impl Process {
         self.0.borrow_mut().attachment = Some(value);
     }
 
-    /// Refuses a start past the `--max-procs` cap.
-    fn check_room(&self) -> Result<()> {
-        if let Some(max) = max_children() {
-            let live = ME.with(|me| me.borrow().children.len());
-            if live >= max {
-                return Err(Error::process(format!(
-                    "cannot start `{}`: this process already has {live} live children, the \
-                     most allowed (--max-procs {max}); join some first",
-                    self.name()
-                )));
-            }
+    /// Takes a place under the `--max-procs` cap of the whole run, or refuses the start.
+    fn check_room(&self) -> Result<Option<max_procs::Ticket>> {
+        if MAX_LIVE_CHILDREN.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && max_procs::cap().is_none()
+        {
+            return Err(Error::process(
+                "cannot start a process: the --max-procs table could not be set up",
+            ));
         }
-        Ok(())
+        max_procs::claim(&self.name())
     }
 
     /// Waits for the process to end, at most `timeout`; returns its exit code, or `None` if
@@ -616,6 +625,7 @@ pub fn collect() {
                 continue;
             };
             if let Some(reaped) = wait::take_exit(slot) {
+                max_procs::collected(pid);
                 inner.state = State::Exited {
                     pid,
                     exit: reaped.exit,

@@ -822,14 +822,22 @@ mod process_functions {
         nix::unistd::getppid().as_raw().into()
     }
 
-    /// Sleeps for `secs` seconds (an integer or a float; `ValueError` if negative). Children
-    /// that end meanwhile are still reaped at once.
+    /// Sleeps for `secs` seconds (an integer or a float; `ValueError` if negative, NaN or
+    /// infinite). Children that end meanwhile are still reaped at once. A length too long to
+    /// end within the life of the machine (`sleep(1e300)`) sleeps until Ctrl-C or SIGTERM,
+    /// which end every sleep.
     ///
     /// ```rhai
     /// sleep(0.01);
     /// ```
     #[rhai_fn(name = "sleep", return_raw, volatile)]
     pub fn sleep(secs: Dynamic) -> RhaiResult<()> {
+        if secs.as_float().is_ok_and(|f| f.is_infinite()) {
+            return Err(Error::value(format!(
+                "the sleep length must be a finite number of seconds, not {secs}"
+            ))
+            .into());
+        }
         if let Some(duration) = seconds(&secs, "the sleep length")? {
             crate::process::wait::sleep(duration)?;
         }

@@ -18,8 +18,7 @@ pub mod timeline;
 
 pub use model::{ExitStatus, Trace, TraceEvent, TracedProcess};
 
-use std::os::fd::IntoRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -167,36 +166,55 @@ pub fn exited(pid: i32, reaped: &crate::process::wait::Reaped) {
 
 /// A traced run in the main process: where the events go, and what to write at the end.
 pub struct Tracing {
-    events_path: PathBuf,
+    events: std::os::fd::OwnedFd,
     started: f64,
     main_pid: i32,
     script: String,
 }
 
+/// Creates the events file with no name anyone else can open: in a private directory made
+/// with `mkdtemp` (mode 0700, an unpredictable name), created with `O_EXCL | O_NOFOLLOW`,
+/// then unlinked, and the directory removed, at once. The open descriptor is all that is
+/// left, so nothing stays behind however the run ends, even by SIGKILL.
+fn private_events_file() -> Result<std::os::fd::OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let template = std::env::temp_dir().join("procscript-trace-XXXXXX");
+    let dir = nix::unistd::mkdtemp(&template).map_err(|errno| {
+        Error::os(
+            format_args!("creating a private directory like `{}`", template.display()),
+            errno,
+        )
+    })?;
+    let path = dir.join("events");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&dir);
+    let file = file.map_err(|e| {
+        Error::new(
+            crate::ErrorKind::OSError,
+            format!("creating `{}`: {e}", path.display()),
+        )
+    })?;
+    Ok(file.into())
+}
+
 impl Tracing {
-    /// Starts recording events for a run of `script`, next to `near` (the output path).
+    /// Starts recording events for a run of `script`.
+    ///
+    /// The events file has no name (see the module docs): `near`, the output path, is no
+    /// longer used for it and is kept for compatibility.
     pub fn start(near: &Path, script: &str) -> Result<Self> {
+        let _ = near;
         let main_pid = nix::unistd::getpid().as_raw();
-        let mut name = near
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_else(|| "trace".into());
-        name.push(format!(".{main_pid}.events"));
-        let events_path = near.with_file_name(name);
-        let _ = std::fs::remove_file(&events_path);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&events_path)
-            .map_err(|e| {
-                Error::new(
-                    crate::ErrorKind::OSError,
-                    format!("creating `{}`: {e}", events_path.display()),
-                )
-            })?;
         // The standard library opens files close-on-exec, so programs a script runs do not
         // inherit the events file; forked children do, which is the point.
-        EVENTS_FD.store(file.into_raw_fd(), Ordering::Relaxed);
+        let events = private_events_file()?;
+        EVENTS_FD.store(std::os::fd::AsRawFd::as_raw_fd(&events), Ordering::Relaxed);
         let started = now();
         record(&Event::Spawn {
             t: started,
@@ -206,7 +224,7 @@ impl Tracing {
             target: script.to_string(),
         });
         Ok(Self {
-            events_path,
+            events,
             started,
             main_pid,
             script: script.to_string(),
@@ -225,18 +243,88 @@ impl Tracing {
             sys_cpu: usage.map_or(0.0, |u| timeval_secs(u.system_time())),
             max_rss_kib: usage.map_or(0, |u| u.max_rss()),
         });
-        let fd = EVENTS_FD.swap(-1, Ordering::Relaxed);
-        if fd >= 0 {
-            let _ = nix::unistd::close(fd);
+        EVENTS_FD.store(-1, Ordering::Relaxed);
+        let mut text = Vec::new();
+        let mut buf = vec![0; 1 << 16];
+        loop {
+            match nix::sys::uio::pread(&self.events, &mut buf, text.len() as libc::off_t) {
+                Ok(0) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(errno) => return Err(Error::os("reading the trace's events", errno)),
+            }
         }
-        let text = std::fs::read_to_string(&self.events_path).unwrap_or_default();
-        let _ = std::fs::remove_file(&self.events_path);
-        let events: Vec<Event> = text
+        let events: Vec<Event> = String::from_utf8_lossy(&text)
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
         Ok(Trace::from_events(&self.script, self.started, &events))
     }
+}
+
+/// Refuses an output path that names an input of the run (`run --trace x.rhai x.rhai` would
+/// replace the script with YAML), checked by device and inode, before anything runs.
+pub fn refuse_overwrite(output: &Path, input: &Path, what: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // The output's own entry (a symlink there is replaced, not followed), the input's file.
+    if let (Ok(out), Ok(inp)) = (std::fs::symlink_metadata(output), std::fs::metadata(input)) {
+        if out.dev() == inp.dev() && out.ino() == inp.ino() {
+            return Err(Error::value(format!(
+                "refusing to write the {what} to `{}`: it is `{}`, which this run reads",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes an output file (trace, timeline) safely: the bytes go to a new file created next
+/// to `path` with `O_EXCL | O_NOFOLLOW` under an unpredictable name, which is then renamed
+/// onto `path`. A symlink at `path` is replaced, never followed, so `--trace` cannot be
+/// turned into a write to whatever a link points at, and a reader never sees half a file.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| {
+        Error::new(
+            crate::ErrorKind::from_errno(nix::errno::Errno::from_raw(
+                e.raw_os_error().unwrap_or(0),
+            )),
+            format!("writing `{}`: {e}", path.display()),
+        )
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::value(format!("`{}` is not a file name", path.display())))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut attempt = 0;
+    let (temp, mut file) = loop {
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".{:016x}.tmp", fastrand::u64(..)));
+        let temp = dir.join(temp_name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temp)
+        {
+            Ok(file) => break (temp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            Err(e) => return Err(fail(e)),
+        }
+    };
+    let written = file.write_all(bytes).and_then(|()| file.flush());
+    drop(file);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&temp, path)) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(fail(e));
+    }
+    Ok(())
 }
 
 /// Seconds in a `timeval`.
@@ -248,12 +336,7 @@ pub fn timeval_secs(tv: nix::sys::time::TimeVal) -> f64 {
 pub fn write_yaml(trace: &Trace, path: &Path) -> Result<()> {
     let text = serde_yaml::to_string(trace)
         .map_err(|e| Error::value(format!("serialising the trace: {e}")))?;
-    std::fs::write(path, text).map_err(|e| {
-        Error::new(
-            crate::ErrorKind::OSError,
-            format!("writing `{}`: {e}", path.display()),
-        )
-    })
+    write_output(path, text.as_bytes())
 }
 
 /// Reads a trace written by [`write_yaml`].
@@ -264,12 +347,19 @@ pub fn read_yaml(path: &Path) -> Result<Trace> {
             format!("reading `{}`: {e}", path.display()),
         )
     })?;
-    serde_yaml::from_str(&text).map_err(|e| {
+    let trace: Trace = serde_yaml::from_str(&text).map_err(|e| {
         Error::value(format!(
             "`{}` is not a procscript trace: {e}",
             path.display()
         ))
-    })
+    })?;
+    trace.validate().map_err(|e| {
+        Error::value(format!(
+            "`{}` is not a valid procscript trace: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(trace)
 }
 
 /// Tells the user where a file went (to stderr, so stdout stays the script's).

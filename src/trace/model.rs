@@ -206,42 +206,139 @@ impl Trace {
 
     /// The processes depth-first from the root, each with its depth and whether it is the
     /// last of its siblings (for drawing trees).
+    ///
+    /// Every process appears exactly once, under its parent: the latest process with its
+    /// parent's pid that started no later than it did (pids can be reused in a long run).
+    /// Processes whose parents name each other in a cycle, which only a hand-made trace can
+    /// hold, are listed after the rest, each cycle from its first member in the file (see
+    /// [`Trace::cycles`]). Time O(n log n) and memory O(n) for n processes, at any depth.
     pub fn tree(&self) -> Vec<(usize, bool, &TracedProcess)> {
-        let mut out = Vec::new();
-        let roots: Vec<&TracedProcess> = self
-            .processes
-            .iter()
-            .filter(|p| {
-                !self
-                    .processes
-                    .iter()
-                    .any(|q| q.pid == p.ppid && q.start <= p.start)
-            })
-            .collect();
-        let count = roots.len();
-        for (i, root) in roots.into_iter().enumerate() {
-            self.walk(root, 0, i + 1 == count, &mut out);
-        }
-        out
+        self.layout()
+            .0
+            .into_iter()
+            .map(|(depth, last, i)| (depth, last, &self.processes[i]))
+            .collect()
     }
 
-    fn walk<'a>(
-        &'a self,
-        p: &'a TracedProcess,
-        depth: usize,
-        last: bool,
-        out: &mut Vec<(usize, bool, &'a TracedProcess)>,
-    ) {
-        out.push((depth, last, p));
-        let children: Vec<&TracedProcess> = self
-            .processes
-            .iter()
-            .filter(|c| c.ppid == p.pid && c.start >= p.start && !std::ptr::eq(*c, p))
-            .collect();
-        let count = children.len();
-        for (i, child) in children.into_iter().enumerate() {
-            self.walk(child, depth + 1, i + 1 == count, out);
+    /// The pids at which [`Trace::tree`] had to start listing a parent-pid cycle (empty for
+    /// a trace procscript wrote).
+    pub fn cycles(&self) -> Vec<i32> {
+        self.layout()
+            .1
+            .into_iter()
+            .map(|i| self.processes[i].pid)
+            .collect()
+    }
+
+    /// Each process's parent, as an index into `processes`.
+    fn parents(&self) -> Vec<Option<usize>> {
+        // Indices of the processes with each pid, by start time.
+        let mut by_pid: std::collections::HashMap<i32, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, p) in self.processes.iter().enumerate() {
+            by_pid.entry(p.pid).or_default().push(i);
         }
+        for list in by_pid.values_mut() {
+            list.sort_by(|&a, &b| self.processes[a].start.total_cmp(&self.processes[b].start));
+        }
+        self.processes
+            .iter()
+            .enumerate()
+            .map(|(i, child)| {
+                let list = by_pid.get(&child.ppid)?;
+                // The candidates that started no later than the child, latest first.
+                let end = list.partition_point(|&q| self.processes[q].start <= child.start);
+                list[..end].iter().rev().copied().find(|&q| q != i)
+            })
+            .collect()
+    }
+
+    /// The tree as (depth, last sibling, index) in listing order, and the indices at which
+    /// listing a cycle began.
+    fn layout(&self) -> (Vec<(usize, bool, usize)>, Vec<usize>) {
+        let n = self.processes.len();
+        let parents = self.parents();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut roots = Vec::new();
+        for (i, parent) in parents.iter().enumerate() {
+            match parent {
+                Some(p) => children[*p].push(i),
+                None => roots.push(i),
+            }
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut seen = vec![false; n];
+        let mut stack: Vec<(usize, usize, bool)> = Vec::new();
+        let mut walk = |start: &[usize], seen: &mut Vec<bool>, out: &mut Vec<_>| {
+            let count = start.len();
+            stack.extend(
+                start
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(k, &i)| (i, 0, k + 1 == count)),
+            );
+            while let Some((i, depth, last)) = stack.pop() {
+                seen[i] = true;
+                out.push((depth, last, i));
+                // In a cycle, the child that leads back to where listing began is seen.
+                let next: Vec<usize> = children[i].iter().copied().filter(|&c| !seen[c]).collect();
+                let count = next.len();
+                stack.extend(
+                    next.into_iter()
+                        .enumerate()
+                        .rev()
+                        .map(|(k, c)| (c, depth + 1, k + 1 == count)),
+                );
+            }
+        };
+        walk(&roots, &mut seen, &mut out);
+        let mut cycles = Vec::new();
+        for i in 0..n {
+            if !seen[i] {
+                cycles.push(i);
+                walk(&[i], &mut seen, &mut out);
+            }
+        }
+        (out, cycles)
+    }
+
+    /// Checks a trace read from a file: every time and CPU figure must be a finite number,
+    /// so that drawing it takes bounded work. The error names the field.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        fn finite(value: f64, field: &dyn Fn() -> String) -> std::result::Result<(), String> {
+            if value.is_finite() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}` is {value}; it must be a finite number of seconds",
+                    field()
+                ))
+            }
+        }
+        if self.procscript_trace != 1 {
+            return Err(format!(
+                "`procscript_trace` is {}; this procscript reads version 1",
+                self.procscript_trace
+            ));
+        }
+        finite(self.duration, &|| "duration".into())?;
+        for (i, p) in self.processes.iter().enumerate() {
+            finite(p.start, &|| format!("processes[{i}].start"))?;
+            for (name, value) in [
+                ("end", p.end),
+                ("user_cpu", p.user_cpu),
+                ("sys_cpu", p.sys_cpu),
+            ] {
+                if let Some(value) = value {
+                    finite(value, &|| format!("processes[{i}].{name}"))?;
+                }
+            }
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            finite(e.t, &|| format!("events[{i}].t"))?;
+        }
+        Ok(())
     }
 }
 

@@ -33,6 +33,14 @@ const LABEL_CHARS: usize = 40;
 /// How far a child's label is indented under its parent's, in pixels (two characters).
 const INDENT: f64 = 14.0;
 
+/// Deeper levels are drawn at this depth, so that a deep chain stays inside the label column.
+const MAX_DRAWN_DEPTH: usize = 16;
+
+/// How far in a row at `depth` is drawn, in indentation steps.
+fn drawn(depth: usize) -> f64 {
+    depth.min(MAX_DRAWN_DEPTH) as f64
+}
+
 /// Colour of the tree connectors and spawn lines.
 const CONNECTOR: &str = "#9e9e9e";
 
@@ -43,7 +51,9 @@ fn label(depth: usize, name: &str, pid: i32, target: &str) -> String {
         .file_name()
         .map_or(target.into(), |f| f.to_string_lossy());
     let text = super::report::one_line(&format!("{name} ({pid}) {target}"));
-    let room = LABEL_CHARS.saturating_sub(2 * depth).max(8);
+    let room = LABEL_CHARS
+        .saturating_sub(2 * depth.min(MAX_DRAWN_DEPTH))
+        .max(8);
     if text.chars().count() <= room {
         text
     } else {
@@ -177,13 +187,29 @@ pub fn render(trace: &Trace) -> String {
     }
     doc = doc.add(axis);
 
-    let row_of = |pid: i32| tree.iter().position(|(_, _, p)| p.pid == pid);
+    // The first row of each pid, looked up once per join: linear in the trace's size.
+    let mut rows = std::collections::HashMap::with_capacity(tree.len());
+    for (row, (_, _, p)) in tree.iter().enumerate() {
+        rows.entry(p.pid).or_insert(row);
+    }
+    let row_of = |pid: i32| rows.get(&pid).copied();
     let row_y = |row: usize| TOP + ROW * row as f64;
-    // Each row's parent row: the nearest row above with one less depth.
-    let parent_row = |row: usize| {
-        let depth = tree[row].0;
-        (0..row).rev().find(|&r| tree[r].0 + 1 == depth)
+    // Each row's parent row: the nearest row above with one less depth, found in one pass
+    // (the rows are the tree in depth-first order).
+    let parents: Vec<Option<usize>> = {
+        let mut last_at_depth: Vec<Option<usize>> = Vec::new();
+        tree.iter()
+            .enumerate()
+            .map(|(row, (depth, _, _))| {
+                last_at_depth.truncate(*depth);
+                last_at_depth.resize(*depth, None);
+                let parent = depth.checked_sub(1).and_then(|d| last_at_depth[d]);
+                last_at_depth.push(Some(row));
+                parent
+            })
+            .collect()
     };
+    let parent_row = |row: usize| parents[row];
     let mut connectors = Group::new()
         .set("class", "tree")
         .set("stroke", CONNECTOR)
@@ -194,7 +220,7 @@ pub fn render(trace: &Trace) -> String {
             continue;
         };
         // In the label column: down from under the parent's name, across to this one's.
-        let trunk = MARGIN + INDENT * (*depth as f64 - 1.0) + 4.0;
+        let trunk = MARGIN + INDENT * (drawn(*depth) - 1.0) + 4.0;
         let mid = row_y(row) + ROW / 2.0;
         connectors = connectors.add(Path::new().set(
             "d",
@@ -229,7 +255,7 @@ pub fn render(trace: &Trace) -> String {
         group = group
             .add(
                 Text::new(label)
-                    .set("x", MARGIN + INDENT * *depth as f64)
+                    .set("x", MARGIN + INDENT * drawn(*depth))
                     .set("y", y + ROW * 0.62),
             )
             // The whole life, pale; its CPU share, in full colour from the bottom up.
