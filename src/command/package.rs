@@ -154,10 +154,12 @@ impl RemoteSpec {
         let ssh = match map.remove("ssh") {
             None => None,
             Some(v) if v.is_unit() => None,
-            Some(v) if v.is_string() => return Err(type_error(format!(
+            Some(v) if v.is_string() => {
+                return Err(type_error(format!(
                 "`ssh` is a list of ssh arguments like [\"-p\", \"2222\"], not one string: {:?}",
                 v.to_string()
-            ))),
+            )))
+            }
             Some(v) => {
                 let type_name = crate::error::type_name(&v);
                 let Some(array) = v.try_cast::<Array>() else {
