@@ -681,12 +681,13 @@ struct Child {
 }
 
 impl Child {
-    /// Starts `command`; returns the child and the parent's pipe ends.
-    fn spawn(command: &Command) -> Result<(Self, Pipes)> {
+    /// Starts `command`; returns the child and the parent's pipe ends. `label` names it in
+    /// the trace.
+    fn spawn(command: &Command, label: &str) -> Result<(Self, Pipes)> {
         let launch = Launch::prepare(command)?;
         let (pid, slot) =
             fork::fork_and_run(default_termination_handlers, || launch.exec_in_child())?;
-        crate::trace::spawned(pid.as_raw(), "run", &command.argv.join(" "));
+        crate::trace::spawned(pid.as_raw(), "run", label);
         let mut child = Self {
             pid,
             slot,
@@ -873,7 +874,7 @@ pub fn run_pipeline(stages: Vec<Stage>, options: RunOptions) -> Result<Outcome> 
         // An error here drops the children started so far, which kills and reaps them.
         let ssh_log = remote::SshLog::for_command(&command);
         let local = remote::localize(&command, ssh_log.as_ref())?;
-        let (child, pipes) = Child::spawn(&local)?;
+        let (child, pipes) = Child::spawn(&local, &remote::trace_label(&command))?;
         drop(local);
         drop(command);
         children.push(child);

@@ -415,11 +415,34 @@ mod command_functions {
     /// Runs a program to the end with options: `input` (a string or blob fed to its stdin,
     /// which is then closed), `timeout` (seconds; past it the program is killed with SIGKILL,
     /// reaped, and `run` raises `TimeoutError`), `cwd` (its directory), `env` (a map that is
-    /// its whole environment).
+    /// its whole environment), `host` and `ssh` (below).
     ///
     /// ```rhai
     /// let r = run(["tr", "a-z", "A-Z"], #{ input: "shout\n", timeout: 5 });
     /// print(r.stdout);   // "SHOUT\n"
+    /// ```
+    ///
+    /// With `host` (`"node1"`, `"user@node1"`, a `~/.ssh/config` alias) the program runs on
+    /// that host through the system's `ssh`, given the extra arguments in the list `ssh`
+    /// (`["-p", "2222"]`). argv reaches it unchanged (each word quoted for the remote shell),
+    /// `cwd` and `env` apply there, and `input`, stdout, stderr, `timeout` and `code` behave
+    /// as locally (a signal N shows as 128 + N). If ssh itself fails (no connection, no
+    /// authentication) `run` raises `ConnectionError` with ssh's message; a code of 255 is
+    /// then always the program's own. Without `input`, ssh reads the script's stdin: give
+    /// `input: ""` when the program needs none. See docs/remote.md.
+    ///
+    /// ```text
+    /// let r = run(["hostname"], #{ host: "node1", ssh: ["-o", "ConnectTimeout=10"] });
+    /// print(r.stdout);   // "node1\n"
+    /// ```
+    ///
+    /// ```rhai
+    /// // Nothing listens on port 1 here: ssh's connection is refused at once.
+    /// try {
+    ///     run(["hostname"], #{ host: "127.0.0.1", ssh: ["-p", "1", "-o", "BatchMode=yes"] });
+    /// } catch (e) {
+    ///     print(e.kind);   // ConnectionError (FileNotFoundError without an `ssh` client)
+    /// }
     /// ```
     #[rhai_fn(name = "run", return_raw, volatile)]
     pub fn run_opts(argv: Dynamic, opts: Dynamic) -> RhaiResult<Map> {
@@ -453,13 +476,20 @@ mod command_functions {
     }
 
     /// `pipeline` with `run`'s options (`input` goes to the first program, `timeout` kills
-    /// them all).
+    /// them all). With `host` and `ssh`, every program runs on that host; a stage written
+    /// `#{ command: argv, host, ssh }` runs on its own host while the others stay here (data
+    /// between stages passes through this machine). See docs/remote.md.
     ///
     /// ```rhai
     /// let r = pipeline([["cat"], ["wc", "-l"]], #{ input: "1\n2\n3\n" });
     /// let count = r.stdout;
     /// count.trim();
     /// print(count);   // 3
+    /// ```
+    ///
+    /// ```text
+    /// let r = pipeline([["printf", "b\na\n"], #{ command: ["sort"], host: "node1" }]);
+    /// print(r.stdout);   // "a\nb\n"
     /// ```
     #[rhai_fn(name = "pipeline", return_raw, volatile)]
     pub fn pipeline_opts(commands: Dynamic, opts: Dynamic) -> RhaiResult<Map> {

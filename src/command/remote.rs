@@ -275,6 +275,15 @@ pub fn label(command: &Command) -> String {
     }
 }
 
+/// The argv of `command` for a trace, `host: prog args` for a remote one (its `ssh`
+/// command line, with the wrapper, would drown the timeline).
+pub fn trace_label(command: &Command) -> String {
+    match &command.remote {
+        Some(remote) => format!("{}: {}", remote.host, command.argv.join(" ")),
+        None => command.argv.join(" "),
+    }
+}
+
 /// ssh's own log for one remote command (`ssh -E`), in an anonymous memory file: ssh opens
 /// it by its `/proc` path while procscript holds it, so nothing is left on disk and no
 /// descriptor has to be passed through the exec.
