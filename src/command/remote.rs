@@ -82,7 +82,11 @@ pub const MAX_COMMAND_LINE: usize = 32 * 4096 - 1;
 ///
 /// The command is assembled for `eval` from positional-parameter references only
 /// (`"${1}" "${2}" "$p"`), never from the values themselves, so `eval` expands nothing a
-/// script wrote. See the module documentation for the watcher.
+/// script wrote. It runs in the foreground (a background job of a non-interactive shell
+/// would start with SIGINT and SIGQUIT ignored, and no stdin), in a subshell that execs it,
+/// while the wrapper's own stderr is `/dev/null`: a shell reports a foreground job killed by
+/// a signal ("Killed") on its stderr, which is not the program's. See the module
+/// documentation for the watcher.
 pub const WRAPPER: &str = r#"d=$1 n=$2 p=$3; shift 3
 if [ -n "$d" ]; then cd -- "$d" || exit 127; fi
 case $n in
@@ -98,11 +102,10 @@ esac
 (trap '' TERM; while kill -0 $PPID 2>/dev/null; do sleep 1; done
  kill -TERM 0; sleep 2; kill -KILL 0) </dev/null >/dev/null 2>&1 &
 w=$!
-exec 3<&0
-eval "$c" <&3 3<&- &
-wait $!
+exec 4>&2 2>/dev/null
+(eval "exec $c 2>&4 4>&-")
 s=$?
-kill -KILL $w 2>/dev/null
+kill -KILL $w
 exit $s
 "#;
 
@@ -512,6 +515,32 @@ mod tests {
         assert_eq!(remote(&["sh", "-c", "kill -9 $$"], None, None).1, 128 + 9);
         assert_eq!(remote(&["no-such-program-x"], None, None).1, 127);
         assert_eq!(remote(&["true"], Some("/no/such/dir"), None).1, 127);
+    }
+
+    #[test]
+    fn stderr_is_the_program_s_alone() {
+        let line = command_line(
+            &words(&["sh", "-c", "echo own >&2; kill -9 $$"]),
+            None,
+            None,
+        )
+        .unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(line)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(128 + 9));
+        // Not the shell's "Killed" report: only what the program wrote.
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "own\n");
+    }
+
+    #[test]
+    fn the_program_starts_with_the_signals_and_descriptors_of_a_local_one() {
+        let status = "grep -E '^Sig(Ign|Blk)' /proc/self/status; ls /proc/self/fd | wc -l";
+        let direct = sh(status);
+        let wrapped = remote(&["sh", "-c", status], None, None);
+        assert_eq!(wrapped, direct);
     }
 
     #[test]
