@@ -9,10 +9,10 @@
 //! # What runs on the host
 //!
 //! ssh hands the remote side one string, which the user's login shell runs. That string is
-//! `exec /bin/sh -c WRAPPER procscript CWD ENV PROGRAM ARGS...`: the fixed POSIX script
-//! [`WRAPPER`] and then every value as its own word, each quoted by [`quote`] (single quotes,
-//! `'\''` for a quote inside), so the program receives exactly the argv the script gave: no
-//! word splitting, no globbing, no expansion, no injection. The login shell must be a POSIX
+//! `exec /bin/sh -c WRAPPER procscript CWD ENV PROGRAM [NAME=VALUE...] ARGS...`: the fixed
+//! POSIX script [`WRAPPER`] and then every value as its own word, each quoted by [`quote`]
+//! (single quotes, `'\''` for a quote inside), so the program receives exactly the argv the
+//! script gave: no word splitting, no globbing, no expansion, no injection. The login shell must be a POSIX
 //! one (sh, bash, dash, zsh, ksh), as for Ansible; csh and fish quote differently.
 //!
 //! The wrapper changes to `cwd` and runs the program under `env -i` when `env` was given
@@ -69,7 +69,7 @@ pub const SSH: &str = "ssh";
 pub const MAX_COMMAND_LINE: usize = 32 * 4096 - 1;
 
 /// The remote wrapper, a POSIX `sh` script run as `sh -c WRAPPER procscript CWD ENV PROGRAM
-/// ARGS...`:
+/// [NAME=VALUE...] ARGS...`:
 /// - `CWD`: the directory to run in, or empty;
 /// - `ENV`: `-` to keep the session's environment, else the number `N` of `NAME=VALUE`
 ///   words that follow `PROGRAM` and make up the program's whole environment (`env -i`),
