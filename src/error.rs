@@ -29,6 +29,8 @@ pub enum ErrorKind {
     ConnectionRefusedError,
     /// `ECONNRESET`.
     ConnectionResetError,
+    /// A connection that could not be made or kept, with no errno (ssh failed).
+    ConnectionError,
     /// `EPIPE`.
     BrokenPipeError,
     /// End of input where a value was expected.
@@ -67,6 +69,7 @@ impl ErrorKind {
             Self::PermissionError => "PermissionError",
             Self::ConnectionRefusedError => "ConnectionRefusedError",
             Self::ConnectionResetError => "ConnectionResetError",
+            Self::ConnectionError => "ConnectionError",
             Self::BrokenPipeError => "BrokenPipeError",
             Self::EOFError => "EOFError",
             Self::Empty => "Empty",

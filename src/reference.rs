@@ -420,6 +420,7 @@ const ERRORS: &str = r#"## Errors
 | `TimeoutError` | an operation did not finish in time |
 | `OSError` | an OS error with no more specific kind; `errno` is set |
 | `FileNotFoundError`, `PermissionError`, `ConnectionRefusedError`, `ConnectionResetError`, `BrokenPipeError` | the OS errors Python gives these names; `errno` is set |
+| `ConnectionError` | ssh could not run a remote command (`run` or `pipeline` with `host`): no connection, no authentication, connection lost |
 | `EOFError`, `Empty`, `Full` | end of input, an empty queue, a full queue |
 | `KeyError`, `IndexError`, `AttributeError` | a missing key, index or attribute of a manager's `dict`, `list` or `Namespace` |
 | `RuntimeError` | releasing a manager's `Lock` that is not held |
@@ -443,6 +444,9 @@ env, stdin, stdout, stderr, name, daemon })` makes a process that runs a program
 same handle as any process; each stream is `"inherit"` (the default), `"null"`, `"pipe"` or a
 file path (`stderr` may also be `"stdout"`). A program that cannot be run is a
 `FileNotFoundError` (or `PermissionError`) at `start()` or `run`. See docs/commands.md.
+With `host: "node1"` (and `ssh: [..extra ssh arguments..]`), `run`, `pipeline` and
+`Process(#{ command })` run the program on that host through the system's `ssh`, with the
+same streams, `timeout`, `cwd`, `env` and exit code; see docs/remote.md.
 "#;
 
 const BUILTINS_INTRO: &str = r#"

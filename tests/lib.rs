@@ -33,10 +33,14 @@ mod pool;
 mod process;
 /// input() and the REPL at a real terminal (a pseudo-terminal): line editing, completion.
 mod pty;
+/// Issue 14: remote commands through OpenSSH against a throwaway loopback sshd.
+mod remote;
 /// Bad input never panics: generated calls of every native with wrong arguments.
 mod robustness;
 /// Every script in `scripts/` runs and behaves as documented.
 mod scripts;
+/// A throwaway OpenSSH server on loopback for the remote tests (a harness, no tests).
+mod sshd;
 /// Stress: 10,000 spawns, 500 children at once, 200 clients: no zombies, no leaked descriptors.
 mod stress;
 /// --trace, --timeline and report.

@@ -14,8 +14,12 @@
 //! successful exec closes the pipe (the parent reads end of file), a failure writes which
 //! step failed and its errno. The parent raises the error at start (`FileNotFoundError`
 //! for a missing program), after reaping the child, which ends with code 127.
+//!
+//! A command with a `host` runs there through the local `ssh` ([`remote`]): it is started
+//! here as the `ssh` command that runs it, so everything above applies to that `ssh`.
 
 pub mod package;
+pub mod remote;
 
 use std::cell::RefCell;
 use std::ffi::{CString, OsString};
@@ -90,6 +94,8 @@ pub struct Command {
     pub stdout: Stdio,
     /// Standard error.
     pub stderr: Stdio,
+    /// The host it runs on through ssh (`cwd` and `env` then apply there); here when `None`.
+    pub remote: Option<remote::Remote>,
 }
 
 impl Command {
@@ -102,6 +108,7 @@ impl Command {
             stdin: Stdio::Inherit,
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
+            remote: None,
         }
     }
 
@@ -675,12 +682,13 @@ struct Child {
 }
 
 impl Child {
-    /// Starts `command`; returns the child and the parent's pipe ends.
-    fn spawn(command: &Command) -> Result<(Self, Pipes)> {
+    /// Starts `command`; returns the child and the parent's pipe ends. `label` names it in
+    /// the trace.
+    fn spawn(command: &Command, label: &str) -> Result<(Self, Pipes)> {
         let launch = Launch::prepare(command)?;
         let (pid, slot) =
             fork::fork_and_run(default_termination_handlers, || launch.exec_in_child())?;
-        crate::trace::spawned(pid.as_raw(), "run", &command.argv.join(" "));
+        crate::trace::spawned(pid.as_raw(), "run", label);
         let mut child = Self {
             pid,
             slot,
@@ -792,6 +800,21 @@ pub struct RunOptions {
     pub env: Option<Vec<(String, String)>>,
 }
 
+/// One program of a pipeline (or the one program of `run`).
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// The host it runs on, if not here.
+    pub remote: Option<remote::Remote>,
+}
+
+impl From<Vec<String>> for Stage {
+    fn from(argv: Vec<String>) -> Self {
+        Self { argv, remote: None }
+    }
+}
+
 /// What `run` and `pipeline` give back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -803,28 +826,36 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
 }
 
-/// Runs `argvs` as a pipeline (one program is a pipeline of one) to the end: each one's
+/// Runs `stages` as a pipeline (one program is a pipeline of one) to the end: each one's
 /// stdout feeds the next one's stdin, the last one's stdout and everyone's stderr are
 /// captured. On timeout every program is killed (SIGKILL) and reaped, and the result is a
-/// `TimeoutError`.
-pub fn run_pipeline(argvs: Vec<Vec<String>>, options: RunOptions) -> Result<Outcome> {
-    if argvs.is_empty() {
+/// `TimeoutError`. A remote stage whose ssh failed is a `ConnectionError`.
+pub fn run_pipeline(stages: Vec<Stage>, options: RunOptions) -> Result<Outcome> {
+    if stages.is_empty() {
         return Err(Error::value("a pipeline needs at least one command"));
     }
     let deadline = options.timeout.map(|t| Instant::now() + t);
-    let names: Vec<String> = argvs
+    let names: Vec<String> = stages
         .iter()
-        .map(|a| a.first().cloned().unwrap_or_default())
+        .map(|stage| {
+            let program = stage.argv.first().cloned().unwrap_or_default();
+            match &stage.remote {
+                Some(remote) => format!("{}:{program}", remote.host),
+                None => program,
+            }
+        })
         .collect();
     let (err_read, err_write) = pipe()?;
     let err_write = Rc::new(err_write);
-    let count = argvs.len();
+    let count = stages.len();
     let mut children = Vec::with_capacity(count);
+    let mut ssh_logs = Vec::with_capacity(count);
     let mut first_stdin = None;
     let mut last_stdout = None;
     let mut previous: Option<Rc<OwnedFd>> = None;
-    for (i, argv) in argvs.into_iter().enumerate() {
-        let mut command = Command::new(argv);
+    for (i, stage) in stages.into_iter().enumerate() {
+        let mut command = Command::new(stage.argv);
+        command.remote = stage.remote;
         command.cwd = options.cwd.clone();
         command.env = options.env.clone();
         command.stderr = Stdio::Fd(err_write.clone());
@@ -842,9 +873,13 @@ pub fn run_pipeline(argvs: Vec<Vec<String>>, options: RunOptions) -> Result<Outc
             None
         };
         // An error here drops the children started so far, which kills and reaps them.
-        let (child, pipes) = Child::spawn(&command)?;
+        let ssh_log = remote::SshLog::for_command(&command);
+        let local = remote::localize(&command, ssh_log.as_ref())?;
+        let (child, pipes) = Child::spawn(&local, &remote::trace_label(&command))?;
+        drop(local);
         drop(command);
         children.push(child);
+        ssh_logs.push(ssh_log);
         if i == 0 {
             first_stdin = pipes.stdin.into_inner();
         }
@@ -906,6 +941,11 @@ pub fn run_pipeline(argvs: Vec<Vec<String>>, options: RunOptions) -> Result<Outc
         ));
     }
     debug_assert!(!stdout.is_open() && !stderr.is_open());
+    for ((child, log), name) in children.iter().zip(&ssh_logs).zip(&names) {
+        if let Some(error) = log.as_ref().and_then(|log| log.failure(child.code(), name)) {
+            return Err(error);
+        }
+    }
     Ok(Outcome {
         codes: children.iter().map(Child::code).collect(),
         stdout: stdout.buffer,
@@ -915,14 +955,15 @@ pub fn run_pipeline(argvs: Vec<Vec<String>>, options: RunOptions) -> Result<Outc
 
 /// A process handle that will run `command` when started.
 pub fn process(command: Command, options: Options) -> Process {
-    let label = command.program().to_string();
+    let label = remote::label(&command);
     Process::new(Some(Job::Command(command)), label, options)
 }
 
 /// Starts a command process (called by `start()`): fork, exec, and the pipes attached to
 /// the handle. A program that cannot be run is an error here, after its child is reaped.
 pub fn start(process: &Process, command: &Command) -> Result<()> {
-    let launch = Launch::prepare(command)?;
+    let command = remote::localize(command, None)?;
+    let launch = Launch::prepare(&command)?;
     process.fork_exec(default_termination_handlers, || launch.exec_in_child())?;
     match launch.after_fork() {
         Ok(pipes) => {

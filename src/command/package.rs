@@ -1,5 +1,6 @@
 //! The Rhai surface of commands: `run`, `pipeline`, `Process(#{ command: [...] })` and the
-//! pipe methods of a command process (`write_stdin`, `read_stdout`, `communicate` ...).
+//! pipe methods of a command process (`write_stdin`, `read_stdout`, `communicate` ...), each
+//! with `host` and `ssh` for a program on another machine.
 //!
 //! Glue only: converts script values to [`super::Command`] and back.
 
@@ -10,7 +11,8 @@ use rhai::def_package;
 use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, EvalAltResult, Map};
 
-use super::{Command, Outcome, Pipes, RunOptions, Stdio};
+use super::remote::Remote;
+use super::{Command, Outcome, Pipes, RunOptions, Stage, Stdio};
 use crate::error::{Error, ErrorKind};
 use crate::process::package::seconds;
 use crate::process::Process;
@@ -143,8 +145,77 @@ fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
         .ok_or_else(|| type_error(format!("{what} must be a map, not {type_name}")))
 }
 
-fn run_options(opts: Dynamic) -> Result<RunOptions, Error> {
+/// `host` and `ssh` as a script gave them, either possibly missing.
+#[derive(Debug, Clone, Default)]
+struct RemoteSpec {
+    host: Option<String>,
+    ssh: Option<Vec<String>>,
+}
+
+impl RemoteSpec {
+    /// Takes `host` and `ssh` out of an options map.
+    fn take(map: &mut Map) -> Result<Self, Error> {
+        let host = match map.remove("host") {
+            None => None,
+            Some(v) if v.is_unit() => None,
+            Some(v) if v.is_string() => Some(v.to_string()),
+            Some(v) => {
+                return Err(type_error(format!(
+                    "`host` must be a string like \"node1\" or \"user@node1\", not {}",
+                    crate::error::type_name(&v)
+                )))
+            }
+        };
+        let ssh = match map.remove("ssh") {
+            None => None,
+            Some(v) if v.is_unit() => None,
+            Some(v) if v.is_string() => {
+                return Err(type_error(format!(
+                "`ssh` is a list of ssh arguments like [\"-p\", \"2222\"], not one string: {:?}",
+                v.to_string()
+            )))
+            }
+            Some(v) => {
+                let type_name = crate::error::type_name(&v);
+                let Some(array) = v.try_cast::<Array>() else {
+                    return Err(type_error(format!(
+                        "`ssh` must be a list of ssh arguments like [\"-p\", \"2222\"], not {type_name}"
+                    )));
+                };
+                Some(
+                    array
+                        .into_iter()
+                        .map(|a| text(a, "an `ssh` argument"))
+                        .collect::<Result<Vec<_>, Error>>()?,
+                )
+            }
+        };
+        Ok(Self { host, ssh })
+    }
+
+    /// This spec, with what it lacks taken from `default` (a pipeline's options).
+    fn or(self, default: &Self) -> Self {
+        Self {
+            host: self.host.or_else(|| default.host.clone()),
+            ssh: self.ssh.or_else(|| default.ssh.clone()),
+        }
+    }
+
+    /// The host to run on, if any; `ssh` without `host` is a mistake worth saying.
+    fn remote(self) -> Result<Option<Remote>, Error> {
+        match self.host {
+            Some(host) => Remote::new(host, self.ssh.unwrap_or_default()).map(Some),
+            None if self.ssh.is_some() => Err(Error::value(
+                "`ssh` arguments need a `host` to run the program on",
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+fn run_options(opts: Dynamic) -> Result<(RunOptions, RemoteSpec), Error> {
     let mut map = expect_map(opts, "the options of `run`")?;
+    let remote = RemoteSpec::take(&mut map)?;
     let input = match map.remove("input") {
         None => None,
         Some(v) if v.is_unit() => None,
@@ -155,15 +226,18 @@ fn run_options(opts: Dynamic) -> Result<RunOptions, Error> {
     let env = env(map.remove("env").unwrap_or(Dynamic::UNIT))?;
     if let Some(extra) = map.keys().next() {
         return Err(Error::value(format!(
-            "unknown option `{extra}` (expected `input`, `timeout`, `cwd`, `env`)"
+            "unknown option `{extra}` (expected `input`, `timeout`, `cwd`, `env`, `host`, `ssh`)"
         )));
     }
-    Ok(RunOptions {
-        input,
-        timeout,
-        cwd,
-        env,
-    })
+    Ok((
+        RunOptions {
+            input,
+            timeout,
+            cwd,
+            env,
+        },
+        remote,
+    ))
 }
 
 fn text_of(bytes: Vec<u8>) -> Dynamic {
@@ -195,10 +269,11 @@ fn outcome_map(outcome: Outcome, pipeline: bool) -> Map {
     map
 }
 
-/// `Process(#{ command: argv, cwd, env, stdin, stdout, stderr, name, daemon })`.
+/// `Process(#{ command: argv, cwd, env, stdin, stdout, stderr, host, ssh, name, daemon })`.
 pub fn process_from_map(mut map: Map) -> Result<Process, Error> {
     let argv = argv(map.remove("command").unwrap_or(Dynamic::UNIT))?;
     let mut command = Command::new(argv);
+    command.remote = RemoteSpec::take(&mut map)?.remote()?;
     command.cwd = cwd(map.remove("cwd").unwrap_or(Dynamic::UNIT))?;
     command.env = env(map.remove("env").unwrap_or(Dynamic::UNIT))?;
     command.stdin = stdio(map.remove("stdin").unwrap_or(Dynamic::UNIT), "stdin")?;
@@ -211,7 +286,7 @@ pub fn process_from_map(mut map: Map) -> Result<Process, Error> {
     if let Some(extra) = map.keys().next() {
         return Err(Error::value(format!(
             "unknown command option `{extra}` (expected `command`, `cwd`, `env`, `stdin`, \
-             `stdout`, `stderr`, `name`, `daemon`, `die_with_parent`, `limits`)"
+             `stdout`, `stderr`, `host`, `ssh`, `name`, `daemon`, `die_with_parent`, `limits`)"
         )));
     }
     Ok(super::process(command, options))
@@ -293,7 +368,9 @@ fn communicate(process: &Process, input: Vec<u8>, timeout: Dynamic) -> Result<Ma
     Ok(map)
 }
 
-fn pipeline_argvs(commands: Dynamic) -> Result<Vec<Vec<String>>, Error> {
+/// The stages of `pipeline`: each an argv, or a map `#{ command, host, ssh }` for a stage
+/// with its own host; `default` (the pipeline's options) gives the others theirs.
+fn pipeline_stages(commands: Dynamic, default: &RemoteSpec) -> Result<Vec<Stage>, Error> {
     let type_name = crate::error::type_name(&commands);
     let Some(array) = commands.try_cast::<Array>() else {
         return Err(type_error(format!("`pipeline` takes an array of commands like [[\"ls\"], [\"wc\", \"-l\"]], not {type_name}")));
@@ -301,7 +378,29 @@ fn pipeline_argvs(commands: Dynamic) -> Result<Vec<Vec<String>>, Error> {
     if array.is_empty() {
         return Err(Error::value("a pipeline needs at least one command"));
     }
-    array.into_iter().map(argv).collect()
+    array
+        .into_iter()
+        .map(|stage| {
+            let mut spec = RemoteSpec::default();
+            let argv = match stage.try_cast_result::<Map>() {
+                Ok(mut map) => {
+                    spec = RemoteSpec::take(&mut map)?;
+                    let argv = argv(map.remove("command").unwrap_or(Dynamic::UNIT))?;
+                    if let Some(extra) = map.keys().next() {
+                        return Err(Error::value(format!(
+                            "unknown option `{extra}` in a pipeline stage (expected `command`, `host`, `ssh`)"
+                        )));
+                    }
+                    argv
+                }
+                Err(stage) => argv(stage)?,
+            };
+            Ok(Stage {
+                argv,
+                remote: spec.or(default).remote()?,
+            })
+        })
+        .collect()
 }
 
 #[export_module]
@@ -323,7 +422,7 @@ mod command_functions {
     pub fn run(argv: Dynamic) -> RhaiResult<Map> {
         let argv = super::argv(argv)?;
         Ok(outcome_map(
-            super::super::run_pipeline(vec![argv], RunOptions::default())?,
+            super::super::run_pipeline(vec![argv.into()], RunOptions::default())?,
             false,
         ))
     }
@@ -331,18 +430,45 @@ mod command_functions {
     /// Runs a program to the end with options: `input` (a string or blob fed to its stdin,
     /// which is then closed), `timeout` (seconds; past it the program is killed with SIGKILL,
     /// reaped, and `run` raises `TimeoutError`), `cwd` (its directory), `env` (a map that is
-    /// its whole environment).
+    /// its whole environment), `host` and `ssh` (below).
     ///
     /// ```rhai
     /// let r = run(["tr", "a-z", "A-Z"], #{ input: "shout\n", timeout: 5 });
     /// print(r.stdout);   // "SHOUT\n"
     /// ```
+    ///
+    /// With `host` (`"node1"`, `"user@node1"`, a `~/.ssh/config` alias) the program runs on
+    /// that host through the system's `ssh`, given the extra arguments in the list `ssh`
+    /// (`["-p", "2222"]`). argv reaches it unchanged (each word quoted for the remote shell),
+    /// `cwd` and `env` apply there, and `input`, stdout, stderr, `timeout` and `code` behave
+    /// as locally (a signal N shows as 128 + N). If ssh itself fails (no connection, no
+    /// authentication) `run` raises `ConnectionError` with ssh's message; a code of 255 is
+    /// then always the program's own. Without `input`, ssh reads the script's stdin: give
+    /// `input: ""` when the program needs none. See docs/remote.md.
+    ///
+    /// ```text
+    /// let r = run(["hostname"], #{ host: "node1", ssh: ["-o", "ConnectTimeout=10"] });
+    /// print(r.stdout);   // "node1\n"
+    /// ```
+    ///
+    /// ```rhai
+    /// // Nothing listens on port 1 here: ssh's connection is refused at once.
+    /// try {
+    ///     run(["hostname"], #{ host: "127.0.0.1", ssh: ["-p", "1", "-o", "BatchMode=yes"] });
+    /// } catch (e) {
+    ///     print(e.kind);   // ConnectionError (FileNotFoundError without an `ssh` client)
+    /// }
+    /// ```
     #[rhai_fn(name = "run", return_raw, volatile)]
     pub fn run_opts(argv: Dynamic, opts: Dynamic) -> RhaiResult<Map> {
         let argv = super::argv(argv)?;
-        let options = run_options(opts)?;
+        let (options, remote) = run_options(opts)?;
+        let stage = Stage {
+            argv,
+            remote: remote.remote()?,
+        };
         Ok(outcome_map(
-            super::super::run_pipeline(vec![argv], options)?,
+            super::super::run_pipeline(vec![stage], options)?,
             false,
         ))
     }
@@ -357,15 +483,17 @@ mod command_functions {
     /// ```
     #[rhai_fn(name = "pipeline", return_raw, volatile)]
     pub fn pipeline(commands: Dynamic) -> RhaiResult<Map> {
-        let argvs = pipeline_argvs(commands)?;
+        let stages = pipeline_stages(commands, &RemoteSpec::default())?;
         Ok(outcome_map(
-            super::super::run_pipeline(argvs, RunOptions::default())?,
+            super::super::run_pipeline(stages, RunOptions::default())?,
             true,
         ))
     }
 
     /// `pipeline` with `run`'s options (`input` goes to the first program, `timeout` kills
-    /// them all).
+    /// them all). With `host` and `ssh`, every program runs on that host; a stage written
+    /// `#{ command: argv, host, ssh }` runs on its own host while the others stay here (data
+    /// between stages passes through this machine). See docs/remote.md.
     ///
     /// ```rhai
     /// let r = pipeline([["cat"], ["wc", "-l"]], #{ input: "1\n2\n3\n" });
@@ -373,12 +501,17 @@ mod command_functions {
     /// count.trim();
     /// print(count);   // 3
     /// ```
+    ///
+    /// ```text
+    /// let r = pipeline([["printf", "b\na\n"], #{ command: ["sort"], host: "node1" }]);
+    /// print(r.stdout);   // "a\nb\n"
+    /// ```
     #[rhai_fn(name = "pipeline", return_raw, volatile)]
     pub fn pipeline_opts(commands: Dynamic, opts: Dynamic) -> RhaiResult<Map> {
-        let argvs = pipeline_argvs(commands)?;
-        let options = run_options(opts)?;
+        let (options, remote) = run_options(opts)?;
+        let stages = pipeline_stages(commands, &remote)?;
         Ok(outcome_map(
-            super::super::run_pipeline(argvs, options)?,
+            super::super::run_pipeline(stages, options)?,
             true,
         ))
     }
