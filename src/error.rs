@@ -39,6 +39,15 @@ pub enum ErrorKind {
     Full,
     /// Ctrl-C or SIGTERM stopped the script; not catchable by scripts.
     Interrupted,
+    /// A broken promise of the caller, where Python uses `assert` (releasing an `RLock`
+    /// this process does not hold, waiting on a `Condition` without its lock).
+    AssertionError,
+    /// Asking an object for something it does not have (`get_lock()` of a raw value).
+    AttributeError,
+    /// An index out of range.
+    IndexError,
+    /// A `Barrier` was aborted, reset, or broken by a party's timeout.
+    BrokenBarrierError,
 }
 
 impl ErrorKind {
@@ -59,6 +68,10 @@ impl ErrorKind {
             Self::Empty => "Empty",
             Self::Full => "Full",
             Self::Interrupted => "Interrupted",
+            Self::AssertionError => "AssertionError",
+            Self::AttributeError => "AttributeError",
+            Self::IndexError => "IndexError",
+            Self::BrokenBarrierError => "BrokenBarrierError",
         }
     }
 
