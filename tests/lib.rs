@@ -31,5 +31,7 @@ mod robustness;
 mod scripts;
 /// Stress: 10,000 spawns, 500 children at once, 200 clients: no zombies, no leaked descriptors.
 mod stress;
+/// Locks, conditions, events, barriers, values and arrays against CPython's own tests.
+mod sync;
 /// --trace, --timeline and report.
 mod trace;

@@ -18,7 +18,7 @@ type InclusiveRange = std::ops::RangeInclusive<INT>;
 use super::pipe::Connection;
 use super::queue::Queue;
 use super::sync::{AnyLock, Barrier, Condition, Event, Lock, RLock, Semaphore};
-use super::value::{lock_option, Code, SharedArray, SharedValue};
+use super::value::{lock_option, type_label, Code, SharedArray, SharedValue};
 use crate::error::{Error, ErrorKind};
 use crate::process::package::seconds;
 
@@ -66,7 +66,7 @@ enum Held {
 impl Held {
     fn take(guard: Dynamic) -> Result<Self, Error> {
         let guard = guard.flatten();
-        let type_name = guard.type_name();
+        let type_name = type_label(&guard);
         let held = if guard.is::<Lock>() {
             Self::Lock(guard.cast::<Lock>())
         } else if guard.is::<RLock>() {
@@ -636,7 +636,7 @@ mod ipc_functions {
                 ErrorKind::TypeError,
                 format!(
                     "Condition(lock) takes a Lock, an RLock or (), not {}",
-                    lock.type_name()
+                    type_label(&lock)
                 ),
             )
             .into());
@@ -1234,7 +1234,7 @@ fn wait_for(
     let deadline = super::sync::Deadline::after(timeout);
     loop {
         let result = predicate.call_within_context::<Dynamic>(ctx, ())?;
-        let type_name = result.type_name();
+        let type_name = type_label(&result);
         let done = result.as_bool().map_err(|_| {
             Error::new(
                 ErrorKind::TypeError,
@@ -1250,7 +1250,7 @@ fn wait_for(
 
 fn barrier_with(parties: INT, action: Dynamic, timeout: Dynamic) -> RhaiResult<Barrier> {
     let parties = count(parties, "a Barrier's number of parties")?;
-    let type_name = action.type_name();
+    let type_name = type_label(&action);
     let action = if action.is_unit() {
         None
     } else {
@@ -1288,9 +1288,12 @@ fn any_lock(lock: &AnyLock) -> Dynamic {
 fn typecode(code: &Dynamic) -> Result<Code, Error> {
     match code.clone().into_immutable_string() {
         Ok(name) => Code::parse(&name),
-        Err(type_name) => Err(Error::new(
+        Err(_) => Err(Error::new(
             ErrorKind::TypeError,
-            format!("a typecode is a string such as \"i\" or \"d\", not {type_name}"),
+            format!(
+                "a typecode is a string such as \"i\" or \"d\", not {}",
+                type_label(code)
+            ),
         )),
     }
 }
@@ -1304,7 +1307,7 @@ fn lock_from(options: Option<Dynamic>, raw: bool) -> Result<Option<AnyLock>, Err
     let Some(options) = options else {
         return lock_option(None);
     };
-    let type_name = options.type_name();
+    let type_name = type_label(&options);
     let map = options.try_cast::<rhai::Map>().ok_or_else(|| {
         Error::new(
             ErrorKind::TypeError,
@@ -1336,7 +1339,7 @@ fn value_with(
             ErrorKind::TypeError,
             format!(
                 "Value(typecode, init) takes a typecode string first, not {}",
-                first.type_name()
+                type_label(&first)
             ),
         )
         .into());
@@ -1388,7 +1391,7 @@ fn array_init(code: Code, init: Dynamic) -> Result<Init, Error> {
                 .collect(),
         ));
     }
-    let type_name = init.type_name();
+    let type_name = type_label(&init);
     init.try_cast::<Array>().map(Init::Items).ok_or_else(|| {
         Error::new(
             ErrorKind::TypeError,
@@ -1411,7 +1414,7 @@ fn array_with(
             Init::Items(items) => SharedArray::from_items(code, &items, lock)?,
         });
     }
-    let type_name = init.type_name();
+    let type_name = type_label(&init);
     if let Ok(n) = init.as_int() {
         return Ok(SharedArray::plain_zeros(n, lock)?);
     }

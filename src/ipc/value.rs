@@ -110,7 +110,7 @@ impl Code {
                 format!(
                     "typecode '{}' holds {what}, not {}",
                     self.name(),
-                    value.type_name()
+                    type_label(value)
                 ),
             )
         };
@@ -178,6 +178,26 @@ impl Code {
         } else {
             Dynamic::from_int(self.int_of(bits))
         }
+    }
+}
+
+/// The name of a value's type as scripts know it (`int`, `float`, `Lock`), never a Rust
+/// path.
+pub fn type_label(value: &Dynamic) -> String {
+    let name = value.type_name();
+    match name {
+        "i64" => "int".into(),
+        "f64" => "float".into(),
+        _ if name.contains("RangeInclusive") => "inclusive range".into(),
+        _ if name.contains("Range") => "range".into(),
+        _ => name
+            .split('<')
+            .next()
+            .unwrap_or(name)
+            .rsplit("::")
+            .next()
+            .unwrap_or(name)
+            .to_string(),
     }
 }
 
@@ -316,7 +336,7 @@ impl Words {
                     .map_err(|_| {
                         Error::new(
                             ErrorKind::TypeError,
-                            format!("add needs a number, not {}", n.type_name()),
+                            format!("add needs a number, not {}", type_label(n)),
                         )
                     })?;
                 code.to_bits(&Dynamic::from_float(code.float_of(old) + n))?
@@ -327,7 +347,7 @@ impl Words {
                         format!(
                             "typecode '{}' adds only ints, not {}",
                             code.name(),
-                            n.type_name()
+                            type_label(n)
                         ),
                     )
                 })?;
@@ -376,7 +396,7 @@ pub fn lock_option(lock: Option<&Dynamic>) -> Result<Option<AnyLock>> {
         ErrorKind::AttributeError,
         format!(
             "the lock option must be true, false, () or a Lock or RLock, not {} (it has no method 'acquire')",
-            lock.type_name()
+            type_label(lock)
         ),
     ))
 }
@@ -401,6 +421,16 @@ fn with_lock<R>(lock: Option<&AnyLock>, f: impl FnOnce() -> Result<R>) -> Result
     }
 }
 
+/// A slice of `slice` items takes exactly as many values.
+fn same_size(slice: usize, values: i128) -> Result<()> {
+    if values == slice as i128 {
+        return Ok(());
+    }
+    Err(Error::value(format!(
+        "can only assign a sequence of the same size: the slice has {slice} items, the value {values}"
+    )))
+}
+
 /// Python's `multiprocessing.Value` (and `RawValue`, with no lock): one shared number or
 /// byte.
 #[derive(Clone)]
@@ -423,7 +453,7 @@ impl SharedValue {
                 ErrorKind::TypeError,
                 format!(
                     "a shared Value must be an int or a float, not {} (or give a typecode: Value(\"c\", ...))",
-                    init.type_name()
+                    type_label(init)
                 ),
             ));
         };
@@ -546,7 +576,7 @@ impl SharedArray {
                     ErrorKind::TypeError,
                     format!(
                         "each item of a shared Array must be an int or a float, not {} (or give a typecode)",
-                        item.type_name()
+                        type_label(item)
                     ),
                 ));
             }
@@ -635,6 +665,14 @@ impl SharedArray {
         let (start, end) = self.bounds(start, end);
         let items: Vec<Dynamic> = if values.is_array() {
             values.clone().into_array().unwrap_or_default()
+        } else if let Some(range) = values.read_lock::<std::ops::Range<INT>>() {
+            let count = (i128::from(range.end) - i128::from(range.start)).max(0);
+            same_size(end - start, count)?;
+            range.clone().map(Dynamic::from_int).collect()
+        } else if let Some(range) = values.read_lock::<std::ops::RangeInclusive<INT>>() {
+            let count = (i128::from(*range.end()) - i128::from(*range.start()) + 1).max(0);
+            same_size(end - start, count)?;
+            range.clone().map(Dynamic::from_int).collect()
         } else if let (true, Some(bytes)) = (self.code().is_char(), bytes_of(values)) {
             bytes
                 .into_iter()
@@ -650,17 +688,11 @@ impl SharedArray {
                     } else {
                         ""
                     },
-                    values.type_name()
+                    type_label(values)
                 ),
             ));
         };
-        if items.len() != end - start {
-            return Err(Error::value(format!(
-                "can only assign a sequence of the same size: the slice has {} items, the value {}",
-                end - start,
-                items.len()
-            )));
-        }
+        same_size(end - start, items.len() as i128)?;
         let bits = items
             .iter()
             .map(|item| self.code().to_bits(item))
@@ -719,7 +751,7 @@ impl SharedArray {
                 ErrorKind::TypeError,
                 format!(
                     "a char array takes a blob or a string, not {}",
-                    value.type_name()
+                    type_label(value)
                 ),
             )
         })?;
