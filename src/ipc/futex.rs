@@ -255,7 +255,8 @@ fn thread_alive(pid: u32, tid: u32) -> bool {
             0,
         )
     };
-    !(rc == -1 && Errno::last() == Errno::ESRCH) && !is_zombie(pid)
+    let gone = rc == -1 && Errno::last() == Errno::ESRCH;
+    !gone && !is_zombie(pid)
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -527,17 +528,14 @@ pub fn with_list<R>(f: impl FnOnce(&mut ThreadList) -> R) -> R {
     LIST.with(|cell| {
         let mut list = cell.borrow_mut();
         let generation = FORKS.load(Ordering::SeqCst);
-        let current = match list.take() {
-            Some(l) if l.generation == generation => l,
-            Some(mut parents) => {
-                // A fork child: the libc emptied the list, and these entries are the
-                // parent's, whose mappings this process may let go.
+        if list.as_ref().is_some_and(|l| l.generation != generation) {
+            // A fork child: the libc emptied the list, and these entries are the parent's,
+            // whose mappings this process may let go.
+            if let Some(mut parents) = list.take() {
                 parents.linked.clear();
-                ThreadList::init(generation)
             }
-            None => ThreadList::init(generation),
-        };
-        f(list.insert(current))
+        }
+        f(list.get_or_insert_with(|| ThreadList::init(generation)))
     })
 }
 

@@ -1210,7 +1210,8 @@ mod ipc_functions {
     ///
     /// ```rhai
     /// let a = Array("i", 3);
-    /// a.get_obj()[0] = 9;
+    /// let raw = a.get_obj();
+    /// raw[0] = 9;
     /// print(a[0]);   // 9
     /// ```
     #[rhai_fn(name = "get_obj", return_raw, pure)]
