@@ -258,7 +258,6 @@ impl RawLock {
                 return with_list(|list| {
                     list.begin(&self.slot);
                     list.unhold(&self.slot);
-                    self.slot.owner().store(0, SeqCst);
                     let mut v = v;
                     loop {
                         match word.compare_exchange(v, 0, SeqCst, SeqCst) {
@@ -274,13 +273,22 @@ impl RawLock {
                             Err(_) => break,
                         }
                     }
+                    // Forget the pid only now: had this process died just before letting go
+                    // of the word, the waiters' error would have named it. A new holder may
+                    // have recorded itself already, and keeps its record.
+                    let _ = self
+                        .slot
+                        .owner()
+                        .compare_exchange(list.pid(), 0, SeqCst, SeqCst);
                     list.end();
                     true
                 });
             }
             // Held by another process or thread: its robust list lets go of the slot at its
             // next lock operation (see `ThreadList::reconcile`).
+            let owner = self.slot.owner().load(SeqCst);
             if word.compare_exchange(v, 0, SeqCst, SeqCst).is_ok() {
+                let _ = self.slot.owner().compare_exchange(owner, 0, SeqCst, SeqCst);
                 if v & WAITERS != 0 {
                     futex_wake(word, 1);
                 }
