@@ -60,8 +60,9 @@ pub const OWNER_DIED: u32 = 0x4000_0000;
 /// `FUTEX_TID_MASK`: the holder's thread id.
 pub const TID_MASK: u32 = 0x3fff_ffff;
 
-/// Bytes of one lock slot (one cache line).
-pub const SLOT: usize = 64;
+/// Bytes of one lock slot: two cache lines, so that the word, which waiters spin on, has a
+/// line to itself while the holder writes the list fields and its pid (see [`Layout`]).
+pub const SLOT: usize = 128;
 
 /// `struct robust_list_head` of `<linux/futex.h>`.
 #[repr(C)]
@@ -99,13 +100,16 @@ pub struct Layout {
 const GLIBC_OFFSET: isize = -32;
 
 impl Layout {
-    /// The first placement of the fields in a [`SLOT`] that puts the word `offset` bytes
-    /// from the entry, all fields naturally aligned and apart; `None` if there is none.
+    /// A placement of the fields in a [`SLOT`] that puts the word `offset` bytes from the
+    /// entry, all fields naturally aligned and apart, preferring one where the word's cache
+    /// line holds nothing else; `None` if there is none.
     pub fn for_offset(offset: isize) -> Option<Self> {
         if offset % 4 != 0 {
             return None;
         }
         let overlaps = |a: usize, alen: usize, b: usize, blen: usize| a < b + blen && b < a + alen;
+        let line = |byte: usize| byte / 64;
+        let mut fallback = None;
         for node in (8..SLOT).step_by(8) {
             let Some(word) = node.checked_add_signed(offset) else {
                 continue;
@@ -113,19 +117,24 @@ impl Layout {
             if word + 4 > SLOT || overlaps(word, 4, node - 8, 16) {
                 continue;
             }
-            let meta = (0..=SLOT - 16)
-                .step_by(4)
-                .find(|&m| !overlaps(m, 16, word, 4) && !overlaps(m, 16, node - 8, 16));
-            if let Some(meta) = meta {
-                return Some(Self {
+            for meta in (0..=SLOT - 16).step_by(4) {
+                if overlaps(meta, 16, word, 4) || overlaps(meta, 16, node - 8, 16) {
+                    continue;
+                }
+                let layout = Self {
                     word,
                     node,
                     meta,
                     offset: Some(offset),
-                });
+                };
+                let lines = [node - 8, node + 7, meta, meta + 15];
+                if lines.iter().all(|&b| line(b) != line(word)) {
+                    return Some(layout);
+                }
+                fallback.get_or_insert(layout);
             }
         }
-        None
+        fallback
     }
 
     fn without_robust_list() -> Self {
@@ -179,7 +188,14 @@ pub fn layout() -> &'static Layout {
 #[derive(Clone, Debug)]
 pub struct Slot {
     shm: Rc<Shm>,
-    base: usize,
+    /// Index of the word among the mapping's 32-bit words.
+    word: usize,
+    /// Index of the first metadata word among the 32-bit words.
+    meta: usize,
+    /// Index of the entry (`next`) among the 64-bit words; `prev` is the one before.
+    node: usize,
+    /// The entry's address in this process.
+    address: usize,
 }
 
 impl Slot {
@@ -192,16 +208,24 @@ impl Slot {
             base % SLOT == 0 && base + SLOT <= shm.size(),
             "lock slot at {base} does not fit"
         );
-        Self { shm, base }
+        let layout = layout();
+        let address = shm.address(base + layout.node);
+        Self {
+            word: (base + layout.word) / 4,
+            meta: (base + layout.meta) / 4,
+            node: (base + layout.node) / 8,
+            address,
+            shm,
+        }
     }
 
     /// The futex word: holder's tid, [`WAITERS`], [`OWNER_DIED`].
     pub fn word(&self) -> &AtomicU32 {
-        self.shm.u32((self.base + layout().word) / 4)
+        self.shm.u32(self.word)
     }
 
     fn meta(&self, i: usize) -> &AtomicU32 {
-        self.shm.u32((self.base + layout().meta) / 4 + i)
+        self.shm.u32(self.meta + i)
     }
 
     /// The holder's pid (0 while unknown: between taking the word and recording it).
@@ -223,16 +247,16 @@ impl Slot {
     }
 
     fn next(&self) -> &AtomicU64 {
-        self.shm.u64((self.base + layout().node) / 8)
+        self.shm.u64(self.node)
     }
 
     fn prev(&self) -> &AtomicU64 {
-        self.shm.u64((self.base + layout().node) / 8 - 1)
+        self.shm.u64(self.node - 1)
     }
 
     /// The list entry's address in this process.
     fn node(&self) -> usize {
-        self.shm.address(self.base + layout().node)
+        self.address
     }
 }
 
@@ -375,7 +399,7 @@ impl ThreadList {
     /// After taking `slot`'s word: records this process as the holder and puts the slot on
     /// this thread's list, unless another live thread's list still holds it.
     pub fn hold(&mut self, slot: &Slot) {
-        slot.owner().store(self.pid, Ordering::SeqCst);
+        slot.owner().store(self.pid, Ordering::Relaxed);
         if self.head == 0 {
             return;
         }
@@ -385,8 +409,8 @@ impl ThreadList {
             match slot.linked_tid().compare_exchange(
                 seen,
                 self.tid,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
+                Ordering::Acquire,
+                Ordering::Relaxed,
             ) {
                 Ok(_) => break,
                 Err(t) if t == self.tid && self.linked.iter().any(|s| s.node() == node) => {
@@ -394,7 +418,7 @@ impl ThreadList {
                     return;
                 }
                 Err(t) => {
-                    let pid = slot.linked_pid().load(Ordering::SeqCst);
+                    let pid = slot.linked_pid().load(Ordering::Relaxed);
                     let gone = if t == self.tid && pid == self.pid {
                         true // an earlier thread of this process with the same id
                     } else {
@@ -407,7 +431,7 @@ impl ThreadList {
                 }
             }
         }
-        slot.linked_pid().store(self.pid, Ordering::SeqCst);
+        slot.linked_pid().store(self.pid, Ordering::Relaxed);
         // SAFETY: `head` is this thread's registered head. `node` is the entry of a slot in a
         // live mapping, 8-aligned, with its `prev` word 8 bytes before, and no other list
         // holds it (claimed above). `first` is this list's first entry: the head itself, or
@@ -456,8 +480,9 @@ impl ThreadList {
         }
         slot.next().store(0, Ordering::Relaxed);
         slot.prev().store(0, Ordering::Relaxed);
-        slot.linked_pid().store(0, Ordering::SeqCst);
-        slot.linked_tid().store(0, Ordering::SeqCst);
+        slot.linked_pid().store(0, Ordering::Relaxed);
+        // Release: the next thread to claim the slot sees these fields as left here.
+        slot.linked_tid().store(0, Ordering::Release);
     }
 
     /// Takes off this list the slots another process released (Python lets any process
@@ -566,10 +591,18 @@ mod tests {
             assert_eq!(l.word as isize - l.node as isize, offset);
             assert_eq!(l.node % 8, 0);
             assert!(l.meta + 16 <= SLOT && l.word + 4 <= SLOT && l.node + 8 <= SLOT);
+            let line = |b: usize| b / 64;
+            assert!(
+                [l.node - 8, l.node + 7, l.meta, l.meta + 15]
+                    .iter()
+                    .all(|&b| line(b) != line(l.word)),
+                "{l:?}"
+            );
         }
+        // glibc's: the word alone in the first cache line, the rest in the second.
         assert_eq!(
-            Layout::for_offset(-32).map(|l| (l.word, l.node)),
-            Some((0, 32))
+            Layout::for_offset(-32).map(|l| (l.word, l.node, l.meta)),
+            Some((40, 72, 80))
         );
         assert!(Layout::for_offset(-30).is_none());
         assert!(Layout::for_offset(-4).is_none());

@@ -66,7 +66,6 @@ enum Held {
 impl Held {
     fn take(guard: Dynamic) -> Result<Self, Error> {
         let guard = guard.flatten();
-        let type_name = type_label(&guard);
         let held = if guard.is::<Lock>() {
             Self::Lock(guard.cast::<Lock>())
         } else if guard.is::<RLock>() {
@@ -81,7 +80,10 @@ impl Held {
         } else {
             return Err(Error::new(
                 ErrorKind::TypeError,
-                format!("`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {type_name}"),
+                format!(
+                    "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {}",
+                    type_label(&guard)
+                ),
             ));
         };
         match &held {

@@ -40,9 +40,9 @@ pub const LIVENESS_CHECK: Duration = Duration::from_millis(50);
 /// How many times a contended acquire checks the word before sleeping.
 const SPINS: u32 = 100;
 
-/// Where lock slots start in a page: [`RawLock::new`] slot `i` takes bytes
-/// `LOCK_AREA + 64 i` to `LOCK_AREA + 64 (i + 1)`, so the start of the page stays free for
-/// the words of whoever owns it (a Queue's counters, a Barrier's state).
+/// Where lock slots start in a page: [`RawLock::new`] slot `i` takes the [`SLOT`] bytes
+/// from `LOCK_AREA + SLOT * i`, so the start of the page stays free for the words of
+/// whoever owns it (a Queue's counters, a Barrier's state).
 pub const LOCK_AREA: usize = 2048;
 
 /// What a waiter does when it finds the holder of a lock dead.
@@ -133,11 +133,20 @@ impl RawLock {
         on_dead: OnDeadHolder,
         what: &str,
     ) -> Result<Acquired> {
-        let (me, robust) = with_list(|list| {
+        let word = self.word();
+        let fast = with_list(|list| {
             list.reconcile();
             list.begin(&self.slot);
-            (list.tid(), list.robust())
+            if word.compare_exchange(0, list.tid(), SeqCst, SeqCst).is_ok() {
+                list.hold(&self.slot);
+                list.end();
+                return Ok(());
+            }
+            Err((list.tid(), list.robust()))
         });
+        let Err((me, robust)) = fast else {
+            return Ok(Acquired::Yes);
+        };
         let taken = self.take(me, robust, deadline, what);
         let acquired = with_list(|list| {
             let acquired = match taken {
@@ -247,42 +256,35 @@ impl RawLock {
     /// `false` if it was not held.
     pub fn release(&self) -> bool {
         let word = self.word();
-        let me = with_list(|list| list.tid());
-        loop {
+        with_list(|list| loop {
             let v = word.load(SeqCst);
             let tid = v & TID_MASK;
             if tid == 0 && v & OWNER_DIED == 0 {
                 return false;
             }
-            if tid == me {
-                return with_list(|list| {
-                    list.begin(&self.slot);
-                    list.unhold(&self.slot);
-                    let mut v = v;
-                    loop {
-                        match word.compare_exchange(v, 0, SeqCst, SeqCst) {
-                            Ok(_) => {
-                                if v & WAITERS != 0 {
-                                    futex_wake(word, 1);
-                                }
-                                break;
+            if tid == list.tid() {
+                list.begin(&self.slot);
+                list.unhold(&self.slot);
+                // Still ours: no other process writes the pid now. (Killed between here and
+                // the word, this process would be "a process" in the waiters' error.)
+                self.slot.owner().store(0, Relaxed);
+                let mut v = v;
+                loop {
+                    match word.compare_exchange(v, 0, SeqCst, SeqCst) {
+                        Ok(_) => {
+                            if v & WAITERS != 0 {
+                                futex_wake(word, 1);
                             }
-                            // A waiter set the waiters bit.
-                            Err(now) if now & TID_MASK == me => v = now,
-                            // Another process released it meanwhile.
-                            Err(_) => break,
+                            break;
                         }
+                        // A waiter set the waiters bit.
+                        Err(now) if now & TID_MASK == tid => v = now,
+                        // Another process released it meanwhile.
+                        Err(_) => break,
                     }
-                    // Forget the pid only now: had this process died just before letting go
-                    // of the word, the waiters' error would have named it. A new holder may
-                    // have recorded itself already, and keeps its record.
-                    let _ = self
-                        .slot
-                        .owner()
-                        .compare_exchange(list.pid(), 0, SeqCst, SeqCst);
-                    list.end();
-                    true
-                });
+                }
+                list.end();
+                return true;
             }
             // Held by another process or thread: its robust list lets go of the slot at its
             // next lock operation (see `ThreadList::reconcile`).
@@ -294,7 +296,7 @@ impl RawLock {
                 }
                 return true;
             }
-        }
+        })
     }
 }
 
