@@ -193,7 +193,7 @@ pub struct Slot {
     /// Index of the first metadata word among the 32-bit words.
     meta: usize,
     /// Index of the entry (`next`) among the 64-bit words; `prev` is the one before.
-    node: usize,
+    next: usize,
     /// The entry's address in this process.
     address: usize,
 }
@@ -213,7 +213,7 @@ impl Slot {
         Self {
             word: (base + layout.word) / 4,
             meta: (base + layout.meta) / 4,
-            node: (base + layout.node) / 8,
+            next: (base + layout.node) / 8,
             address,
             shm,
         }
@@ -247,11 +247,11 @@ impl Slot {
     }
 
     fn next(&self) -> &AtomicU64 {
-        self.shm.u64(self.node)
+        self.shm.u64(self.next)
     }
 
     fn prev(&self) -> &AtomicU64 {
-        self.shm.u64(self.node - 1)
+        self.shm.u64(self.next - 1)
     }
 
     /// The list entry's address in this process.

@@ -715,12 +715,15 @@ mod ipc_functions {
     /// ```rhai
     /// let cond = Condition();
     /// let woken = Value(0);
+    /// let asleep = Semaphore(0);
     /// let ps = [];
-    /// for i in 0..3 { ps.push(spawn { with cond { if cond.wait(30) { woken.add(1); } } }); }
-    /// sleep(0.2);
+    /// for i in 0..3 {
+    ///     ps.push(spawn { with cond { asleep.release(); if cond.wait(30) { woken.add(1); } } });
+    /// }
+    /// for i in 0..3 { asleep.acquire(); }   // all three are waiting
     /// with cond { cond.notify(); }
     /// sleep(0.2);
-    /// print(woken.value);   // 1
+    /// print(woken.value);   // 1: exactly one woke
     /// with cond { cond.notify_all(); }
     /// for p in ps { p.join(); }
     /// print(woken.value);   // 3
@@ -859,6 +862,13 @@ mod ipc_functions {
     }
 
     /// Whether the barrier is broken (by `abort()`, a timeout, or an action that failed).
+    ///
+    /// ```rhai
+    /// let b = Barrier(1, || throw "the action failed");
+    /// try { b.wait(); } catch (e) { print(e); }   // the action failed
+    /// print(b.broken);                            // true
+    /// try { b.wait(); } catch (e) { print(e.kind); }   // BrokenBarrierError
+    /// ```
     #[rhai_fn(get = "broken", pure, volatile)]
     pub fn barrier_broken(barrier: &mut Barrier) -> bool {
         barrier.broken()
@@ -928,7 +938,14 @@ mod ipc_functions {
         value_with(first, Some(second), None, true)
     }
 
-    /// `Value(typecode, init, options)`, e.g. `Value("d", 0.5, #{ lock: my_lock })`.
+    /// `Value(typecode, init, options)`.
+    ///
+    /// ```rhai
+    /// let my_lock = Lock();
+    /// let v = Value("d", 0.5, #{ lock: my_lock });
+    /// with v.get_lock() { v.value *= 4; }
+    /// print(v.value);   // 2.0
+    /// ```
     #[rhai_fn(name = "Value", return_raw, volatile)]
     pub fn value_new_3(code: Dynamic, init: Dynamic, options: Dynamic) -> RhaiResult<SharedValue> {
         value_with(code, Some(init), Some(options), true)
@@ -991,6 +1008,11 @@ mod ipc_functions {
     }
 
     /// The typecode, such as `"i"` (`"q"` for `Value(1)`, `"d"` for `Value(1.0)`).
+    ///
+    /// ```rhai
+    /// print(Value(1).typecode);        // q
+    /// print(Value("H", 1).typecode);   // H
+    /// ```
     #[rhai_fn(get = "typecode", pure)]
     pub fn value_typecode(v: &mut SharedValue) -> String {
         v.code().name().to_string()
@@ -1066,6 +1088,11 @@ mod ipc_functions {
     }
 
     /// `Array(typecode, size_or_items, options)`.
+    ///
+    /// ```rhai
+    /// let a = Array("b", [1, -2, 3], #{ lock: false });
+    /// print(a);   // RawArray('b', [1, -2, 3])
+    /// ```
     #[rhai_fn(name = "Array", return_raw, volatile)]
     pub fn array_new_3(code: Dynamic, init: Dynamic, options: Dynamic) -> RhaiResult<SharedArray> {
         array_with(Some(code), init, Some(options), true)
@@ -1108,7 +1135,13 @@ mod ipc_functions {
         Ok(a.slice(range.start, range.end)?)
     }
 
-    /// The items `start..=end`.
+    /// The items `start..=end` (a negative `end` counts from the end, `-1` the last).
+    ///
+    /// ```rhai
+    /// let a = Array("i", [1, 2, 3, 4]);
+    /// print(a[1..=2]);     // [2, 3]
+    /// print(a[-2..=-1]);   // [3, 4]
+    /// ```
     #[rhai_fn(index_get, return_raw, pure, volatile)]
     pub fn array_get_range_inclusive(
         a: &mut SharedArray,
@@ -1136,6 +1169,12 @@ mod ipc_functions {
     }
 
     /// Stores the slice `start..=end`.
+    ///
+    /// ```rhai
+    /// let a = Array("i", 3);
+    /// a[0..=1] = [4, 5];
+    /// print(a.to_array());   // [4, 5, 0]
+    /// ```
     #[rhai_fn(index_set, return_raw, volatile)]
     pub fn array_set_range_inclusive(
         a: &mut SharedArray,
@@ -1159,6 +1198,10 @@ mod ipc_functions {
     }
 
     /// The typecode, such as `"i"`.
+    ///
+    /// ```rhai
+    /// print(Array("f", 2).typecode);   // f
+    /// ```
     #[rhai_fn(get = "typecode", pure)]
     pub fn array_typecode(a: &mut SharedArray) -> String {
         a.code().name().to_string()
