@@ -45,7 +45,7 @@ pub enum ErrorKind {
     Interrupted,
     /// An index outside a sequence.
     IndexError,
-    /// A field that an object does not have.
+    /// A field that an object does not have (`get_lock()` of a raw value).
     AttributeError,
     /// Ctrl-C typed at an `input()` prompt on a terminal; catchable, as in Python.
     KeyboardInterrupt,
@@ -54,6 +54,11 @@ pub enum ErrorKind {
     RuntimeError,
     /// A missing key of a manager `dict`.
     KeyError,
+    /// A broken promise of the caller, where Python uses `assert` (releasing an `RLock`
+    /// this process does not hold, waiting on a `Condition` without its lock).
+    AssertionError,
+    /// A `Barrier` was aborted, reset, or broken by a party's timeout.
+    BrokenBarrierError,
 }
 
 impl ErrorKind {
@@ -81,6 +86,8 @@ impl ErrorKind {
             Self::KeyboardInterrupt => "KeyboardInterrupt",
             Self::RuntimeError => "RuntimeError",
             Self::KeyError => "KeyError",
+            Self::AssertionError => "AssertionError",
+            Self::BrokenBarrierError => "BrokenBarrierError",
         }
     }
 

@@ -298,7 +298,7 @@ fn rlock_is_reentrant_and_owned() {
         try { r.release(); } catch (e) { print(e.kind); }
     "#)
     .success()
-    .stdout("true\ntrue\nchild: false\nchild: ValueError\ntrue\ntrue\nValueError\n");
+    .stdout("true\ntrue\nchild: false\nchild: AssertionError\ntrue\ntrue\nAssertionError\n");
 }
 
 #[test]
@@ -413,7 +413,7 @@ fn condition_wait_notify_across_processes() {
         try { c.wait(); } catch (e) { print(e.kind); }
     "#)
     .success()
-    .stdout("3\nfalse\ntrue\nfalse\nValueError\nValueError\n");
+    .stdout("3\nfalse\ntrue\nfalse\nAssertionError\nAssertionError\n");
 }
 
 #[test]
@@ -434,7 +434,7 @@ fn barrier_indices_and_timeout() {
         try { Barrier(0); } catch (e) { print(e.kind); }
     "#)
     .success()
-    .stdout("[0, 1, 2]\n3\nTimeoutError\n0\nValueError\n");
+    .stdout("[0, 1, 2]\n3\nBrokenBarrierError\n0\nValueError\n");
 }
 
 #[test]
@@ -519,7 +519,7 @@ fn shared_array_across_processes() {
         print(type_of(a.to_array()));
     "#)
     .success()
-    .stdout("[0, 1, 4, 9, 4]\n5 4\nValueError\nValueError\nArray([3.0, 2.5])\nTypeError\nValueError\narray\n");
+    .stdout("[0, 1, 4, 9, 4]\n5 4\nIndexError\nIndexError\nArray([3.0, 2.5])\nTypeError\nValueError\narray\n");
 }
 
 #[test]

@@ -43,5 +43,7 @@ mod scripts;
 mod sshd;
 /// Stress: 10,000 spawns, 500 children at once, 200 clients: no zombies, no leaked descriptors.
 mod stress;
+/// Locks, conditions, events, barriers, values and arrays against CPython's own tests.
+mod sync;
 /// --trace, --timeline and report.
 mod trace;

@@ -7,6 +7,7 @@
 //! waits use futexes on that memory, or `poll` on the descriptors; no threads.
 
 pub mod codec;
+pub mod futex;
 pub mod package;
 pub mod pipe;
 pub mod queue;

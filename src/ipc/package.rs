@@ -8,12 +8,17 @@ use std::time::Duration;
 
 use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT};
+use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, FnPtr, INT};
+
+/// Rhai's `start..end` (its own alias is private).
+type ExclusiveRange = std::ops::Range<INT>;
+/// Rhai's `start..=end`.
+type InclusiveRange = std::ops::RangeInclusive<INT>;
 
 use super::pipe::Connection;
 use super::queue::Queue;
-use super::sync::{Barrier, Condition, Event, Lock, RLock, Semaphore};
-use super::value::{SharedArray, SharedValue};
+use super::sync::{AnyLock, Barrier, Condition, Event, Lock, RLock, Semaphore};
+use super::value::{lock_option, Code, SharedArray, SharedValue};
 use crate::error::{Error, ErrorKind};
 use crate::process::package::seconds;
 
@@ -26,6 +31,8 @@ def_package! {
     /// `with lock { ... }` is syntax, not a function: add it with [`register_with_syntax`].
     pub IpcPackage(lib) {
         combine_with_exported_module!(lib, "ipc", ipc_functions);
+        // `for x in shared_array { ... }` walks a snapshot of the items.
+        lib.set_iterable::<SharedArray>();
     }
 }
 
@@ -68,7 +75,6 @@ impl Held {
 
     fn take(guard: Dynamic) -> Result<Self, Error> {
         let guard = guard.flatten();
-        let type_name = crate::error::type_name(&guard);
         let held = if guard.is::<Lock>() {
             Self::Lock(guard.cast::<Lock>())
         } else if guard.is::<RLock>() {
@@ -76,11 +82,17 @@ impl Held {
         } else if guard.is::<Semaphore>() {
             Self::Semaphore(guard.cast::<Semaphore>())
         } else if guard.is::<Condition>() {
-            Self::RLock(guard.cast::<Condition>().lock().clone())
+            match guard.cast::<Condition>().lock().clone() {
+                AnyLock::Lock(lock) => Self::Lock(lock),
+                AnyLock::RLock(lock) => Self::RLock(lock),
+            }
         } else {
             return Err(Error::new(
                 ErrorKind::TypeError,
-                format!("`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {type_name}"),
+                format!(
+                    "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {}",
+                    crate::error::type_name(&guard)
+                ),
             ));
         };
         match &held {
@@ -394,9 +406,9 @@ mod ipc_functions {
 
     // ---------------------------------------------------------------- Lock, RLock
 
-    /// A lock for processes. If its holder dies without releasing it, the next `acquire`
-    /// to notice (within about 50 ms) frees it and fails with a `ProcessError` naming the
-    /// dead process; acquiring again then works.
+    /// A lock for processes. If its holder dies without releasing it (killed, crashed, or
+    /// ended), the kernel wakes a waiting `acquire` at once, which frees the lock and fails
+    /// with a `ProcessError` naming the dead process; acquiring again then works.
     ///
     /// ```rhai
     /// let lock = Lock();
@@ -425,6 +437,18 @@ mod ipc_functions {
     #[rhai_fn(name = "release", return_raw, pure, volatile)]
     pub fn lock_release(lock: &mut Lock) -> RhaiResult<()> {
         Ok(lock.release()?)
+    }
+
+    /// Whether some process holds the lock (Python's `locked()`).
+    ///
+    /// ```rhai
+    /// let lock = Lock();
+    /// print(lock.locked());   // false
+    /// with lock { print(lock.locked()); }   // true
+    /// ```
+    #[rhai_fn(name = "locked", pure, volatile)]
+    pub fn lock_locked(lock: &mut Lock) -> bool {
+        lock.locked()
     }
 
     /// The pid of the process holding the lock, `()` when it is free.
@@ -462,10 +486,30 @@ mod ipc_functions {
         Ok(lock.acquire(super::timeout(&timeout, "the acquire timeout")?)?)
     }
 
-    /// Releases one level; `ValueError` if this process does not hold it.
+    /// Releases one level; `AssertionError` if this process does not hold it (as Python's
+    /// `multiprocessing.RLock`).
+    ///
+    /// ```rhai
+    /// let r = RLock();
+    /// r.acquire();
+    /// r.release();
+    /// try { r.release(); } catch (e) { print(e.kind); }   // AssertionError
+    /// ```
     #[rhai_fn(name = "release", return_raw, pure, volatile)]
     pub fn rlock_release(lock: &mut RLock) -> RhaiResult<()> {
         Ok(lock.release()?)
+    }
+
+    /// Whether some process holds the lock.
+    ///
+    /// ```rhai
+    /// let r = RLock();
+    /// with r { with r { print(r.locked()); } }   // true
+    /// print(r.locked());                         // false
+    /// ```
+    #[rhai_fn(name = "locked", pure, volatile)]
+    pub fn rlock_locked(lock: &mut RLock) -> bool {
+        lock.locked()
     }
 
     /// The pid of the process holding the lock, `()` when it is free.
@@ -475,12 +519,13 @@ mod ipc_functions {
             .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.into()))
     }
 
-    /// `<RLock(owner=4242)>` or `<RLock(owner=None)>`.
+    /// `<RLock(owner=4242, count=2)>` or `<RLock(owner=None, count=0)>`.
     #[rhai_fn(name = "to_string", name = "to_debug", pure)]
     pub fn rlock_to_string(lock: &mut RLock) -> String {
         format!(
-            "<RLock(owner={})>",
-            lock.holder().map_or("None".into(), |p| p.to_string())
+            "<RLock(owner={}, count={})>",
+            lock.holder().map_or("None".into(), |p| p.to_string()),
+            lock.level()
         )
     }
 
@@ -623,7 +668,36 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "Condition", return_raw, volatile)]
     pub fn condition_new() -> RhaiResult<Condition> {
-        Ok(super::Condition::new()?)
+        Ok(super::Condition::new(None)?)
+    }
+
+    /// A condition variable over an existing `Lock` or `RLock` (Python's
+    /// `Condition(lock)`); `()` makes a new `RLock`.
+    ///
+    /// ```rhai
+    /// let lock = Lock();
+    /// let cond = Condition(lock);
+    /// with cond { print(lock.locked()); }   // true
+    /// ```
+    #[rhai_fn(name = "Condition", return_raw, volatile)]
+    pub fn condition_new_with(lock: Dynamic) -> RhaiResult<Condition> {
+        let lock = if lock.is_unit() {
+            None
+        } else if let Some(l) = lock.clone().try_cast::<Lock>() {
+            Some(AnyLock::Lock(l))
+        } else if let Some(l) = lock.clone().try_cast::<RLock>() {
+            Some(AnyLock::RLock(l))
+        } else {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!(
+                    "Condition(lock) takes a Lock, an RLock or (), not {}",
+                    crate::error::type_name(&lock)
+                ),
+            )
+            .into());
+        };
+        Ok(super::Condition::new(lock)?)
     }
 
     /// Takes the condition's lock.
@@ -646,14 +720,22 @@ mod ipc_functions {
         Ok(cond.lock().release()?)
     }
 
-    /// Lets the lock go, waits for a notify, and takes the lock back. May return early, so
-    /// wait in a loop that checks what you wait for (or use `wait_for`).
+    /// Lets the lock go, waits for a notify, and takes the lock back; returns `true`. A
+    /// notify wakes exactly the waiters it counts, but what they wait for may have changed
+    /// again before they run: wait in a loop that checks it (or use `wait_for`).
+    /// `AssertionError` without the lock.
     #[rhai_fn(name = "wait", return_raw, pure, volatile)]
     pub fn condition_wait(cond: &mut Condition) -> RhaiResult<bool> {
         Ok(cond.wait(None)?)
     }
 
-    /// As `wait()`, at most `timeout` seconds; `false` if the time ran out.
+    /// As `wait()`, at most `timeout` seconds; `false` if the time ran out before a notify
+    /// for this waiter.
+    ///
+    /// ```rhai
+    /// let cond = Condition();
+    /// with cond { print(cond.wait(0.01)); }   // false
+    /// ```
     #[rhai_fn(name = "wait", return_raw, pure, volatile)]
     pub fn condition_wait_timeout(cond: &mut Condition, timeout: Dynamic) -> RhaiResult<bool> {
         Ok(cond.wait(seconds(&timeout, "the wait timeout")?)?)
@@ -681,13 +763,31 @@ mod ipc_functions {
         wait_for(&ctx, cond, predicate, timeout)
     }
 
-    /// Wakes one waiting process (the lock must be held).
+    /// Wakes exactly one waiting process, if any waits (the lock must be held, else
+    /// `AssertionError`).
+    ///
+    /// ```rhai
+    /// let cond = Condition();
+    /// let woken = Value(0);
+    /// let asleep = Semaphore(0);
+    /// let ps = [];
+    /// for i in 0..3 {
+    ///     ps.push(spawn { with cond { asleep.release(); if cond.wait(30) { woken.add(1); } } });
+    /// }
+    /// for i in 0..3 { asleep.acquire(); }   // all three are waiting
+    /// with cond { cond.notify(); }
+    /// sleep(0.2);
+    /// print(woken.value);   // 1: exactly one woke
+    /// with cond { cond.notify_all(); }
+    /// for p in ps { p.join(); }
+    /// print(woken.value);   // 3
+    /// ```
     #[rhai_fn(name = "notify", return_raw, pure, volatile)]
     pub fn condition_notify(cond: &mut Condition) -> RhaiResult<()> {
         Ok(cond.notify(1)?)
     }
 
-    /// Wakes up to `n` waiting processes.
+    /// Wakes exactly `n` waiting processes (or all, if fewer wait).
     #[rhai_fn(name = "notify", return_raw, pure, volatile)]
     pub fn condition_notify_n(cond: &mut Condition, n: INT) -> RhaiResult<()> {
         Ok(cond.notify(count(n, "the number to notify")?)?)
@@ -722,23 +822,110 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "Barrier", return_raw, volatile)]
     pub fn barrier_new(parties: INT) -> RhaiResult<Barrier> {
-        Ok(super::Barrier::new(count(
-            parties,
-            "a Barrier's number of parties",
-        )?)?)
+        barrier_with(parties, Dynamic::UNIT, Dynamic::UNIT)
     }
 
-    /// Waits for all parties; returns this one's arrival index (0 for the first).
-    #[rhai_fn(name = "wait", return_raw, pure, volatile)]
-    pub fn barrier_wait(barrier: &mut Barrier) -> RhaiResult<INT> {
-        Ok(barrier.wait(None)?.into())
+    /// A barrier whose `action` (a function or closure, or `()`) runs in one of the
+    /// parties, the last to arrive, each time it trips, before any party goes on.
+    ///
+    /// ```rhai
+    /// let rounds = Value(0);
+    /// let b = Barrier(2, || rounds.add(1));
+    /// let p = spawn { b.wait(); b.wait(); };
+    /// b.wait();
+    /// b.wait();
+    /// p.join();
+    /// print(rounds.value);   // 2
+    /// ```
+    #[rhai_fn(name = "Barrier", return_raw, volatile)]
+    pub fn barrier_new_action(parties: INT, action: Dynamic) -> RhaiResult<Barrier> {
+        barrier_with(parties, action, Dynamic::UNIT)
     }
 
-    /// Waits at most `timeout` seconds; on timeout this party withdraws and a
-    /// `TimeoutError` is raised (the others keep waiting).
+    /// A barrier with an `action` (or `()`) and a default `timeout` for `wait`, in seconds
+    /// (`()`: none).
+    ///
+    /// ```rhai
+    /// let b = Barrier(2, (), 0.05);
+    /// try { b.wait(); } catch (e) { print(e.kind); }   // BrokenBarrierError
+    /// print(b.broken);                                 // true
+    /// ```
+    #[rhai_fn(name = "Barrier", return_raw, volatile)]
+    pub fn barrier_new_timeout(
+        parties: INT,
+        action: Dynamic,
+        timeout: Dynamic,
+    ) -> RhaiResult<Barrier> {
+        barrier_with(parties, action, timeout)
+    }
+
+    /// Waits for all parties; returns this one's arrival index (0 for the first). If the
+    /// barrier's timeout passes first, the barrier breaks: `BrokenBarrierError` here and in
+    /// every party waiting.
     #[rhai_fn(name = "wait", return_raw, pure, volatile)]
-    pub fn barrier_wait_timeout(barrier: &mut Barrier, timeout: Dynamic) -> RhaiResult<INT> {
-        Ok(barrier.wait(seconds(&timeout, "the wait timeout")?)?.into())
+    pub fn barrier_wait(ctx: NativeCallContext, barrier: &mut Barrier) -> RhaiResult<INT> {
+        barrier_wait_for(&ctx, barrier, None)
+    }
+
+    /// Waits at most `timeout` seconds (`()`: the barrier's own timeout); when it passes,
+    /// the barrier breaks, as in Python: `BrokenBarrierError` here and in every party
+    /// waiting, until `reset()`.
+    ///
+    /// ```rhai
+    /// let b = Barrier(3);
+    /// let p = spawn { try { b.wait(30); } catch (e) { print(`child: ${e.kind}`); } };
+    /// try { b.wait(0.2); } catch (e) { print(e.kind); }   // BrokenBarrierError
+    /// p.join();                                          // child: BrokenBarrierError
+    /// ```
+    #[rhai_fn(name = "wait", return_raw, pure, volatile)]
+    pub fn barrier_wait_timeout(
+        ctx: NativeCallContext,
+        barrier: &mut Barrier,
+        timeout: Dynamic,
+    ) -> RhaiResult<INT> {
+        let timeout = seconds(&timeout, "the wait timeout")?;
+        barrier_wait_for(&ctx, barrier, timeout)
+    }
+
+    /// Breaks the barrier: the parties waiting now, and every later `wait`, get a
+    /// `BrokenBarrierError` (until `reset()`).
+    ///
+    /// ```rhai
+    /// let b = Barrier(2);
+    /// b.abort();
+    /// try { b.wait(); } catch (e) { print(e.kind); }   // BrokenBarrierError
+    /// ```
+    #[rhai_fn(name = "abort", return_raw, pure, volatile)]
+    pub fn barrier_abort(barrier: &mut Barrier) -> RhaiResult<()> {
+        Ok(barrier.abort()?)
+    }
+
+    /// Empties the barrier for a new round: parties waiting now get a
+    /// `BrokenBarrierError`, and a broken barrier works again.
+    ///
+    /// ```rhai
+    /// let b = Barrier(1);
+    /// b.abort();
+    /// b.reset();
+    /// print(b.broken);   // false
+    /// print(b.wait());   // 0
+    /// ```
+    #[rhai_fn(name = "reset", return_raw, pure, volatile)]
+    pub fn barrier_reset(barrier: &mut Barrier) -> RhaiResult<()> {
+        Ok(barrier.reset()?)
+    }
+
+    /// Whether the barrier is broken (by `abort()`, a timeout, or an action that failed).
+    ///
+    /// ```rhai
+    /// let b = Barrier(1, || throw "the action failed");
+    /// try { b.wait(); } catch (e) { print(e); }   // the action failed
+    /// print(b.broken);                            // true
+    /// try { b.wait(); } catch (e) { print(e.kind); }   // BrokenBarrierError
+    /// ```
+    #[rhai_fn(get = "broken", pure, volatile)]
+    pub fn barrier_broken(barrier: &mut Barrier) -> bool {
+        barrier.broken()
     }
 
     /// How many parties it waits for.
@@ -756,6 +943,9 @@ mod ipc_functions {
     /// `<Barrier parties=3 waiting=1>`.
     #[rhai_fn(name = "to_string", name = "to_debug", pure)]
     pub fn barrier_to_string(barrier: &mut Barrier) -> String {
+        if barrier.broken() {
+            return format!("<Barrier parties={} broken>", barrier.parties());
+        }
         format!(
             "<Barrier parties={} waiting={}>",
             barrier.parties(),
@@ -765,8 +955,9 @@ mod ipc_functions {
 
     // ---------------------------------------------------------------- Value, Array
 
-    /// A shared int or float (the kind of `init` fixes it), seen by every process forked
-    /// after it was made.
+    /// A shared int or float (the kind of `init` fixes it: a 64-bit int, typecode `"q"`, or
+    /// a double, `"d"`), seen by every process forked after it was made, with an `RLock`
+    /// for longer updates (`get_lock()`).
     ///
     /// ```rhai
     /// let hits = Value(0);
@@ -777,22 +968,84 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "Value", return_raw, volatile)]
     pub fn value_new(init: Dynamic) -> RhaiResult<SharedValue> {
-        Ok(super::SharedValue::new(&init)?)
+        value_with(init, None, None, true)
     }
 
-    /// The current value.
+    /// `Value(typecode, init)`: a value of one of Python's typecodes (`"c"` a byte, `"b"`,
+    /// `"B"`, `"h"`, `"H"`, `"i"`, `"I"`, `"l"`, `"L"`, `"q"`, `"Q"` ints of 1 to 8 bytes,
+    /// `"f"`, `"d"` floats); or `Value(init, options)`. Options: `#{ lock: false }` for no
+    /// lock, `#{ lock: l }` to use the `Lock` or `RLock` `l`.
+    ///
+    /// ```rhai
+    /// let v = Value("i", 7);
+    /// let c = Value("c", "x");
+    /// let d = Value(1.5, #{ lock: false });
+    /// print(v.value);   // 7
+    /// print(c.value == "x".to_blob());   // true
+    /// print(d.typecode);   // d
+    /// ```
+    #[rhai_fn(name = "Value", return_raw, volatile)]
+    pub fn value_new_2(first: Dynamic, second: Dynamic) -> RhaiResult<SharedValue> {
+        if second.is_map() {
+            return value_with(first, None, Some(second), true);
+        }
+        value_with(first, Some(second), None, true)
+    }
+
+    /// `Value(typecode, init, options)`.
+    ///
+    /// ```rhai
+    /// let my_lock = Lock();
+    /// let v = Value("d", 0.5, #{ lock: my_lock });
+    /// with v.get_lock() { v.value *= 4; }
+    /// print(v.value);   // 2.0
+    /// ```
+    #[rhai_fn(name = "Value", return_raw, volatile)]
+    pub fn value_new_3(code: Dynamic, init: Dynamic, options: Dynamic) -> RhaiResult<SharedValue> {
+        value_with(code, Some(init), Some(options), true)
+    }
+
+    /// `RawValue(typecode)`: a shared value of that typecode, zero, with no lock (as
+    /// `Value(..., #{ lock: false })`).
+    ///
+    /// ```rhai
+    /// let v = RawValue("h");
+    /// v.value = -3;
+    /// print(v.value);   // -3
+    /// try { v.get_lock(); } catch (e) { print(e.kind); }   // AttributeError
+    /// ```
+    #[rhai_fn(name = "RawValue", return_raw, volatile)]
+    pub fn raw_value_new(code: Dynamic) -> RhaiResult<SharedValue> {
+        value_with(code, None, None, false)
+    }
+
+    /// `RawValue(typecode, init)`: a shared value with no lock.
+    #[rhai_fn(name = "RawValue", return_raw, volatile)]
+    pub fn raw_value_new_init(code: Dynamic, init: Dynamic) -> RhaiResult<SharedValue> {
+        value_with(code, Some(init), None, false)
+    }
+
+    /// The current value (for typecode `"c"`, a one-byte blob).
     #[rhai_fn(get = "value", pure, volatile)]
     pub fn value_get(v: &mut SharedValue) -> Dynamic {
         v.get()
     }
 
-    /// Stores a value (an int into a shared int; an int or float into a shared float).
+    /// Stores a value: an int into an int typecode, an int or a float into a float one, a
+    /// one-byte blob or string, a char or an int 0-255 into `"c"`. Outside the typecode's
+    /// range it is a `ValueError`.
+    ///
+    /// ```rhai
+    /// let v = Value("B", 0);
+    /// try { v.value = 256; } catch (e) { print(e.kind); }   // ValueError
+    /// ```
     #[rhai_fn(set = "value", return_raw, pure, volatile)]
     pub fn value_set(v: &mut SharedValue, value: Dynamic) -> RhaiResult<()> {
         Ok(v.set(&value)?)
     }
 
-    /// Adds `n` in one atomic step and returns the new value.
+    /// Adds `n` in one atomic step and returns the new value; a result outside the
+    /// typecode's range is a `ValueError` (and nothing changes).
     #[rhai_fn(name = "add", return_raw, pure, volatile)]
     pub fn value_add(v: &mut SharedValue, n: Dynamic) -> RhaiResult<Dynamic> {
         Ok(v.add(&n)?)
@@ -808,7 +1061,20 @@ mod ipc_functions {
         Ok(v.compare_exchange(&old, &new)?)
     }
 
-    /// The `RLock` that goes with this value, for updates of more than one step.
+    /// The typecode, such as `"i"` (`"q"` for `Value(1)`, `"d"` for `Value(1.0)`).
+    ///
+    /// ```rhai
+    /// print(Value(1).typecode);        // q
+    /// print(Value("H", 1).typecode);   // H
+    /// ```
+    #[rhai_fn(get = "typecode", pure)]
+    pub fn value_typecode(v: &mut SharedValue) -> String {
+        v.code().name().to_string()
+    }
+
+    /// The lock that goes with this value (an `RLock`, or the `Lock` given as the `lock`
+    /// option), for updates of more than one step. `AttributeError` for a value with no
+    /// lock.
     ///
     /// ```rhai
     /// let v = Value(0);
@@ -816,19 +1082,32 @@ mod ipc_functions {
     /// p.join();
     /// print(v.value);   // 1
     /// ```
-    #[rhai_fn(name = "get_lock", pure)]
-    pub fn value_get_lock(v: &mut SharedValue) -> RLock {
-        v.lock().clone()
+    #[rhai_fn(name = "get_lock", return_raw, pure)]
+    pub fn value_get_lock(v: &mut SharedValue) -> RhaiResult<Dynamic> {
+        Ok(any_lock(v.lock()?))
     }
 
-    /// `Value(42)`.
+    /// The same shared memory without its lock (Python's `get_obj()`): a raw value.
+    ///
+    /// ```rhai
+    /// let v = Value("i", 5);
+    /// let raw = v.get_obj();
+    /// raw.value = 6;
+    /// print(v.value);   // 6
+    /// ```
+    #[rhai_fn(name = "get_obj", return_raw, pure)]
+    pub fn value_get_obj(v: &mut SharedValue) -> RhaiResult<SharedValue> {
+        Ok(v.obj()?)
+    }
+
+    /// `Value(42)`, `Value('i', 42)`, `RawValue('i', 42)`.
     #[rhai_fn(name = "to_string", name = "to_debug", pure)]
     pub fn value_to_string(v: &mut SharedValue) -> String {
-        format!("Value({})", v.get())
+        v.repr()
     }
 
     /// A shared array: `Array(n)` is `n` int zeros; `Array(list)` holds the numbers of
-    /// `list` (floats if any is a float, else ints).
+    /// `list` (doubles if any is a float, else 64-bit ints).
     ///
     /// ```rhai
     /// let a = Array([1, 2, 3]);
@@ -838,21 +1117,53 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "Array", return_raw, volatile)]
     pub fn array_new(init: Dynamic) -> RhaiResult<SharedArray> {
-        let type_name = crate::error::type_name(&init);
-        if let Ok(n) = init.as_int() {
-            return Ok(super::SharedArray::zeros(n)?);
-        }
-        match init.try_cast::<Array>() {
-            Some(list) => Ok(super::SharedArray::from_list(&list)?),
-            None => Err(Error::new(
-                ErrorKind::TypeError,
-                format!("Array(...) takes a length or a list of numbers, not {type_name}"),
-            )
-            .into()),
-        }
+        array_with(None, init, None, true)
     }
 
-    /// Item `i` (negative counts from the end); out of range is a `ValueError`.
+    /// `Array(typecode, size_or_items)`: `size` zeros, or the items of an array, a range,
+    /// or (for `"c"`) a blob or string; or `Array(size_or_list, options)`. Options:
+    /// `#{ lock: false }`, `#{ lock: l }`.
+    ///
+    /// ```rhai
+    /// let a = Array("i", 5);
+    /// let d = Array("d", [0.5, 1, 2]);
+    /// let s = Array("c", "hello");
+    /// a[1..3] = [7, 8];
+    /// print(a[0..4]);   // [0, 7, 8, 0]
+    /// print(d[-1]);     // 2.0
+    /// print(s.value == "hello".to_blob());   // true
+    /// ```
+    #[rhai_fn(name = "Array", return_raw, volatile)]
+    pub fn array_new_2(first: Dynamic, second: Dynamic) -> RhaiResult<SharedArray> {
+        if second.is_map() {
+            return array_with(None, first, Some(second), true);
+        }
+        array_with(Some(first), second, None, true)
+    }
+
+    /// `Array(typecode, size_or_items, options)`.
+    ///
+    /// ```rhai
+    /// let a = Array("b", [1, -2, 3], #{ lock: false });
+    /// print(a);   // RawArray('b', [1, -2, 3])
+    /// ```
+    #[rhai_fn(name = "Array", return_raw, volatile)]
+    pub fn array_new_3(code: Dynamic, init: Dynamic, options: Dynamic) -> RhaiResult<SharedArray> {
+        array_with(Some(code), init, Some(options), true)
+    }
+
+    /// `RawArray(typecode, size_or_items)`: a shared array with no lock.
+    ///
+    /// ```rhai
+    /// let a = RawArray("H", [1, 2, 3]);
+    /// print(a[1..3]);   // [2, 3]
+    /// ```
+    #[rhai_fn(name = "RawArray", return_raw, volatile)]
+    pub fn raw_array_new(code: Dynamic, init: Dynamic) -> RhaiResult<SharedArray> {
+        array_with(Some(code), init, None, false)
+    }
+
+    /// Item `i` (negative counts from the end); out of range is an `IndexError`.
     #[rhai_fn(index_get, return_raw, pure, volatile)]
     pub fn array_get(a: &mut SharedArray, i: INT) -> RhaiResult<Dynamic> {
         Ok(a.get(i)?)
@@ -862,6 +1173,70 @@ mod ipc_functions {
     #[rhai_fn(index_set, return_raw, volatile)]
     pub fn array_set(a: &mut SharedArray, i: INT, value: Dynamic) -> RhaiResult<()> {
         Ok(a.set(i, &value)?)
+    }
+
+    /// The items `start..end` as Python's `a[start:end]`: negative bounds count from the
+    /// end, bounds past the ends are clipped. An array (a blob for `"c"`), read holding
+    /// the lock.
+    ///
+    /// ```rhai
+    /// let a = Array("i", [1, 2, 3, 4, 5]);
+    /// print(a[1..3]);    // [2, 3]
+    /// print(a[-2..5]);   // [4, 5]
+    /// ```
+    #[rhai_fn(index_get, return_raw, pure, volatile)]
+    pub fn array_get_range(a: &mut SharedArray, range: ExclusiveRange) -> RhaiResult<Dynamic> {
+        Ok(a.slice(range.start, range.end)?)
+    }
+
+    /// The items `start..=end` (a negative `end` counts from the end, `-1` the last).
+    ///
+    /// ```rhai
+    /// let a = Array("i", [1, 2, 3, 4]);
+    /// print(a[1..=2]);     // [2, 3]
+    /// print(a[-2..=-1]);   // [3, 4]
+    /// ```
+    #[rhai_fn(index_get, return_raw, pure, volatile)]
+    pub fn array_get_range_inclusive(
+        a: &mut SharedArray,
+        range: InclusiveRange,
+    ) -> RhaiResult<Dynamic> {
+        Ok(a.slice(*range.start(), inclusive_end(*range.end(), a.len()))?)
+    }
+
+    /// Stores as many values as the slice `start..end` has items (else `ValueError`), in
+    /// one step under the lock.
+    ///
+    /// ```rhai
+    /// let a = Array("i", 4);
+    /// a[0..2] = [5, 6];
+    /// a[-2..4] = [7, 8];
+    /// print(a.to_array());   // [5, 6, 7, 8]
+    /// ```
+    #[rhai_fn(index_set, return_raw, volatile)]
+    pub fn array_set_range(
+        a: &mut SharedArray,
+        range: ExclusiveRange,
+        values: Dynamic,
+    ) -> RhaiResult<()> {
+        Ok(a.set_slice(range.start, range.end, &values)?)
+    }
+
+    /// Stores the slice `start..=end`.
+    ///
+    /// ```rhai
+    /// let a = Array("i", 3);
+    /// a[0..=1] = [4, 5];
+    /// print(a.to_array());   // [4, 5, 0]
+    /// ```
+    #[rhai_fn(index_set, return_raw, volatile)]
+    pub fn array_set_range_inclusive(
+        a: &mut SharedArray,
+        range: InclusiveRange,
+        values: Dynamic,
+    ) -> RhaiResult<()> {
+        let end = inclusive_end(*range.end(), a.len());
+        Ok(a.set_slice(*range.start(), end, &values)?)
     }
 
     /// Adds `n` to item `i` in one atomic step; returns the new value.
@@ -876,23 +1251,77 @@ mod ipc_functions {
         a.len() as INT
     }
 
+    /// The typecode, such as `"i"`.
+    ///
+    /// ```rhai
+    /// print(Array("f", 2).typecode);   // f
+    /// ```
+    #[rhai_fn(get = "typecode", pure)]
+    pub fn array_typecode(a: &mut SharedArray) -> String {
+        a.code().name().to_string()
+    }
+
     /// A plain (unshared) array with the items' current values.
     #[rhai_fn(name = "to_array", pure, volatile)]
     pub fn array_to_array(a: &mut SharedArray) -> Array {
         a.to_vec()
     }
 
-    /// The `RLock` that goes with this array.
-    #[rhai_fn(name = "get_lock", pure)]
-    pub fn array_get_lock(a: &mut SharedArray) -> RLock {
-        a.lock().clone()
+    /// A char array's bytes up to the first zero byte (Python's `.value`).
+    ///
+    /// ```rhai
+    /// let s = Array("c", 8);
+    /// s.value = "hi";
+    /// print(s.value.len());   // 2
+    /// print(s.raw.len());     // 8
+    /// ```
+    #[rhai_fn(get = "value", return_raw, pure, volatile)]
+    pub fn array_value(a: &mut SharedArray) -> RhaiResult<Blob> {
+        Ok(a.bytes_value()?)
     }
 
-    /// `Array([1, 2, 3])`.
+    /// Stores bytes (a blob or a string) at the start of a char array, then a zero byte if
+    /// there is room; more bytes than the array holds is a `ValueError`.
+    #[rhai_fn(set = "value", return_raw, pure, volatile)]
+    pub fn array_set_value(a: &mut SharedArray, value: Dynamic) -> RhaiResult<()> {
+        Ok(a.set_bytes(&value, true)?)
+    }
+
+    /// All the bytes of a char array (Python's `.raw`).
+    #[rhai_fn(get = "raw", return_raw, pure, volatile)]
+    pub fn array_raw(a: &mut SharedArray) -> RhaiResult<Blob> {
+        Ok(a.bytes_raw()?)
+    }
+
+    /// Stores bytes at the start of a char array, without a zero byte after them.
+    #[rhai_fn(set = "raw", return_raw, pure, volatile)]
+    pub fn array_set_raw(a: &mut SharedArray, value: Dynamic) -> RhaiResult<()> {
+        Ok(a.set_bytes(&value, false)?)
+    }
+
+    /// The lock that goes with this array (`AttributeError` for one with no lock).
+    #[rhai_fn(name = "get_lock", return_raw, pure)]
+    pub fn array_get_lock(a: &mut SharedArray) -> RhaiResult<Dynamic> {
+        Ok(any_lock(a.lock()?))
+    }
+
+    /// The same shared memory without its lock (Python's `get_obj()`).
+    ///
+    /// ```rhai
+    /// let a = Array("i", 3);
+    /// let raw = a.get_obj();
+    /// raw[0] = 9;
+    /// print(a[0]);   // 9
+    /// ```
+    #[rhai_fn(name = "get_obj", return_raw, pure)]
+    pub fn array_get_obj(a: &mut SharedArray) -> RhaiResult<SharedArray> {
+        Ok(a.obj()?)
+    }
+
+    /// `Array([1, 2, 3])`, `Array('i', [1, 2, 3])`, `Array('c', b'hi')`.
     #[rhai_fn(name = "to_string", name = "to_debug", pure)]
     pub fn array_to_string(a: &mut SharedArray) -> String {
-        let items: Vec<String> = a.to_vec().iter().map(|v| v.to_string()).collect();
-        format!("Array([{}])", items.join(", "))
+        a.repr()
     }
 }
 
@@ -916,5 +1345,203 @@ fn wait_for(
             return Ok(done);
         }
         cond.wait(deadline.left())?;
+    }
+}
+
+fn barrier_with(parties: INT, action: Dynamic, timeout: Dynamic) -> RhaiResult<Barrier> {
+    let parties = count(parties, "a Barrier's number of parties")?;
+    let type_name = crate::error::type_name(&action);
+    let action = if action.is_unit() {
+        None
+    } else {
+        Some(action.try_cast::<FnPtr>().ok_or_else(|| {
+            Error::new(
+                ErrorKind::TypeError,
+                format!("a Barrier's action must be a function or (), not {type_name}"),
+            )
+        })?)
+    };
+    let timeout = seconds(&timeout, "a Barrier's timeout")?;
+    Ok(Barrier::new(parties, action, timeout)?)
+}
+
+fn barrier_wait_for(
+    ctx: &NativeCallContext,
+    barrier: &Barrier,
+    timeout: Option<Duration>,
+) -> RhaiResult<INT> {
+    let index = barrier.wait(timeout, |action: &FnPtr| {
+        action.call_within_context::<Dynamic>(ctx, ()).map(|_| ())
+    })?;
+    Ok(index.into())
+}
+
+/// A `Lock` or `RLock` as a script value.
+fn any_lock(lock: &AnyLock) -> Dynamic {
+    match lock {
+        AnyLock::Lock(l) => Dynamic::from(l.clone()),
+        AnyLock::RLock(l) => Dynamic::from(l.clone()),
+    }
+}
+
+/// A typecode argument.
+fn typecode(code: &Dynamic) -> Result<Code, Error> {
+    match code.clone().into_immutable_string() {
+        Ok(name) => Code::parse(&name),
+        Err(_) => Err(Error::new(
+            ErrorKind::TypeError,
+            format!(
+                "a typecode is a string such as \"i\" or \"d\", not {}",
+                crate::error::type_name(code)
+            ),
+        )),
+    }
+}
+
+/// The lock of a synchronized value from its options map (`None`: no options); `raw`
+/// values take no options and have no lock.
+fn lock_from(options: Option<Dynamic>, raw: bool) -> Result<Option<AnyLock>, Error> {
+    if raw {
+        return Ok(None);
+    }
+    let Some(options) = options else {
+        return lock_option(None);
+    };
+    let type_name = crate::error::type_name(&options);
+    let map = options.try_cast::<rhai::Map>().ok_or_else(|| {
+        Error::new(
+            ErrorKind::TypeError,
+            format!("the options of a Value or Array are a map such as #{{ lock: false }}, not {type_name}"),
+        )
+    })?;
+    if let Some(key) = map.keys().find(|k| k.as_str() != "lock") {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!("unknown option `{key}` (a Value or Array takes `lock`)"),
+        ));
+    }
+    lock_option(map.get("lock"))
+}
+
+fn value_with(
+    first: Dynamic,
+    init: Option<Dynamic>,
+    options: Option<Dynamic>,
+    synchronized: bool,
+) -> RhaiResult<SharedValue> {
+    let lock = lock_from(options, !synchronized)?;
+    if first.is_string() || !synchronized {
+        let code = typecode(&first)?;
+        return Ok(SharedValue::typed(code, init.as_ref(), lock)?);
+    }
+    if init.is_some() {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!(
+                "Value(typecode, init) takes a typecode string first, not {}",
+                crate::error::type_name(&first)
+            ),
+        )
+        .into());
+    }
+    Ok(SharedValue::new(&first, lock)?)
+}
+
+/// The items an `Array(typecode, ...)` starts with, or its size.
+enum Init {
+    Size(INT),
+    Items(Vec<Dynamic>),
+}
+
+fn array_init(code: Code, init: Dynamic) -> Result<Init, Error> {
+    if let Ok(n) = init.as_int() {
+        return Ok(Init::Size(n));
+    }
+    let too_long = |n: i128| {
+        Error::value(format!(
+            "a shared Array's length must be from 0 to 2^28, not {n}"
+        ))
+    };
+    if let Some(range) = init.clone().try_cast::<ExclusiveRange>() {
+        let len = (i128::from(range.end) - i128::from(range.start)).max(0);
+        if len > 1 << 28 {
+            return Err(too_long(len));
+        }
+        return Ok(Init::Items(range.map(Dynamic::from_int).collect()));
+    }
+    if let Some(range) = init.clone().try_cast::<InclusiveRange>() {
+        let len = (i128::from(*range.end()) - i128::from(*range.start()) + 1).max(0);
+        if len > 1 << 28 {
+            return Err(too_long(len));
+        }
+        return Ok(Init::Items(range.map(Dynamic::from_int).collect()));
+    }
+    if init.is_blob() || (code.is_char() && init.is_string()) {
+        let bytes: Blob = if init.is_blob() {
+            init.into_blob().unwrap_or_default()
+        } else {
+            init.into_immutable_string()
+                .map(|s| s.as_bytes().to_vec())
+                .unwrap_or_default()
+        };
+        return Ok(Init::Items(
+            bytes
+                .into_iter()
+                .map(|b| Dynamic::from_int(b.into()))
+                .collect(),
+        ));
+    }
+    let type_name = crate::error::type_name(&init);
+    init.try_cast::<Array>().map(Init::Items).ok_or_else(|| {
+        Error::new(
+            ErrorKind::TypeError,
+            format!("Array(typecode, ...) takes a size, an array, a range, a blob or a string, not {type_name}"),
+        )
+    })
+}
+
+fn array_with(
+    code: Option<Dynamic>,
+    init: Dynamic,
+    options: Option<Dynamic>,
+    synchronized: bool,
+) -> RhaiResult<SharedArray> {
+    let lock = lock_from(options, !synchronized)?;
+    if let Some(code) = code {
+        let code = typecode(&code)?;
+        return Ok(match array_init(code, init)? {
+            Init::Size(n) => SharedArray::zeros(code, n, lock)?,
+            Init::Items(items) => SharedArray::from_items(code, &items, lock)?,
+        });
+    }
+    let type_name = crate::error::type_name(&init);
+    if let Ok(n) = init.as_int() {
+        return Ok(SharedArray::plain_zeros(n, lock)?);
+    }
+    if init.is_string() {
+        // `Array("i")`: a typecode without a size.
+        typecode(&init)?;
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            "Array(typecode) needs a size or items too: Array(\"i\", 10)",
+        )
+        .into());
+    }
+    match init.try_cast::<Array>() {
+        Some(list) => Ok(SharedArray::from_list(&list, lock)?),
+        None => Err(Error::new(
+            ErrorKind::TypeError,
+            format!("Array(...) takes a length or a list of numbers, not {type_name}"),
+        )
+        .into()),
+    }
+}
+
+/// The exclusive end of the inclusive slice `..=end`, Python-style for a negative `end`.
+fn inclusive_end(end: INT, len: usize) -> INT {
+    if end < 0 {
+        end.saturating_add(len as INT).saturating_add(1)
+    } else {
+        end.saturating_add(1)
     }
 }

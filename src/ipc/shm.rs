@@ -1,4 +1,4 @@
-//! Shared memory and futexes: the only `unsafe` code of the `ipc` room.
+//! Shared memory: with [`super::futex`], the only `unsafe` code of the `ipc` room.
 //!
 //! A [`Shm`] is an anonymous `MAP_SHARED` mapping made before `fork`, so every child
 //! inherits the same physical pages: an atomic written by one process is seen by all.
@@ -8,7 +8,7 @@
 
 use std::ptr::NonNull;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI64, AtomicU32};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicU8};
 
 use nix::errno::Errno;
 
@@ -63,6 +63,59 @@ impl Shm {
         unsafe { &*self.ptr.as_ptr().add(4 * index).cast::<AtomicU32>() }
     }
 
+    /// The byte at `index`.
+    ///
+    /// # Panics
+    /// If it lies outside the mapping.
+    pub fn u8(&self, index: usize) -> &AtomicU8 {
+        assert!(index < self.len, "shared byte {index} out of the mapping");
+        // SAFETY: the offset is inside the mapping (checked); a byte needs no alignment; the
+        // memory is zero-initialised, lives as long as `self`, and is only ever accessed
+        // through atomics.
+        unsafe { &*self.ptr.as_ptr().add(index).cast::<AtomicU8>() }
+    }
+
+    /// The 16-bit word at `index` (byte offset `2 * index`).
+    ///
+    /// # Panics
+    /// If it lies outside the mapping.
+    pub fn u16(&self, index: usize) -> &AtomicU16 {
+        assert!(
+            2 * index + 2 <= self.len,
+            "shared word {index} out of the mapping"
+        );
+        // SAFETY: as for `u32`, with 2-byte alignment from the page-aligned base.
+        unsafe { &*self.ptr.as_ptr().add(2 * index).cast::<AtomicU16>() }
+    }
+
+    /// The 64-bit word at `index` (byte offset `8 * index`), unsigned.
+    ///
+    /// # Panics
+    /// If it lies outside the mapping.
+    pub fn u64(&self, index: usize) -> &AtomicU64 {
+        assert!(
+            8 * index + 8 <= self.len,
+            "shared word {index} out of the mapping"
+        );
+        // SAFETY: as for `u32`, with 8-byte alignment from the page-aligned base.
+        unsafe { &*self.ptr.as_ptr().add(8 * index).cast::<AtomicU64>() }
+    }
+
+    /// The address of byte `offset` in this process (the same in every process forked
+    /// after the mapping was made).
+    ///
+    /// # Panics
+    /// If it lies outside the mapping.
+    pub fn address(&self, offset: usize) -> usize {
+        assert!(offset < self.len, "shared byte {offset} out of the mapping");
+        self.ptr.as_ptr() as usize + offset
+    }
+
+    /// The size of the mapping in bytes (a whole number of pages).
+    pub fn size(&self) -> usize {
+        self.len
+    }
+
     /// The 64-bit word at `index` (byte offset `8 * index`).
     ///
     /// # Panics
@@ -85,21 +138,7 @@ impl Drop for Shm {
     }
 }
 
-/// Wakes up to `count` processes waiting on `word`.
-pub fn futex_wake(word: &AtomicU32, count: i32) {
-    // SAFETY: `word` is a valid, aligned 32-bit word; FUTEX_WAKE does not access memory.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            count,
-            0usize,
-            0usize,
-            0u32,
-        );
-    }
-}
+pub use super::futex::futex_wake;
 
 #[cfg(test)]
 mod tests {

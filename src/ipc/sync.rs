@@ -1,60 +1,49 @@
 //! Locks, semaphores, events, conditions and barriers shared by processes.
 //!
-//! Each lives in its own [`Shm`] page, made before `fork`, and blocks on futexes. A lock's
-//! state word holds the pid of the process that holds it (0 when free) and a "waiters" bit,
-//! so that a waiter can tell when the holder has died:
+//! Each lives in a [`Shm`] page made before `fork`, and every wait sleeps in the kernel
+//! ([`wait_word`]) until it is woken, its deadline passes, or a signal arrives: nothing
+//! wakes up to look around.
 //!
-//! - **Dead holder.** A process waiting for a [`Lock`] or [`RLock`] checks every
-//!   [`LIVENESS_CHECK`] whether the holder still exists (`kill(pid, 0)`, and not a zombie).
-//!   If it died without releasing, the lock is freed and *that* waiter's `acquire` fails with
-//!   a catchable `ProcessError` naming the dead pid; it may catch the error and acquire again.
-//!   Other waiters just get the lock. So nobody hangs, and someone finds out.
+//! - **Locks** ([`RawLock`], under [`Lock`] and [`RLock`]) are robust futexes (see
+//!   [`super::futex`]): the word holds the holder's thread id, and the lock is on the
+//!   holder's robust list, so when the holder dies (SIGKILL included) the kernel marks the
+//!   word `FUTEX_OWNER_DIED` and wakes a waiter. That waiter's `acquire` fails with a
+//!   catchable `ProcessError` naming the dead process, and frees the lock, which wakes the
+//!   next waiter: nobody hangs, and someone finds out. The holder's pid is kept beside the
+//!   word, since the kernel clears the thread id.
 //! - **Timeouts** always work, dead holder or not.
-//! - Semaphores, events, conditions and barriers have no owner: a process that dies without
-//!   releasing or arriving leaves them as they are, and only timeouts help.
+//! - [`Condition`] counts its sleepers and the notifications not yet taken, so `notify(n)`
+//!   wakes exactly `n` waiters (or all there are) and only those return `true`.
+//! - Semaphores, events, conditions and barriers have no owner: a process that dies
+//!   without releasing or arriving leaves them as they are, and only timeouts help.
 
 use std::rc::Rc;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
-use nix::unistd::Pid;
+use rhai::FnPtr;
 
-use super::shm::{futex_wake, Shm};
+use super::futex::{futex_wake, with_list, Slot, OWNER_DIED, SLOT, TID_MASK, WAITERS};
+use super::shm::Shm;
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::my_pid;
 
-/// How often a waiter checks that a lock's holder is still alive.
+pub use super::futex::pid_alive;
+use crate::process::wait::wait_word;
+pub use crate::process::wait::Deadline;
+
+/// How often a waiter checks that a lock's holder is still alive where the kernel cannot
+/// watch it (no usable robust list); also the Queue's check on a writer that stopped in the
+/// middle of a message.
 pub const LIVENESS_CHECK: Duration = Duration::from_millis(50);
-
-const WAITERS: u32 = 1 << 31;
 
 /// How many times a contended acquire checks the word before sleeping.
 const SPINS: u32 = 100;
 
-use crate::process::wait::wait_word;
-pub use crate::process::wait::Deadline;
-
-fn me() -> u32 {
-    my_pid().as_raw() as u32
-}
-
-/// Whether process `pid` exists and has not ended (a zombie counts as ended).
-pub fn pid_alive(pid: u32) -> bool {
-    match nix::sys::signal::kill(Pid::from_raw(pid as i32), None) {
-        Err(nix::errno::Errno::ESRCH) => false,
-        _ => !is_zombie(pid),
-    }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next())
-        == Some('Z')
-}
+/// Where lock slots start in a page: [`RawLock::new`] slot `i` takes the [`SLOT`] bytes
+/// from `LOCK_AREA + SLOT * i`, so the start of the page stays free for the words of
+/// whoever owns it (a Queue's counters, a Barrier's state).
+pub const LOCK_AREA: usize = 2048;
 
 /// What a waiter does when it finds the holder of a lock dead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,32 +61,69 @@ pub enum Acquired {
     Yes,
     /// The deadline passed first.
     TimedOut,
-    /// The caller holds the lock, taken over from this dead process.
+    /// The caller holds the lock, taken over from this dead process (0: a process that died
+    /// before its pid was recorded, in the few instructions after it took the word).
     TookOver(u32),
 }
 
-/// A mutual-exclusion word in shared memory: 0 free, else the holder's pid, with bit 31
-/// set when someone may be waiting.
+/// How the wait for the word ended, before the robust list is updated.
+enum Taken {
+    Got,
+    TimedOut,
+    OwnerDied(u32),
+}
+
+/// A mutual-exclusion lock in a [`Slot`] of shared memory: the word is 0 when free, else
+/// the holder's thread id with `FUTEX_WAITERS` set when someone may be waiting, or
+/// `FUTEX_OWNER_DIED` once the kernel found the holder gone.
 #[derive(Clone)]
 pub struct RawLock {
-    shm: Rc<Shm>,
-    index: usize,
+    slot: Slot,
 }
 
 impl RawLock {
-    /// The lock in word `index` of `shm` (which must be zero to start with: free).
+    /// The lock in slot `index` of `shm`'s lock area (see [`LOCK_AREA`]), which must be
+    /// zero to start with (free).
+    ///
+    /// # Panics
+    /// If the slot does not fit in the mapping.
     pub fn new(shm: Rc<Shm>, index: usize) -> Self {
-        Self { shm, index }
+        Self {
+            slot: Slot::new(shm, LOCK_AREA + SLOT * index),
+        }
     }
 
     fn word(&self) -> &AtomicU32 {
-        self.shm.u32(self.index)
+        self.slot.word()
     }
 
-    /// The pid of the holder, if held.
+    /// The pid of the holder, if held (a holder that died keeps its pid here until someone
+    /// takes the lock over).
     pub fn holder(&self) -> Option<u32> {
-        let v = self.word().load(SeqCst) & !WAITERS;
-        (v != 0).then_some(v)
+        let v = self.word().load(SeqCst);
+        if v & (TID_MASK | OWNER_DIED) == 0 {
+            return None;
+        }
+        match self.slot.owner().load(SeqCst) {
+            0 => Some(v & TID_MASK).filter(|&t| t != 0),
+            pid => Some(pid),
+        }
+    }
+
+    /// Whether some process holds it (or held it when it died, and nobody noticed yet).
+    pub fn locked(&self) -> bool {
+        self.word().load(SeqCst) & (TID_MASK | OWNER_DIED) != 0
+    }
+
+    /// Whether this thread holds it.
+    pub fn is_mine(&self) -> bool {
+        let me = with_list(|list| list.tid());
+        self.word().load(SeqCst) & TID_MASK == me
+    }
+
+    /// The spare word of the slot (an `RLock`'s count).
+    fn extra(&self) -> &AtomicU32 {
+        self.slot.extra()
     }
 
     /// Takes the lock, waiting until `deadline`.
@@ -107,29 +133,85 @@ impl RawLock {
         on_dead: OnDeadHolder,
         what: &str,
     ) -> Result<Acquired> {
-        let me = me();
+        let word = self.word();
+        let fast = with_list(|list| {
+            list.reconcile();
+            list.begin(&self.slot);
+            if word.compare_exchange(0, list.tid(), SeqCst, SeqCst).is_ok() {
+                list.hold(&self.slot);
+                list.end();
+                return Ok(());
+            }
+            Err((list.tid(), list.robust()))
+        });
+        let Err((me, robust)) = fast else {
+            return Ok(Acquired::Yes);
+        };
+        let taken = self.take(me, robust, deadline, what);
+        let acquired = with_list(|list| {
+            let acquired = match taken {
+                Ok(Taken::Got) => Ok(Acquired::Yes),
+                Ok(Taken::OwnerDied(pid)) => Ok(Acquired::TookOver(pid)),
+                Ok(Taken::TimedOut) => Ok(Acquired::TimedOut),
+                Err(e) => Err(e),
+            };
+            if let Ok(Acquired::Yes | Acquired::TookOver(_)) = acquired {
+                list.hold(&self.slot);
+            }
+            list.end();
+            acquired
+        });
+        match acquired {
+            Ok(Acquired::TookOver(dead)) if on_dead == OnDeadHolder::Fail => {
+                self.release();
+                let who = if dead == 0 {
+                    "a process".to_string()
+                } else {
+                    format!("process {dead}")
+                };
+                Err(Error::process(format!(
+                    "{what} was held by {who}, which ended without releasing it; \
+                     the lock has been freed (acquire again to take it)"
+                )))
+            }
+            Ok(Acquired::TimedOut) | Err(_) => {
+                // The kernel wakes one waiter when a holder dies: if that was us, pass it on.
+                if self.word().load(SeqCst) & TID_MASK == 0 {
+                    futex_wake(self.word(), 1);
+                }
+                acquired
+            }
+            other => other,
+        }
+    }
+
+    fn take(&self, me: u32, robust: bool, deadline: Deadline, what: &str) -> Result<Taken> {
         let word = self.word();
         if word.compare_exchange(0, me, SeqCst, SeqCst).is_ok() {
-            return Ok(Acquired::Yes);
+            return Ok(Taken::Got);
         }
         // The holder usually lets go within a few hundred nanoseconds (it is running on
         // another CPU): spin briefly before going to sleep in the kernel.
         for _ in 0..SPINS {
             std::hint::spin_loop();
             if word.load(Relaxed) == 0 && word.compare_exchange(0, me, SeqCst, SeqCst).is_ok() {
-                return Ok(Acquired::Yes);
+                return Ok(Taken::Got);
             }
         }
         let mut next_check = Instant::now() + LIVENESS_CHECK;
         loop {
             let v = word.load(SeqCst);
-            if v == 0 {
-                // Someone else may still be waiting: keep the bit so release wakes them.
+            if v & TID_MASK == 0 {
+                // Free, or its holder died. Others may be waiting: keep the bit so that our
+                // release wakes them.
                 if word
-                    .compare_exchange(0, me | WAITERS, SeqCst, SeqCst)
+                    .compare_exchange(v, me | WAITERS, SeqCst, SeqCst)
                     .is_ok()
                 {
-                    return Ok(Acquired::Yes);
+                    if v & OWNER_DIED != 0 {
+                        return Ok(Taken::OwnerDied(self.slot.owner().load(SeqCst)));
+                    }
+                    return Ok(Taken::Got);
                 }
                 continue;
             }
@@ -140,60 +222,82 @@ impl RawLock {
             {
                 continue;
             }
-            let holder = v & !WAITERS;
-            if holder == me && !deadline.is_some() {
+            if v & TID_MASK == me && !deadline.is_some() {
                 return Err(Error::process(format!(
                     "{what} is already held by this process (a second acquire would wait forever; use an RLock)"
                 )));
             }
             if deadline.passed() {
-                return Ok(Acquired::TimedOut);
+                return Ok(Taken::TimedOut);
             }
-            let check = Deadline::after(Some(LIVENESS_CHECK)).min(deadline);
-            wait_word(word, v | WAITERS, check)?;
-            if Instant::now() < next_check || holder == me {
+            if robust {
+                wait_word(word, v | WAITERS, deadline)?;
                 continue;
             }
-            next_check = Instant::now() + LIVENESS_CHECK;
-            if !pid_alive(holder) {
-                match on_dead {
-                    OnDeadHolder::TakeOver => {
-                        if word
-                            .compare_exchange(v | WAITERS, me | WAITERS, SeqCst, SeqCst)
-                            .is_ok()
-                        {
-                            return Ok(Acquired::TookOver(holder));
-                        }
-                    }
-                    OnDeadHolder::Fail => {
-                        if word
-                            .compare_exchange(v | WAITERS, 0, SeqCst, SeqCst)
-                            .is_ok()
-                        {
-                            futex_wake(word, i32::MAX);
-                            return Err(Error::process(format!(
-                                "{what} was held by process {holder}, which ended without releasing it; \
-                                 the lock has been freed (acquire again to take it)"
-                            )));
-                        }
-                    }
+            // Without the kernel's help: look at the holder now and then.
+            wait_word(
+                word,
+                v | WAITERS,
+                deadline.min(Deadline::at(Some(next_check))),
+            )?;
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + LIVENESS_CHECK;
+                let holder = self.slot.owner().load(SeqCst);
+                if holder != 0 && !pid_alive(holder) {
+                    // Mark it as the kernel would have.
+                    let _ =
+                        word.compare_exchange(v | WAITERS, OWNER_DIED | WAITERS, SeqCst, SeqCst);
                 }
             }
         }
     }
 
-    /// Frees the lock, whoever holds it. `false` if it was not held.
+    /// Frees the lock, whoever holds it (Python lets any process release a `Lock`).
+    /// `false` if it was not held.
     pub fn release(&self) -> bool {
-        let v = self.word().swap(0, SeqCst);
-        if v & WAITERS != 0 {
-            futex_wake(self.word(), 1);
-        }
-        v != 0
+        let word = self.word();
+        with_list(|list| loop {
+            let v = word.load(SeqCst);
+            let tid = v & TID_MASK;
+            if tid == 0 && v & OWNER_DIED == 0 {
+                return false;
+            }
+            if tid == list.tid() {
+                list.begin(&self.slot);
+                list.unhold(&self.slot);
+                // Still ours: no other process writes the pid now. (Killed between here and
+                // the word, this process would be "a process" in the waiters' error.)
+                self.slot.owner().store(0, Relaxed);
+                let mut v = v;
+                loop {
+                    match word.compare_exchange(v, 0, SeqCst, SeqCst) {
+                        Ok(_) => {
+                            if v & WAITERS != 0 {
+                                futex_wake(word, 1);
+                            }
+                            break;
+                        }
+                        // A waiter set the waiters bit.
+                        Err(now) if now & TID_MASK == tid => v = now,
+                        // Another process released it meanwhile.
+                        Err(_) => break,
+                    }
+                }
+                list.end();
+                return true;
+            }
+            // Held by another process or thread: its robust list lets go of the slot at its
+            // next lock operation (see `ThreadList::reconcile`).
+            let owner = self.slot.owner().load(SeqCst);
+            if word.compare_exchange(v, 0, SeqCst, SeqCst).is_ok() {
+                let _ = self.slot.owner().compare_exchange(owner, 0, SeqCst, SeqCst);
+                if v & WAITERS != 0 {
+                    futex_wake(word, 1);
+                }
+                return true;
+            }
+        })
     }
-}
-
-fn released_unlocked(what: &str) -> Error {
-    Error::value(format!("cannot release an unlocked {what}"))
 }
 
 /// Python's `multiprocessing.Lock`: any process may release it once it is held.
@@ -203,7 +307,7 @@ pub struct Lock(RawLock);
 impl Lock {
     /// A new, free lock.
     pub fn new() -> Result<Self> {
-        Ok(Self(RawLock::new(Shm::new(4)?, 0)))
+        Ok(Self(RawLock::new(Shm::new(LOCK_AREA + SLOT)?, 0)))
     }
 
     /// Takes the lock; `false` if `timeout` passed first.
@@ -214,18 +318,30 @@ impl Lock {
         Ok(got != Acquired::TimedOut)
     }
 
-    /// Frees the lock; `ValueError` if it is not held.
+    /// Frees the lock; `ValueError` if it is not held (Python's message).
     pub fn release(&self) -> Result<()> {
         if self.0.release() {
             Ok(())
         } else {
-            Err(released_unlocked("Lock"))
+            Err(Error::value(
+                "cannot release an unlocked Lock (semaphore or lock released too many times)",
+            ))
         }
     }
 
     /// The pid of the holder.
     pub fn holder(&self) -> Option<u32> {
         self.0.holder()
+    }
+
+    /// Whether some process holds it.
+    pub fn locked(&self) -> bool {
+        self.0.locked()
+    }
+
+    /// Whether this process holds it.
+    pub fn is_mine(&self) -> bool {
+        self.0.is_mine()
     }
 }
 
@@ -240,17 +356,17 @@ impl RLock {
     /// A new, free reentrant lock.
     pub fn new() -> Result<Self> {
         Ok(Self {
-            raw: RawLock::new(Shm::new(8)?, 0),
+            raw: RawLock::new(Shm::new(LOCK_AREA + SLOT)?, 0),
         })
     }
 
     fn count(&self) -> &AtomicU32 {
-        self.raw.shm.u32(1)
+        self.raw.extra()
     }
 
     /// Takes the lock (again, if this process holds it); `false` on timeout.
     pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
-        if self.raw.holder() == Some(me()) {
+        if self.raw.is_mine() {
             self.count().fetch_add(1, SeqCst);
             return Ok(true);
         }
@@ -266,14 +382,19 @@ impl RLock {
         }
     }
 
-    /// Releases one level; only the holder may.
+    /// Releases one level; only the holder may (`AssertionError`, as Python's
+    /// `multiprocessing.RLock`).
     pub fn release(&self) -> Result<()> {
-        if self.raw.holder() != Some(me()) {
-            return Err(Error::value(
-                "cannot release an RLock this process does not hold",
+        if !self.raw.is_mine() {
+            return Err(Error::new(
+                ErrorKind::AssertionError,
+                "cannot release an RLock this process does not hold \
+                 (attempt to release recursive lock not owned by thread)",
             ));
         }
-        if self.count().fetch_sub(1, SeqCst) <= 1 {
+        if self.count().load(SeqCst) > 1 {
+            self.count().fetch_sub(1, SeqCst);
+        } else {
             self.count().store(0, SeqCst);
             self.raw.release();
         }
@@ -297,7 +418,21 @@ impl RLock {
 
     /// Whether this process holds it.
     pub fn is_mine(&self) -> bool {
-        self.raw.holder() == Some(me())
+        self.raw.is_mine()
+    }
+
+    /// Whether some process holds it.
+    pub fn locked(&self) -> bool {
+        self.raw.locked()
+    }
+
+    /// How many times its holder acquired it (0 when free).
+    pub fn level(&self) -> u32 {
+        if self.raw.locked() {
+            self.count().load(SeqCst)
+        } else {
+            0
+        }
     }
 
     /// The pid of the holder.
@@ -433,51 +568,141 @@ impl Event {
     }
 }
 
-/// Python's `Condition` (over its own `RLock`): wait for a notification while the lock is
-/// let go.
+/// A `Lock` or an `RLock`: what a [`Condition`] (Python's `Condition(lock)`) or a shared
+/// value (`lock: ...`) may be given.
+#[derive(Clone)]
+pub enum AnyLock {
+    /// A plain lock.
+    Lock(Lock),
+    /// A reentrant lock (the default).
+    RLock(RLock),
+}
+
+impl AnyLock {
+    /// Whether this process holds it.
+    pub fn is_mine(&self) -> bool {
+        match self {
+            Self::Lock(l) => l.is_mine(),
+            Self::RLock(l) => l.is_mine(),
+        }
+    }
+
+    fn release_all(&self) -> u32 {
+        match self {
+            Self::Lock(l) => u32::from(l.0.release()),
+            Self::RLock(l) => l.release_all(),
+        }
+    }
+
+    fn restore(&self, count: u32) -> Result<()> {
+        match self {
+            Self::Lock(l) => {
+                l.0.acquire(Deadline::NEVER, OnDeadHolder::Fail, "the Condition's lock")
+                    .map(|_| ())
+            }
+            Self::RLock(l) => l.restore(count),
+        }
+    }
+
+    /// The pid of the holder.
+    pub fn holder(&self) -> Option<u32> {
+        match self {
+            Self::Lock(l) => l.holder(),
+            Self::RLock(l) => l.holder(),
+        }
+    }
+
+    /// Takes the lock; `false` on timeout.
+    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+        match self {
+            Self::Lock(l) => l.acquire(timeout),
+            Self::RLock(l) => l.acquire(timeout),
+        }
+    }
+
+    /// Releases the lock (one level of an `RLock`).
+    pub fn release(&self) -> Result<()> {
+        match self {
+            Self::Lock(l) => l.release(),
+            Self::RLock(l) => l.release(),
+        }
+    }
+}
+
+// A Condition's page: word 0 a sequence number bumped by every notify (the futex waiters
+// sleep on), word 1 sleepers not yet notified, word 2 notifications not yet taken.
+const SEQ: usize = 0;
+const SLEEPERS: usize = 1;
+const TOKENS: usize = 2;
+
+/// Python's `Condition`: wait for a notification while its lock is let go.
+///
+/// Waiters and notifiers change the counts while holding the lock, except that a woken
+/// waiter takes its notification (a *token*) before it has the lock back. A waiter may take
+/// a token only once a notify happened after it began to wait, so a late waiter never takes
+/// a notification meant for earlier ones, and a waiter whose timeout ends at the moment it
+/// is notified still counts as notified (and returns `true`). So `notify(n)` wakes exactly
+/// `min(n, waiters)` waiters, and exactly those return `true`.
 #[derive(Clone)]
 pub struct Condition {
-    lock: RLock,
-    /// Word 0: a sequence number bumped by every notify.
-    seq: Rc<Shm>,
+    lock: AnyLock,
+    shm: Rc<Shm>,
 }
 
 impl Condition {
-    /// A new condition with a new `RLock`.
-    pub fn new() -> Result<Self> {
+    /// A new condition over `lock`, or over a new `RLock`.
+    pub fn new(lock: Option<AnyLock>) -> Result<Self> {
+        let lock = match lock {
+            Some(lock) => lock,
+            None => AnyLock::RLock(RLock::new()?),
+        };
         Ok(Self {
-            lock: RLock::new()?,
-            seq: Shm::new(4)?,
+            lock,
+            shm: Shm::new(12)?,
         })
     }
 
     /// Its lock.
-    pub fn lock(&self) -> &RLock {
+    pub fn lock(&self) -> &AnyLock {
         &self.lock
     }
 
-    fn ensure_held(&self, verb: &str) -> Result<()> {
+    fn ensure_held(&self, what: &str) -> Result<()> {
         if self.lock.is_mine() {
             Ok(())
         } else {
-            Err(Error::value(format!(
-                "cannot {verb} on a Condition whose lock this process does not hold"
-            )))
+            Err(Error::new(
+                ErrorKind::AssertionError,
+                format!("{what} needs the Condition's lock, which this process does not hold"),
+            ))
         }
     }
 
+    fn take_token(&self) -> bool {
+        self.shm
+            .u32(TOKENS)
+            .fetch_update(SeqCst, SeqCst, |t| t.checked_sub(1))
+            .is_ok()
+    }
+
     /// Lets the lock go, waits for a notify or the timeout, and takes the lock back.
-    /// Returns `false` if the timeout passed. A notify meant for another waiter can end
-    /// it too: wait in a loop that checks the condition, as in Python.
+    /// Returns `false` if the timeout passed without a notify for this waiter.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         self.ensure_held("wait")?;
         let deadline = Deadline::after(timeout);
-        let word = self.seq.u32(0);
-        let seen = word.load(SeqCst);
+        let seq = self.shm.u32(SEQ);
+        let began = seq.load(SeqCst);
+        self.shm.u32(SLEEPERS).fetch_add(1, SeqCst);
         let count = self.lock.release_all();
+        let mut notified = false;
         let mut waited = Ok(());
-        while word.load(SeqCst) == seen {
-            match wait_word(word, seen, deadline) {
+        loop {
+            let now = seq.load(SeqCst);
+            if now != began && self.take_token() {
+                notified = true;
+                break;
+            }
+            match wait_word(seq, now, deadline) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
@@ -486,16 +711,35 @@ impl Condition {
                 }
             }
         }
-        let notified = word.load(SeqCst) != seen;
-        self.lock.restore(count)?;
-        waited.map(|()| notified)
+        let restored = self.lock.restore(count);
+        if !notified {
+            // Timed out (or interrupted): a notify may have come at the last moment.
+            if seq.load(SeqCst) != began && self.take_token() {
+                notified = true;
+            } else {
+                let _ = self
+                    .shm
+                    .u32(SLEEPERS)
+                    .fetch_update(SeqCst, SeqCst, |s| s.checked_sub(1));
+            }
+        }
+        waited?;
+        restored?;
+        Ok(notified)
     }
 
     /// Wakes up to `n` waiters.
     pub fn notify(&self, n: u32) -> Result<()> {
         self.ensure_held("notify")?;
-        self.seq.u32(0).fetch_add(1, SeqCst);
-        futex_wake(self.seq.u32(0), n.min(i32::MAX as u32) as i32);
+        let sleepers = self.shm.u32(SLEEPERS);
+        let woken = n.min(sleepers.load(SeqCst));
+        if woken == 0 {
+            return Ok(());
+        }
+        sleepers.fetch_sub(woken, SeqCst);
+        self.shm.u32(TOKENS).fetch_add(woken, SeqCst);
+        self.shm.u32(SEQ).fetch_add(1, SeqCst);
+        futex_wake(self.shm.u32(SEQ), woken.min(i32::MAX as u32) as i32);
         Ok(())
     }
 
@@ -505,23 +749,47 @@ impl Condition {
     }
 }
 
-/// Python's `Barrier(parties)`: `wait` returns once `parties` processes have called it.
+// A Barrier's page: word 0 its state (Python's: 0 filling, 1 draining, -1 resetting,
+// -2 broken), word 1 how many are inside `wait`, word 2 a sequence number bumped to wake
+// every waiter; its lock in slot 0 of the lock area.
+const STATE: usize = 0;
+const COUNT: usize = 1;
+const BARRIER_SEQ: usize = 2;
+const FILLING: i32 = 0;
+const DRAINING: i32 = 1;
+const RESETTING: i32 = -1;
+const BROKEN: i32 = -2;
+
+fn broken_barrier(why: &str) -> Error {
+    Error::new(
+        ErrorKind::BrokenBarrierError,
+        format!("the Barrier is broken: {why}"),
+    )
+}
+
+/// Python's `Barrier(parties, action, timeout)`: `wait` returns once `parties` processes
+/// have called it; `action` runs in one of them (the last to arrive) first. Python's
+/// algorithm (`threading.Barrier`) over shared words, a robust lock and a futex.
 #[derive(Clone)]
 pub struct Barrier {
-    // Layout: word 0 internal lock, word 1 waiting count, word 2 generation.
     shm: Rc<Shm>,
     parties: u32,
+    timeout: Option<Duration>,
+    action: Option<FnPtr>,
 }
 
 impl Barrier {
-    /// A barrier for `parties` processes.
-    pub fn new(parties: u32) -> Result<Self> {
+    /// A barrier for `parties` processes, running `action` when it trips, with `timeout` as
+    /// the default for `wait`.
+    pub fn new(parties: u32, action: Option<FnPtr>, timeout: Option<Duration>) -> Result<Self> {
         if parties == 0 {
             return Err(Error::value("a Barrier needs at least one party"));
         }
         Ok(Self {
-            shm: Shm::new(12)?,
+            shm: Shm::new(LOCK_AREA + SLOT)?,
             parties,
+            timeout,
+            action,
         })
     }
 
@@ -530,63 +798,269 @@ impl Barrier {
         self.parties
     }
 
-    /// How many are waiting now.
-    pub fn n_waiting(&self) -> u32 {
-        self.shm.u32(1).load(SeqCst)
+    /// The function run when the barrier trips.
+    pub fn action(&self) -> Option<&FnPtr> {
+        self.action.as_ref()
     }
 
+    fn state(&self) -> i32 {
+        self.shm.u32(STATE).load(SeqCst) as i32
+    }
+
+    fn set_state(&self, state: i32) {
+        self.shm.u32(STATE).store(state as u32, SeqCst);
+    }
+
+    fn count(&self) -> &AtomicU32 {
+        self.shm.u32(COUNT)
+    }
+
+    /// How many are waiting now.
+    pub fn n_waiting(&self) -> u32 {
+        if self.state() == FILLING {
+            self.count().load(SeqCst)
+        } else {
+            0
+        }
+    }
+
+    /// Whether it is broken (by `abort`, a timeout, or a failed action).
+    pub fn broken(&self) -> bool {
+        self.state() == BROKEN
+    }
+
+    /// Takes the internal lock. A party that died holding it may have left the state half
+    /// changed: the barrier is then broken.
     fn lock(&self) -> Result<RawLock> {
         let lock = RawLock::new(self.shm.clone(), 0);
-        lock.acquire(
+        if let Acquired::TookOver(_) = lock.acquire(
             Deadline::NEVER,
             OnDeadHolder::TakeOver,
             "the Barrier's lock",
-        )?;
+        )? {
+            self.break_barrier();
+        }
         Ok(lock)
     }
 
+    fn notify_all(&self) {
+        self.shm.u32(BARRIER_SEQ).fetch_add(1, SeqCst);
+        futex_wake(self.shm.u32(BARRIER_SEQ), i32::MAX);
+    }
+
+    fn break_barrier(&self) {
+        self.set_state(BROKEN);
+        self.notify_all();
+    }
+
+    /// Lets the lock go, waits for a change or the deadline, and takes the lock back:
+    /// `false` on timeout.
+    fn wait_change(&self, lock: &RawLock, deadline: Deadline) -> Result<bool> {
+        let seq = self.shm.u32(BARRIER_SEQ);
+        let seen = seq.load(SeqCst);
+        lock.release();
+        let waited = wait_word(seq, seen, deadline);
+        let relocked = self.lock();
+        let changed = waited?;
+        relocked?;
+        Ok(changed)
+    }
+
     /// Arrives and waits for the others; returns this party's arrival index (0 for the
-    /// first). On timeout this party withdraws (the others keep waiting for a full set)
-    /// and a `TimeoutError` is raised.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<u32> {
-        let deadline = Deadline::after(timeout);
-        let count = self.shm.u32(1);
-        let generation = self.shm.u32(2);
+    /// first). The last to arrive runs `action` first (and an error in it breaks the
+    /// barrier). If `timeout` (or the barrier's default) passes first, the barrier breaks:
+    /// `BrokenBarrierError` here and in every waiting party.
+    pub fn wait<E: From<Error>>(
+        &self,
+        timeout: Option<Duration>,
+        action: impl FnOnce(&FnPtr) -> std::result::Result<(), E>,
+    ) -> std::result::Result<u32, E> {
+        let deadline = Deadline::after(timeout.or(self.timeout));
         let lock = self.lock()?;
-        let gen = generation.load(SeqCst);
-        let index = count.fetch_add(1, SeqCst);
-        if index + 1 >= self.parties {
-            count.store(0, SeqCst);
-            generation.fetch_add(1, SeqCst);
+        // Wait while the previous round drains or a reset completes.
+        while matches!(self.state(), DRAINING | RESETTING) {
+            self.wait_change(&lock, Deadline::NEVER)?;
+        }
+        if self.state() != FILLING {
             lock.release();
-            futex_wake(generation, i32::MAX);
-            return Ok(index);
+            return Err(broken_barrier("it was aborted, reset or timed out").into());
+        }
+        let index = self.count().fetch_add(1, SeqCst);
+        let result = if index + 1 >= self.parties {
+            let ran = match &self.action {
+                Some(f) => action(f),
+                None => Ok(()),
+            };
+            match ran {
+                Ok(()) => {
+                    self.set_state(DRAINING);
+                    self.notify_all();
+                    Ok(index)
+                }
+                Err(e) => {
+                    self.break_barrier();
+                    Err(e)
+                }
+            }
+        } else {
+            self.wait_for_release(&lock, deadline)
+                .map_err(E::from)
+                .map(|()| index)
+        };
+        // Leave: the last one out of a drained or reset round opens the next.
+        self.count().fetch_sub(1, SeqCst);
+        if self.count().load(SeqCst) == 0 && matches!(self.state(), DRAINING | RESETTING) {
+            self.set_state(FILLING);
+            self.notify_all();
         }
         lock.release();
-        loop {
-            if deadline.passed() {
-                let lock = self.lock()?;
-                let done = generation.load(SeqCst) != gen;
-                if !done {
-                    count.fetch_sub(1, SeqCst);
-                }
-                lock.release();
-                if done {
-                    return Ok(index);
-                }
-                return Err(Error::new(
-                    ErrorKind::TimeoutError,
-                    format!(
-                        "Barrier.wait timed out with {} of {} parties arrived",
-                        self.n_waiting() + 1,
-                        self.parties
-                    ),
-                ));
-            }
-            wait_word(generation, gen, deadline)?;
-            if generation.load(SeqCst) != gen {
-                return Ok(index);
+        result
+    }
+
+    fn wait_for_release(&self, lock: &RawLock, deadline: Deadline) -> Result<()> {
+        while self.state() == FILLING {
+            if !self.wait_change(lock, deadline)? && self.state() == FILLING {
+                self.break_barrier();
+                return Err(broken_barrier(&format!(
+                    "wait timed out with {} of {} parties arrived",
+                    self.count().load(SeqCst),
+                    self.parties
+                )));
             }
         }
+        if self.state() < 0 {
+            return Err(broken_barrier("it was aborted, reset or timed out"));
+        }
+        Ok(())
+    }
+
+    /// Breaks the barrier: every waiting party, and every later `wait`, gets a
+    /// `BrokenBarrierError` until `reset`.
+    pub fn abort(&self) -> Result<()> {
+        let lock = self.lock()?;
+        self.break_barrier();
+        lock.release();
+        Ok(())
+    }
+
+    /// Back to the empty state; parties waiting now get a `BrokenBarrierError`.
+    pub fn reset(&self) -> Result<()> {
+        let lock = self.lock()?;
+        if self.count().load(SeqCst) > 0 {
+            if matches!(self.state(), FILLING | BROKEN) {
+                self.set_state(RESETTING);
+            }
+        } else {
+            self.set_state(FILLING);
+        }
+        self.notify_all();
+        lock.release();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Makes a robust, process-shared pthread mutex at `at`.
+    fn robust_mutex(at: usize) -> *mut libc::pthread_mutex_t {
+        let mutex = at as *mut libc::pthread_mutex_t;
+        // SAFETY: `at` is 8-aligned memory of a live mapping with room for a mutex (the
+        // callers use the start of a page); the attribute object lives on this stack.
+        unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            assert_eq!(libc::pthread_mutexattr_init(&mut attr), 0);
+            assert_eq!(
+                libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED),
+                0
+            );
+            assert_eq!(
+                libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST),
+                0
+            );
+            assert_eq!(libc::pthread_mutex_init(mutex, &attr), 0);
+        }
+        mutex
+    }
+
+    /// The entries of this thread's robust list, first to last.
+    fn list_entries() -> Vec<usize> {
+        let mut head: usize = 0;
+        let mut len: usize = 0;
+        let mut entries = Vec::new();
+        // SAFETY: reads this thread's registration into two locals, then walks the list,
+        // whose entries are locks this thread holds (mapped while held).
+        unsafe {
+            let rc = libc::syscall(
+                libc::SYS_get_robust_list,
+                0 as libc::c_long,
+                &mut head as *mut usize,
+                &mut len as *mut usize,
+            );
+            assert_eq!(rc, 0);
+            let mut entry = std::ptr::read_volatile(head as *const usize) & !1;
+            while entry != head && entries.len() < 100 {
+                entries.push(entry);
+                entry = std::ptr::read_volatile(entry as *const usize) & !1;
+            }
+        }
+        entries
+    }
+
+    #[test]
+    fn locks_share_glibcs_robust_list_and_the_kernel_marks_them_when_the_thread_ends() {
+        // A thread takes glibc robust mutexes and our locks in turns, lets some go in the
+        // middle of the list, and ends holding one of each: the kernel must mark both.
+        let (send, recv) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let shm = Shm::new(4096).unwrap();
+            let (m1, m2) = (robust_mutex(shm.address(0)), robust_mutex(shm.address(64)));
+            let (l1, l2) = (RawLock::new(shm.clone(), 0), RawLock::new(shm.clone(), 1));
+            let take = |l: &RawLock| l.acquire(Deadline::NEVER, OnDeadHolder::Fail, "l");
+            // SAFETY: m1 and m2 are initialised robust mutexes in `shm`, which outlives them.
+            unsafe {
+                assert_eq!(libc::pthread_mutex_lock(m1), 0);
+                assert_eq!(take(&l1).unwrap(), Acquired::Yes);
+                assert_eq!(libc::pthread_mutex_lock(m2), 0);
+                assert_eq!(take(&l2).unwrap(), Acquired::Yes);
+                assert_eq!(list_entries().len(), 4);
+                assert_eq!(libc::pthread_mutex_unlock(m1), 0);
+                assert!(l1.release());
+            }
+            let node =
+                |i: usize| shm.address(LOCK_AREA + SLOT * i + super::super::futex::layout().node);
+            assert_eq!(list_entries(), vec![node(1), shm.address(64) + 32]);
+            send.send((shm.address(0), l2.word() as *const AtomicU32 as usize))
+                .unwrap();
+            // Ends holding m2 and l2; `shm` stays mapped while l2 is on the list.
+        })
+        .join()
+        .unwrap();
+        let (base, word) = recv.recv().unwrap();
+        // SAFETY: the mapping outlives the thread (its robust list keeps it), and the words
+        // are aligned atomics in it.
+        unsafe {
+            let word = &*(word as *const AtomicU32);
+            assert_eq!(word.load(SeqCst) & (TID_MASK | OWNER_DIED), OWNER_DIED);
+            let m2 = (base + 64) as *mut libc::pthread_mutex_t;
+            assert_eq!(libc::pthread_mutex_lock(m2), libc::EOWNERDEAD);
+            assert_eq!(libc::pthread_mutex_consistent(m2), 0);
+            assert_eq!(libc::pthread_mutex_unlock(m2), 0);
+        }
+    }
+
+    #[test]
+    fn lock_words_follow_the_kernel_convention() {
+        let lock = Lock::new().unwrap();
+        assert!(!lock.locked());
+        assert!(lock.acquire(None).unwrap());
+        let tid = nix::unistd::gettid().as_raw() as u32;
+        assert_eq!(lock.0.word().load(SeqCst) & TID_MASK, tid);
+        assert_eq!(lock.holder(), Some(std::process::id()));
+        assert!(!lock.acquire(Some(Duration::ZERO)).unwrap());
+        lock.release().unwrap();
+        assert_eq!(lock.0.word().load(SeqCst), 0);
+        assert!(lock.release().is_err());
     }
 }
