@@ -25,6 +25,8 @@ mod net;
 mod pool;
 /// Processes: start, join, names, exit codes, reaping, daemons, misuse errors.
 mod process;
+/// Queues and pipes under faults (signals, killed readers and writers) and their Python parity.
+mod queue;
 /// Bad input never panics: generated calls of every native with wrong arguments.
 mod robustness;
 /// Every script in `scripts/` runs and behaves as documented.
