@@ -46,7 +46,10 @@
 use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicI64, AtomicU32,
+    Ordering::{Acquire, Release, SeqCst},
+};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -72,7 +75,7 @@ pub const CHUNK: usize = 4096;
 const TAG: usize = 16;
 /// Data bytes in a full chunk (and at most in the last one).
 const CHUNK_DATA: usize = CHUNK - 2 * TAG;
-/// Full chunks per `writev` (3 or 4 iovecs each, well under `IOV_MAX`).
+/// Full chunks per `writev` or `readv` (3 or 4 iovecs each, well under `IOV_MAX`).
 const BATCH: usize = 200;
 const MAGIC: u16 = 0x5150;
 
@@ -94,13 +97,17 @@ const RSTATE: usize = 10;
 const RTAG: usize = 24;
 /// Where each read puts its tag (4 words), zeroed before the read.
 const RSLOT: usize = 28;
+/// Where a read of a chunk's data puts the next chunk's head tag, if it is there already
+/// (4 words), zeroed before the read.
+const RNEXT: usize = 36;
 /// Bumped whenever `fin` or the `task_done` count moves (a futex).
 const RGEN: usize = 32;
 /// Processes waiting on [`RGEN`].
 const RWAITERS: usize = 33;
 /// `task_done()` calls.
 const DONE: usize = 34;
-const BROKEN: usize = 35;
+/// Set once the stream was found corrupt (read by every call: on a line of its own).
+const BROKEN: usize = 48;
 
 const IDLE: u32 = 0;
 const WRITING: u32 = 1;
@@ -191,30 +198,34 @@ impl Tag {
     }
 }
 
-/// The payload of a framed message ([`encode_frame`]'s pieces without their 8-byte length).
+/// The payload of a framed message ([`encode_frame`]'s pieces, at most two, without their
+/// 8-byte length).
 struct Payload<'a> {
-    parts: Vec<&'a [u8]>,
+    parts: [&'a [u8]; 2],
     len: usize,
 }
 
 impl<'a> Payload<'a> {
     fn new(pieces: &[&'a [u8]]) -> Self {
         let mut skip = 8;
-        let mut parts = Vec::with_capacity(pieces.len());
+        let mut parts: [&[u8]; 2] = [&[], &[]];
+        let mut count = 0;
         for piece in pieces {
             let cut = skip.min(piece.len());
             skip -= cut;
-            if piece.len() > cut {
-                parts.push(&piece[cut..]);
+            if piece.len() > cut && count < 2 {
+                parts[count] = &piece[cut..];
+                count += 1;
             }
         }
         let len = parts.iter().map(|p| p.len()).sum();
         Self { parts, len }
     }
 
-    /// Appends the slices holding bytes `start..start + len`.
-    fn slices(&self, mut start: usize, mut len: usize, out: &mut Vec<&'a [u8]>) {
-        for part in &self.parts {
+    /// The (at most two) slices holding bytes `start..start + len`.
+    fn slices(&self, mut start: usize, mut len: usize) -> impl Iterator<Item = &'a [u8]> {
+        let mut out: [&[u8]; 2] = [&[], &[]];
+        for (k, part) in self.parts.iter().enumerate() {
             if len == 0 {
                 break;
             }
@@ -223,10 +234,35 @@ impl<'a> Payload<'a> {
                 continue;
             }
             let n = len.min(part.len() - start);
-            out.push(&part[start..start + n]);
+            out[k] = &part[start..start + n];
             start = 0;
             len -= n;
         }
+        out.into_iter().filter(|s| !s.is_empty())
+    }
+}
+
+/// Up to four iovecs, on the stack: what one read of a chunk fills.
+struct IoList {
+    items: [libc::iovec; 4],
+    len: usize,
+}
+
+impl IoList {
+    fn new() -> Self {
+        let empty = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        Self {
+            items: [empty; 4],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, iov: libc::iovec) {
+        self.items[self.len] = iov;
+        self.len += 1;
     }
 }
 
@@ -274,8 +310,13 @@ impl Assembly {
     }
 
     /// Where the next `len` bytes go.
-    fn targets(&mut self, len: usize, out: &mut Vec<libc::iovec>) {
-        let (mut at, end) = (self.got, self.got + len);
+    fn targets(&mut self, len: usize, out: &mut IoList) {
+        self.targets_at(self.got, len, out);
+    }
+
+    /// Where bytes `at..at + len` of the message go.
+    fn targets_at(&mut self, mut at: usize, len: usize, out: &mut IoList) {
+        let end = at + len;
         if self.split && at < PREFIX {
             let n = end.min(PREFIX) - at;
             out.push(libc::iovec {
@@ -332,6 +373,8 @@ struct Inner {
     maxsize: u32,
     /// "Queue", "JoinableQueue" or "SimpleQueue", for messages.
     name: &'static str,
+    /// "the Queue's lock", for messages about its locks.
+    lock_name: String,
 }
 
 /// A multi-producer, multi-consumer queue shared by the processes forked after it was made.
@@ -351,6 +394,7 @@ impl Queue {
             fds: RefCell::new(Some((read, write))),
             maxsize,
             name,
+            lock_name: format!("the {name}'s lock"),
         })))
     }
 
@@ -372,30 +416,30 @@ impl Queue {
     }
 
     fn check_broken(&self) -> Result<()> {
-        if self.word(BROKEN).load(SeqCst) != 0 {
+        if self.word(BROKEN).load(Acquire) != 0 {
             return Err(corrupt("a tag out of place was found earlier"));
         }
         Ok(())
     }
 
     fn broken(&self, why: &str) -> Error {
-        self.word(BROKEN).store(1, SeqCst);
+        self.word(BROKEN).store(1, Release);
         corrupt(why)
     }
 
     fn wstate(&self) -> (u32, u32) {
-        let v = self.wide(WSTATE).load(SeqCst) as u64;
+        let v = self.wide(WSTATE).load(Acquire) as u64;
         ((v >> 32) as u32, v as u32)
     }
 
     fn set_wstate(&self, seq: u32, state: u32) {
         self.wide(WSTATE)
-            .store(((u64::from(seq) << 32) | u64::from(state)) as i64, SeqCst);
+            .store(((u64::from(seq) << 32) | u64::from(state)) as i64, Release);
     }
 
     /// `fin` and the number of dropped messages.
     fn rstate(&self) -> (u32, u32) {
-        let v = self.wide(RSTATE).load(SeqCst) as u64;
+        let v = self.wide(RSTATE).load(Acquire) as u64;
         (v as u32, (v >> 32) as u32)
     }
 
@@ -453,8 +497,8 @@ impl Queue {
             return Err(self.closed_error());
         };
         let lock = RawLock::new(self.0.shm.clone(), WRITE_LOCK);
-        let what = format!("the {}'s lock", self.0.name);
-        if lock.acquire(deadline, OnDeadHolder::TakeOver, &what)? == Acquired::TimedOut {
+        if lock.acquire(deadline, OnDeadHolder::TakeOver, &self.0.lock_name)? == Acquired::TimedOut
+        {
             return Err(self.full_error());
         }
         let result = self.put_locked(write.as_fd(), payload, deadline);
@@ -473,7 +517,7 @@ impl Queue {
         let alloc = self.word(ALLOC);
         if self.0.maxsize > 0 {
             let room = self.wait_gen(deadline, || {
-                let used = alloc.load(SeqCst).wrapping_sub(self.rstate().0);
+                let used = alloc.load(Acquire).wrapping_sub(self.rstate().0);
                 used < self.0.maxsize
             })?;
             if !room {
@@ -482,9 +526,9 @@ impl Queue {
         }
         // Announce the message before it gets a number: a writer killed in between leaves
         // a state the next writer repairs (see `settle_writer`).
-        let seq = alloc.load(SeqCst);
+        let seq = alloc.load(Acquire);
         self.set_wstate(seq, WRITING);
-        alloc.store(seq.wrapping_add(1), SeqCst);
+        alloc.store(seq.wrapping_add(1), Release);
         let mut sent = 0;
         let result = self.write_chunks(fd, seq, payload, deadline, &mut sent);
         match result {
@@ -495,7 +539,7 @@ impl Queue {
             Err(e) => {
                 if sent == 0 {
                     // Nothing went out: take the number back.
-                    alloc.store(seq, SeqCst);
+                    alloc.store(seq, Release);
                     self.set_wstate(seq, IDLE);
                     self.bump();
                 } else {
@@ -505,7 +549,7 @@ impl Queue {
                         self.set_wstate(seq, IDLE);
                     }
                     if sent % CHUNK != 0 {
-                        self.word(BROKEN).store(1, SeqCst);
+                        self.word(BROKEN).store(1, Release);
                     }
                 }
                 Err(e)
@@ -523,11 +567,12 @@ impl Queue {
         }
         // A writer killed between announcing its message and numbering it.
         let alloc = self.word(ALLOC);
-        if alloc.load(SeqCst).wrapping_sub(seq) as i32 <= 0 {
-            alloc.store(seq.wrapping_add(1), SeqCst);
+        if alloc.load(Acquire).wrapping_sub(seq) as i32 <= 0 {
+            alloc.store(seq.wrapping_add(1), Release);
         }
+        // Readers must not take the ABORT tag for more of the message (see `read_batch`).
+        self.set_wstate(seq, OWED);
         if !self.write_tag(fd, Tag::new(Kind::Abort, seq, 0, 0), Some(deadline))? {
-            self.set_wstate(seq, OWED);
             return Err(self.full_error());
         }
         self.set_wstate(seq, IDLE);
@@ -605,7 +650,7 @@ impl Queue {
             let mut pieces: Vec<&[u8]> = Vec::with_capacity(4 * (last - first));
             for (k, i) in (first..last).enumerate() {
                 pieces.push(&tags[2 * k]);
-                payload.slices(i * CHUNK_DATA, CHUNK_DATA, &mut pieces);
+                pieces.extend(payload.slices(i * CHUNK_DATA, CHUNK_DATA));
                 pieces.push(&tags[2 * k + 1]);
             }
             // Resume where a short write stopped.
@@ -626,23 +671,26 @@ impl Queue {
         let len = total - done;
         let head = head(full, len).encode();
         let end = Tag::new(Kind::End, seq, 0, total).encode();
-        let mut pieces: Vec<&[u8]> = vec![&head];
-        payload.slices(done, len, &mut pieces);
-        pieces.push(&end);
+        let mut pieces: [&[u8]; 4] = [&head, &[], &[], &end];
+        for (k, piece) in payload.slices(done, len).enumerate() {
+            pieces[1 + k] = piece;
+        }
         let wire = 2 * TAG + len;
         let base = full * CHUNK;
         while *sent < base + wire {
             let mut skip = *sent - base;
-            let mut slices = Vec::with_capacity(pieces.len());
-            for piece in &pieces {
+            let mut slices = [std::io::IoSlice::new(&[]); 4];
+            let mut count = 0;
+            for piece in pieces {
                 if skip >= piece.len() {
                     skip -= piece.len();
                     continue;
                 }
-                slices.push(std::io::IoSlice::new(&piece[skip..]));
+                slices[count] = std::io::IoSlice::new(&piece[skip..]);
+                count += 1;
                 skip = 0;
             }
-            self.writev_some(fd, &slices, deadline, sent)?;
+            self.writev_some(fd, &slices[..count], deadline, sent)?;
         }
         Ok(())
     }
@@ -696,8 +744,8 @@ impl Queue {
         };
         let deadline = Deadline::after(timeout);
         let lock = RawLock::new(self.0.shm.clone(), READ_LOCK);
-        let what = format!("the {}'s lock", self.0.name);
-        if lock.acquire(deadline, OnDeadHolder::TakeOver, &what)? == Acquired::TimedOut {
+        if lock.acquire(deadline, OnDeadHolder::TakeOver, &self.0.lock_name)? == Acquired::TimedOut
+        {
             return Err(self.empty_error());
         }
         let result = self.get_locked(read.as_fd(), deadline);
@@ -711,7 +759,15 @@ impl Queue {
         let mut message: Option<Assembly> = None;
         let mut scratch = Vec::new();
         loop {
-            if self.word(RPOS).load(SeqCst) == AT_HEAD {
+            if self.word(RPOS).load(Acquire) == AT_HEAD {
+                if let Some(m) = message.as_mut() {
+                    if self.read_batch(fd, m, &mut scratch)? {
+                        if m.got == m.total {
+                            return message.take().map(Assembly::decode).transpose();
+                        }
+                        continue;
+                    }
+                }
                 let Some(tag) = self.read_head(fd)? else {
                     // Nothing to read yet.
                     let more = match &message {
@@ -739,7 +795,7 @@ impl Queue {
             if tag.kind == Kind::Start {
                 let started = Assembly::new(&tag);
                 if started.is_err() {
-                    self.word(BROKEN).store(1, SeqCst);
+                    self.word(BROKEN).store(1, Release);
                 }
                 message = Some(started?);
             }
@@ -750,7 +806,7 @@ impl Queue {
             let last = message
                 .as_ref()
                 .is_some_and(|m| m.got + tag.len as usize == m.total);
-            let tail = self.read_data(fd, &tag, message.as_mut(), &mut scratch, last)?;
+            let (tail, next) = self.read_data(fd, &tag, message.as_mut(), &mut scratch, last)?;
             if let Some(m) = message.as_mut() {
                 m.got += tag.len as usize;
                 m.next += 1;
@@ -760,13 +816,16 @@ impl Queue {
                     return m.decode().map(Some);
                 }
             }
+            if next.is_some_and(|head| head.kind == Kind::Abort) {
+                message = None;
+            }
         }
     }
 
     fn rtag(&self) -> Result<Tag> {
         let mut bytes = [0u8; TAG];
         for (i, chunk) in bytes.chunks_mut(4).enumerate() {
-            chunk.copy_from_slice(&self.word(RTAG + i).load(SeqCst).to_ne_bytes());
+            chunk.copy_from_slice(&self.word(RTAG + i).load(Acquire).to_ne_bytes());
         }
         // Stored only after it was checked, so this holds unless the page was overwritten.
         match Tag::decode(bytes) {
@@ -778,26 +837,25 @@ impl Queue {
     fn set_rtag(&self, bytes: [u8; TAG]) {
         for (i, chunk) in bytes.chunks(4).enumerate() {
             let word = u32::from_ne_bytes(chunk.try_into().expect("4 bytes"));
-            self.word(RTAG + i).store(word, SeqCst);
+            self.word(RTAG + i).store(word, Release);
         }
     }
 
-    fn slot(&self) -> [u8; TAG] {
+    fn slot(&self, at: usize) -> [u8; TAG] {
         let mut bytes = [0u8; TAG];
         for (i, chunk) in bytes.chunks_mut(4).enumerate() {
-            chunk.copy_from_slice(&self.word(RSLOT + i).load(SeqCst).to_ne_bytes());
+            chunk.copy_from_slice(&self.word(at + i).load(Acquire).to_ne_bytes());
         }
         bytes
     }
 
-    /// Zeroes the slot and announces a read of kind `pending`; returns the slot's iovec.
-    fn start_read(&self, pending: u32) -> libc::iovec {
+    /// Zeroes the slot at `at` and returns its iovec.
+    fn clear_slot(&self, at: usize) -> libc::iovec {
         for i in 0..4 {
-            self.word(RSLOT + i).store(0, SeqCst);
+            self.word(at + i).store(0, Release);
         }
-        self.word(RPEND).store(pending, SeqCst);
         libc::iovec {
-            iov_base: self.word(RSLOT).as_ptr().cast(),
+            iov_base: self.word(at).as_ptr().cast(),
             iov_len: TAG,
         }
     }
@@ -812,7 +870,7 @@ impl Queue {
         }
         let newly = ahead as u32 - u32::from(delivered);
         let value = (u64::from(dropped.wrapping_add(newly)) << 32) | u64::from(n);
-        self.wide(RSTATE).store(value as i64, SeqCst);
+        self.wide(RSTATE).store(value as i64, Release);
         self.bump();
     }
 
@@ -822,15 +880,15 @@ impl Queue {
             Kind::Start => {
                 self.finish_upto(tag.seq, false);
                 self.set_rtag(bytes);
-                self.word(RPOS).store(IN_CHUNK, SeqCst);
+                self.word(RPOS).store(IN_CHUNK, Release);
             }
             Kind::Cont => {
                 self.set_rtag(bytes);
-                self.word(RPOS).store(IN_CHUNK, SeqCst);
+                self.word(RPOS).store(IN_CHUNK, Release);
             }
             _ => {
                 self.finish_upto(tag.seq.wrapping_add(1), false);
-                self.word(RPOS).store(AT_HEAD, SeqCst);
+                self.word(RPOS).store(AT_HEAD, Release);
             }
         }
     }
@@ -840,34 +898,41 @@ impl Queue {
         if tail.kind == Kind::End {
             self.finish_upto(tail.seq.wrapping_add(1), delivered);
         }
-        self.word(RPOS).store(AT_HEAD, SeqCst);
+        self.word(RPOS).store(AT_HEAD, Release);
     }
 
     /// Finishes the read a reader was killed around, if it happened: the slot holds a tag
     /// exactly when the read took place (it was zeroed before, and a read of bytes that are
     /// all there is all or nothing).
     fn recover(&self) {
-        let pending = self.word(RPEND).load(SeqCst);
+        let pending = self.word(RPEND).load(Acquire);
         if pending != 0 {
-            let bytes = self.slot();
+            let bytes = self.slot(RSLOT);
             match (pending, Tag::decode(bytes)) {
                 (PEND_HEAD, Some(tag)) if tag.is_head() => self.apply_head(&tag, bytes),
-                (PEND_DATA, Some(tail)) if !tail.is_head() => self.apply_tail(&tail, false),
+                (PEND_DATA, Some(tail)) if !tail.is_head() => {
+                    self.apply_tail(&tail, false);
+                    let next = self.slot(RNEXT);
+                    if let Some(head) = Tag::decode(next).filter(Tag::is_head) {
+                        self.apply_head(&head, next);
+                    }
+                }
                 _ => {}
             }
-            self.word(RPEND).store(0, SeqCst);
+            self.word(RPEND).store(0, Release);
         }
     }
 
     /// Reads a head tag: `None` if the pipe is empty.
     fn read_head(&self, fd: BorrowedFd<'_>) -> Result<Option<Tag>> {
         loop {
-            let slot = self.start_read(PEND_HEAD);
+            let slot = self.clear_slot(RSLOT);
+            self.word(RPEND).store(PEND_HEAD, Release);
             // SAFETY: `slot` points at 16 bytes of our live shared mapping, which only the
             // holder of the read lock (this process) writes while a read is pending.
             let n = unsafe { libc::read(fd.as_raw_fd(), slot.iov_base, TAG) };
             if n < 0 {
-                self.word(RPEND).store(0, SeqCst);
+                self.word(RPEND).store(0, Release);
                 match Errno::last() {
                     Errno::EAGAIN => return Ok(None),
                     Errno::EINTR => {
@@ -878,7 +943,7 @@ impl Queue {
                 }
             }
             if n == 0 {
-                self.word(RPEND).store(0, SeqCst);
+                self.word(RPEND).store(0, Release);
                 return Err(Error::new(
                     ErrorKind::EOFError,
                     format!(
@@ -887,19 +952,21 @@ impl Queue {
                     ),
                 ));
             }
-            let bytes = self.slot();
+            let bytes = self.slot(RSLOT);
             let tag = match Tag::decode(bytes) {
                 Some(tag) if n as usize == TAG && tag.is_head() => tag,
                 _ => return Err(self.broken("a chunk that does not start with a head tag")),
             };
             self.apply_head(&tag, bytes);
-            self.word(RPEND).store(0, SeqCst);
+            self.word(RPEND).store(0, Release);
             return Ok(Some(tag));
         }
     }
 
     /// Reads the data of the chunk under `tag` (into `message`, or dropped) with its tail
-    /// tag. `last`: the chunk completes `message`, which is then received.
+    /// tag, and the next chunk's head tag if that chunk is already there (one read instead
+    /// of two per chunk). `last`: the chunk completes `message`, which is then received.
+    /// Returns the tail tag, and the next head tag if it was read.
     fn read_data(
         &self,
         fd: BorrowedFd<'_>,
@@ -907,9 +974,9 @@ impl Queue {
         message: Option<&mut Assembly>,
         scratch: &mut Vec<u8>,
         last: bool,
-    ) -> Result<Tag> {
+    ) -> Result<(Tag, Option<Tag>)> {
         let len = tag.len as usize;
-        let mut iov = Vec::with_capacity(3);
+        let mut iov = IoList::new();
         let assembling = message.is_some();
         let delivered = assembling && last;
         match message {
@@ -923,26 +990,37 @@ impl Queue {
             }
             None => {}
         }
+        let data = iov.len;
+        // Look ahead unless more of this message follows: then the next chunks are read
+        // together (`read_batch`), from the next head on.
+        let ahead = !assembling || last;
         loop {
-            let mut all = iov.clone();
-            all.push(self.start_read(PEND_DATA));
+            iov.len = data;
+            iov.push(self.clear_slot(RSLOT));
+            let next_slot = self.clear_slot(RNEXT);
+            if ahead {
+                iov.push(next_slot);
+            }
+            self.word(RPEND).store(PEND_DATA, Release);
             // SAFETY: every iovec points into a live buffer of at least its length: the
             // message's own buffers or `scratch` (borrowed mutably for this call), and the
-            // slot in our shared mapping, written only by the holder of the read lock.
-            let n = unsafe { libc::readv(fd.as_raw_fd(), all.as_ptr(), all.len() as i32) };
+            // slots in our shared mapping, written only by the holder of the read lock.
+            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.items.as_ptr(), iov.len as i32) };
             if n < 0 && Errno::last() == Errno::EINTR {
-                self.word(RPEND).store(0, SeqCst);
+                self.word(RPEND).store(0, Release);
                 crate::signal::check()?;
                 continue;
             }
             if n < 0 && Errno::last() != Errno::EAGAIN {
                 let e = Errno::last();
-                self.word(RPEND).store(0, SeqCst);
+                self.word(RPEND).store(0, Release);
                 return Err(Error::os(format_args!("get on the {}", self.0.name), e));
             }
-            // The chunk was written whole, so all of it is here: anything else is corrupt.
-            let tail = match Tag::decode(self.slot()) {
-                Some(tail) if n as usize == len + TAG && tail.seq == tag.seq => tail,
+            // The chunk was written whole, so all of it is here (and the next one is there
+            // whole, or not at all): anything else is corrupt.
+            let n = n.max(0) as usize;
+            let tail = match Tag::decode(self.slot(RSLOT)) {
+                Some(tail) if (n == len + TAG || n == len + 2 * TAG) && tail.seq == tag.seq => tail,
                 _ => return Err(self.broken("a chunk without its tail tag")),
             };
             let fits = match tail.kind {
@@ -953,10 +1031,142 @@ impl Queue {
             if !fits {
                 return Err(self.broken("a tail tag that does not match its chunk"));
             }
+            let next_bytes = self.slot(RNEXT);
+            let next = match n == len + 2 * TAG {
+                false => None,
+                true => match Tag::decode(next_bytes).filter(Tag::is_head) {
+                    Some(head) => Some(head),
+                    None => return Err(self.broken("a chunk that does not start with a head tag")),
+                },
+            };
             self.apply_tail(&tail, delivered && tail.kind == Kind::End);
-            self.word(RPEND).store(0, SeqCst);
-            return Ok(tail);
+            if let Some(head) = &next {
+                self.apply_head(head, next_bytes);
+            }
+            self.word(RPEND).store(0, Release);
+            return Ok((tail, next));
         }
+    }
+
+    /// In the middle of `message`, while its writer is still writing it: reads as many of
+    /// its chunks as the pipe holds in one `readv` (each read separately would cost a system
+    /// call per 4 KiB). Everything in the pipe then belongs to the message: while its writer
+    /// holds the write lock and is `WRITING` it, no other writer writes, and one that
+    /// settles after it first changes the state. Returns whether it read any.
+    fn read_batch(
+        &self,
+        fd: BorrowedFd<'_>,
+        message: &mut Assembly,
+        scratch: &mut Vec<u8>,
+    ) -> Result<bool> {
+        let mut available: libc::c_int = 0;
+        // SAFETY: FIONREAD writes the number of bytes in the pipe into the int it is given.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut available) } < 0
+            || (available as usize) < 2 * CHUNK
+            || self.wstate() != (message.seq, WRITING)
+        {
+            return Ok(false);
+        }
+        // The chunks of the message that are whole in what the pipe holds.
+        let mut sizes = Vec::with_capacity(BATCH);
+        let (mut got, mut bytes) = (message.got, 0);
+        while sizes.len() < BATCH && got < message.total {
+            let data = (message.total - got).min(CHUNK_DATA);
+            let size = if got + data == message.total {
+                // The last chunk: its data may be a full chunk's, and its tail is END.
+                2 * TAG + data
+            } else {
+                CHUNK
+            };
+            if bytes + size > available as usize {
+                break;
+            }
+            sizes.push(data);
+            bytes += size;
+            got += data;
+        }
+        if sizes.len() < 2 {
+            return Ok(false);
+        }
+        let count = sizes.len();
+        scratch.resize(2 * TAG * count, 0);
+        let mut iov = Vec::with_capacity(3 * count);
+        let tags = scratch.as_mut_ptr();
+        let mut at = message.got;
+        for (k, &data) in sizes.iter().enumerate() {
+            // SAFETY: `scratch` holds 2 * TAG * count bytes; these offsets are below that.
+            let (head, tail) = unsafe { (tags.add(2 * TAG * k), tags.add(2 * TAG * k + TAG)) };
+            iov.push(libc::iovec {
+                iov_base: head.cast(),
+                iov_len: TAG,
+            });
+            let mut targets = IoList::new();
+            message.targets_at(at, data, &mut targets);
+            at += data;
+            iov.extend_from_slice(&targets.items[..targets.len]);
+            if k + 1 < count {
+                iov.push(libc::iovec {
+                    iov_base: tail.cast(),
+                    iov_len: TAG,
+                });
+            }
+        }
+        // The last tail lands in the slot: it tells a reader taking over whether this read
+        // happened (the position is a head either way; only an END needs counting).
+        iov.push(self.clear_slot(RSLOT));
+        self.clear_slot(RNEXT);
+        self.word(RPEND).store(PEND_DATA, Release);
+        let n = loop {
+            // SAFETY: the iovecs point into the message's buffers, `scratch`, and the slot in
+            // our shared mapping, all live and at least as long as given.
+            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
+            if n < 0 && Errno::last() == Errno::EINTR {
+                continue;
+            }
+            break n;
+        };
+        if n < 0 {
+            let e = Errno::last();
+            self.word(RPEND).store(0, Release);
+            return Err(Error::os(format_args!("get on the {}", self.0.name), e));
+        }
+        // Check every tag, then account for the chunks.
+        let tag_at = |k: usize, tail: bool| -> Option<Tag> {
+            if tail && k + 1 == count {
+                return Tag::decode(self.slot(RSLOT));
+            }
+            let at = 2 * TAG * k + if tail { TAG } else { 0 };
+            Tag::decode(scratch[at..at + TAG].try_into().expect("a tag"))
+        };
+        let mut index = message.next;
+        let mut last_tail = None;
+        for (k, &data) in sizes.iter().enumerate() {
+            let head = tag_at(k, false);
+            let tail = tag_at(k, true);
+            let final_chunk = k + 1 == count && got == message.total;
+            let ok = n as usize == bytes
+                && head
+                    .is_some_and(|h| h == Tag::new(Kind::Cont, message.seq, data, index as usize))
+                && tail.is_some_and(|t| {
+                    t.seq == message.seq
+                        && match final_chunk {
+                            true => t.kind == Kind::End,
+                            false => t.kind == Kind::Tail && t.info == index,
+                        }
+                });
+            if !ok {
+                return Err(self.broken("a batch of chunks out of order"));
+            }
+            index += 1;
+            last_tail = tail;
+        }
+        if let Some(tail) = last_tail {
+            self.apply_tail(&tail, tail.kind == Kind::End);
+        }
+        self.word(RPEND).store(0, Release);
+        message.got = got;
+        message.next = index;
+        Ok(true)
     }
 
     /// In the middle of message `seq` with nothing to read: waits for more, or until its
@@ -978,7 +1188,7 @@ impl Queue {
 
     /// About how many messages are waiting (other processes may be putting or getting).
     pub fn qsize(&self) -> u64 {
-        let used = self.word(ALLOC).load(SeqCst).wrapping_sub(self.rstate().0) as i32;
+        let used = self.word(ALLOC).load(Acquire).wrapping_sub(self.rstate().0) as i32;
         used.max(0) as u64
     }
 
@@ -1013,7 +1223,7 @@ impl Queue {
     /// Tasks put and not yet marked done (`JoinableQueue`): messages numbered, minus those
     /// dropped, minus `task_done()` calls.
     pub fn unfinished(&self) -> i64 {
-        let alloc = self.word(ALLOC).load(SeqCst);
+        let alloc = self.word(ALLOC).load(Acquire);
         let dropped = self.rstate().1;
         let done = self.word(DONE).load(SeqCst);
         i64::from(alloc.wrapping_sub(dropped).wrapping_sub(done) as i32)
@@ -1024,7 +1234,7 @@ impl Queue {
         let done = self.word(DONE);
         loop {
             let seen = done.load(SeqCst);
-            let alloc = self.word(ALLOC).load(SeqCst);
+            let alloc = self.word(ALLOC).load(Acquire);
             let dropped = self.rstate().1;
             if alloc.wrapping_sub(dropped).wrapping_sub(seen) as i32 <= 0 {
                 return Err(Error::value("task_done() called too many times"));
@@ -1089,9 +1299,10 @@ mod tests {
         let body = [12u8, 13, 14];
         let payload = Payload::new(&[&head, &body]);
         assert_eq!(payload.len, 5);
-        let mut out = Vec::new();
-        payload.slices(1, 3, &mut out);
+        let out: Vec<&[u8]> = payload.slices(1, 3).collect();
         assert_eq!(out, vec![&[11u8][..], &[12, 13][..]]);
+        let out: Vec<&[u8]> = payload.slices(3, 2).collect();
+        assert_eq!(out, vec![&[13u8, 14][..]]);
     }
 
     #[test]
@@ -1100,11 +1311,11 @@ mod tests {
         let tag = Tag::new(Kind::Start, 3, CHUNK_DATA, total);
         let mut m = Assembly::new(&tag).unwrap();
         assert!(m.split && m.accepts(&tag));
-        let mut iov = Vec::new();
+        let mut iov = IoList::new();
         m.targets(CHUNK_DATA, &mut iov);
-        assert_eq!(iov.len(), 2);
-        assert_eq!(iov[0].iov_len, PREFIX);
-        assert_eq!(iov[1].iov_len, CHUNK_DATA - PREFIX);
+        assert_eq!(iov.len, 2);
+        assert_eq!(iov.items[0].iov_len, PREFIX);
+        assert_eq!(iov.items[1].iov_len, CHUNK_DATA - PREFIX);
         assert!(!m.accepts(&Tag::new(Kind::Cont, 3, CHUNK_DATA, 2)));
         assert!(!m.accepts(&Tag::new(Kind::Cont, 4, CHUNK_DATA, 0)));
     }
