@@ -324,12 +324,22 @@ mod ipc_functions {
     }
 
     /// Whether this end can receive (`false` only for the second end of `Pipe(false)`).
+    ///
+    /// ```rhai
+    /// let ends = Pipe(false);
+    /// print(`${ends[0].readable} ${ends[1].readable}`);   // true false
+    /// ```
     #[rhai_fn(get = "readable", pure)]
     pub fn conn_readable(conn: &mut Connection) -> bool {
         conn.readable()
     }
 
     /// Whether this end can send (`false` only for the first end of `Pipe(false)`).
+    ///
+    /// ```rhai
+    /// let ends = Pipe(false);
+    /// print(`${ends[0].writable} ${ends[1].writable}`);   // false true
+    /// ```
     #[rhai_fn(get = "writable", pure)]
     pub fn conn_writable(conn: &mut Connection) -> bool {
         conn.writable()
@@ -570,12 +580,28 @@ mod ipc_functions {
 
     /// Marks one task taken with `get` as done; `ValueError` ("task_done() called too many
     /// times") when none is unfinished.
+    ///
+    /// ```rhai
+    /// let q = JoinableQueue();
+    /// q.put("job");
+    /// q.get();
+    /// q.task_done();
+    /// try { q.task_done(); } catch (e) { print(e.message); }   // task_done() called too many times
+    /// ```
     #[rhai_fn(name = "task_done", return_raw, pure, volatile)]
     pub fn joinable_task_done(q: &mut JoinableQueue) -> RhaiResult<()> {
         Ok(q.0.task_done()?)
     }
 
     /// Waits until every value put has been taken and marked done with `task_done()`.
+    ///
+    /// ```rhai
+    /// let q = JoinableQueue();
+    /// let w = spawn { let n = q.get(); print(`working on ${n}`); q.task_done(); };
+    /// q.put(1);
+    /// q.join();   // returns after the worker's task_done()
+    /// w.join();
+    /// ```
     #[rhai_fn(name = "join", return_raw, pure, volatile)]
     pub fn joinable_join(q: &mut JoinableQueue) -> RhaiResult<()> {
         q.0.join(None)?;

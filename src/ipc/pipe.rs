@@ -1,7 +1,11 @@
 //! `Pipe()`: two connected ends of a Unix socket pair, carrying whole messages.
 //!
-//! A message on the wire is an 8-byte little-endian length and then that many bytes of
-//! [`super::codec`] encoding. Writes loop until the whole message is out, so a
+//! A message on the wire is an 8-byte little-endian length and then that many bytes: for a
+//! `Pipe` end, [`VALUE_MARK`] and the [`super::codec`] encoding of a value (`send`), or the
+//! bytes `send_bytes` was given, as they are; `recv_bytes` returns a message's bytes
+//! whatever they are, as Python's does, so a relay can pass values on undecoded. The pool
+//! uses the same framing without the mark ([`with_message`], [`read_message`]). Writes
+//! loop until the whole message is out, so a
 //! message can be far larger than the kernel's buffer; the reader reads exactly one
 //! message, never more, so a descriptor shared by several processes never loses bytes
 //! into one reader's buffer.
