@@ -113,6 +113,8 @@ const IDLE: u32 = 0;
 const WRITING: u32 = 1;
 /// The writer gave its message up but could not write its `ABORT` tag yet.
 const OWED: u32 = 2;
+/// The message was given up and its `ABORT` tag written (`IDLE` means it was finished).
+const ABORTED: u32 = 3;
 
 const AT_HEAD: u32 = 0;
 const IN_CHUNK: u32 = 1;
@@ -546,7 +548,7 @@ impl Queue {
                     // Part of the message is in the pipe: readers must be told to drop it.
                     self.set_wstate(seq, OWED);
                     if let Ok(true) = self.write_tag(fd, Tag::new(Kind::Abort, seq, 0, 0), None) {
-                        self.set_wstate(seq, IDLE);
+                        self.set_wstate(seq, ABORTED);
                     }
                     if sent % CHUNK != 0 {
                         self.word(BROKEN).store(1, Release);
@@ -562,7 +564,7 @@ impl Queue {
     /// its message, waiting for room until `deadline` (`Full`).
     fn settle_writer(&self, fd: BorrowedFd<'_>, deadline: Deadline) -> Result<()> {
         let (seq, state) = self.wstate();
-        if state == IDLE {
+        if state == IDLE || state == ABORTED {
             return Ok(());
         }
         // A writer killed between announcing its message and numbering it.
@@ -575,7 +577,7 @@ impl Queue {
         if !self.write_tag(fd, Tag::new(Kind::Abort, seq, 0, 0), Some(deadline))? {
             return Err(self.full_error());
         }
-        self.set_wstate(seq, IDLE);
+        self.set_wstate(seq, ABORTED);
         Ok(())
     }
 
@@ -1048,11 +1050,13 @@ impl Queue {
         }
     }
 
-    /// In the middle of `message`, while its writer is still writing it: reads as many of
-    /// its chunks as the pipe holds in one `readv` (each read separately would cost a system
-    /// call per 4 KiB). Everything in the pipe then belongs to the message: while its writer
-    /// holds the write lock and is `WRITING` it, no other writer writes, and one that
-    /// settles after it first changes the state. Returns whether it read any.
+    /// In the middle of `message`: reads as many of its chunks as the pipe holds in one
+    /// `readv` (each read separately would cost a system call per 4 KiB). That is safe when
+    /// its writer is still `WRITING` it: everything in the pipe then belongs to the message
+    /// (no other writer writes before it is done, and one that settles after it first
+    /// changes the state), so whatever `FIONREAD` counted before the state was looked at is
+    /// the message's. And when the writer is `IDLE` after it: the message is finished, all
+    /// its chunks are in the pipe. Returns whether it read any.
     fn read_batch(
         &self,
         fd: BorrowedFd<'_>,
@@ -1061,10 +1065,15 @@ impl Queue {
     ) -> Result<bool> {
         let mut available: libc::c_int = 0;
         // SAFETY: FIONREAD writes the number of bytes in the pipe into the int it is given.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut available) } < 0
-            || (available as usize) < 2 * CHUNK
-            || self.wstate() != (message.seq, WRITING)
-        {
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut available) } < 0 {
+            return Ok(false);
+        }
+        let available = match self.wstate() {
+            (seq, WRITING) if seq == message.seq => available as usize,
+            (seq, IDLE) if seq == message.seq => usize::MAX,
+            _ => return Ok(false),
+        };
+        if available < 2 * CHUNK {
             return Ok(false);
         }
         // The chunks of the message that are whole in what the pipe holds.
@@ -1078,7 +1087,7 @@ impl Queue {
             } else {
                 CHUNK
             };
-            if bytes + size > available as usize {
+            if bytes + size > available {
                 break;
             }
             sizes.push(data);
