@@ -19,9 +19,11 @@
 //! pipe only ever holds whole chunks, whoever dies when.
 //!
 //! **Readers.** A reader reads a head tag, then the chunk's data together with its tail
-//! tag, each in one `read` of bytes that are all there (the chunk is). The tags land
-//! straight in shared memory, in a slot zeroed before the read and announced in a
-//! "pending read" word: if the reader is killed around a read, the next reader (who takes
+//! tag (and the next chunk's head tag, if that chunk is there), each in one `read` of
+//! bytes that are all there (whole chunks are); in the middle of a long message it reads
+//! many chunks at once (see `read_batch`). The last tag of each read lands straight in
+//! shared memory, in a slot zeroed before the read and announced in a "pending read"
+//! word: if the reader is killed around a read, the next reader (who takes
 //! the read lock over from the dead holder) finds the slot filled, or not, and so knows
 //! exactly where the stream stands. It then skips the rest of the dead reader's message
 //! (chunks whose `START` it has not seen) and goes on with the next. So a consumer killed
