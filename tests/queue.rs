@@ -92,7 +92,7 @@ fn signals_end_a_large_write_at_once() {
                 // The promise is about 100 ms; the bound is wide for a loaded machine (the
                 // children get up to 3 s to end after the signal is passed on, and this one
                 // ends at once).
-                assert!(elapsed < Duration::from_secs(3), "{elapsed:?}: {script}");
+                assert!(elapsed < Duration::from_secs(5), "{elapsed:?}: {script}");
                 elapsed
             })
         })
@@ -471,7 +471,7 @@ fn cpython_test_get() {
         print(kind_of(|| queue.get(false)));
         print(kind_of(|| queue.get(false, ())));
         print(kind_of(|| queue.get_nowait()));
-        print(t.elapsed < 1.0);
+        print(t.elapsed < 5.0);
         print(kind_of(|| queue.get(true, 0.1)));
         print(kind_of(|| queue.get(false, 0.1)));
         print(kind_of(|| queue.get(0.1)));
@@ -651,7 +651,7 @@ fn negative_and_unit_timeouts_follow_python() {
         try { q.get(true, -5); } catch (e) { print(e.kind); }
         q.put(1);
         try { q.put(2, -1); } catch (e) { print(e.kind); }
-        print(t.elapsed < 1.0);
+        print(t.elapsed < 5.0);
         let ends = Pipe();
         print(ends[0].poll(-1));
         try { ends[0].recv(-1); } catch (e) { print(e.kind); }
