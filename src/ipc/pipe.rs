@@ -493,8 +493,11 @@ pub(crate) fn wait_readable_or_writer_gone(
 }
 
 // Shared page of a Pipe: for direction `d` (messages sent by end `d`), 16 words from
-// `16 * d`: the senders' lock, the receivers' lock, "a sender is mid-message", "a receiver
-// is mid-message", and "broken" (each direction on its own cache line).
+// `16 * d`, each direction on its own cache line: "a sender is mid-message", "a receiver
+// is mid-message", and "broken". The locks are `RawLock` indices 8 to 11 (senders' and
+// receivers' lock of direction 0, then of direction 1): small, so that they stay valid
+// whether an index names a word (words 8 to 11 are not used otherwise) or a slot of the
+// page's lock area.
 const SEND_LOCK: usize = 0;
 const RECV_LOCK: usize = 1;
 const SENDING: usize = 2;
@@ -503,6 +506,10 @@ const BROKEN: usize = 4;
 
 fn word_index(direction: usize, word: usize) -> usize {
     16 * direction + word
+}
+
+fn lock_index(direction: usize, which: usize) -> usize {
+    8 + 2 * direction + which
 }
 
 struct End {
@@ -530,7 +537,7 @@ impl Connection {
             SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
         )
         .map_err(|e| Error::os("socketpair for a Pipe", e))?;
-        let shm = Shm::new(128)?;
+        let shm = Shm::new(4096)?;
         let end = |fd, end, readable, writable| {
             Self(Rc::new(End {
                 fd: RefCell::new(Some(fd)),
@@ -599,7 +606,7 @@ impl Connection {
         busy: usize,
         deadline: Deadline,
     ) -> Result<Option<RawLock>> {
-        let lock = RawLock::new(self.0.shm.clone(), word_index(direction, which));
+        let lock = RawLock::new(self.0.shm.clone(), lock_index(direction, which));
         match lock.acquire(deadline, OnDeadHolder::TakeOver, "the Pipe's lock")? {
             Acquired::TimedOut => Ok(None),
             Acquired::Yes => Ok(Some(lock)),
@@ -705,7 +712,7 @@ impl Connection {
     ) -> Result<Option<T>> {
         self.check_broken(direction)?;
         let receiving = self.word(direction, RECEIVING);
-        let sender = RawLock::new(self.0.shm.clone(), word_index(direction, SEND_LOCK));
+        let sender = RawLock::new(self.0.shm.clone(), lock_index(direction, SEND_LOCK));
         let sending = self.word(direction, SENDING);
         let broken_sender = self.word(direction, BROKEN);
         let mut wait = |started: bool| -> Result<bool> {

@@ -81,13 +81,15 @@ const CHUNK_DATA: usize = CHUNK - 2 * TAG;
 const BATCH: usize = 200;
 const MAGIC: u16 = 0x5150;
 
-// Shared page layout, in 32-bit words; writers and readers on separate cache lines.
+// Shared page layout, in 32-bit words; writers and readers on separate cache lines. The
+// two locks are `RawLock` indices: small, so that they stay valid whether an index names
+// a word (words 0 and 8 are not used otherwise) or a slot of the page's lock area.
 const WRITE_LOCK: usize = 0;
 /// The next sequence number to hand out.
 const ALLOC: usize = 1;
 /// 64-bit word 1 (words 2, 3): the writer's message (high half) and its state (low half).
 const WSTATE: usize = 1;
-const READ_LOCK: usize = 16;
+const READ_LOCK: usize = 8;
 /// Where the stream stands: [`AT_HEAD`] or [`IN_CHUNK`] (the head tag in [`RTAG`] was read).
 const RPOS: usize = 17;
 /// A read in flight: [`PEND_HEAD`], [`PEND_DATA`] or 0.
