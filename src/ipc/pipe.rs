@@ -92,6 +92,16 @@ pub(crate) fn encode_frame<T>(
             return write_big(codec::STRING, text.as_bytes(), marked, write);
         }
     }
+    write(&[&value_frame(value, type_name, marked)?])
+}
+
+/// One framed message in a buffer of its own, header included (the payload starting with
+/// [`VALUE_MARK`] when `marked`).
+fn value_frame(
+    value: &Dynamic,
+    type_name: impl Fn(&str) -> String,
+    marked: bool,
+) -> Result<Vec<u8>> {
     let mut bytes = vec![0u8; 8];
     if marked {
         bytes.push(VALUE_MARK);
@@ -100,7 +110,7 @@ pub(crate) fn encode_frame<T>(
     let len = (bytes.len() - 8) as u64;
     check_len(len)?;
     bytes[..8].copy_from_slice(&len.to_le_bytes());
-    write(&[&bytes])
+    Ok(bytes)
 }
 
 /// Frames `bytes` as they are (Python's `send_bytes`), without copying them.
