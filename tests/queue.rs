@@ -691,9 +691,9 @@ fn cpython_test_connection() {
         let seq = [1, 2.25, ()];
         let msg = "hello world".encode();
         print(type_of(conn.fileno()));
-        print(conn.send(seq));
+        print(type_of(conn.send(seq)));
         print(conn.recv() == seq);
-        print(conn.send_bytes(msg));
+        print(type_of(conn.send_bytes(msg)));
         print(conn.recv_bytes() == msg);
         let t = timestamp();
         print(conn.poll());
@@ -703,7 +703,7 @@ fn cpython_test_connection() {
         conn.send(());
         sleep(0.1);
         print(conn.poll(0.1));
-        print(conn.recv());
+        print(type_of(conn.recv()));
         let really_big_msg = blob(1024 * 1024 * 16, 88);
         conn.send_bytes(really_big_msg);
         print(conn.recv_bytes() == really_big_msg);
@@ -716,7 +716,7 @@ fn cpython_test_connection() {
     "#)
     .success()
     .stdout(
-        "i64\n\ntrue\n\ntrue\nfalse\nfalse\nfalse\ntrue\ntrue\n\ntrue\ntrue true\nEOFError\nEOFError\n",
+        "i64\n()\ntrue\n()\ntrue\nfalse\nfalse\nfalse\ntrue\ntrue\n()\ntrue\ntrue true\nEOFError\nEOFError\n",
     );
 }
 
@@ -727,7 +727,7 @@ fn cpython_test_duplex_false_and_spawn_close() {
         let ends = Pipe(false);
         let reader = ends[0];
         let writer = ends[1];
-        print(writer.send(1));
+        print(type_of(writer.send(1)));
         print(reader.recv());
         print(`${reader.readable} ${reader.writable} ${writer.readable} ${writer.writable}`);
         try { reader.send(2); } catch (e) { print(`${e.kind}: ${e.message}`); }
@@ -755,7 +755,7 @@ fn cpython_test_duplex_false_and_spawn_close() {
     "#)
     .success()
     .stdout(
-        "\n1\ntrue false false true\n\
+        "()\n1\ntrue false false true\n\
          OSError: the connection is read-only (the first end of Pipe(false) only receives)\n\
          OSError: the connection is write-only (the second end of Pipe(false) only sends)\n\
          OSError\nOSError\nOSError\nhello\ntrue true\nOSError\n",
