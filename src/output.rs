@@ -200,12 +200,24 @@ fn futex_wake(word: &AtomicU32) {
 }
 
 /// Writes all of `bytes`, retrying after signals and short writes.
+///
+/// After a short write (a slow or stopped reader, or a signal) it waits for room in the
+/// wait primitive, so Ctrl-C or SIGTERM end the write at once: `EINTR` is returned and the
+/// script stops at its next check.
 pub fn write_all(stream: Stream, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
         match nix::unistd::write(stream.fd(), bytes) {
             Ok(n) => bytes = &bytes[n..],
-            Err(Errno::EINTR) => {}
+            Err(Errno::EINTR | Errno::EAGAIN) => {}
             Err(e) => return Err(e),
+        }
+        if !bytes.is_empty() {
+            let deadline = crate::process::wait::Deadline::NEVER;
+            let waited =
+                crate::process::wait::wait_fd(stream.fd(), libc::POLLOUT, deadline, "output");
+            if waited.is_err() || crate::signal::pending().is_some() {
+                return Err(Errno::EINTR);
+            }
         }
     }
     Ok(())

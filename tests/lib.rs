@@ -33,6 +33,8 @@ mod pool;
 mod process;
 /// input() and the REPL at a real terminal (a pseudo-terminal): line editing, completion.
 mod pty;
+/// Queues and pipes under faults (signals, killed readers and writers) and their Python parity.
+mod queue;
 /// Issue 14: remote commands through OpenSSH against a throwaway loopback sshd.
 mod remote;
 /// Bad input never panics: generated calls of every native with wrong arguments.

@@ -16,7 +16,7 @@ type ExclusiveRange = std::ops::Range<INT>;
 type InclusiveRange = std::ops::RangeInclusive<INT>;
 
 use super::pipe::Connection;
-use super::queue::Queue;
+use super::queue::{JoinableQueue, Queue, SimpleQueue};
 use super::sync::{AnyLock, Barrier, Condition, Event, Lock, RLock, Semaphore};
 use super::value::{lock_option, Code, SharedArray, SharedValue};
 use crate::error::{Error, ErrorKind};
@@ -187,6 +187,10 @@ mod ipc_functions {
     pub type Connection = super::Connection;
     /// A queue shared by processes.
     pub type Queue = super::Queue;
+    /// A queue that counts unfinished tasks.
+    pub type JoinableQueue = super::JoinableQueue;
+    /// A queue with only get, put, empty and close.
+    pub type SimpleQueue = super::SimpleQueue;
     /// A lock shared by processes.
     pub type Lock = super::Lock;
     /// A reentrant lock shared by processes.
@@ -218,13 +222,32 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "Pipe", return_raw, volatile)]
     pub fn pipe() -> RhaiResult<Array> {
-        let (a, b) = super::Connection::pair()?;
+        let (a, b) = super::Connection::pair(true)?;
+        Ok(vec![Dynamic::from(a), Dynamic::from(b)])
+    }
+
+    /// `Pipe(false)`: a one-way pipe `[reader, writer]`, in Python's order: the first end
+    /// only receives, the second only sends. `Pipe(true)` is `Pipe()`.
+    ///
+    /// ```rhai
+    /// let ends = Pipe(false);
+    /// let reader = ends[0];
+    /// let writer = ends[1];
+    /// let p = spawn { writer.send("one way"); };
+    /// print(reader.recv());                        // one way
+    /// print(`${reader.writable} ${writer.readable}`);   // false false
+    /// p.join();
+    /// ```
+    #[rhai_fn(name = "Pipe", return_raw, volatile)]
+    pub fn pipe_duplex(duplex: bool) -> RhaiResult<Array> {
+        let (a, b) = super::Connection::pair(duplex)?;
         Ok(vec![Dynamic::from(a), Dynamic::from(b)])
     }
 
     /// Sends a value to the other end: `()`, booleans, numbers, strings, chars, blobs, and
     /// arrays and maps of these (anything else is a `ValueError`). Waits while the other
-    /// end's buffer is full; `BrokenPipeError` once the other end is closed.
+    /// end's buffer is full; `BrokenPipeError` once the other end is closed. Several
+    /// processes may send on one end at once: each message arrives whole.
     #[rhai_fn(name = "send", return_raw, pure, volatile)]
     pub fn conn_send(
         ctx: NativeCallContext,
@@ -234,6 +257,47 @@ mod ipc_functions {
         Ok(conn.send(&value, namer(&ctx))?)
     }
 
+    /// Sends the bytes of a blob as one message, as they are (Python's `send_bytes`); the
+    /// other end reads it with `recv_bytes()` (`recv()` would be a `ValueError`: bytes are
+    /// not a value).
+    ///
+    /// ```rhai
+    /// let ends = Pipe();
+    /// ends[0].send_bytes("hello".encode());
+    /// print(ends[1].recv_bytes().decode());   // hello
+    /// ```
+    #[rhai_fn(name = "send_bytes", return_raw, pure, volatile)]
+    pub fn conn_send_bytes(conn: &mut Connection, bytes: Blob) -> RhaiResult<()> {
+        Ok(conn.send_bytes(&bytes)?)
+    }
+
+    /// Sends the bytes of `bytes` from `offset` to its end. A negative `offset` or one past
+    /// the end is a `ValueError`, as in Python.
+    #[rhai_fn(name = "send_bytes", return_raw, pure, volatile)]
+    pub fn conn_send_bytes_from(conn: &mut Connection, bytes: Blob, offset: INT) -> RhaiResult<()> {
+        let (start, end) = byte_range(bytes.len(), offset, None)?;
+        Ok(conn.send_bytes(&bytes[start..end])?)
+    }
+
+    /// Sends `size` bytes of `bytes` from `offset`, as Python's `send_bytes(buf, offset,
+    /// size)`: a negative `offset` or `size`, or a range past the end, is a `ValueError`.
+    ///
+    /// ```rhai
+    /// let ends = Pipe();
+    /// ends[0].send_bytes("hello world".encode(), 6, 5);
+    /// print(ends[1].recv_bytes().decode());   // world
+    /// ```
+    #[rhai_fn(name = "send_bytes", return_raw, pure, volatile)]
+    pub fn conn_send_bytes_range(
+        conn: &mut Connection,
+        bytes: Blob,
+        offset: INT,
+        size: INT,
+    ) -> RhaiResult<()> {
+        let (start, end) = byte_range(bytes.len(), offset, Some(size))?;
+        Ok(conn.send_bytes(&bytes[start..end])?)
+    }
+
     /// Receives the next value, waiting for it. `EOFError` once the other end is closed and
     /// every message has been read.
     #[rhai_fn(name = "recv", return_raw, pure, volatile)]
@@ -241,7 +305,8 @@ mod ipc_functions {
         Ok(conn.recv(None)?)
     }
 
-    /// Receives the next value, waiting at most `timeout` seconds (`TimeoutError`).
+    /// Receives the next value, waiting at most `timeout` seconds (`TimeoutError`; a
+    /// negative timeout does not wait, `()` waits without limit).
     ///
     /// ```rhai
     /// let ends = Pipe();
@@ -249,8 +314,43 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "recv", return_raw, pure, volatile)]
     pub fn conn_recv_timeout(conn: &mut Connection, timeout: Dynamic) -> RhaiResult<Dynamic> {
-        let timeout = super::timeout(&timeout, "the recv timeout")?;
+        let timeout = super::wait_timeout(&timeout, "the recv timeout", true)?;
         Ok(conn.recv(timeout)?)
+    }
+
+    /// Receives the next message as a blob of bytes (Python's `recv_bytes`): the bytes sent
+    /// with `send_bytes`, or, for a value sent with `send`, its encoding, which
+    /// `send_bytes` passes on unchanged (a relay need not decode what it forwards).
+    ///
+    /// ```rhai
+    /// let ends = Pipe();
+    /// ends[0].send([1, 2]);
+    /// let raw = ends[1].recv_bytes();   // the encoding of [1, 2]
+    /// ends[1].send_bytes(raw);
+    /// print(ends[0].recv());            // [1, 2]
+    /// ```
+    #[rhai_fn(name = "recv_bytes", return_raw, pure, volatile)]
+    pub fn conn_recv_bytes(conn: &mut Connection) -> RhaiResult<Blob> {
+        recv_bytes(conn, None)
+    }
+
+    /// As `recv_bytes()`, but a message longer than `maxlength` bytes is an `OSError` ("bad
+    /// message length", as in Python). Python's connection is unusable after that; here the
+    /// long message is dropped and the next one can be received.
+    ///
+    /// ```rhai
+    /// let ends = Pipe();
+    /// ends[0].send_bytes(blob(100, 1));
+    /// ends[0].send_bytes(blob(3, 2));
+    /// try { ends[1].recv_bytes(10); } catch (e) { print(e.kind); }   // OSError
+    /// print(ends[1].recv_bytes(10).len());                           // 3
+    /// ```
+    #[rhai_fn(name = "recv_bytes", return_raw, pure, volatile)]
+    pub fn conn_recv_bytes_max(conn: &mut Connection, maxlength: INT) -> RhaiResult<Blob> {
+        if maxlength < 0 {
+            return Err(Error::value("negative maxlength").into());
+        }
+        recv_bytes(conn, Some(maxlength as u64))
     }
 
     /// Whether a value (or end of input) is waiting, without waiting.
@@ -259,10 +359,20 @@ mod ipc_functions {
         Ok(conn.poll(Some(Duration::ZERO))?)
     }
 
-    /// Whether a value (or end of input) arrives within `timeout` seconds (`()`: no limit).
+    /// Whether a value (or end of input) arrives within `timeout` seconds. `()` waits
+    /// without limit (Python's `poll(None)`); a negative timeout does not wait (as in
+    /// Python, where `poll(-1)` is `poll(0)`).
+    ///
+    /// ```rhai
+    /// let ends = Pipe();
+    /// let p = spawn { sleep(0.05); ends[1].send(1); };
+    /// print(ends[0].poll(-1));   // false: does not wait
+    /// print(ends[0].poll(()));   // true, once the message is there
+    /// p.join();
+    /// ```
     #[rhai_fn(name = "poll", return_raw, pure, volatile)]
     pub fn conn_poll_timeout(conn: &mut Connection, timeout: Dynamic) -> RhaiResult<bool> {
-        let timeout = seconds(&timeout, "the poll timeout")?;
+        let timeout = super::wait_timeout(&timeout, "the poll timeout", false)?;
         Ok(conn.poll(timeout)?)
     }
 
@@ -277,6 +387,28 @@ mod ipc_functions {
     #[rhai_fn(get = "closed", pure, volatile)]
     pub fn conn_closed(conn: &mut Connection) -> bool {
         conn.closed()
+    }
+
+    /// Whether this end can receive (`false` only for the second end of `Pipe(false)`).
+    ///
+    /// ```rhai
+    /// let ends = Pipe(false);
+    /// print(`${ends[0].readable} ${ends[1].readable}`);   // true false
+    /// ```
+    #[rhai_fn(get = "readable", pure)]
+    pub fn conn_readable(conn: &mut Connection) -> bool {
+        conn.readable()
+    }
+
+    /// Whether this end can send (`false` only for the first end of `Pipe(false)`).
+    ///
+    /// ```rhai
+    /// let ends = Pipe(false);
+    /// print(`${ends[0].writable} ${ends[1].writable}`);   // false true
+    /// ```
+    #[rhai_fn(get = "writable", pure)]
+    pub fn conn_writable(conn: &mut Connection) -> bool {
+        conn.writable()
     }
 
     /// The descriptor number (-1 once closed).
@@ -307,22 +439,27 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "Queue", return_raw, volatile)]
     pub fn queue_new() -> RhaiResult<Queue> {
-        Ok(super::Queue::new(0)?)
+        Ok(super::Queue::new(0, "Queue")?)
     }
 
     /// A queue holding at most `maxsize` values (0: unbounded); `put` waits for room.
     #[rhai_fn(name = "Queue", return_raw, volatile)]
     pub fn queue_new_bounded(maxsize: INT) -> RhaiResult<Queue> {
-        Ok(super::Queue::new(count(maxsize, "a Queue's maxsize")?)?)
+        Ok(super::Queue::new(
+            count(maxsize, "a Queue's maxsize")?,
+            "Queue",
+        )?)
     }
 
-    /// Puts a value (the same values as `send` travel), waiting for room in a bounded queue.
+    /// Puts a value (the same values as `send` travel), waiting for room in a bounded queue
+    /// (or a full pipe). `ValueError` after `close()`.
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
     pub fn queue_put(ctx: NativeCallContext, q: &mut Queue, value: Dynamic) -> RhaiResult<()> {
         Ok(q.put(&value, None, namer(&ctx))?)
     }
 
-    /// Puts a value, waiting at most `timeout` seconds for room: `Full` if there is none.
+    /// Puts a value, taking at most `timeout` seconds: `Full` if it could not (nothing is
+    /// then put). `put(v, false)` does not wait, `put(v, true)` waits without limit.
     ///
     /// ```rhai
     /// let q = Queue(1);
@@ -336,7 +473,20 @@ mod ipc_functions {
         value: Dynamic,
         timeout: Dynamic,
     ) -> RhaiResult<()> {
-        let timeout = super::timeout(&timeout, "the put timeout")?;
+        let timeout = super::wait_timeout(&timeout, "the put timeout", true)?;
+        Ok(q.put(&value, timeout, namer(&ctx))?)
+    }
+
+    /// Python's `put(v, block, timeout)`: with `block` false, does not wait at all.
+    #[rhai_fn(name = "put", return_raw, pure, volatile)]
+    pub fn queue_put_block(
+        ctx: NativeCallContext,
+        q: &mut Queue,
+        value: Dynamic,
+        block: bool,
+        timeout: Dynamic,
+    ) -> RhaiResult<()> {
+        let timeout = super::block_timeout(block, &timeout, "the put timeout")?;
         Ok(q.put(&value, timeout, namer(&ctx))?)
     }
 
@@ -350,13 +500,14 @@ mod ipc_functions {
         Ok(q.put(&value, Some(Duration::ZERO), namer(&ctx))?)
     }
 
-    /// Takes the oldest value, waiting for one.
+    /// Takes the oldest value, waiting for one. `ValueError` after `close()`.
     #[rhai_fn(name = "get", return_raw, pure, volatile)]
     pub fn queue_get(q: &mut Queue) -> RhaiResult<Dynamic> {
         Ok(q.get(None)?)
     }
 
     /// Takes the oldest value, waiting at most `timeout` seconds: `Empty` if none came.
+    /// `get(false)` does not wait, `get(true)` waits without limit.
     ///
     /// ```rhai
     /// let q = Queue();
@@ -364,7 +515,14 @@ mod ipc_functions {
     /// ```
     #[rhai_fn(name = "get", return_raw, pure, volatile)]
     pub fn queue_get_timeout(q: &mut Queue, timeout: Dynamic) -> RhaiResult<Dynamic> {
-        let timeout = super::timeout(&timeout, "the get timeout")?;
+        let timeout = super::wait_timeout(&timeout, "the get timeout", true)?;
+        Ok(q.get(timeout)?)
+    }
+
+    /// Python's `get(block, timeout)`: with `block` false, does not wait at all.
+    #[rhai_fn(name = "get", return_raw, pure, volatile)]
+    pub fn queue_get_block(q: &mut Queue, block: bool, timeout: Dynamic) -> RhaiResult<Dynamic> {
+        let timeout = super::block_timeout(block, &timeout, "the get timeout")?;
         Ok(q.get(timeout)?)
     }
 
@@ -374,13 +532,21 @@ mod ipc_functions {
         Ok(q.get(Some(Duration::ZERO))?)
     }
 
-    /// Whether no value is waiting (a moment later it may differ).
+    /// Whether no value is waiting (a moment later it may differ). `OSError` after
+    /// `close()`, as in Python.
     #[rhai_fn(name = "empty", return_raw, pure, volatile)]
     pub fn queue_empty(q: &mut Queue) -> RhaiResult<bool> {
         Ok(q.empty()?)
     }
 
     /// Whether a bounded queue is full (always `false` for an unbounded one).
+    ///
+    /// ```rhai
+    /// let q = Queue(1);
+    /// print(q.full());   // false
+    /// q.put(1);
+    /// print(q.full());   // true
+    /// ```
     #[rhai_fn(name = "full", pure, volatile)]
     pub fn queue_full(q: &mut Queue) -> bool {
         q.full()
@@ -398,10 +564,297 @@ mod ipc_functions {
         q.maxsize().into()
     }
 
-    /// `<Queue qsize=2>`.
+    /// Closes the queue in this process, as Python's `close()`: `put` and `get` here are
+    /// then a `ValueError` ("the Queue is closed"), `empty()` an `OSError`; other processes
+    /// keep using it. Values already put stay in the queue. Closing twice is fine.
+    ///
+    /// ```rhai
+    /// let q = Queue();
+    /// q.close();
+    /// try { q.put(1); } catch (e) { print(e.message); }   // the Queue is closed
+    /// ```
+    #[rhai_fn(name = "close", pure, volatile)]
+    pub fn queue_close(q: &mut Queue) {
+        q.close();
+    }
+
+    /// Does nothing: there is no feeder thread to wait for (a value is in the queue when
+    /// `put` returns). Kept so that Python's `q.close(); q.join_thread()` runs unchanged.
+    ///
+    /// ```rhai
+    /// let q = Queue();
+    /// q.close();
+    /// q.join_thread();
+    /// ```
+    #[rhai_fn(name = "join_thread", pure, volatile)]
+    pub fn queue_join_thread(q: &mut Queue) {
+        let _ = q;
+    }
+
+    /// Does nothing, as `join_thread()`: nothing is ever buffered in the process.
+    ///
+    /// ```rhai
+    /// let q = Queue();
+    /// q.cancel_join_thread();
+    /// ```
+    #[rhai_fn(name = "cancel_join_thread", pure, volatile)]
+    pub fn queue_cancel_join_thread(q: &mut Queue) {
+        let _ = q;
+    }
+
+    /// `<Queue qsize=2 maxsize=0>`.
     #[rhai_fn(name = "to_string", name = "to_debug", pure)]
     pub fn queue_to_string(q: &mut Queue) -> String {
-        format!("<Queue qsize={} maxsize={}>", q.qsize(), q.maxsize())
+        q.describe()
+    }
+
+    // ---------------------------------------------------------------- JoinableQueue
+
+    /// A `Queue` that also counts unfinished tasks, as Python's: every `put` adds one,
+    /// `task_done()` takes one away, and `join()` waits until none is left.
+    ///
+    /// ```rhai
+    /// let q = JoinableQueue();
+    /// let worker = spawn {
+    ///     loop {
+    ///         let job = q.get();
+    ///         if job == () { q.task_done(); break; }
+    ///         print(`did ${job}`);
+    ///         q.task_done();
+    ///     }
+    /// };
+    /// q.put("a");
+    /// q.put("b");
+    /// q.join();              // both done
+    /// q.put(());
+    /// worker.join();
+    /// ```
+    #[rhai_fn(name = "JoinableQueue", return_raw, volatile)]
+    pub fn joinable_new() -> RhaiResult<JoinableQueue> {
+        Ok(super::JoinableQueue(super::Queue::new(0, "JoinableQueue")?))
+    }
+
+    /// A `JoinableQueue` holding at most `maxsize` values (0: unbounded).
+    #[rhai_fn(name = "JoinableQueue", return_raw, volatile)]
+    pub fn joinable_new_bounded(maxsize: INT) -> RhaiResult<JoinableQueue> {
+        let maxsize = count(maxsize, "a JoinableQueue's maxsize")?;
+        Ok(super::JoinableQueue(super::Queue::new(
+            maxsize,
+            "JoinableQueue",
+        )?))
+    }
+
+    /// Marks one task taken with `get` as done; `ValueError` ("task_done() called too many
+    /// times") when none is unfinished.
+    ///
+    /// ```rhai
+    /// let q = JoinableQueue();
+    /// q.put("job");
+    /// q.get();
+    /// q.task_done();
+    /// try { q.task_done(); } catch (e) { print(e.message); }   // task_done() called too many times
+    /// ```
+    #[rhai_fn(name = "task_done", return_raw, pure, volatile)]
+    pub fn joinable_task_done(q: &mut JoinableQueue) -> RhaiResult<()> {
+        Ok(q.0.task_done()?)
+    }
+
+    /// Waits until every value put has been taken and marked done with `task_done()`.
+    ///
+    /// ```rhai
+    /// let q = JoinableQueue();
+    /// let w = spawn { let n = q.get(); print(`working on ${n}`); q.task_done(); };
+    /// q.put(1);
+    /// q.join();   // returns after the worker's task_done()
+    /// w.join();
+    /// ```
+    #[rhai_fn(name = "join", return_raw, pure, volatile)]
+    pub fn joinable_join(q: &mut JoinableQueue) -> RhaiResult<()> {
+        q.0.join(None)?;
+        Ok(())
+    }
+
+    /// As `Queue.put(v)`.
+    #[rhai_fn(name = "put", return_raw, pure, volatile)]
+    pub fn joinable_put(
+        ctx: NativeCallContext,
+        q: &mut JoinableQueue,
+        value: Dynamic,
+    ) -> RhaiResult<()> {
+        queue_put(ctx, &mut q.0, value)
+    }
+
+    /// As `Queue.put(v, timeout)`.
+    #[rhai_fn(name = "put", return_raw, pure, volatile)]
+    pub fn joinable_put_timeout(
+        ctx: NativeCallContext,
+        q: &mut JoinableQueue,
+        value: Dynamic,
+        timeout: Dynamic,
+    ) -> RhaiResult<()> {
+        queue_put_timeout(ctx, &mut q.0, value, timeout)
+    }
+
+    /// As `Queue.put(v, block, timeout)`.
+    #[rhai_fn(name = "put", return_raw, pure, volatile)]
+    pub fn joinable_put_block(
+        ctx: NativeCallContext,
+        q: &mut JoinableQueue,
+        value: Dynamic,
+        block: bool,
+        timeout: Dynamic,
+    ) -> RhaiResult<()> {
+        queue_put_block(ctx, &mut q.0, value, block, timeout)
+    }
+
+    /// As `Queue.put_nowait(v)`.
+    #[rhai_fn(name = "put_nowait", return_raw, pure, volatile)]
+    pub fn joinable_put_nowait(
+        ctx: NativeCallContext,
+        q: &mut JoinableQueue,
+        value: Dynamic,
+    ) -> RhaiResult<()> {
+        queue_put_nowait(ctx, &mut q.0, value)
+    }
+
+    /// As `Queue.get()`.
+    #[rhai_fn(name = "get", return_raw, pure, volatile)]
+    pub fn joinable_get(q: &mut JoinableQueue) -> RhaiResult<Dynamic> {
+        queue_get(&mut q.0)
+    }
+
+    /// As `Queue.get(timeout)`.
+    #[rhai_fn(name = "get", return_raw, pure, volatile)]
+    pub fn joinable_get_timeout(q: &mut JoinableQueue, timeout: Dynamic) -> RhaiResult<Dynamic> {
+        queue_get_timeout(&mut q.0, timeout)
+    }
+
+    /// As `Queue.get(block, timeout)`.
+    #[rhai_fn(name = "get", return_raw, pure, volatile)]
+    pub fn joinable_get_block(
+        q: &mut JoinableQueue,
+        block: bool,
+        timeout: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        queue_get_block(&mut q.0, block, timeout)
+    }
+
+    /// As `Queue.get_nowait()`.
+    #[rhai_fn(name = "get_nowait", return_raw, pure, volatile)]
+    pub fn joinable_get_nowait(q: &mut JoinableQueue) -> RhaiResult<Dynamic> {
+        queue_get_nowait(&mut q.0)
+    }
+
+    /// As `Queue.empty()`.
+    #[rhai_fn(name = "empty", return_raw, pure, volatile)]
+    pub fn joinable_empty(q: &mut JoinableQueue) -> RhaiResult<bool> {
+        queue_empty(&mut q.0)
+    }
+
+    /// As `Queue.full()`.
+    #[rhai_fn(name = "full", pure, volatile)]
+    pub fn joinable_full(q: &mut JoinableQueue) -> bool {
+        q.0.full()
+    }
+
+    /// As `Queue.qsize()`.
+    #[rhai_fn(name = "qsize", pure, volatile)]
+    pub fn joinable_qsize(q: &mut JoinableQueue) -> INT {
+        q.0.qsize() as INT
+    }
+
+    /// The bound given to `JoinableQueue(maxsize)` (0: unbounded).
+    #[rhai_fn(get = "maxsize", pure)]
+    pub fn joinable_maxsize(q: &mut JoinableQueue) -> INT {
+        q.0.maxsize().into()
+    }
+
+    /// As `Queue.close()`; `task_done()` and `join()` still work.
+    #[rhai_fn(name = "close", pure, volatile)]
+    pub fn joinable_close(q: &mut JoinableQueue) {
+        q.0.close();
+    }
+
+    /// Does nothing, as `Queue.join_thread()`.
+    #[rhai_fn(name = "join_thread", pure, volatile)]
+    pub fn joinable_join_thread(q: &mut JoinableQueue) {
+        let _ = q;
+    }
+
+    /// Does nothing, as `Queue.cancel_join_thread()`.
+    #[rhai_fn(name = "cancel_join_thread", pure, volatile)]
+    pub fn joinable_cancel_join_thread(q: &mut JoinableQueue) {
+        let _ = q;
+    }
+
+    /// `<JoinableQueue qsize=0 maxsize=0 unfinished=0>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn joinable_to_string(q: &mut JoinableQueue) -> String {
+        let text = q.0.describe();
+        format!(
+            "{} unfinished={}>",
+            text.trim_end_matches('>'),
+            q.0.unfinished().max(0)
+        )
+    }
+
+    // ---------------------------------------------------------------- SimpleQueue
+
+    /// Python's `SimpleQueue`: an unbounded queue with only `get()`, `put(v)`, `empty()`
+    /// and `close()` (no timeouts, no size).
+    ///
+    /// ```rhai
+    /// let q = SimpleQueue();
+    /// let p = spawn { q.put("hi"); };
+    /// print(q.get());     // hi
+    /// print(q.empty());   // true
+    /// p.join();
+    /// ```
+    #[rhai_fn(name = "SimpleQueue", return_raw, volatile)]
+    pub fn simple_new() -> RhaiResult<SimpleQueue> {
+        Ok(super::SimpleQueue(super::Queue::new(0, "SimpleQueue")?))
+    }
+
+    /// Takes the oldest value, waiting for one. `OSError` after `close()`, as in Python.
+    #[rhai_fn(name = "get", return_raw, pure, volatile)]
+    pub fn simple_get(q: &mut SimpleQueue) -> RhaiResult<Dynamic> {
+        Ok(q.0.get(None).map_err(super::closed_is_os_error)?)
+    }
+
+    /// Puts a value. `OSError` after `close()`, as in Python.
+    #[rhai_fn(name = "put", return_raw, pure, volatile)]
+    pub fn simple_put(
+        ctx: NativeCallContext,
+        q: &mut SimpleQueue,
+        value: Dynamic,
+    ) -> RhaiResult<()> {
+        Ok(q.0
+            .put(&value, None, namer(&ctx))
+            .map_err(super::closed_is_os_error)?)
+    }
+
+    /// Whether no value is waiting. `OSError` after `close()`.
+    #[rhai_fn(name = "empty", return_raw, pure, volatile)]
+    pub fn simple_empty(q: &mut SimpleQueue) -> RhaiResult<bool> {
+        Ok(q.0.empty()?)
+    }
+
+    /// Closes it in this process: `get`, `put` and `empty` here are then an `OSError`.
+    ///
+    /// ```rhai
+    /// let q = SimpleQueue();
+    /// q.close();
+    /// try { q.get(); } catch (e) { print(e.kind); }   // OSError
+    /// ```
+    #[rhai_fn(name = "close", pure, volatile)]
+    pub fn simple_close(q: &mut SimpleQueue) {
+        q.0.close();
+    }
+
+    /// `<SimpleQueue qsize=0 maxsize=0>`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn simple_to_string(q: &mut SimpleQueue) -> String {
+        q.0.describe()
     }
 
     // ---------------------------------------------------------------- Lock, RLock
@@ -1543,5 +1996,78 @@ fn inclusive_end(end: INT, len: usize) -> INT {
         end.saturating_add(len as INT).saturating_add(1)
     } else {
         end.saturating_add(1)
+    }
+}
+
+/// A timeout for the waits of queues and pipes, as Python takes them: seconds (a negative
+/// number does not wait, as in Python), `()` for no limit, and, where `block_flag`, Python's
+/// `block` flag (`false`: do not wait, `true`: wait without limit).
+fn wait_timeout(value: &Dynamic, what: &str, block_flag: bool) -> Result<Option<Duration>, Error> {
+    if block_flag {
+        if let Ok(block) = value.as_bool() {
+            return Ok((!block).then_some(Duration::ZERO));
+        }
+    }
+    let negative = match (value.as_int(), value.as_float()) {
+        (Ok(i), _) => i < 0,
+        (_, Ok(f)) => f < 0.0,
+        _ => false,
+    };
+    if negative {
+        return Ok(Some(Duration::ZERO));
+    }
+    seconds(value, what)
+}
+
+/// Python's `(block, timeout)` pair: no wait at all unless `block`.
+fn block_timeout(block: bool, timeout: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
+    let timeout = wait_timeout(timeout, what, false)?;
+    Ok(if block { timeout } else { Some(Duration::ZERO) })
+}
+
+/// A `SimpleQueue` used after `close()` fails as Python's does: with an `OSError`.
+fn closed_is_os_error(error: Error) -> Error {
+    if error.kind == ErrorKind::ValueError && error.message.ends_with(" is closed") {
+        return Error::new(ErrorKind::OSError, error.message);
+    }
+    error
+}
+
+/// Python's checks of `send_bytes(buf, offset, size)`: the byte range to send.
+fn byte_range(len: usize, offset: INT, size: Option<INT>) -> Result<(usize, usize), Error> {
+    if offset < 0 {
+        return Err(Error::value("offset is negative"));
+    }
+    let start = offset as u64;
+    if (len as u64) < start {
+        return Err(Error::value("buffer length < offset"));
+    }
+    let end = match size {
+        None => len as u64,
+        Some(size) if size < 0 => return Err(Error::value("size is negative")),
+        Some(size) => {
+            let end = start.saturating_add(size as u64);
+            if (len as u64) < end {
+                return Err(Error::value("buffer length < offset + size"));
+            }
+            end
+        }
+    };
+    Ok((start as usize, end as usize))
+}
+
+/// `recv_bytes`, with Python's error for a message over `maxlength`.
+fn recv_bytes(conn: &Connection, maxlength: Option<u64>) -> RhaiResult<Blob> {
+    match conn.recv_bytes(maxlength)? {
+        Ok(bytes) => Ok(bytes),
+        Err(n) => Err(Error::new(
+            ErrorKind::OSError,
+            format!(
+                "bad message length: the message has {n} bytes, more than maxlength {} \
+                 (it was dropped)",
+                maxlength.unwrap_or(0)
+            ),
+        )
+        .into()),
     }
 }
