@@ -12,8 +12,10 @@ use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, EvalAltResult, FnPtr, Map, Scope, INT};
 
 use super::func::Func;
+use super::remote::{Host, RemoteHost};
 use super::result::Callbacks;
 use super::{AsyncResult, JobSpec, Order, Pool, PoolOptions};
+use crate::command::remote::Remote;
 use crate::error::{Error, ErrorKind};
 use crate::process::package::seconds;
 
@@ -489,13 +491,133 @@ fn submit_one(
     Ok(result)
 }
 
-/// Reads `Pool(#{ processes, initializer, initargs, maxtasksperchild })`.
+/// A list of strings, for `what`.
+fn strings(
+    ctx: &NativeCallContext,
+    value: Dynamic,
+    what: &str,
+    like: &str,
+) -> Result<Vec<String>, Error> {
+    let shown = type_name(ctx, &value);
+    if value.is_string() {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!(
+                "{what} is a list like {like}, not one string: {:?}",
+                value.to_string()
+            ),
+        ));
+    }
+    let Some(items) = value.try_cast::<Array>() else {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!("{what} must be a list like {like}, not {shown}"),
+        ));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let shown = type_name(ctx, &item);
+            item.into_string().map_err(|_| {
+                Error::new(
+                    ErrorKind::TypeError,
+                    format!("{what} must hold strings, not {shown}"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Reads `hosts`, `ssh` and `procscript` into the places workers run.
+fn hosts_of(
+    ctx: &NativeCallContext,
+    hosts: Option<Dynamic>,
+    ssh: Option<Dynamic>,
+    program: Option<Dynamic>,
+) -> Result<Vec<Host>, Error> {
+    let hosts = match hosts.filter(|h| !h.is_unit()) {
+        None => {
+            if ssh.as_ref().is_some_and(|v| !v.is_unit())
+                || program.as_ref().is_some_and(|v| !v.is_unit())
+            {
+                return Err(Error::value(
+                    "`ssh` and `procscript` are for remote workers: give the Pool `hosts` too",
+                ));
+            }
+            return Ok(Vec::new());
+        }
+        Some(hosts) => strings(
+            ctx,
+            hosts,
+            "`hosts`",
+            "[\"localhost\", \"node1\", \"user@node2\"]",
+        )?,
+    };
+    if hosts.is_empty() {
+        return Err(Error::value("`hosts` must name at least one host"));
+    }
+    let ssh = match ssh.filter(|v| !v.is_unit()) {
+        None => Vec::new(),
+        Some(v) => strings(ctx, v, "`ssh`", "[\"-p\", \"2222\"]")?,
+    };
+    let procscript = match program.filter(|v| !v.is_unit()) {
+        None => super::remote::DEFAULT_PROGRAM.to_string(),
+        Some(v) => {
+            let shown = type_name(ctx, &v);
+            let path = v.into_string().map_err(|_| {
+                Error::new(
+                    ErrorKind::TypeError,
+                    format!(
+                        "`procscript` must be the path of procscript on the hosts, not {shown}"
+                    ),
+                )
+            })?;
+            if path.is_empty() || path.contains('\0') {
+                return Err(Error::value(
+                    "`procscript` must be a path or a name, not empty, without NUL",
+                ));
+            }
+            path
+        }
+    };
+    let mut remotes: Vec<Rc<RemoteHost>> = Vec::new();
+    hosts
+        .into_iter()
+        .map(|host| {
+            if host == super::remote::LOCALHOST {
+                return Ok(Host::Local);
+            }
+            let remote = Remote::new(host, ssh.clone())
+                .map_err(|e| Error::new(e.kind, format!("in `hosts`: {}", e.message)))?;
+            // Two logins to the same place share one description.
+            let shared = match remotes.iter().find(|r| r.remote == remote) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = Rc::new(RemoteHost {
+                        remote,
+                        procscript: procscript.clone(),
+                    });
+                    remotes.push(r.clone());
+                    r
+                }
+            };
+            Ok(Host::Remote(shared))
+        })
+        .collect()
+}
+
+/// Reads `Pool(#{ processes, initializer, initargs, maxtasksperchild, hosts, ssh,
+/// procscript })`.
 fn pool_options(ctx: &NativeCallContext, map: Map) -> RhaiResult<(usize, PoolOptions)> {
     let mut processes = None;
     let mut options = PoolOptions::default();
     let mut initargs = None;
+    let (mut hosts, mut ssh, mut program) = (None, None, None);
     for (key, value) in map {
         match key.as_str() {
+            "hosts" => hosts = Some(value),
+            "ssh" => ssh = Some(value),
+            "procscript" => program = Some(value),
             "processes" => processes = processes_of(ctx, value)?,
             "initializer" => {
                 if !value.is_unit() {
@@ -531,13 +653,20 @@ fn pool_options(ctx: &NativeCallContext, map: Map) -> RhaiResult<(usize, PoolOpt
             other => {
                 return Err(Error::value(format!(
                     "unknown Pool option `{other}` (expected `processes`, `initializer`, \
-                     `initargs`, `maxtasksperchild`)"
+                     `initargs`, `maxtasksperchild`, `hosts`, `ssh`, `procscript`)"
                 ))
                 .into())
             }
         }
     }
     options.initargs = initargs.unwrap_or_default();
+    options.hosts = hosts_of(ctx, hosts, ssh, program)?;
+    if !options.hosts.is_empty() && processes.is_none() {
+        return Err(Error::value(
+            "a Pool with `hosts` needs `processes`: the number of workers on each host",
+        )
+        .into());
+    }
     if let Some(init) = &options.initializer {
         init.check_arity(ctx, [(options.initargs.len(), None)])?;
     } else if !options.initargs.is_empty() {
