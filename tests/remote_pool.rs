@@ -319,7 +319,20 @@ fn a_remote_worker_killed_mid_map_fails_the_call_and_leaves_nothing_behind() {
         return;
     };
     let link = remote_procscript(&sshd);
+    let fake = sshd.dir().join("fake-procscript");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'Welcome to the test host'\n\
+         printf '\\000procscript-pool-worker 999 9.9.9\\n'\nexec cat > /dev/null\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let script = prelude(&sshd, &link)
+        + format!(
+            "const FAKE = {};\n",
+            sshd::rhai_string(fake.to_str().unwrap())
+        )
+        .as_str()
         + r#"
 let me = getpid();
 // One worker forked here, two through ssh.
@@ -358,6 +371,13 @@ try {
     print(e.exitcode);
     print(e.message.contains("was not found on " + HOST + " (exit status 127"));
 }
+// A program there that is not a procscript of this protocol (after a login's chatter).
+let fake = Pool(#{ processes: 1, hosts: [HOST], ssh: SSH, procscript: FAKE });
+try {
+    fake.map(|x| x, [1]);
+} catch (e) {
+    print(e.message.contains("could not start: the procscript there (version 9.9.9) speaks pool protocol 999"));
+}
 // terminate() with a long task running remotely: the call fails at once.
 let long = pool.apply_async(|| sleep(60), []);
 let busy = pool.apply_async(|| sleep(60), []);
@@ -372,7 +392,7 @@ print(`victim ${victim}`);
     let out = run.lines();
     assert_eq!(
         out[..out.len() - 1].join("\n"),
-        "true\n2\n0\nProcessError\n137\ntrue\ntrue\n[2, 3, 4]\n3\n127\ntrue\n\
+        "true\n2\n0\nProcessError\n137\ntrue\ntrue\n[2, 3, 4]\n3\n127\ntrue\ntrue\n\
          the Pool was terminated before this task finished\ntrue",
         "stderr:\n{}\nsshd log:\n{}",
         run.stderr,
@@ -465,5 +485,107 @@ fn the_worker_subcommand_is_hidden_and_takes_nothing_but_its_channel() {
     assert!(
         !run.stdout.contains("ran") && !run.stderr.contains("ran\n"),
         "{run:?}"
+    );
+}
+
+/// The pool's side of a remote worker's channel, played by the test over a pipe: what the
+/// worker runs of a script, and what it answers.
+fn worker_session(source: &str, tasks: &[(&str, Vec<rhai::Dynamic>)]) -> (Vec<String>, Run) {
+    use procscript::ipc::pipe;
+    use procscript::pool::protocol::{ScriptMsg, TaskMsg, PROTOCOL};
+    let mut input = Vec::new();
+    let script = ScriptMsg {
+        protocol: PROTOCOL,
+        name: "job.rhai".into(),
+        source: source.into(),
+        host: "node1".into(),
+        args: Vec::new(),
+        constants: rhai::Map::new(),
+        closures: Vec::new(),
+        init: rhai::Dynamic::UNIT,
+    };
+    input.extend(pipe::frame(&script.into_value(), str::to_string).unwrap());
+    for (job, (function, items)) in tasks.iter().enumerate() {
+        let task = TaskMsg {
+            job: job as u64,
+            index: 0,
+            function: function.to_string(),
+            curry: Vec::new(),
+            items: items.clone(),
+            star: false,
+        };
+        input.extend(task.frame(str::to_string).unwrap());
+    }
+    let test = Test::new().args(&["worker"]);
+    let mut child = test
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&input).unwrap();
+    drop(stdin);
+    let output = wait_with_timeout(child, Duration::from_secs(60));
+    // The hello line, then one framed reply after another.
+    let hello_end = output.stdout.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let mut replies = Vec::new();
+    let mut at = hello_end;
+    while let Some((value, used)) = pipe::unframe(&output.stdout[at..], "test").unwrap() {
+        replies.push(format!("{value:?}"));
+        at += used;
+    }
+    assert_eq!(at, output.stdout.len(), "trailing bytes");
+    let run = Run {
+        stdout: String::from_utf8_lossy(&output.stdout[..hello_end]).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        code: output.status.code(),
+        elapsed: Duration::ZERO,
+    };
+    (replies, run)
+}
+
+#[test]
+fn a_worker_runs_the_functions_it_is_sent_and_none_of_the_script_s_statements() {
+    let source = "print(\"the top level ran\");\nrun([\"touch\", \"top-level-ran\"]);\n\
+                  fn double(x) { print(`doubling ${x}`); x * 2 }\nfn fail(x) { throw \"no \" + x; }\n";
+    let (replies, run) = worker_session(
+        source,
+        &[
+            ("double", vec![1.into(), 20.into()]),
+            ("fail", vec![3.into()]),
+            ("missing", vec![1.into()]),
+        ],
+    );
+    run.success();
+    assert!(run.stdout.starts_with("\0procscript-pool-worker 1 "));
+    assert_eq!(run.stderr, "");
+    assert_eq!(replies.len(), 5, "{replies:#?}");
+    assert_eq!(replies[0], r#"["print", "doubling 1"]"#);
+    assert_eq!(replies[1], r#"["print", "doubling 20"]"#);
+    assert_eq!(replies[2], r#"["done", 0, 0, [2, 40]]"#);
+    assert!(
+        replies[3].starts_with(r#"["failed", 1, 0, #{"kind": "ProcessError", "line": 4, "message": "no 3 (in a pool task on node1, at job.rhai:4)""#),
+        "{}",
+        replies[3]
+    );
+    assert!(
+        replies[4].contains("cannot find `missing`"),
+        "{}",
+        replies[4]
+    );
+    assert!(!replies.iter().any(|r| r.contains("top level")));
+    assert!(!Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("top-level-ran")
+        .exists());
+    // A script that does not compile there: the worker says so, and ends.
+    let (replies, run) = worker_session("fn broken( {", &[("double", vec![1.into()])]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(replies.len(), 1);
+    assert!(
+        replies[0].starts_with(r#"["start-failed", #{"kind": "ProcessError", "message": "the script does not compile on node1"#),
+        "{}",
+        replies[0]
     );
 }

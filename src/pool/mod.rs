@@ -286,12 +286,7 @@ impl Pool {
         }
         match inner.sched.broken() {
             Some(error) => Err(Error::process(format!(
-                "the Pool takes no tasks: {} ({})",
-                if inner.sched.broken_at_start() {
-                    "a remote worker could not take the script"
-                } else {
-                    "its initializer failed"
-                },
+                "the Pool takes no tasks: its initializer failed ({})",
                 error
                     .get("message")
                     .map_or_else(String::new, ToString::to_string)
@@ -815,6 +810,17 @@ impl Inner {
                             Ok(ReplyMsg::Print { text }) if worker.link.is_some() => {
                                 let _ =
                                     crate::output::write_line(crate::output::Stream::Stdout, &text);
+                            }
+                            Ok(ReplyMsg::StartFailed { error }) if worker.link.is_some() => {
+                                // It could not take the script: as if it never started.
+                                if let Some(link) = worker.link.as_mut() {
+                                    link.greeted = false;
+                                }
+                                let reason = error
+                                    .get("message")
+                                    .map_or_else(String::new, ToString::to_string);
+                                worker.dead = Some(Burial::Refused(reason));
+                                break;
                             }
                             Ok(reply) => replies.push((worker.id, reply)),
                             Err(_) => {

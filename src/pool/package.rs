@@ -731,9 +731,27 @@ mod pool_functions {
     /// there fails the pool's calls instead of starting workers forever), and a worker
     /// is replaced by a fresh one after `maxtasksperchild` tasks.
     ///
+    /// `Pool(#{ processes: n, hosts: [...], ssh: [...], procscript: "path" })` starts `n`
+    /// workers on each host: `"localhost"` forks them here, any other host runs
+    /// `procscript worker` there through `ssh` (with the `ssh` arguments; `procscript` is
+    /// the program on the hosts, `"procscript"` by default). Remote workers get the
+    /// script's source and run none of its statements: tasks call its functions and
+    /// closures, and read `ARGS` and its global constants (`global::NAME`). Only data
+    /// travels: a lock, a shared value or a queue in a remote task is a `ValueError`. An
+    /// unreachable host fails a call with ssh's message (`ConnectionError`), and the other
+    /// hosts carry on. See docs/remote.md.
+    ///
+    /// ```text
+    /// let pool = Pool(#{ processes: 4, hosts: ["localhost", "node1", "alice@node2"],
+    ///                    ssh: ["-o", "ConnectTimeout=10"], procscript: "/opt/bin/procscript" });
+    /// print(pool.map(|x| x * x, 0..1000).len());   // 1000, computed on three hosts
+    /// ```
+    ///
     /// Errors: `TypeError` (not an integer or a map, an initializer that is not a function
-    /// or takes other arguments), `ValueError` (out of range, an unknown option, a
-    /// `maxtasksperchild` that is not a positive integer), `ProcessError` (called in a
+    /// or takes other arguments, `hosts` or `ssh` not a list of strings), `ValueError` (out
+    /// of range, an unknown option, a `maxtasksperchild` that is not a positive integer,
+    /// `hosts` without `processes`, a host that ssh would misread, remote `initargs` that
+    /// cannot travel, a script run without a source file), `ProcessError` (called in a
     /// daemon, such as a pool worker).
     ///
     /// ```rhai
@@ -1140,14 +1158,15 @@ mod pool_functions {
         Ok(pool.terminate()?)
     }
 
-    /// The number of worker processes the pool keeps.
+    /// The number of worker processes the pool keeps (on all its hosts together).
     #[rhai_fn(get = "processes", pure)]
     pub fn processes(pool: &mut Pool) -> INT {
         pool.size() as INT
     }
 
     /// The pids of the workers running now (a worker that died is left out at once, and
-    /// replaced at the next pool call).
+    /// replaced at the next pool call). For a worker on another host, the pid of its local
+    /// `ssh` process.
     #[rhai_fn(get = "pids", pure)]
     pub fn pids(pool: &mut Pool) -> Array {
         pool.pids()

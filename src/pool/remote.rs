@@ -38,8 +38,8 @@
 //!
 //! A remote worker that dies after it started is buried as a forked one is (the call whose
 //! task it ran fails) and replaced at the next pool call. One that never started (ssh could
-//! not connect or log in, no `procscript` there, a script that does not compile there) is
-//! not replaced: its seat is given up, and the error (with ssh's own message, from ssh's log
+//! not connect or log in, no `procscript` there, another protocol, a script that does not
+//! compile there) is not replaced: its seat is given up, and the error (with ssh's own message, from ssh's log
 //! as for remote commands) is raised in one call, the oldest waiting or else the next one,
 //! once per host.
 
@@ -315,7 +315,10 @@ pub(super) fn death(
         .and_then(|log| crate::command::remote::ssh_failure(&log.text()));
     let program = &link.host.procscript;
     let (how, kind) = if let Some(reason) = refused {
-        (format!("was refused: {reason}"), ErrorKind::ProcessError)
+        (
+            format!("could not start: {reason}"),
+            ErrorKind::ProcessError,
+        )
     } else if let Some(message) = ssh_failed {
         let what = if link.greeted {
             "lost its ssh connection"
@@ -513,10 +516,7 @@ pub fn worker_main() -> i32 {
     let script = match ScriptMsg::from_value(message) {
         Ok(script) => script,
         Err(e) => {
-            let error = Error::value(format!(
-                "a remote pool worker refused the script: {}",
-                e.message
-            ));
+            let error = Error::value(format!("it refused the script: {}", e.message));
             send(
                 output.as_fd(),
                 ReplyMsg::StartFailed {
@@ -601,7 +601,7 @@ fn serve_script(script: ScriptMsg, input: OwnedFd, output: OwnedFd) -> i32 {
     let statements = match runtime.engine().compile(&text) {
         Ok(ast) => ast,
         Err(e) => {
-            let error = Error::process(format!("a remote pool worker could not start: {e}"));
+            let error = Error::process(format!("its own statements do not compile: {e}"));
             if let Some(s) = serving.borrow_mut().take() {
                 send(
                     s.output.as_fd(),

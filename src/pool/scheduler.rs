@@ -174,9 +174,6 @@ pub struct Scheduler {
     max_tasks: Option<usize>,
     cancelled: Vec<(u64, usize)>,
     broken: Option<Map>,
-    /// The pool was broken by a remote worker that could not take the script, not by the
-    /// initializer.
-    broken_at_start: bool,
     /// An error no call has raised yet (see [`Scheduler::report`]).
     unreported: Option<Map>,
 }
@@ -222,15 +219,9 @@ impl Scheduler {
         id
     }
 
-    /// Why the pool takes no work: its initializer failed, or a remote worker could not
-    /// take the script ([`Scheduler::broken_at_start`]).
+    /// Why the pool takes no work: its initializer failed.
     pub fn broken(&self) -> Option<&Map> {
         self.broken.as_ref()
-    }
-
-    /// Whether the pool was broken by a remote worker that could not take the script.
-    pub fn broken_at_start(&self) -> bool {
-        self.broken_at_start
     }
 
     /// Raises `error` in one call: the oldest that someone waits for, else the next one
@@ -440,13 +431,10 @@ impl Scheduler {
                 self.break_pool(error);
                 return Ok(());
             }
-            ReplyMsg::StartFailed { error } => {
-                self.broken_at_start |= self.broken.is_none();
-                self.break_pool(error);
-                return Ok(());
+            // A remote worker's own business, which the IO side handles.
+            ReplyMsg::StartFailed { .. } | ReplyMsg::Print { .. } => {
+                return Err("a message that is not a reply to a task".into())
             }
-            // Printed by the IO side, never handed here.
-            ReplyMsg::Print { .. } => return Ok(()),
             _ => {}
         }
         let expected = self.workers[w].in_flight.front().map(|t| (t.job, t.index));
@@ -912,18 +900,19 @@ mod tests {
     }
 
     #[test]
-    fn a_script_refused_by_a_remote_worker_breaks_the_pool() {
+    fn messages_that_answer_no_task_are_refused() {
         let mut m = Mock::new(1, None);
-        let job = m.submit(2, 1, true, Order::Ordered);
+        m.submit(2, 1, true, Order::Ordered);
         m.dispatch(true);
         let error = Error::process("does not compile").to_map();
-        m.sched
+        assert!(m
+            .sched
             .handle_reply(0, ReplyMsg::StartFailed { error })
-            .unwrap();
-        assert!(m.sched.job_done(job));
-        assert!(m.sched.broken().is_some() && m.sched.broken_at_start());
-        m.sched
+            .is_err());
+        assert!(m
+            .sched
             .handle_reply(0, ReplyMsg::Print { text: "x".into() })
-            .unwrap();
+            .is_err());
+        assert!(m.sched.broken().is_none());
     }
 }
