@@ -70,7 +70,7 @@ printf '%-44s %14s %14s %16s\n' "figure" "local" "remote" "remote overhead"
 row_rate() {
     local l r
     l=$(get "$2_local") r=$(get "$2_remote")
-    printf '%-44s %14.0f %14.0f %13.1f us\n' "$1 (tasks/s)" "$l" "$r" \
+    printf '%-44s %14.0f %14.0f %13.2f us\n' "$1 (tasks/s)" "$l" "$r" \
         "$(awk -v l="$l" -v r="$r" 'BEGIN { print 1e6 / r - 1e6 / l }')"
 }
 row_time() {
