@@ -469,8 +469,9 @@ struct Serving {
 /// Returns the exit code.
 ///
 /// It reads the script message, compiles the script without running its statements, and
-/// serves tasks until stdin ends. It takes no arguments, reads no file and no variable: what
-/// it runs comes only from the pool, over its own channel.
+/// serves tasks until stdin ends. It takes no arguments and reads no script file or
+/// environment variable that could change what it runs: what it runs comes only from the
+/// pool, over its own channel.
 pub fn worker_main() -> i32 {
     if std::io::stdin().is_terminal() {
         let _ = write_line(
