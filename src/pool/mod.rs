@@ -808,8 +808,8 @@ impl Inner {
                         at += used;
                         match ReplyMsg::from_value(value) {
                             Ok(ReplyMsg::Print { text }) if worker.link.is_some() => {
-                                let _ =
-                                    crate::output::write_line(crate::output::Stream::Stdout, &text);
+                                let pid = worker.process.pid().map_or(0, Pid::as_raw);
+                                crate::runtime::print_for(&worker.process.name(), pid, &text);
                             }
                             Ok(ReplyMsg::StartFailed { error }) if worker.link.is_some() => {
                                 // It could not take the script: as if it never started.
