@@ -6,7 +6,8 @@
 #   QUICK=1 bench/run.sh         fewer repetitions
 #
 # Parts (each can be run alone): spawn.sh (start+join), echo.sh (forking echo server),
-# ipc.sh (queues and locks), pool.sh (Pool.map, when present), manager.sh (Manager proxies),
+# ipc.sh (queues and locks), pool.sh (Pool.map, when present), remote_pool.sh (Pool.map over
+# ssh to a throwaway loopback sshd), manager.sh (Manager proxies),
 # extras.sh (startup, print throughput, memory per idle child). docs/performance.md explains the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,8 @@ if [[ -f bench/pool.sh ]]; then
     section "Pool.map of 10,000 trivial tasks (bench/pool.sh)"
     bash bench/pool.sh 2> /dev/null
 fi
+section "Pool.map over two ssh logins against a local Pool (bench/remote_pool.sh)"
+bash bench/remote_pool.sh 2> /dev/null
 section "Manager proxies (bench/manager.sh)"
 bash bench/manager.sh 2> /dev/null
 section "Startup, print throughput, memory per idle child (bench/extras.sh)"

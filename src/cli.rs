@@ -95,6 +95,10 @@ enum Command {
     Script(Vec<OsString>),
     /// Print the man page (roff): `procscript man > procscript.1; man ./procscript.1`.
     Man,
+    /// A worker of a Pool with remote hosts, started by the pool through ssh: it reads the
+    /// pool's messages on stdin and ends when stdin ends. Nothing else.
+    #[command(hide = true)]
+    Worker,
     /// Show a trace written by `run --trace` as a process tree; optionally draw its timeline.
     Report {
         /// The trace (YAML).
@@ -159,6 +163,10 @@ pub fn run() -> i32 {
             0
         }
         Some(Command::Man) => edge(man()),
+        Some(Command::Worker) => {
+            procscript::output::std_streams_unused();
+            procscript::pool::remote::worker_main()
+        }
     }
 }
 

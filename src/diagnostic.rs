@@ -25,7 +25,8 @@ pub fn register_source(name: &str, text: &str) {
     SOURCES.with(|s| s.borrow_mut().insert(name.to_string(), Rc::from(text)));
 }
 
-fn source_text(name: &str) -> Option<Rc<str>> {
+/// The text registered under `name` (what a remote pool worker is sent).
+pub fn source_text(name: &str) -> Option<Rc<str>> {
     SOURCES.with(|s| s.borrow().get(name).cloned())
 }
 

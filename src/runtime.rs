@@ -42,7 +42,25 @@ const LABEL_COLORS: [u8; 10] = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
 /// `text` with each of its lines labelled with this process's name and pid.
 fn labelled(text: &str, color: bool) -> String {
     let pid = crate::process::my_pid().as_raw();
-    let label = format!("[{} {pid}]", crate::process::my_name());
+    labelled_as(&crate::process::my_name(), pid, text, color)
+}
+
+/// Prints a line that another process printed (a task of a remote pool worker, whose
+/// output comes as a message), as `print` does here; `--label` labels it with that
+/// process's `name` and `pid`.
+pub fn print_for(name: &str, pid: i32, text: &str) {
+    let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
+        0 => output::write_line(Stream::Stdout, text),
+        mode => output::write_line(Stream::Stdout, &labelled_as(name, pid, text, mode == 2)),
+    });
+    if result == Err(nix::errno::Errno::EPIPE) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `text` with each of its lines labelled with `name` and `pid`.
+fn labelled_as(name: &str, pid: i32, text: &str, color: bool) -> String {
+    let label = format!("[{name} {pid}]");
     let label = if color {
         let code = LABEL_COLORS[pid.unsigned_abs() as usize % LABEL_COLORS.len()];
         format!("\x1b[{code}m{label}\x1b[0m")

@@ -37,6 +37,8 @@ mod pty;
 mod queue;
 /// Issue 14: remote commands through OpenSSH against a throwaway loopback sshd.
 mod remote;
+/// Issue 14: pool workers on other hosts through OpenSSH, against the same sshd harness.
+mod remote_pool;
 /// Bad input never panics: generated calls of every native with wrong arguments.
 mod robustness;
 /// Every script in `scripts/` runs and behaves as documented.

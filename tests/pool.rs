@@ -83,9 +83,15 @@ fn closures_carry_their_captured_values() {
         print(pool.map(f, [1, 2]));
         fn outer(pool) { let m = 7; pool.map(|x| x * m, [2]) }
         print(outer(pool));
+        // The same closure sent again with other captured values: each call gets its own.
+        let one = Pool(1);
+        for k in [1, 2, 3] { print(one.map(|x| x * k, [1, 2])); }
     "#)
     .success()
-    .stdout("[11, 12, 13]\n[\"item:alpha\", \"item:beta\"]\n[5]\n0\n[4, 5]\n[14]\n");
+    .stdout(
+        "[11, 12, 13]\n[\"item:alpha\", \"item:beta\"]\n[5]\n0\n[4, 5]\n[14]\n\
+         [1, 2]\n[2, 4]\n[3, 6]\n",
+    );
 }
 
 #[test]
@@ -717,7 +723,7 @@ fn pool_options_initializer_and_maxtasksperchild() {
          TypeError: `initializer` must be a function (a name, `Fn(\"name\")` or a closure), not i64\n\
          TypeError: the number of processes must be an integer, not string\n\
          ValueError: `initargs` without an `initializer`\n\
-         ValueError: unknown Pool option `procs` (expected `processes`, `initializer`, `initargs`, `maxtasksperchild`)\n\
+         ValueError: unknown Pool option `procs` (expected `processes`, `initializer`, `initargs`, `maxtasksperchild`, `hosts`, `ssh`, `procscript`)\n\
          TypeError: `initargs` must be an array, a range, a string or another iterable, not i64\n\
          true\n",
     );

@@ -16,7 +16,10 @@
 //!   `AF_UNIX` socket pair. Only the parent's side is non-blocking: it writes and reads
 //!   with `MSG_DONTWAIT` and waits in `wait`, the one place the pool waits, so neither
 //!   side can deadlock on a full socket buffer, and Ctrl-C or SIGTERM ends the wait;
-//! - [`result`]: `AsyncResult`, with the callbacks that run in the script's process.
+//! - [`result`]: `AsyncResult`, with the callbacks that run in the script's process;
+//! - [`remote`]: workers on other hosts, `procscript worker` under ssh, whose channel is
+//!   also a socket pair (the other end is the local `ssh`'s stdin and stdout), so the IO
+//!   here treats both kinds alike.
 //!
 //! Work progresses while the script is inside a pool call (`map`, `get`, a `for` loop over
 //! `imap`, `ready`, `join`, ...). Between calls, tasks already written to a worker's socket
@@ -30,12 +33,13 @@ pub mod board;
 pub mod func;
 pub mod package;
 pub mod protocol;
+pub mod remote;
 pub mod result;
 pub mod scheduler;
 mod worker;
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::IsTerminal;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -50,7 +54,8 @@ use rhai::{Array, Dynamic, EvalAltResult, Map, NativeCallContext, Position};
 
 use self::board::Board;
 use self::func::Func;
-use self::protocol::{ReplyMsg, TaskMsg};
+use self::protocol::{ReplyMsg, ScriptMsg, TaskMsg};
+use self::remote::{Host, Link};
 use self::result::AsyncResult;
 pub use self::scheduler::Order;
 use self::scheduler::{Death, Job, Next, Scheduler, Task, WorkerId};
@@ -92,6 +97,8 @@ pub struct PoolOptions {
     pub initargs: Array,
     /// Tasks a worker takes before it is replaced (`None`: no limit).
     pub maxtasksperchild: Option<usize>,
+    /// Where the workers run, `processes` on each; empty: all here.
+    pub hosts: Vec<Host>,
 }
 
 /// How a job's tasks are cut, sent and reported.
@@ -115,6 +122,10 @@ pub struct JobSpec {
 
 struct Worker {
     id: WorkerId,
+    /// Its place in [`Inner::seats`].
+    seat: usize,
+    /// A remote worker's host and ssh log; `None` for a forked one.
+    link: Option<Link>,
     process: Process,
     fd: OwnedFd,
     /// Bytes to write: the tail of `out[0]` from `written`, then the rest.
@@ -127,16 +138,31 @@ struct Worker {
     dead: Option<Burial>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Burial {
     /// End of input or a reset: it is dying or dead.
     Ended,
     /// It sent something that makes no sense: it is ended.
     Misbehaved,
+    /// A remote worker that cannot be used, and why: it is ended.
+    Refused(String),
+}
+
+/// A place for a worker: where it runs, and whether it is still wanted there.
+struct Seat {
+    host: Host,
+    /// A remote worker here could not start: no other is tried.
+    given_up: bool,
 }
 
 struct Inner {
     size: usize,
+    /// `size` places, each for one worker.
+    seats: Vec<Seat>,
+    /// What a remote worker is sent first (its `host` filled in for each).
+    script: Option<ScriptMsg>,
+    /// Hosts whose failure to start a worker has been reported, until one starts there.
+    reported: HashSet<String>,
     creator: Pid,
     state: State,
     options: PoolOptions,
@@ -158,14 +184,43 @@ fn pool_error(message: impl Into<String>) -> Error {
 
 impl Pool {
     /// Forks `size` workers that call functions within `ctx`.
+    ///
+    /// With `options.hosts`, `size` workers on each host: forked for [`Host::Local`],
+    /// started through ssh for the others.
     pub fn new(ctx: &NativeCallContext, size: usize, options: PoolOptions) -> Result<Self> {
-        if size == 0 || size > MAX_WORKERS {
+        let hosts = if options.hosts.is_empty() {
+            vec![Host::Local]
+        } else {
+            options.hosts.clone()
+        };
+        let total = size.saturating_mul(hosts.len());
+        if size == 0 || total > MAX_WORKERS {
             return Err(Error::value(format!(
-                "a Pool needs from 1 to {MAX_WORKERS} processes, not {size}"
+                "a Pool needs from 1 to {MAX_WORKERS} processes in all, not {total}"
             )));
         }
+        let seats: Vec<Seat> = hosts
+            .iter()
+            .flat_map(|h| std::iter::repeat_n(h, size))
+            .map(|host| Seat {
+                host: host.clone(),
+                given_up: false,
+            })
+            .collect();
+        let script = if seats.iter().any(|s| matches!(s.host, Host::Remote(_))) {
+            let init = options
+                .initializer
+                .clone()
+                .map(|f| (f, options.initargs.clone()));
+            Some(remote::script_message(ctx, init.as_ref())?)
+        } else {
+            None
+        };
         let pool = Self(Rc::new(RefCell::new(Inner {
-            size,
+            size: total,
+            seats,
+            script,
+            reported: HashSet::new(),
             creator: my_pid(),
             state: State::Running,
             sched: Scheduler::new(options.maxtasksperchild),
@@ -174,8 +229,8 @@ impl Pool {
             board: Board::new()?,
             watched: Vec::new(),
         })));
-        for _ in 0..size {
-            pool.spawn_worker(ctx)?;
+        for seat in 0..total {
+            pool.spawn_worker(ctx, seat)?;
         }
         Ok(pool)
     }
@@ -240,20 +295,53 @@ impl Pool {
         }
     }
 
-    fn spawn_worker(&self, ctx: &NativeCallContext) -> Result<()> {
-        let (inherited, id, board, init) = {
+    /// Starts a worker for `seat`: forked here, or through ssh.
+    fn spawn_worker(&self, ctx: &NativeCallContext, seat: usize) -> Result<()> {
+        let (id, host) = {
             let inner = self.0.borrow();
-            let inherited: Vec<RawFd> = inner.workers.iter().map(|w| w.fd.as_raw_fd()).collect();
             let used: Vec<WorkerId> = inner.workers.iter().map(|w| w.id).collect();
             let id = (0..MAX_WORKERS)
                 .find(|i| !used.contains(i))
                 .ok_or_else(|| Error::value("a Pool has no room for another worker"))?;
+            (id, inner.seats[seat].host.clone())
+        };
+        let Host::Remote(host) = host else {
+            return self.fork_worker(ctx, id, seat);
+        };
+        let mut script = self.0.borrow().script.clone().expect("made with the pool");
+        script.host = host.remote.host.clone();
+        let first = pipe::frame(&script.into_value(), |t| {
+            ctx.engine().map_type_name(t).to_string()
+        })?;
+        let (process, fd, link) = remote::spawn(&host)?;
+        let mut inner = self.0.borrow_mut();
+        inner.sched.add_worker(id);
+        inner.workers.push(Worker {
+            id,
+            seat,
+            link: Some(link),
+            process,
+            fd,
+            out: VecDeque::from([Rc::new(first)]),
+            written: 0,
+            input: Vec::new(),
+            scratch: Vec::new(),
+            dead: None,
+        });
+        Ok(())
+    }
+
+    /// Forks a worker `id` for `seat`.
+    fn fork_worker(&self, ctx: &NativeCallContext, id: WorkerId, seat: usize) -> Result<()> {
+        let (inherited, board, init) = {
+            let inner = self.0.borrow();
+            let inherited: Vec<RawFd> = inner.workers.iter().map(|w| w.fd.as_raw_fd()).collect();
             let init = inner
                 .options
                 .initializer
                 .clone()
                 .map(|f| (f, inner.options.initargs.clone()));
-            (inherited, id, inner.board.clone(), init)
+            (inherited, inner.board.clone(), init)
         };
         let (parent_end, child_end) = socketpair(
             AddressFamily::Unix,
@@ -289,6 +377,8 @@ impl Pool {
         inner.sched.add_worker(id);
         inner.workers.push(Worker {
             id,
+            seat,
+            link: None,
             process,
             fd: parent_end,
             out: VecDeque::new(),
@@ -311,7 +401,10 @@ impl Pool {
     ) -> Result<u64> {
         self.check_running()?;
         let total = items.len();
-        let job = self.0.borrow().sched.next_job_id();
+        let (job, remote) = {
+            let inner = self.0.borrow();
+            (inner.sched.next_job_id(), inner.script.is_some())
+        };
         let mut tasks = Vec::new();
         let mut index = 0;
         let mut items = items.into_iter().peekable();
@@ -328,7 +421,14 @@ impl Pool {
             };
             let bytes = message
                 .frame(|t| ctx.engine().map_type_name(t).to_string())
-                .map_err(|e| Error::value(e.message.replace("a message of", "a pool task of")))?;
+                .map_err(|e| {
+                    let message = e.message.replace("a message of", "a pool task of");
+                    if remote {
+                        Error::value(format!("{message}; {}", remote::ONE_MACHINE))
+                    } else {
+                        Error::value(message)
+                    }
+                })?;
             tasks.push(Task {
                 job,
                 index,
@@ -423,6 +523,11 @@ impl Pool {
                          `for` loop over imap: call any pool method to start new ones"
                     };
                     inner.sched.fail_if_no_workers(message);
+                } else if inner.seats.iter().all(|s| s.given_up) {
+                    inner.sched.fail_if_no_workers(
+                        "the Pool has no workers left: none of its remote workers could start \
+                         (an earlier call raised why), and they are not tried again",
+                    );
                 }
                 if done(&inner.sched) {
                     return Ok(true);
@@ -444,22 +549,39 @@ impl Pool {
         }
     }
 
-    /// Forks workers to make up the pool's size again, if it still takes work.
+    /// Starts workers for the empty seats that are not given up, if the pool still takes
+    /// work. A remote worker that cannot even be started (no `ssh` here) gives its seat
+    /// up, and a call raises why.
     fn replace_dead(&self, ctx: &NativeCallContext) -> Result<()> {
         loop {
-            {
+            let seat = {
                 let inner = self.0.borrow();
                 let wanted = match inner.state {
-                    _ if inner.sched.broken().is_some() => 0,
-                    State::Running => inner.size,
-                    State::Closed if !inner.sched.idle() => inner.size,
-                    _ => 0,
+                    _ if inner.sched.broken().is_some() => false,
+                    State::Running => true,
+                    State::Closed => !inner.sched.idle(),
+                    State::Terminated => false,
                 };
-                if inner.workers.len() >= wanted {
+                if !wanted {
                     return Ok(());
                 }
+                let empty = |(i, seat): &(usize, &Seat)| {
+                    !seat.given_up && !inner.workers.iter().any(|w| w.seat == *i)
+                };
+                match inner.seats.iter().enumerate().find(empty) {
+                    Some((i, seat)) => (i, matches!(seat.host, Host::Remote(_))),
+                    None => return Ok(()),
+                }
+            };
+            match self.spawn_worker(ctx, seat.0) {
+                Ok(()) => {}
+                Err(e) if seat.1 => {
+                    let mut inner = self.0.borrow_mut();
+                    inner.seats[seat.0].given_up = true;
+                    inner.sched.report(e.to_map());
+                }
+                Err(e) => return Err(e),
             }
-            self.spawn_worker(ctx)?;
         }
     }
 
@@ -664,6 +786,19 @@ impl Inner {
                 worker.write();
                 worker.read();
             }
+            if let Some(link) = worker.link.as_mut().filter(|l| !l.greeted) {
+                match remote::take_hello(&mut worker.input) {
+                    Ok(true) => {
+                        link.greeted = true;
+                        self.reported.remove(&link.host.remote.host);
+                    }
+                    Ok(false) => continue,
+                    Err(reason) => {
+                        worker.dead = Some(Burial::Refused(reason));
+                        continue;
+                    }
+                }
+            }
             // Replies that arrived before a death still count.
             let mut at = 0;
             loop {
@@ -672,6 +807,21 @@ impl Inner {
                     Ok(Some((value, used))) => {
                         at += used;
                         match ReplyMsg::from_value(value) {
+                            Ok(ReplyMsg::Print { text }) if worker.link.is_some() => {
+                                let pid = worker.process.pid().map_or(0, Pid::as_raw);
+                                crate::runtime::print_for(&worker.process.name(), pid, &text);
+                            }
+                            Ok(ReplyMsg::StartFailed { error }) if worker.link.is_some() => {
+                                // It could not take the script: as if it never started.
+                                if let Some(link) = worker.link.as_mut() {
+                                    link.greeted = false;
+                                }
+                                let reason = error
+                                    .get("message")
+                                    .map_or_else(String::new, ToString::to_string);
+                                worker.dead = Some(Burial::Refused(reason));
+                                break;
+                            }
                             Ok(reply) => replies.push((worker.id, reply)),
                             Err(_) => {
                                 worker.dead = Some(Burial::Misbehaved);
@@ -703,7 +853,7 @@ impl Inner {
 
     /// A worker's channel ended or it misbehaved: reap it and tell the scheduler how it ended.
     fn bury(&mut self, worker: Worker) {
-        if worker.dead == Some(Burial::Misbehaved) {
+        if matches!(worker.dead, Some(Burial::Misbehaved | Burial::Refused(_))) {
             let _ = worker.process.signal(Signal::SIGKILL);
         }
         let ended = || worker.process.exit().is_some();
@@ -713,6 +863,22 @@ impl Inner {
             let _ = wait(&mut [], Deadline::NEVER, false, ended);
         }
         let exit = worker.process.exit();
+        if let Some(link) = &worker.link {
+            let refused = match &worker.dead {
+                Some(Burial::Refused(reason)) => Some(reason.as_str()),
+                _ => None,
+            };
+            let mut report = false;
+            if !link.greeted {
+                // It never started: no other is tried in its seat, and its host's failure
+                // is raised once.
+                self.seats[worker.seat].given_up = true;
+                report = self.reported.insert(link.host.remote.host.clone());
+            }
+            let death = remote::death(&worker.process, link, exit, refused, report);
+            self.sched.buried(worker.id, death);
+            return;
+        }
         let how = match exit {
             Some(Exit::Signal(sig)) => match Signal::try_from(sig) {
                 Ok(s) => format!("was killed by {}", s.as_str()),
@@ -727,11 +893,11 @@ impl Inner {
             .process
             .pid()
             .map_or_else(|| "?".into(), |p| p.to_string());
-        let death = Death {
-            what: format!("a pool worker ({}, pid {pid}) {how}", worker.process.name()),
-            exitcode: exit.map(Exit::exitcode),
-            started: Some(self.board.started(worker.id)),
-        };
+        let death = Death::new(
+            format!("a pool worker ({}, pid {pid}) {how}", worker.process.name()),
+            exit.map(Exit::exitcode),
+            Some(self.board.started(worker.id)),
+        );
         self.sched.buried(worker.id, death);
     }
 

@@ -12,8 +12,10 @@ use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, EvalAltResult, FnPtr, Map, Scope, INT};
 
 use super::func::Func;
+use super::remote::{Host, RemoteHost};
 use super::result::Callbacks;
 use super::{AsyncResult, JobSpec, Order, Pool, PoolOptions};
+use crate::command::remote::Remote;
 use crate::error::{Error, ErrorKind};
 use crate::process::package::seconds;
 
@@ -489,13 +491,133 @@ fn submit_one(
     Ok(result)
 }
 
-/// Reads `Pool(#{ processes, initializer, initargs, maxtasksperchild })`.
+/// A list of strings, for `what`.
+fn strings(
+    ctx: &NativeCallContext,
+    value: Dynamic,
+    what: &str,
+    like: &str,
+) -> Result<Vec<String>, Error> {
+    let shown = type_name(ctx, &value);
+    if value.is_string() {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!(
+                "{what} is a list like {like}, not one string: {:?}",
+                value.to_string()
+            ),
+        ));
+    }
+    let Some(items) = value.try_cast::<Array>() else {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            format!("{what} must be a list like {like}, not {shown}"),
+        ));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let shown = type_name(ctx, &item);
+            item.into_string().map_err(|_| {
+                Error::new(
+                    ErrorKind::TypeError,
+                    format!("{what} must hold strings, not {shown}"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Reads `hosts`, `ssh` and `procscript` into the places workers run.
+fn hosts_of(
+    ctx: &NativeCallContext,
+    hosts: Option<Dynamic>,
+    ssh: Option<Dynamic>,
+    program: Option<Dynamic>,
+) -> Result<Vec<Host>, Error> {
+    let hosts = match hosts.filter(|h| !h.is_unit()) {
+        None => {
+            if ssh.as_ref().is_some_and(|v| !v.is_unit())
+                || program.as_ref().is_some_and(|v| !v.is_unit())
+            {
+                return Err(Error::value(
+                    "`ssh` and `procscript` are for remote workers: give the Pool `hosts` too",
+                ));
+            }
+            return Ok(Vec::new());
+        }
+        Some(hosts) => strings(
+            ctx,
+            hosts,
+            "`hosts`",
+            "[\"localhost\", \"node1\", \"user@node2\"]",
+        )?,
+    };
+    if hosts.is_empty() {
+        return Err(Error::value("`hosts` must name at least one host"));
+    }
+    let ssh = match ssh.filter(|v| !v.is_unit()) {
+        None => Vec::new(),
+        Some(v) => strings(ctx, v, "`ssh`", "[\"-p\", \"2222\"]")?,
+    };
+    let procscript = match program.filter(|v| !v.is_unit()) {
+        None => super::remote::DEFAULT_PROGRAM.to_string(),
+        Some(v) => {
+            let shown = type_name(ctx, &v);
+            let path = v.into_string().map_err(|_| {
+                Error::new(
+                    ErrorKind::TypeError,
+                    format!(
+                        "`procscript` must be the path of procscript on the hosts, not {shown}"
+                    ),
+                )
+            })?;
+            if path.is_empty() || path.contains('\0') {
+                return Err(Error::value(
+                    "`procscript` must be a path or a name, not empty, without NUL",
+                ));
+            }
+            path
+        }
+    };
+    let mut remotes: Vec<Rc<RemoteHost>> = Vec::new();
+    hosts
+        .into_iter()
+        .map(|host| {
+            if host == super::remote::LOCALHOST {
+                return Ok(Host::Local);
+            }
+            let remote = Remote::new(host, ssh.clone())
+                .map_err(|e| Error::new(e.kind, format!("in `hosts`: {}", e.message)))?;
+            // Two logins to the same place share one description.
+            let shared = match remotes.iter().find(|r| r.remote == remote) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = Rc::new(RemoteHost {
+                        remote,
+                        procscript: procscript.clone(),
+                    });
+                    remotes.push(r.clone());
+                    r
+                }
+            };
+            Ok(Host::Remote(shared))
+        })
+        .collect()
+}
+
+/// Reads `Pool(#{ processes, initializer, initargs, maxtasksperchild, hosts, ssh,
+/// procscript })`.
 fn pool_options(ctx: &NativeCallContext, map: Map) -> RhaiResult<(usize, PoolOptions)> {
     let mut processes = None;
     let mut options = PoolOptions::default();
     let mut initargs = None;
+    let (mut hosts, mut ssh, mut program) = (None, None, None);
     for (key, value) in map {
         match key.as_str() {
+            "hosts" => hosts = Some(value),
+            "ssh" => ssh = Some(value),
+            "procscript" => program = Some(value),
             "processes" => processes = processes_of(ctx, value)?,
             "initializer" => {
                 if !value.is_unit() {
@@ -531,13 +653,20 @@ fn pool_options(ctx: &NativeCallContext, map: Map) -> RhaiResult<(usize, PoolOpt
             other => {
                 return Err(Error::value(format!(
                     "unknown Pool option `{other}` (expected `processes`, `initializer`, \
-                     `initargs`, `maxtasksperchild`)"
+                     `initargs`, `maxtasksperchild`, `hosts`, `ssh`, `procscript`)"
                 ))
                 .into())
             }
         }
     }
     options.initargs = initargs.unwrap_or_default();
+    options.hosts = hosts_of(ctx, hosts, ssh, program)?;
+    if !options.hosts.is_empty() && processes.is_none() {
+        return Err(Error::value(
+            "a Pool with `hosts` needs `processes`: the number of workers on each host",
+        )
+        .into());
+    }
     if let Some(init) = &options.initializer {
         init.check_arity(ctx, [(options.initargs.len(), None)])?;
     } else if !options.initargs.is_empty() {
@@ -602,9 +731,27 @@ mod pool_functions {
     /// there fails the pool's calls instead of starting workers forever), and a worker
     /// is replaced by a fresh one after `maxtasksperchild` tasks.
     ///
+    /// `Pool(#{ processes: n, hosts: [...], ssh: [...], procscript: "path" })` starts `n`
+    /// workers on each host: `"localhost"` forks them here, any other host runs
+    /// `procscript worker` there through `ssh` (with the `ssh` arguments; `procscript` is
+    /// the program on the hosts, `"procscript"` by default). Remote workers get the
+    /// script's source and run none of its statements: tasks call its functions and
+    /// closures, and read `ARGS` and its global constants (`global::NAME`). Only data
+    /// travels: a lock, a shared value or a queue in a remote task is a `ValueError`. An
+    /// unreachable host fails a call with ssh's message (`ConnectionError`), and the other
+    /// hosts carry on. See docs/remote.md.
+    ///
+    /// ```text
+    /// let pool = Pool(#{ processes: 4, hosts: ["localhost", "node1", "alice@node2"],
+    ///                    ssh: ["-o", "ConnectTimeout=10"], procscript: "/opt/bin/procscript" });
+    /// print(pool.map(|x| x * x, 0..1000).len());   // 1000, computed on three hosts
+    /// ```
+    ///
     /// Errors: `TypeError` (not an integer or a map, an initializer that is not a function
-    /// or takes other arguments), `ValueError` (out of range, an unknown option, a
-    /// `maxtasksperchild` that is not a positive integer), `ProcessError` (called in a
+    /// or takes other arguments, `hosts` or `ssh` not a list of strings), `ValueError` (out
+    /// of range, an unknown option, a `maxtasksperchild` that is not a positive integer,
+    /// `hosts` without `processes`, a host that ssh would misread, remote `initargs` that
+    /// cannot travel, a script run without a source file), `ProcessError` (called in a
     /// daemon, such as a pool worker).
     ///
     /// ```rhai
@@ -1011,14 +1158,15 @@ mod pool_functions {
         Ok(pool.terminate()?)
     }
 
-    /// The number of worker processes the pool keeps.
+    /// The number of worker processes the pool keeps (on all its hosts together).
     #[rhai_fn(get = "processes", pure)]
     pub fn processes(pool: &mut Pool) -> INT {
         pool.size() as INT
     }
 
     /// The pids of the workers running now (a worker that died is left out at once, and
-    /// replaced at the next pool call).
+    /// replaced at the next pool call). For a worker on another host, the pid of its local
+    /// `ssh` process.
     #[rhai_fn(get = "pids", pure)]
     pub fn pids(pool: &mut Pool) -> Array {
         pool.pids()

@@ -4,16 +4,22 @@
 //! Each message is one value of [`crate::ipc::codec`], framed as a `Pipe` frames its
 //! messages ([`crate::ipc::pipe::frame`], [`crate::ipc::pipe::read_message`]): an 8-byte
 //! length, then the encoding. The value is an array whose first item names the message, so
-//! that both sides can check what they read and new kinds can be added later (a remote
-//! worker will first be sent the script's source, for instance):
+//! that both sides can check what they read and new kinds can be added later:
 //!
-//! | message | array |
-//! |---|---|
-//! | task | `["task", job, index, function, curry, items, star]` |
-//! | done | `["done", job, index, values]` |
-//! | failed | `["failed", job, index, error]` |
-//! | skipped | `["skipped", job, index]` |
-//! | init failed | `["init-failed", error]` |
+//! | message | from | array |
+//! |---|---|---|
+//! | script | pool, first to a remote worker | `["script", protocol, name, source, host, args, constants, closures, init]` |
+//! | task | pool | `["task", job, index, function, curry, items, star]` |
+//! | done | worker | `["done", job, index, values]` |
+//! | failed | worker | `["failed", job, index, error]` |
+//! | skipped | worker | `["skipped", job, index]` |
+//! | init failed | worker | `["init-failed", error]` |
+//! | start failed | remote worker | `["start-failed", error]` |
+//! | print | remote worker | `["print", text]` |
+//!
+//! A remote worker (`procscript worker` under ssh, see [`super::remote`]) first writes
+//! [`HELLO`], the protocol number and its version on a line of their own, before any
+//! message: whatever a login script printed before it can be told apart and skipped.
 //!
 //! Nothing else is positional: every other module builds and reads these types.
 
@@ -21,6 +27,36 @@ use rhai::{Array, Dynamic, Map};
 
 use crate::error::{Error, Result};
 use crate::ipc::pipe;
+
+/// The version of this protocol: a remote worker that speaks another refuses the script.
+pub const PROTOCOL: u64 = 1;
+
+/// What a remote worker writes first, then `PROTOCOL VERSION\n`.
+pub const HELLO: &[u8] = b"\0procscript-pool-worker ";
+
+/// The first message to a remote worker: the script it calls functions of, and what the
+/// functions may read besides their arguments.
+#[derive(Debug, Clone)]
+pub struct ScriptMsg {
+    /// [`PROTOCOL`] of the sender.
+    pub protocol: u64,
+    /// The script's name, for error messages (`job.rhai`).
+    pub name: String,
+    /// The script's text: the worker compiles it and runs none of its statements.
+    pub source: String,
+    /// The host as the pool names it, for error messages.
+    pub host: String,
+    /// The script's `ARGS`.
+    pub args: Array,
+    /// The script's global constants that can travel, for `global::NAME` in functions.
+    pub constants: Map,
+    /// The script's closures, `[name, params, line, column]` each: their names are made
+    /// afresh by every process that compiles the script, so the worker finds its own
+    /// name for each by its parameters and place in the source.
+    pub closures: Array,
+    /// The pool's initializer and its arguments: `[name, curry, initargs]`, or `()`.
+    pub init: Dynamic,
+}
 
 /// A chunk of a job, for one worker: call `function` on each item of `items`.
 #[derive(Debug, Clone)]
@@ -72,6 +108,17 @@ pub enum ReplyMsg {
         /// The initializer's error.
         error: Map,
     },
+    /// A remote worker could not take the script (another protocol, a script that does
+    /// not compile there), and ends.
+    StartFailed {
+        /// Why.
+        error: Map,
+    },
+    /// A line a remote task printed (its standard output is the pool's channel).
+    Print {
+        /// The line, without its newline.
+        text: String,
+    },
 }
 
 impl ReplyMsg {
@@ -81,7 +128,7 @@ impl ReplyMsg {
             Self::Done { job, index, .. }
             | Self::Failed { job, index, .. }
             | Self::Skipped { job, index } => Some((*job, *index)),
-            Self::InitFailed { .. } => None,
+            Self::InitFailed { .. } | Self::StartFailed { .. } | Self::Print { .. } => None,
         }
     }
 }
@@ -185,6 +232,8 @@ impl ReplyMsg {
             ],
             Self::Skipped { job, index } => vec!["skipped".into(), int(job), int(index as u64)],
             Self::InitFailed { error } => vec!["init-failed".into(), Dynamic::from_map(error)],
+            Self::StartFailed { error } => vec!["start-failed".into(), Dynamic::from_map(error)],
+            Self::Print { text } => vec!["print".into(), text.into()],
         };
         Dynamic::from_array(items)
     }
@@ -222,17 +271,82 @@ impl ReplyMsg {
                     index: count(&index, "a reply's index")? as usize,
                 }
             }
-            "init-failed" => {
+            "init-failed" | "start-failed" => {
                 let Ok([error]) = <[Dynamic; 1]>::try_from(fields) else {
                     return Err(bad("a reply of the wrong size"));
                 };
-                Self::InitFailed {
-                    error: take_map(error)?,
+                let error = take_map(error)?;
+                if kind == "init-failed" {
+                    Self::InitFailed { error }
+                } else {
+                    Self::StartFailed { error }
+                }
+            }
+            "print" => {
+                let Ok([text]) = <[Dynamic; 1]>::try_from(fields) else {
+                    return Err(bad("a reply of the wrong size"));
+                };
+                Self::Print {
+                    text: text.into_string().map_err(|_| bad("a printed line"))?,
                 }
             }
             other => return Err(bad(&format!("unknown reply `{other}`"))),
         };
         Ok(reply)
+    }
+}
+
+impl ScriptMsg {
+    /// As a codec value.
+    pub fn into_value(self) -> Dynamic {
+        Dynamic::from_array(vec![
+            "script".into(),
+            int(self.protocol),
+            self.name.into(),
+            self.source.into(),
+            self.host.into(),
+            Dynamic::from_array(self.args),
+            Dynamic::from_map(self.constants),
+            Dynamic::from_array(self.closures),
+            self.init,
+        ])
+    }
+
+    /// Reads the script message from a codec value. Only its first two fields are read
+    /// when `protocol` is not [`PROTOCOL`], so that a worker can say which it speaks.
+    pub fn from_value(value: Dynamic) -> Result<Self> {
+        let (kind, fields) = fields(value)?;
+        if kind != "script" {
+            return Err(bad(&format!("`{kind}` where the script was expected")));
+        }
+        let protocol = count(
+            fields
+                .first()
+                .ok_or_else(|| bad("a script without a protocol"))?,
+            "the protocol",
+        )?;
+        if protocol != PROTOCOL {
+            return Err(Error::value(format!(
+                "the pool speaks protocol {protocol} and this worker {PROTOCOL}: use the same \
+                 procscript version on every host"
+            )));
+        }
+        let Ok([_, name, source, host, args, constants, closures, init]) =
+            <[Dynamic; 8]>::try_from(fields)
+        else {
+            return Err(bad("a script message of the wrong size"));
+        };
+        let text = |v: Dynamic, what: &str| v.into_string().map_err(|_| bad(what));
+        Ok(Self {
+            protocol,
+            name: text(name, "the script's name")?,
+            source: text(source, "the script's source")?,
+            host: text(host, "the host's name")?,
+            args: take_array(args)?,
+            constants: take_map(constants)?,
+            closures: take_array(closures)?,
+            init,
+        })
     }
 }
 
@@ -286,13 +400,51 @@ mod tests {
                 error: error.clone(),
             },
             ReplyMsg::Skipped { job: 9, index: 0 },
-            ReplyMsg::InitFailed { error },
+            ReplyMsg::InitFailed {
+                error: error.clone(),
+            },
+            ReplyMsg::StartFailed { error },
+            ReplyMsg::Print {
+                text: "a line".into(),
+            },
         ];
         for reply in replies {
             let shown = format!("{reply:?}");
             let back = ReplyMsg::from_value(through_the_frame(&reply.into_value())).unwrap();
             assert_eq!(format!("{back:?}"), shown);
         }
+    }
+
+    #[test]
+    fn the_script_survives_the_trip_and_another_protocol_is_refused() {
+        let mut constants = Map::new();
+        constants.insert("K".into(), Dynamic::from_int(5));
+        let script = ScriptMsg {
+            protocol: PROTOCOL,
+            name: "job.rhai".into(),
+            source: "fn f(x) { x }".into(),
+            host: "node1".into(),
+            args: vec!["a".into()],
+            constants,
+            closures: vec![Dynamic::from_array(vec!["anon$1".into()])],
+            init: Dynamic::UNIT,
+        };
+        let value = through_the_frame(&script.clone().into_value());
+        let back = ScriptMsg::from_value(value).unwrap();
+        assert_eq!(
+            (back.name.as_str(), back.source.as_str(), back.host.as_str()),
+            ("job.rhai", "fn f(x) { x }", "node1")
+        );
+        assert_eq!(back.constants["K"].as_int().unwrap(), 5);
+        assert_eq!((back.args.len(), back.closures.len()), (1, 1));
+        assert!(back.init.is_unit());
+        let other = ScriptMsg {
+            protocol: PROTOCOL + 1,
+            ..script
+        };
+        let err = ScriptMsg::from_value(other.into_value()).unwrap_err();
+        assert!(err.message.contains("same procscript version"), "{err:?}");
+        assert!(ScriptMsg::from_value(Dynamic::from_array(vec!["task".into()])).is_err());
     }
 
     #[test]
@@ -331,6 +483,7 @@ mod tests {
         for case in cases {
             assert!(ReplyMsg::from_value(case.clone()).is_err(), "{case:?}");
             assert!(TaskMsg::from_value(case.clone()).is_err(), "{case:?}");
+            assert!(ScriptMsg::from_value(case.clone()).is_err(), "{case:?}");
         }
         assert!(pipe::unframe(&u64::MAX.to_le_bytes(), "test").is_err());
     }

@@ -13,7 +13,7 @@ use indicatif::ProgressBar;
 use rhai::{Array, Dynamic, Map};
 
 use super::protocol::ReplyMsg;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// Which worker: its slot on the board (unique among the live workers).
 pub type WorkerId = usize;
@@ -132,6 +132,25 @@ pub struct Death {
     /// How many tasks it had started, by its own count (see [`super::board`]); `None` when
     /// it cannot tell (the first task sent is then taken to be running).
     pub started: Option<u64>,
+    /// The kind of the error raised in the call whose task it was running: `ProcessError`,
+    /// or `ConnectionError` when the ssh connection of a remote worker failed.
+    pub kind: ErrorKind,
+    /// An error to raise in one call although the worker ran none of its tasks: a remote
+    /// worker that never started (see [`Scheduler::report`]).
+    pub report: Option<Map>,
+}
+
+impl Death {
+    /// A local worker's death: `ProcessError`, nothing to report beyond the task it ran.
+    pub fn new(what: String, exitcode: Option<i64>, started: Option<u64>) -> Self {
+        Self {
+            what,
+            exitcode,
+            started,
+            kind: ErrorKind::ProcessError,
+            report: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -155,6 +174,8 @@ pub struct Scheduler {
     max_tasks: Option<usize>,
     cancelled: Vec<(u64, usize)>,
     broken: Option<Map>,
+    /// An error no call has raised yet (see [`Scheduler::report`]).
+    unreported: Option<Map>,
 }
 
 impl Scheduler {
@@ -192,12 +213,31 @@ impl Scheduler {
         self.next_job += 1;
         self.jobs.insert(id, job);
         self.pending.extend(tasks);
+        if let Some(error) = self.unreported.take() {
+            self.fail(id, error, 0);
+        }
         id
     }
 
     /// Why the pool takes no work: its initializer failed.
     pub fn broken(&self) -> Option<&Map> {
         self.broken.as_ref()
+    }
+
+    /// Raises `error` in one call: the oldest that someone waits for, else the next one
+    /// made. For a failure that no task of any call ran into (a remote worker that could
+    /// not start: its host is unreachable), which must not pass unnoticed.
+    pub fn report(&mut self, error: Map) {
+        let oldest = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| !j.done() && !j.detached)
+            .map(|(id, _)| *id)
+            .min();
+        match oldest {
+            Some(job) => self.fail(job, error, 0),
+            None => self.unreported = Some(error),
+        }
     }
 
     /// Whether a job has all its results, or has failed (a forgotten job counts as done).
@@ -386,9 +426,16 @@ impl Scheduler {
         let Some(w) = self.workers.iter().position(|w| w.id == id) else {
             return Err("a reply from an unknown worker".into());
         };
-        if let ReplyMsg::InitFailed { error } = reply {
-            self.break_pool(error);
-            return Ok(());
+        match reply {
+            ReplyMsg::InitFailed { error } => {
+                self.break_pool(error);
+                return Ok(());
+            }
+            // A remote worker's own business, which the IO side handles.
+            ReplyMsg::StartFailed { .. } | ReplyMsg::Print { .. } => {
+                return Err("a message that is not a reply to a task".into())
+            }
+            _ => {}
         }
         let expected = self.workers[w].in_flight.front().map(|t| (t.job, t.index));
         if reply.task() != expected {
@@ -414,7 +461,9 @@ impl Scheduler {
                     self.pending.push_front(task);
                 }
             }
-            ReplyMsg::InitFailed { .. } => unreachable!("handled above"),
+            ReplyMsg::InitFailed { .. } | ReplyMsg::StartFailed { .. } | ReplyMsg::Print { .. } => {
+                unreachable!("handled above")
+            }
         }
         Ok(())
     }
@@ -481,9 +530,15 @@ impl Scheduler {
         for task in worker.in_flight.drain(..).rev() {
             self.pending.push_front(task);
         }
+        if let Some(error) = death.report {
+            self.report(error);
+        }
         if let Some(task) = running {
-            let mut map =
-                Error::process(format!("{} while running this task", death.what)).to_map();
+            let mut map = Error::new(
+                death.kind,
+                format!("{} while running this task", death.what),
+            )
+            .to_map();
             map.insert(
                 "exitcode".into(),
                 death.exitcode.map_or(Dynamic::UNIT, Dynamic::from_int),
@@ -581,10 +636,20 @@ mod tests {
         }
 
         fn death(started: Option<u64>) -> Death {
-            Death {
-                what: "a pool worker (W, pid 1) was killed by SIGKILL".into(),
-                exitcode: Some(-9),
+            Death::new(
+                "a pool worker (W, pid 1) was killed by SIGKILL".into(),
+                Some(-9),
                 started,
+            )
+        }
+
+        /// A remote worker that never started: ssh could not connect.
+        fn unreachable() -> Death {
+            let error = Error::new(ErrorKind::ConnectionError, "ssh: connection refused");
+            Death {
+                kind: ErrorKind::ConnectionError,
+                report: Some(error.to_map()),
+                ..Death::new("a remote pool worker".into(), Some(255), Some(0))
             }
         }
     }
@@ -789,5 +854,65 @@ mod tests {
         let error = m.sched.take_results(job).unwrap_err();
         assert_eq!(error["message"].to_string(), "terminated");
         assert!(m.sched.idle());
+    }
+
+    #[test]
+    fn a_remote_worker_that_never_started_fails_one_call_and_its_tasks_move() {
+        let mut m = Mock::new(2, None);
+        let job = m.submit(4, 1, true, Order::Ordered);
+        m.dispatch(true);
+        m.sched.buried(0, Mock::unreachable());
+        // The call fails with ssh's error, although none of its tasks ran there.
+        assert!(m.sched.job_done(job));
+        let error = m.sched.take_results(job).unwrap_err();
+        assert_eq!(error["kind"].to_string(), "ConnectionError");
+        assert!(error["message"].to_string().contains("connection refused"));
+        // The next call runs on the other worker.
+        let next = m.submit(2, 1, true, Order::Ordered);
+        m.dispatch(true);
+        while m.sent[&1].first().is_some_and(|(j, _)| *j != next) {
+            let (j, index) = m.sent.get_mut(&1).unwrap().remove(0);
+            m.sched
+                .handle_reply(1, ReplyMsg::Skipped { job: j, index })
+                .unwrap();
+        }
+        m.answer(1, 1);
+        m.answer(1, 1);
+        assert_eq!(ints(m.sched.take_results(next).unwrap()), vec![0, 2]);
+    }
+
+    #[test]
+    fn a_failure_seen_between_calls_fails_the_next_call() {
+        let mut m = Mock::new(2, None);
+        m.sched.buried(0, Mock::unreachable());
+        let job = m.submit(2, 1, true, Order::Ordered);
+        assert!(m.sched.job_done(job), "failed as soon as it was made");
+        assert_eq!(m.sched.take_cancellations(), vec![(job, 0)]);
+        assert_eq!(m.dispatch(true), 0, "none of its tasks is sent");
+        // Once only.
+        let job = m.submit(1, 1, true, Order::Ordered);
+        assert!(!m.sched.job_done(job));
+        // A detached call is nobody's: the report goes to the next call instead.
+        m.sched.detach(job);
+        m.sched.buried(1, Mock::unreachable());
+        let next = m.submit(1, 1, true, Order::Ordered);
+        assert!(m.sched.job_done(next));
+    }
+
+    #[test]
+    fn messages_that_answer_no_task_are_refused() {
+        let mut m = Mock::new(1, None);
+        m.submit(2, 1, true, Order::Ordered);
+        m.dispatch(true);
+        let error = Error::process("does not compile").to_map();
+        assert!(m
+            .sched
+            .handle_reply(0, ReplyMsg::StartFailed { error })
+            .is_err());
+        assert!(m
+            .sched
+            .handle_reply(0, ReplyMsg::Print { text: "x".into() })
+            .is_err());
+        assert!(m.sched.broken().is_none());
     }
 }

@@ -4,9 +4,10 @@
 //! [`serve`] speaks the protocol ([`super::protocol`]) over any pair of descriptors, a
 //! socket or two pipes, and calls functions through a [`Caller`]. A forked worker
 //! ([`main`]) uses its end of a socket pair and the script context it inherited; a worker
-//! on another host would use its stdin and stdout, and a `Caller` over the script's source
-//! compiled there.
+//! on another host (`procscript worker`, see [`super::remote`]) uses its stdin and stdout,
+//! and the context of the script's source compiled there.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
@@ -38,6 +39,8 @@ pub(super) trait Caller {
     ) -> Result<Dynamic, Outcome>;
     /// Maps a Rust type name to the one scripts see.
     fn type_name(&self, rust: &str) -> String;
+    /// A new task begins: its function's captured values may differ from the last one's.
+    fn new_task(&mut self) {}
 }
 
 /// The two directions of a worker's channel to its pool.
@@ -126,6 +129,7 @@ fn run_task(
     notices: &dyn Notices,
 ) -> Result<Option<Array>, Outcome> {
     let mut results = Array::with_capacity(task.items.len());
+    caller.new_task();
     for (i, item) in task.items.into_iter().enumerate() {
         if notices.cancelled(task.job, task.index + i) {
             return Ok(None);
@@ -149,11 +153,7 @@ pub(super) fn main(
     slot: usize,
     init: Option<(Func, Array)>,
 ) -> i32 {
-    let mut caller = ContextCaller {
-        ctx,
-        source: ctx.call_source().map(str::to_string),
-        cache: None,
-    };
+    let mut caller = ContextCaller::new(ctx);
     let channel = Channel {
         input: fd.as_fd(),
         output: fd.as_fd(),
@@ -161,15 +161,43 @@ pub(super) fn main(
     serve(&mut caller, channel, &SlotNotices { board, slot }, init)
 }
 
-/// Calls through the script context a forked worker inherited.
-struct ContextCaller<'a, 'b> {
+/// Calls through a script context: the one a forked worker inherited, or the one a remote
+/// worker made from the script's source.
+pub(super) struct ContextCaller<'a, 'b> {
     ctx: &'a NativeCallContext<'b>,
     source: Option<String>,
-    /// The last function found: its name, curry, arity and pointer.
+    /// The function of the current task: its name, curry length, arity and pointer (with
+    /// the task's curry).
     cache: Option<(String, usize, usize, FnPtr)>,
+    /// A remote worker's: the host as the pool names it, and the pool's closure names
+    /// with this process's name for each.
+    remote: Option<(String, HashMap<String, String>)>,
 }
 
-impl ContextCaller<'_, '_> {
+impl<'a, 'b> ContextCaller<'a, 'b> {
+    /// Calls functions of `ctx`'s script.
+    pub(super) fn new(ctx: &'a NativeCallContext<'b>) -> Self {
+        Self {
+            ctx,
+            source: ctx.call_source().map(str::to_string),
+            cache: None,
+            remote: None,
+        }
+    }
+
+    /// Calls functions of `ctx`'s script for a pool on another host, known there as
+    /// `host`, whose closure names become the ones of `closures`.
+    pub(super) fn remote(
+        ctx: &'a NativeCallContext<'b>,
+        host: String,
+        closures: HashMap<String, String>,
+    ) -> Self {
+        Self {
+            remote: Some((host, closures)),
+            ..Self::new(ctx)
+        }
+    }
+
     fn resolve(&self, name: &str, arity: usize) -> Option<FnPtr> {
         let found = self
             .ctx
@@ -190,10 +218,16 @@ impl Caller for ContextCaller<'_, '_> {
         role: &str,
     ) -> Result<Dynamic, Outcome> {
         let arity = curry.len() + args.len();
+        let translated = self
+            .remote
+            .as_ref()
+            .and_then(|(_, closures)| closures.get(name).cloned());
+        let name = translated.as_deref().unwrap_or(name);
+        let remote = self.remote.is_some();
         let cached = matches!(&self.cache, Some((n, c, a, _)) if n == name && *c == curry.len() && *a == arity);
         if !cached {
             let Some(mut f) = self.resolve(name, arity) else {
-                return Err(Outcome::Failed(not_found(name, arity)));
+                return Err(Outcome::Failed(not_found(name, arity, remote)));
             };
             f.set_curry(curry.iter().cloned());
             self.cache = Some((name.to_string(), curry.len(), arity, f));
@@ -207,13 +241,17 @@ impl Caller for ContextCaller<'_, '_> {
                 }
                 if let EvalAltResult::ErrorFunctionNotFound(sig, _) = &*err {
                     if sig.starts_with(&format!("{name} (")) || sig == name {
-                        return Err(Outcome::Failed(not_found(name, arity)));
+                        return Err(Outcome::Failed(not_found(name, arity, remote)));
                     }
                 }
+                let role = match &self.remote {
+                    Some((host, _)) => format!("{role} on {host}"),
+                    None => role.to_string(),
+                };
                 Err(Outcome::Failed(task_error(
                     &err,
                     self.source.as_deref(),
-                    role,
+                    &role,
                 )))
             }
         }
@@ -222,19 +260,31 @@ impl Caller for ContextCaller<'_, '_> {
     fn type_name(&self, rust: &str) -> String {
         self.ctx.engine().map_type_name(rust).to_string()
     }
+
+    fn new_task(&mut self) {
+        // The cache keeps the function with the last task's captured values: right for
+        // every item of one task, wrong for the next task (`|x| x * k` sent again with
+        // another `k`).
+        self.cache = None;
+    }
 }
 
-fn not_found(name: &str, arity: usize) -> Map {
+fn not_found(name: &str, arity: usize, remote: bool) -> Map {
     let shown = if name.starts_with("anon$") {
         "the closure".to_string()
     } else {
         format!("`{name}`")
     };
     let arguments = if arity == 1 { "argument" } else { "arguments" };
+    let why = if remote {
+        "a remote worker knows the functions and closures written in the script's source \
+         (not those of an `eval`, a module or a later REPL input)"
+    } else {
+        "a worker knows the functions and closures that existed when it was forked (one \
+         defined in a later REPL input is not among them: make a new Pool)"
+    };
     Error::process(format!(
-        "the pool's workers cannot find {shown} with {arity} {arguments}: a worker knows the \
-         functions and closures that existed when it was forked (one defined in a later REPL \
-         input is not among them: make a new Pool)"
+        "the pool's workers cannot find {shown} with {arity} {arguments}: {why}"
     ))
     .to_map()
 }
@@ -311,7 +361,7 @@ mod tests {
                 "double" => Ok(Dynamic::from_int(2 * all.iter().sum::<i64>())),
                 "boom" => Err(Outcome::Failed(Error::value("boom").to_map())),
                 "bye" => Err(Outcome::Exit(3)),
-                _ => Err(Outcome::Failed(not_found(name, all.len()))),
+                _ => Err(Outcome::Failed(not_found(name, all.len(), false))),
             }
         }
 
