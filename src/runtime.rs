@@ -77,7 +77,7 @@ fn set_limits(engine: &mut Engine) {
 /// Keeps the engine's optimization level at `Simple`: `Full` would fold calls such as
 /// `getpid()` into constants at compile time.
 pub fn install(engine: &mut Engine) {
-    crate::process::wait::prepare();
+    crate::process::prepare();
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
     ProcessPackage::new().register_into_engine(engine);
@@ -275,7 +275,7 @@ pub fn finish() {
         crate::process::finish_children();
     }
     if let Some(signal) = crate::signal::pending() {
-        crate::signal::end_children(signal);
+        crate::process::end_children(signal);
     }
     crate::progress::finish();
 }

@@ -293,6 +293,28 @@ fn pipeline_argvs(commands: Dynamic) -> Result<Vec<Vec<String>>, Error> {
 mod command_functions {
     use super::*;
 
+    /// `Process(#{ command: argv, cwd, env, stdin, stdout, stderr, name, daemon,
+    /// die_with_parent, limits })`: a process that runs a program (see `run` for `argv`,
+    /// `cwd` and `env`). `stdin`, `stdout` and `stderr` are `"inherit"` (the default),
+    /// `"null"`, `"pipe"` (then `write_stdin`, `read_stdout`, `communicate` ...) or a file
+    /// path; `stderr: "stdout"` merges it into stdout. Any other map is a script process
+    /// (`Process(#{ target, args })`, or an object with a `run` closure).
+    ///
+    /// ```rhai
+    /// let p = Process(#{ command: ["echo", "hi"], stdout: "pipe" });
+    /// p.start();
+    /// print(p.read_stdout());   // "hi\n"
+    /// print(p.join());          // 0
+    /// ```
+    #[rhai_fn(name = "Process", return_raw)]
+    pub fn process_map(ctx: NativeCallContext, map: Map) -> RhaiResult<Process> {
+        if map.contains_key("command") {
+            Ok(process_from_map(map)?)
+        } else {
+            Ok(crate::process::package::from_map(&ctx, map)?)
+        }
+    }
+
     /// Runs a program to the end and returns `#{ code, stdout, stderr }` (stdout and stderr
     /// captured as strings, `code` its exit code, or minus the signal that ended it). The
     /// program is a list, never a shell string; stdin is inherited.

@@ -10,15 +10,8 @@ use crate::ipc::{codec, pipe};
 
 /// The body of a worker: read a task, call its function on each argument list, reply;
 /// until end of input (the pool closed, or the parent went) or `exit()` in a task.
+/// The worker dies with the pool's process: its `ChildSetup` asks for that (a daemon).
 pub(super) fn main(ctx: &NativeCallContext, fd: &OwnedFd, parent: Pid) -> i32 {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag of this process.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
-        if nix::unistd::getppid() != parent {
-            return 0;
-        }
-    }
     let _ = parent;
     let source = ctx.call_source().map(str::to_string);
     let fd = fd.as_fd();
