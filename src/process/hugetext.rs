@@ -18,7 +18,7 @@
 //!   the linker leaves between segments). In a host built without that alignment, only the
 //!   2 MiB-aligned middle of each segment moves: anonymous 4 KiB pages at the ends would
 //!   cost more at each fork (their page-table entries are copied) than they save.
-//! - Lazily: only a process that forks a few times ([`FORKS_BEFORE_REMAP`]) pays for the
+//! - Lazily: only a process that forks a few times (16) pays for the
 //!   copy (about 2 ms), so a script that never forks, or forks a handful of times, starts
 //!   and runs as before.
 //! - Silently optional: nothing happens where transparent huge pages are off, or where the
@@ -71,7 +71,7 @@ pub fn remapped() -> bool {
 }
 
 /// Moves the program's code (and read-only data) onto huge pages, once per program (a
-/// child inherits the result), before the [`FORKS_BEFORE_REMAP`]th fork. Called before
+/// child inherits the result), before its 16th fork. Called before
 /// each fork; it costs an atomic load or two.
 pub fn prepare_for_fork() {
     if STATE.load(Ordering::Relaxed) != UNTRIED
