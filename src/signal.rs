@@ -5,7 +5,7 @@
 //! wait with `ppoll` and so wake on the signal. The runner then passes the signal on to the
 //! children, gives them a grace period, kills what is left, reaps everything, and exits
 //! with 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), as a shell reports it
-//! (see [`crate::process::end_children`]).
+//! (see `process::end_children`).
 //!
 //! A child process starts with the default dispositions, so that it ends at once on SIGINT
 //! or SIGTERM (`p.terminate()` gives `exitcode == -15`, as in Python). When it starts
