@@ -884,6 +884,13 @@ print(`sub ${t.pid}`);
 t_up.wait();
 t.terminate();
 print(`terminated ${t.join()}`);
+// A child whose body has ended and that waits for its own child at its end.
+let w_up = Event();
+let w = spawn { let u = spawn sleep(60); print(`sub ${u.pid}`); w_up.set(); };
+print(`sub ${w.pid}`);
+w_up.wait();
+w.terminate();
+print(`terminated ${w.join()}`);
 print("ready");
 sleep(60);
 "#,
@@ -902,8 +909,9 @@ sleep(60);
     let tree = pids("pid ");
     let sub = pids("sub ");
     assert_eq!(tree.len(), 3, "{lines:?}");
-    assert!(lines.contains(&"terminated -15".to_string()), "{lines:?}");
-    assert_eq!(sub.len(), 2, "{lines:?}");
+    let terminated = lines.iter().filter(|l| *l == "terminated -15").count();
+    assert_eq!(terminated, 2, "{lines:?}");
+    assert_eq!(sub.len(), 4, "{lines:?}");
     assert!(
         eventually(Duration::from_secs(10), || sub.iter().all(|p| !alive(*p))),
         "terminate() left {sub:?}"

@@ -491,15 +491,16 @@ impl Process {
         let setup = self.setup(ChildSetup::script(self)).close(close);
         let child_body = || {
             let code = body();
-            match crate::signal::pending() {
-                // Stopped by SIGTERM or SIGINT with children of its own: they end first
-                // (the signal passed on, a grace period, then SIGKILL), then this process
-                // ends by the signal, as it would have without children.
-                Some(signal) => {
-                    end_children(signal);
-                    fork::die_by(signal)
-                }
-                None => finish_children(),
+            if crate::signal::pending().is_none() {
+                finish_children();
+            }
+            // Stopped by SIGTERM or SIGINT with children of its own (also while waiting for
+            // them at its end): they end first (the signal passed on, a grace period, then
+            // SIGKILL), then this process ends by the signal, as it would have without
+            // children.
+            if let Some(signal) = crate::signal::pending() {
+                end_children(signal);
+                fork::die_by(signal);
             }
             code
         };
