@@ -4,6 +4,8 @@
 # load generator (bench/c/echo_load.c) in one run:
 #   (a) 50 persistent connections x 2000 round trips of 16 bytes  -> round trips/s
 #   (b) 2000 connections of one round trip, at most 50 at once     -> connections/s
+#   (c) the same churn with IDLE (default 500) idle connections held open, each with its
+#       handler child alive in the server                          -> connections/s
 # After each load it counts the server's zombie children. Each server runs ROUNDS times
 # (default 3, interleaved) and the median is reported.
 #
@@ -65,8 +67,9 @@ settled_zombies() {
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) CPUs; other work on the machine skews the ratios)"
-declare -A RT CPS ZA ZB
-for server in $SERVERS; do RT[$server]=""; CPS[$server]=""; ZA[$server]=0; ZB[$server]=0; done
+IDLE=${IDLE:-500}
+declare -A RT CPS IPS ZA ZB
+for server in $SERVERS; do RT[$server]=""; CPS[$server]=""; IPS[$server]=""; ZA[$server]=0; ZB[$server]=0; done
 
 for round in $(seq "$ROUNDS"); do
     for server in $SERVERS; do
@@ -77,23 +80,28 @@ for round in $(seq "$ROUNDS"); do
         read -r cps secs2 errs2 < <("$OUT/echo_load" "$PORT" churn 2000 50)
         CPS[$server]+="$cps "
         z=$(settled_zombies); ZB[$server]=$((ZB[$server] > z ? ZB[$server] : z))
-        printf 'round %d %-10s (a) %8s round trips/s in %5ss  (b) %6s conns/s in %5ss  errors %s/%s\n' \
-            "$round" "$server" "$rate" "$secs" "$cps" "$secs2" "$errs" "$errs2"
+        read -r ips secs3 errs3 < <("$OUT/echo_load" "$PORT" churn 2000 50 "$IDLE")
+        IPS[$server]+="$ips "
+        z=$(settled_zombies); ZB[$server]=$((ZB[$server] > z ? ZB[$server] : z))
+        printf 'round %d %-10s (a) %8s round trips/s in %5ss  (b) %6s conns/s in %5ss  (c) %6s conns/s in %5ss  errors %s/%s/%s\n' \
+            "$round" "$server" "$rate" "$secs" "$cps" "$secs2" "$ips" "$secs3" "$errs" "$errs2" "$errs3"
         stop_server
     done
 done
 
 echo
-printf '%-10s %14s %8s %10s %8s %12s %12s\n' server "round trips/s" "vs C" "conns/s" "vs C" "zombies (a)" "zombies (b)"
+printf '%-10s %14s %8s %10s %8s %14s %8s %12s %12s\n' server "round trips/s" "vs C" "conns/s" "vs C" "idle+conns/s" "vs C" "zombies (a)" "zombies (b)"
 c_rt=$(echo "${RT[c]:-0}" | tr ' ' '\n' | grep . | median || echo 0)
 c_cps=$(echo "${CPS[c]:-0}" | tr ' ' '\n' | grep . | median || echo 0)
+c_ips=$(echo "${IPS[c]:-0}" | tr ' ' '\n' | grep . | median || echo 0)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 for server in $SERVERS; do
     rt=$(echo "${RT[$server]}" | tr ' ' '\n' | grep . | median)
     cps=$(echo "${CPS[$server]}" | tr ' ' '\n' | grep . | median)
-    printf '%-10s %14s %8s %10s %8s %12s %12s\n' "$server" "$rt" \
-        "$(awk -v a="$rt" -v b="$c_rt" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')" "$cps" \
-        "$(awk -v a="$cps" -v b="$c_cps" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')" \
-        "${ZA[$server]}" "${ZB[$server]}"
+    ips=$(echo "${IPS[$server]}" | tr ' ' '\n' | grep . | median)
+    printf '%-10s %14s %8s %10s %8s %14s %8s %12s %12s\n' "$server" "$rt" "$(ratio "$rt" "$c_rt")" \
+        "$cps" "$(ratio "$cps" "$c_cps")" "$ips" "$(ratio "$ips" "$c_ips")" "${ZA[$server]}" "${ZB[$server]}"
 done
-echo "(medians of $ROUNDS rounds; zombies: the most seen 0.5 s after a load ended)"
+echo "(medians of $ROUNDS rounds; idle+conns/s: the churn with $IDLE idle connections held open;"
+echo " zombies: the most seen 0.5 s after a load ended)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

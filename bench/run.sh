@@ -5,10 +5,12 @@
 #   bench/run.sh                 everything (about 10 minutes)
 #   QUICK=1 bench/run.sh         fewer repetitions
 #
-# Parts (each can be run alone): spawn.sh (start+join), echo.sh (forking echo server),
-# ipc.sh (queues and locks), pool.sh (Pool.map, when present), remote_pool.sh (Pool.map over
-# ssh to a throwaway loopback sshd), manager.sh (Manager proxies),
-# extras.sh (startup, print throughput, memory per idle child). docs/performance.md explains the figures.
+# Parts (each can be run alone): spawn.sh (start+join, also with 1000 live children, and
+# page faults per child), echo.sh (forking echo server, also with 500 idle connections),
+# blocked.sh (CPU of 300 children blocked in Queue.get), ipc.sh (queues and locks), pool.sh
+# (Pool.map, when present), remote_pool.sh (Pool.map over ssh to a throwaway loopback sshd),
+# manager.sh (Manager proxies), extras.sh (startup, print throughput, memory per idle child).
+# docs/performance.md explains the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +32,8 @@ section "Start+join of a no-op child (bench/spawn.sh)"
 bash bench/spawn.sh "${spawn_args[@]}" 2> /dev/null
 section "Forking echo server (bench/echo.sh)"
 bash bench/echo.sh 2> /dev/null
+section "CPU of children blocked in Queue.get (bench/blocked.sh)"
+bash bench/blocked.sh 2> /dev/null
 section "Queues and locks between two processes (bench/ipc.sh)"
 bash bench/ipc.sh 2> /dev/null
 if [[ -f bench/pool.sh ]]; then

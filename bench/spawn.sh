@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Start+join cost of a no-op child, per child, in one run on this machine:
-# procscript, a C fork/_exit/waitpid loop, Python multiprocessing (fork) and bash `( : ) &`.
+# procscript, a C fork/_exit/waitpid loop, Python multiprocessing (fork) and bash `( : ) &`;
+# then the same sequential loop while LIVE other children stay blocked (procscript, C and
+# Python, each against its own figure with none), and page faults per child.
 #
 # usage: bench/spawn.sh [SEQ_N [CONC_N [REPS]]]     (defaults: 1000 200 5)
+#        LIVE=1000 LIVE_N=500 bench/spawn.sh          (the live-children part; LIVE=0 skips it)
 #        PROCSCRIPT=path/to/procscript bench/spawn.sh   (measure another build)
 # Each figure is the best of REPS runs, in microseconds per child.
 set -euo pipefail
@@ -52,30 +55,33 @@ bash_conc() {
 # `perf stat -e task-clock`, when perf works here: steadier than wall time on a busy machine.
 if perf stat -x, -e task-clock -o /dev/null true 2>/dev/null; then HAVE_PERF=1; else HAVE_PERF=; fi
 
-# measure N CMD...: prints "WALL CPU" (CPU "-" without perf).
+# measure N CMD...: prints "WALL CPU FAULTS" (CPU and page faults per child, "-" without
+# perf; faults include the program's own start-up, spread over N * REPS children).
 measure() {
-    local n=$1 wall cpu
+    local n=$1 wall cpu faults
     shift
     if [[ -n $HAVE_PERF ]]; then
-        wall=$(perf stat -x, -e task-clock -o "$OUT/perf.txt" "$@")
+        wall=$(perf stat -x, -e task-clock,page-faults -o "$OUT/perf.txt" "$@")
         cpu=$(awk -F, -v n="$n" -v r="$REPS" '$3 == "task-clock" { printf "%.1f", $1 * 1000 / (n * r) }' "$OUT/perf.txt")
+        faults=$(awk -F, -v n="$n" -v r="$REPS" '$3 == "page-faults" { printf "%.1f", $1 / (n * r) }' "$OUT/perf.txt")
     else
         wall=$("$@")
         cpu=-
+        faults=-
     fi
-    echo "$wall ${cpu:--}"
+    echo "$wall ${cpu:--} ${faults:--}"
 }
 export -f bash_seq bash_conc
 
 echo "measuring (best of $REPS)..." >&2
-read -r ps_seq ps_seq_cpu < <(measure "$SEQ_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_seq.rhai" "$SEQ_N" "$REPS")
-read -r ps_conc ps_conc_cpu < <(measure "$CONC_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_conc.rhai" "$CONC_N" "$REPS")
-read -r c_seq c_seq_cpu < <(measure "$SEQ_N" "$OUT/spawn" seq "$SEQ_N" "$REPS")
-read -r c_conc c_conc_cpu < <(measure "$CONC_N" "$OUT/spawn" conc "$CONC_N" "$REPS")
-read -r py_seq py_seq_cpu < <(measure "$SEQ_N" "$PYTHON" "$ROOT/bench/spawn.py" seq "$SEQ_N" "$REPS")
-read -r py_conc py_conc_cpu < <(measure "$CONC_N" "$PYTHON" "$ROOT/bench/spawn.py" conc "$CONC_N" "$REPS")
-read -r sh_seq sh_seq_cpu < <(measure "$SEQ_N" bash -c 'bash_seq "$@"' _ "$SEQ_N" "$REPS")
-read -r sh_conc sh_conc_cpu < <(measure "$CONC_N" bash -c 'bash_conc "$@"' _ "$CONC_N" "$REPS")
+read -r ps_seq ps_seq_cpu ps_faults < <(measure "$SEQ_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_seq.rhai" "$SEQ_N" "$REPS")
+read -r ps_conc ps_conc_cpu _ < <(measure "$CONC_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_conc.rhai" "$CONC_N" "$REPS")
+read -r c_seq c_seq_cpu c_faults < <(measure "$SEQ_N" "$OUT/spawn" seq "$SEQ_N" "$REPS")
+read -r c_conc c_conc_cpu _ < <(measure "$CONC_N" "$OUT/spawn" conc "$CONC_N" "$REPS")
+read -r py_seq py_seq_cpu py_faults < <(measure "$SEQ_N" "$PYTHON" "$ROOT/bench/spawn.py" seq "$SEQ_N" "$REPS")
+read -r py_conc py_conc_cpu _ < <(measure "$CONC_N" "$PYTHON" "$ROOT/bench/spawn.py" conc "$CONC_N" "$REPS")
+read -r sh_seq sh_seq_cpu _ < <(measure "$SEQ_N" bash -c 'bash_seq "$@"' _ "$SEQ_N" "$REPS")
+read -r sh_conc sh_conc_cpu _ < <(measure "$CONC_N" bash -c 'bash_conc "$@"' _ "$CONC_N" "$REPS")
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "machine: $(nproc) CPUs, $cpu, Linux $(uname -r); $("$PYTHON" --version 2>&1); load average $(cut -d" " -f1-3 /proc/loadavg)"
@@ -101,3 +107,32 @@ BEGIN {
     split(py1 " " ps1, a1); split(py2 " " ps2, a2); split(py1c " " ps1c, a3); split(py2c " " ps2c, a4)
     rrow("Python / procscript (target >= 10)", a1, a2, a3, a4)
 }'
+
+echo
+echo "page faults per child (sequential loop; perf stat, start-up spread over the $SEQ_N x $REPS children):"
+echo "procscript $ps_faults, C $c_faults, Python $py_faults"
+
+# Start+join while LIVE other children stay blocked: the cost per child must not grow with
+# the number of live children (issue 9: <= 1.2x the figure with none).
+LIVE=${LIVE:-1000}
+LIVE_N=${LIVE_N:-500}
+if [[ $LIVE -gt 0 ]]; then
+    echo "measuring with $LIVE live children..." >&2
+    read -r ps_l0 _ < <(measure "$LIVE_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_live.rhai" "$LIVE_N" "$REPS" 0)
+    read -r ps_l1 _ < <(measure "$LIVE_N" "$PROCSCRIPT" run "$ROOT/bench/spawn_live.rhai" "$LIVE_N" "$REPS" "$LIVE")
+    read -r c_l0 _ < <(measure "$LIVE_N" "$OUT/spawn" seq "$LIVE_N" "$REPS" 0)
+    read -r c_l1 _ < <(measure "$LIVE_N" "$OUT/spawn" seq "$LIVE_N" "$REPS" "$LIVE")
+    read -r py_l0 _ < <(measure "$LIVE_N" "$PYTHON" "$ROOT/bench/spawn.py" seq "$LIVE_N" "$REPS" 0)
+    read -r py_l1 _ < <(measure "$LIVE_N" "$PYTHON" "$ROOT/bench/spawn.py" seq "$LIVE_N" "$REPS" "$LIVE")
+    echo
+    echo "start+join of a no-op child with other children alive, microseconds per child (best of $REPS, $LIVE_N children; load average $(cut -d" " -f1-3 /proc/loadavg))"
+    awk -v a0="$ps_l0" -v a1="$ps_l1" -v c0="$c_l0" -v c1="$c_l1" -v p0="$py_l0" -v p1="$py_l1" -v live="$LIVE" '
+    function row(name, x, y) { printf "| %-34s | %10.1f | %14.1f | %8.2fx |\n", name, x, y, y / x }
+    BEGIN {
+        printf "| %-34s | %10s | %14s | %9s |\n", "", "0 live", live " live", "ratio"
+        printf "|%s|%s|%s|%s|\n", "------------------------------------", "-----------:", "---------------:", "----------:"
+        row("procscript (target <= 1.2x)", a0, a1)
+        row("C fork/_exit/waitpid", c0, c1)
+        row("Python multiprocessing (fork)", p0, p1)
+    }'
+fi

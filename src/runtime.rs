@@ -103,61 +103,14 @@ fn set_limits(engine: &mut Engine) {
     engine.set_max_operations(0);
 }
 
-/// The stack the `procscript` binary gives the script's thread: Rhai clones, compares and
-/// drops nested arrays and maps by recursion, a few hundred bytes to a few KiB of stack per
-/// level, so a value nested some 10,000 deep overflowed the usual 8 MiB and aborted.
-pub const STACK_LIMIT: u64 = 1 << 30;
-
-/// The soft stack limit before [`raise_stack_limit`], for programs a script runs; 0 when
-/// unchanged.
-static ORIGINAL_STACK_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Lets the main thread's stack grow to [`STACK_LIMIT`] (or the hard limit, if lower) by
-/// raising `RLIMIT_STACK`; only what is used is ever allocated, and forked children inherit
-/// it. Programs started by `run`, `pipeline` or `Process(#{ command })` get the original
-/// limit back before `exec` (see [`restore_stack_limit`]), since glibc sizes every thread's
-/// stack by it. Call it once, before any script runs and before other threads exist.
-pub fn raise_stack_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_STACK) else {
-        return;
-    };
-    let wanted = STACK_LIMIT.min(hard);
-    if soft == RLIM_INFINITY || soft >= wanted {
-        return;
-    }
-    if setrlimit(Resource::RLIMIT_STACK, wanted, hard).is_ok() {
-        ORIGINAL_STACK_LIMIT.store(soft, Ordering::Relaxed);
-    }
-}
-
-/// Puts back the stack limit [`raise_stack_limit`] raised. Async-signal-safe: for a forked
-/// child just before it `exec`s a program.
-pub fn restore_stack_limit() {
-    let soft = ORIGINAL_STACK_LIMIT.load(Ordering::Relaxed);
-    if soft == 0 {
-        return;
-    }
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit are async-signal-safe and only read or write `limit`,
-    // a valid local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_STACK, &mut limit) == 0 {
-            limit.rlim_cur = soft;
-            libc::setrlimit(libc::RLIMIT_STACK, &limit);
-        }
-    }
-}
+pub use crate::process::fork::{raise_stack_limit, restore_stack_limit, STACK_LIMIT};
 
 /// Adds procscript's packages, syntax and hooks to an engine.
 ///
 /// Keeps the engine's optimization level at `Simple`: `Full` would fold calls such as
 /// `getpid()` into constants at compile time.
 pub fn install(engine: &mut Engine) {
-    crate::process::wait::prepare();
+    crate::process::prepare();
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
     ProcessPackage::new().register_into_engine(engine);
@@ -399,7 +352,7 @@ pub fn finish() {
         crate::process::finish_children();
     }
     if let Some(signal) = crate::signal::pending() {
-        crate::signal::end_children(signal);
+        crate::process::end_children(signal);
     }
     crate::progress::finish();
 }

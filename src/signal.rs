@@ -1,18 +1,23 @@
-//! Ctrl-C and SIGTERM for the process that runs a script.
+//! Ctrl-C and SIGTERM for the processes that run a script.
 //!
 //! The handlers only record the signal. The script then stops at its next check: Rhai's
 //! progress hook between operations, and procscript's own waits (`sleep`, `join`, ...), which
 //! wait with `ppoll` and so wake on the signal. The runner then passes the signal on to the
 //! children, gives them a grace period, kills what is left, reaps everything, and exits
-//! with 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), as a shell reports it.
+//! with 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), as a shell reports it
+//! (see `process::end_children`).
 //!
-//! Children do not keep these handlers: a child ends at once on SIGINT or SIGTERM, so
-//! `p.terminate()` gives `exitcode == -15` as in Python.
+//! A child process starts with the default dispositions, so that it ends at once on SIGINT
+//! or SIGTERM (`p.terminate()` gives `exitcode == -15`, as in Python). When it starts
+//! children of its own it takes the handlers too ([`handle_in_child`]), and they decide per
+//! signal: with no live child it still ends at once, by the signal; with children it ends
+//! them first and then ends by the signal, so that SIGTERM to the main process reaches the
+//! whole tree and leaves nothing running.
+//!
+//! This module is a leaf: the reaper tells it how many children are alive
+//! ([`child_started`], [`child_reaped`]).
 
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use std::time::Duration;
-
-use crate::process::wait::Deadline;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
@@ -21,13 +26,19 @@ use crate::error::{Error, ErrorKind, Result};
 /// The termination signal received and not yet acted on, or 0.
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
-/// How long children get to end after the signal is passed on, before SIGKILL.
-pub const GRACE: Duration = Duration::from_secs(3);
-
 /// Bumped by every procscript signal handler (SIGINT, SIGTERM, SIGCHLD), so that a futex
 /// wait that includes it wakes at once, even for a signal that landed just before the
-/// sleep began (see [`crate::process::wait::wait_word`]). Private to this process.
+/// sleep began (see `process::wait::wait_word`). Private to this process.
 static WAKE_WORD: AtomicU32 = AtomicU32::new(0);
+
+/// Children of this process that have not been reaped (kept by the reaper).
+static LIVE_CHILDREN: AtomicUsize = AtomicUsize::new(0);
+
+/// In a child process: its handlers end it at once when it has no live child.
+static CHILD_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process's handlers are installed.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// The word every procscript signal handler bumps.
 pub fn wake_word() -> &'static AtomicU32 {
@@ -41,7 +52,30 @@ pub fn bump_wake_word() {
     WAKE_WORD.fetch_add(1, Ordering::SeqCst);
 }
 
+/// The reaper started a child.
+pub fn child_started() {
+    LIVE_CHILDREN.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The reaper reaped a child (async-signal-safe: the SIGCHLD handler calls it).
+pub fn child_reaped() {
+    let _ = LIVE_CHILDREN.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+}
+
 extern "C" fn on_termination(signal: libc::c_int) {
+    if CHILD_MODE.load(Ordering::Relaxed) && LIVE_CHILDREN.load(Ordering::SeqCst) == 0 {
+        // A child with no child of its own ends at once, by the signal, as it would have
+        // without a handler: the default disposition, and the signal sent again (it is
+        // blocked in its handler, so it lands as the handler returns).
+        // SAFETY: sigaction with a zeroed SIG_DFL action and raise are async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+            libc::raise(signal);
+        }
+        return;
+    }
     PENDING.store(signal, Ordering::Relaxed);
     bump_wake_word();
 }
@@ -56,7 +90,8 @@ pub fn install_termination_handlers() {
         SigSet::empty(),
     );
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        // SAFETY: the handler only touches atomics and calls sigaction and raise, which are
+        // async-signal-safe.
         if let Ok(previous) = unsafe { sigaction(signal, &action) } {
             if matches!(previous.handler(), SigHandler::SigIgn) {
                 // SAFETY: as above; this puts back the ignored disposition.
@@ -64,16 +99,44 @@ pub fn install_termination_handlers() {
             }
         }
     }
+    INSTALLED.store(true, Ordering::Relaxed);
 }
 
-/// Puts SIGINT and SIGTERM back to their defaults (in a new child).
+/// In a child process that is about to start a child of its own: takes the termination
+/// handlers, in the mode where a process with no live child still ends at once (see the
+/// module docs). Once per process; cheap after that.
+pub fn handle_in_child() {
+    if INSTALLED.load(Ordering::Relaxed) {
+        return;
+    }
+    CHILD_MODE.store(true, Ordering::Relaxed);
+    install_termination_handlers();
+}
+
+/// In a new child: SIGINT and SIGTERM back to their defaults (an ignored one stays
+/// ignored), nothing pending, no children. Only `sigaction` and atomics, so it is safe
+/// before an `exec`.
 pub fn reset_in_child() {
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for signal in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: restoring the default disposition has no preconditions.
-        let _ = unsafe { sigaction(signal, &default) };
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: zeroed sigaction structs are valid; sigaction is async-signal-safe and
+        // both pointers are valid.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_IGN
+                && old.sa_sigaction != libc::SIG_DFL
+            {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = libc::SIG_DFL;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+        }
     }
     PENDING.store(0, Ordering::Relaxed);
+    LIVE_CHILDREN.store(0, Ordering::SeqCst);
+    INSTALLED.store(false, Ordering::Relaxed);
+    CHILD_MODE.store(false, Ordering::Relaxed);
 }
 
 /// The pending termination signal, if any.
@@ -98,21 +161,5 @@ pub fn check() -> Result<()> {
             format!("interrupted by {}", signal.as_str()),
         )
         .with_errno(128 + signal as i32)),
-    }
-}
-
-/// Ends the children after the script was stopped by `signal`: pass it on, wait up to
-/// [`GRACE`], then SIGKILL what is left, and reap everything.
-pub fn end_children(signal: Signal) {
-    crate::process::signal_children(signal);
-    let deadline = Deadline::after(Some(GRACE));
-    let all_ended =
-        crate::process::wait::wait_until(deadline, || crate::process::active_children().is_empty());
-    if !all_ended {
-        crate::process::signal_children(Signal::SIGKILL);
-        // SIGKILL cannot be caught: this wait ends, and reaps them all.
-        crate::process::wait::wait_until(Deadline::NEVER, || {
-            crate::process::active_children().is_empty()
-        });
     }
 }

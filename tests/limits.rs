@@ -226,3 +226,106 @@ try { Process(|| 0, [], #{ die_with_parent: "yes" }); } catch (e) { print(e.kind
         .success()
         .stdout("ValueError\nValueError\nTypeError\nTypeError\nTypeError\n");
 }
+
+/// Issue 10: daemon children of any depth die when the main process is SIGKILLed: each
+/// level asks for PDEATHSIG itself (here a `die_with_parent` child whose daemon child dies
+/// with it in turn).
+#[test]
+fn daemons_at_any_depth_die_when_the_main_process_is_killed() {
+    let test = Test::new().script(
+        r#"
+let printed = Event();
+let middle = Process(|| {
+    let d = Process(|| sleep(60), [], #{ daemon: true });
+    d.start();
+    print(`${d.pid}`);
+    printed.set();
+    d.join();
+}, [], #{ die_with_parent: true });
+middle.start();
+let top = Process(|| sleep(60), [], #{ daemon: true });
+top.start();
+printed.wait();
+print(`${middle.pid}`);
+print(`${top.pid}`);
+print("ready");
+sleep(60);
+"#,
+    );
+    let mut child = test.spawn();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let lines = read_until(&mut out, |l| l == "ready");
+    let pids: Vec<u32> = lines.iter().filter_map(|l| l.parse().ok()).collect();
+    assert_eq!(pids.len(), 3, "{lines:?}");
+    assert!(pids.iter().all(|p| alive(*p)));
+    child.kill().unwrap(); // SIGKILL: no handler runs in the main process
+    child.wait().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || pids.iter().all(|p| !alive(*p))),
+        "left running: {:?}",
+        pids.iter().filter(|p| alive(**p)).collect::<Vec<_>>()
+    );
+}
+
+/// Issue 10: a fork that fails for lack of processes (EAGAIN) is a `ProcessError` with
+/// errno 11, not a `TimeoutError`. The run is made unprivileged (as `nobody`, when the
+/// tests run as root, since root is exempt from RLIMIT_NPROC) with a process limit of 1.
+#[test]
+fn a_failed_fork_is_a_process_error_with_errno_11() {
+    let test = Test::new().script(
+        r#"
+try { let p = spawn 1; p.join(); print("forked"); } catch (e) { print(`${e.kind} ${e.errno}`); print(e.message); }
+"#,
+    );
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nproc=1:1");
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        cmd.args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ]);
+    }
+    let inner = test.command();
+    cmd.arg(inner.get_program()).args(inner.get_args());
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1");
+    let output = match cmd.output() {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("note: prlimit/setpriv unavailable ({e}); skipped");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.starts_with("ProcessError 11\ncannot start `Process-1`: fork failed"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+}
+
+/// Issue 9: programs started by `run()` count for `--max-procs` beside script children.
+#[test]
+fn max_procs_counts_programs_started_by_run() {
+    Test::new()
+        .flags(&["--max-procs", "1"])
+        .script(
+            r#"
+print(run(["true"]).code);
+let p = spawn sleep(0.2);
+try { run(["true"]); } catch (e) { print(`${e.kind}: ${e.message}`); }
+p.join();
+print(pipeline([["echo", "x"]]).code);
+"#,
+        )
+        .run()
+        .success()
+        .stdout(
+            "0\nProcessError: cannot start `true`: the run already has 1 live processes besides \
+             the main one, the most allowed (--max-procs 1); join some first\n0\n",
+        );
+}

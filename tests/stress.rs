@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// A script run that stops at marker lines and goes on when the test says so.
-struct Paused {
+pub(crate) struct Paused {
     child: Child,
-    pid: u32,
+    pub(crate) pid: u32,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     stderr: Option<JoinHandle<String>>,
@@ -25,7 +25,7 @@ struct Paused {
 }
 
 impl Paused {
-    fn start(script: &str) -> Self {
+    pub(crate) fn start(script: &str) -> Self {
         let test = Test::new().script(script);
         let mut child = test
             .command()
@@ -50,7 +50,7 @@ impl Paused {
 
     /// Reads lines up to the next one, which the script prints before it pauses.
     #[track_caller]
-    fn marker(&mut self) -> String {
+    pub(crate) fn marker(&mut self) -> String {
         let mut line = String::new();
         let n = self.stdout.read_line(&mut line).unwrap_or(0);
         if n == 0 {
@@ -63,13 +63,13 @@ impl Paused {
     }
 
     /// Lets the paused script go on (its `input("")` returns).
-    fn resume(&mut self) {
+    pub(crate) fn resume(&mut self) {
         self.stdin.write_all(b"\n").unwrap();
         self.stdin.flush().unwrap();
     }
 
     /// Waits for the end of the run: exit code and stderr.
-    fn finish(mut self) -> (Option<i32>, String) {
+    pub(crate) fn finish(mut self) -> (Option<i32>, String) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -83,7 +83,7 @@ impl Paused {
 
     /// No child left (none alive, none a zombie), and the descriptor count at `baseline`.
     #[track_caller]
-    fn assert_clean(&self, baseline: usize, when: &str) {
+    pub(crate) fn assert_clean(&self, baseline: usize, when: &str) {
         let children = children_of(self.pid);
         assert!(
             children.is_empty(),
@@ -130,6 +130,52 @@ fn ten_thousand_sequential_spawns_leave_nothing_behind() {
         run.resume();
     }
     assert_eq!(run.marker(), "done");
+    let (code, err) = run.finish();
+    assert_eq!(code, Some(0), "stderr:\n{err}");
+    assert_eq!(err, "");
+}
+
+/// Issue 9: 6,000 children alive at once (as many as the descriptor limit allows: each
+/// holds a pidfd in the parent), all joined with their exit codes, none left behind.
+#[test]
+fn six_thousand_children_alive_at_once_are_all_joined_with_their_codes() {
+    // SAFETY: getrlimit only writes the struct it is given.
+    let hard = unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_max
+    };
+    let n = 6000.min(hard.saturating_sub(500) as usize);
+    if n < 6000 {
+        eprintln!("note: the descriptor limit ({hard}) allows {n} children, not 6000");
+    }
+    let mut run = Paused::start(&format!(
+        r#"
+        let release = Event();
+        print("ready");
+        input("");
+        let ps = [];
+        for i in 0..{n} {{ ps.push(spawn {{ release.wait(); exit(i % 200); }}); }}
+        print(`started ${{active_children().len()}}`);
+        input("");
+        release.set();
+        let right = 0;
+        for i in 0..{n} {{ if ps[i].join() == i % 200 {{ right += 1; }} }}
+        print(`joined ${{right}} right, active ${{active_children().len()}}`);
+        input("");
+    "#
+    ));
+    assert_eq!(run.marker(), "ready");
+    let baseline = fd_count(run.pid);
+    run.resume();
+    assert_eq!(run.marker(), format!("started {n}"));
+    let children = children_of(run.pid);
+    assert_eq!(children.len(), n, "all alive at once");
+    assert!(zombies_of(run.pid).is_empty());
+    run.resume();
+    assert_eq!(run.marker(), format!("joined {n} right, active 0"));
+    run.assert_clean(baseline, "after joining them all");
+    run.resume();
     let (code, err) = run.finish();
     assert_eq!(code, Some(0), "stderr:\n{err}");
     assert_eq!(err, "");

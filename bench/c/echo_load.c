@@ -2,8 +2,12 @@
  *
  *   echo_load PORT persistent CONNS TRIPS SIZE   CONNS connections at once, each TRIPS round
  *                                                trips of SIZE bytes; prints round trips/s
- *   echo_load PORT churn TOTAL CONCURRENCY       TOTAL connections of one 16-byte round trip,
- *                                                at most CONCURRENCY at once; prints conns/s
+ *   echo_load PORT churn TOTAL CONCURRENCY [IDLE]  TOTAL connections of one 16-byte round trip,
+ *                                                at most CONCURRENCY at once; prints conns/s.
+ *                                                With IDLE, that many connections are opened
+ *                                                first (one round trip each, so the server has
+ *                                                a child for each) and held open, idle, until
+ *                                                the churn is over: the cost of live children.
  *
  * One thread per concurrent connection, blocking sockets, TCP_NODELAY. Every reply is read
  * whole and checked (upper-cased); any error or mismatch makes the run fail (exit 1).
@@ -124,11 +128,23 @@ int main(int argc, char **argv) {
         body = churn;
         units = total;
     }
+    int idle = (strcmp(argv[2], "churn") == 0 && argc >= 6) ? atoi(argv[5]) : 0;
+    int *held = calloc((size_t)(idle > 0 ? idle : 1), sizeof *held);
+    for (int i = 0; i < idle; i++) {
+        char msg[16];
+        fill(msg, 16, i);
+        held[i] = open_conn();
+        if (held[i] < 0 || round_trip(held[i], msg, 16) != 0) {
+            fprintf(stderr, "idle connection %d failed\n", i);
+            return 1;
+        }
+    }
     pthread_t *ids = calloc((size_t)threads, sizeof *ids);
     double start = now();
     for (long i = 0; i < threads; i++) pthread_create(&ids[i], NULL, body, (void *)i);
     for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
     double secs = now() - start;
+    for (int i = 0; i < idle; i++) close(held[i]);
     printf("%.0f %.3f %d\n", units / secs, secs, atomic_load(&errors));
     return atomic_load(&errors) ? 1 : 0;
 }

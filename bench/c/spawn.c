@@ -1,6 +1,9 @@
 /* Start+join cost of a no-op child: fork, _exit(0) in the child, waitpid in the parent.
- * usage: spawn seq|conc N REPS  -> prints the best microseconds per child */
+ * usage: spawn seq|conc N REPS [LIVE]  -> prints the best microseconds per child
+ * LIVE children are forked first and stay blocked (pause) while the loop runs, so that the
+ * figure shows what other live children cost each start+join (bench/spawn.sh). */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +30,16 @@ static void join(pid_t pid) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: %s seq|conc N REPS\n", argv[0]); return 2; }
+    if (argc < 4) { fprintf(stderr, "usage: %s seq|conc N REPS [LIVE]\n", argv[0]); return 2; }
     int conc = strcmp(argv[1], "conc") == 0;
     int n = atoi(argv[2]), reps = atoi(argv[3]);
+    int live = argc > 4 ? atoi(argv[4]) : 0;
+    pid_t *idle = calloc(live > 0 ? live : 1, sizeof *idle);
+    for (int i = 0; i < live; i++) {
+        idle[i] = fork();
+        if (idle[i] < 0) { perror("fork"); return 1; }
+        if (idle[i] == 0) { pause(); _exit(0); }
+    }
     pid_t *pids = calloc(n, sizeof *pids);
     double best = 1e9;
     for (int r = 0; r < reps; r++) {
@@ -43,6 +53,8 @@ int main(int argc, char **argv) {
         double e = now() - t;
         if (e < best) best = e;
     }
+    for (int i = 0; i < live; i++) kill(idle[i], SIGKILL);
+    for (int i = 0; i < live; i++) join(idle[i]);
     printf("%.2f\n", best * 1e6 / n);
     return 0;
 }

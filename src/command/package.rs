@@ -273,7 +273,7 @@ fn outcome_map(outcome: Outcome, pipeline: bool) -> Map {
 pub fn process_from_map(mut map: Map) -> Result<Process, Error> {
     let argv = argv(map.remove("command").unwrap_or(Dynamic::UNIT))?;
     let mut command = Command::new(argv);
-    command.remote = RemoteSpec::take(&mut map)?.remote()?;
+    let remote = RemoteSpec::take(&mut map)?.remote()?;
     command.cwd = cwd(map.remove("cwd").unwrap_or(Dynamic::UNIT))?;
     command.env = env(map.remove("env").unwrap_or(Dynamic::UNIT))?;
     command.stdin = stdio(map.remove("stdin").unwrap_or(Dynamic::UNIT), "stdin")?;
@@ -289,7 +289,7 @@ pub fn process_from_map(mut map: Map) -> Result<Process, Error> {
              `stdout`, `stderr`, `host`, `ssh`, `name`, `daemon`, `die_with_parent`, `limits`)"
         )));
     }
-    Ok(super::process(command, options))
+    super::process(command, remote.as_ref(), options)
 }
 
 /// The pipes of a started command process, or a clear error.
@@ -406,6 +406,28 @@ fn pipeline_stages(commands: Dynamic, default: &RemoteSpec) -> Result<Vec<Stage>
 #[export_module]
 mod command_functions {
     use super::*;
+
+    /// `Process(#{ command: argv, cwd, env, stdin, stdout, stderr, name, daemon,
+    /// die_with_parent, limits })`: a process that runs a program (see `run` for `argv`,
+    /// `cwd` and `env`). `stdin`, `stdout` and `stderr` are `"inherit"` (the default),
+    /// `"null"`, `"pipe"` (then `write_stdin`, `read_stdout`, `communicate` ...) or a file
+    /// path; `stderr: "stdout"` merges it into stdout. Any other map is a script process
+    /// (`Process(#{ target, args })`, or an object with a `run` closure).
+    ///
+    /// ```rhai
+    /// let p = Process(#{ command: ["echo", "hi"], stdout: "pipe" });
+    /// p.start();
+    /// print(p.read_stdout());   // "hi\n"
+    /// print(p.join());          // 0
+    /// ```
+    #[rhai_fn(name = "Process", return_raw)]
+    pub fn process_map(ctx: NativeCallContext, map: Map) -> RhaiResult<Process> {
+        if map.contains_key("command") {
+            Ok(process_from_map(map)?)
+        } else {
+            Ok(crate::process::package::from_map(&ctx, map)?)
+        }
+    }
 
     /// Runs a program to the end and returns `#{ code, stdout, stderr }` (stdout and stderr
     /// captured as strings, `code` its exit code, or minus the signal that ended it). The

@@ -251,13 +251,10 @@ pub fn ssh_argv(remote: &Remote, line: String, log: Option<&SshLog>) -> Vec<Stri
     argv
 }
 
-/// The command to start on this machine for `command`: itself when it is local, else the
-/// `ssh` command that runs it on its host. The local ssh keeps procscript's environment and
-/// directory (`env` and `cwd` apply on the remote side) and gets the command's streams.
-pub fn localize<'a>(command: &'a Command, log: Option<&SshLog>) -> Result<Cow<'a, Command>> {
-    let Some(remote) = &command.remote else {
-        return Ok(Cow::Borrowed(command));
-    };
+/// The `ssh` command to start on this machine to run `command` on `remote`'s host. The local
+/// ssh keeps procscript's environment and directory (`env` and `cwd` apply on the remote
+/// side) and gets the command's streams.
+pub fn localize(command: &Command, remote: &Remote, log: Option<&SshLog>) -> Result<Command> {
     let line = command_line(
         &command.argv,
         command.cwd.as_deref(),
@@ -267,12 +264,12 @@ pub fn localize<'a>(command: &'a Command, log: Option<&SshLog>) -> Result<Cow<'a
     local.stdin = command.stdin.clone();
     local.stdout = command.stdout.clone();
     local.stderr = command.stderr.clone();
-    Ok(Cow::Owned(local))
+    Ok(local)
 }
 
 /// How a command is named in messages: `prog`, or `host:prog` for a remote one.
-pub fn label(command: &Command) -> String {
-    match &command.remote {
+pub fn label(command: &Command, remote: Option<&Remote>) -> String {
+    match remote {
         Some(remote) => format!("{}:{}", remote.host, command.program()),
         None => command.program().to_string(),
     }
@@ -280,8 +277,8 @@ pub fn label(command: &Command) -> String {
 
 /// The argv of `command` for a trace, `host: prog args` for a remote one (its `ssh`
 /// command line, with the wrapper, would drown the timeline).
-pub fn trace_label(command: &Command) -> String {
-    match &command.remote {
+pub fn trace_label(command: &Command, remote: Option<&Remote>) -> String {
+    match remote {
         Some(remote) => format!("{}: {}", remote.host, command.argv.join(" ")),
         None => command.argv.join(" "),
     }
@@ -296,11 +293,9 @@ pub struct SshLog {
 }
 
 impl SshLog {
-    /// A log for `command` if it is remote and the log can be made; `None` otherwise (a local
-    /// command, or no `/proc`: ssh's messages then stay on its stderr, and a code of 255 is
-    /// reported as it is).
-    pub fn for_command(command: &Command) -> Option<Self> {
-        command.remote.as_ref()?;
+    /// A log for a remote command, if it can be made; `None` otherwise (no `/proc`: ssh's
+    /// messages then stay on its stderr, and a code of 255 is reported as it is).
+    pub fn new() -> Option<Self> {
         let fd = memfd_create("procscript-ssh-log", MFdFlags::MFD_CLOEXEC).ok()?;
         let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
         std::fs::metadata(&path).ok()?;

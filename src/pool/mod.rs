@@ -362,15 +362,11 @@ impl Pool {
         process.take_job_for_start()?;
         board.reset(id);
         let parent_raw = parent_end.as_raw_fd();
-        process.fork(move || {
-            // The parent's ends of this and the other workers' sockets stay open in this
-            // child only as copies in the parent's data, which it never drops (it ends in
-            // `_exit`): close them, so that each worker sees the parent go.
-            for fd in inherited.iter().chain(std::iter::once(&parent_raw)) {
-                // SAFETY: these descriptors are the parent's ends, open in this child's
-                // copy; nothing in the child uses or closes them again.
-                unsafe { libc::close(*fd) };
-            }
+        // The parent's ends of this and the other workers' sockets stay open in the child
+        // only as copies in the parent's data, which it never drops (it ends in `_exit`):
+        // the child closes them, so that each worker sees the parent go.
+        let close = inherited.into_iter().chain(std::iter::once(parent_raw));
+        process.fork_closing(close.collect(), move || {
             worker::main(ctx, &child_end, board, id, init)
         })?;
         let mut inner = self.0.borrow_mut();

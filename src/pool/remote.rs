@@ -221,21 +221,21 @@ pub(super) fn spawn(host: &Rc<RemoteHost>) -> Result<(Process, OwnedFd, Link)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| Error::os("socketpair for a remote pool worker", e))?;
-    let mut probe = Command::new(Vec::new());
-    probe.remote = Some(host.remote.clone());
-    let log = SshLog::for_command(&probe);
+    let log = SshLog::new();
     let line = command_line(&[host.procscript.clone(), "worker".into()], None, None)?;
     let child_end = Rc::new(child_end);
     let mut command = Command::new(ssh_argv(&host.remote, line, log.as_ref()));
     command.stdin = Stdio::Fd(child_end.clone());
     command.stdout = Stdio::Fd(child_end);
+    // Already the local ssh command: no `remote` for `process` to localize again.
     let process = crate::command::process(
         command.clone(),
+        None,
         Options {
             daemon: Some(true),
             ..Options::default()
         },
-    );
+    )?;
     process.set_name(process.name().replacen("Process", "SshPoolWorker", 1));
     process.take_job_for_start()?;
     crate::command::start(&process, &command)?;

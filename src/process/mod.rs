@@ -10,7 +10,9 @@
 //! - when a process ends (the main script or a child), its daemon children get SIGTERM and
 //!   then all of its children are waited for ([`finish_children`]).
 
+pub mod exec;
 pub mod fork;
+pub mod hugetext;
 pub mod max_procs;
 pub mod package;
 pub mod wait;
@@ -19,6 +21,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -27,7 +30,8 @@ use nix::unistd::Pid;
 use rhai::{Dynamic, FnPtr};
 
 use crate::error::{Error, Result};
-use wait::{Exit, SlotId};
+use fork::ChildSetup;
+use wait::{Deadline, Exit, SlotId};
 
 /// What a started process runs. Held only until `start`.
 #[derive(Clone)]
@@ -41,8 +45,8 @@ pub enum Job {
     },
     /// Call the `run` closure of an object map with `this` bound to a copy of the map.
     Object(Dynamic),
-    /// Run a program (see [`crate::command`]).
-    Command(crate::command::Command),
+    /// Run a program (see [`exec`]).
+    Command(exec::Command),
 }
 
 /// Where a handle is in its life.
@@ -74,6 +78,12 @@ struct Inner {
     limits: Limits,
     /// What another module keeps with the handle (a command's pipes).
     attachment: Option<Rc<dyn Any>>,
+    /// The authentication key, inherited from the process that made the handle.
+    authkey: Rc<[u8]>,
+    /// `p.sentinel`: a descriptor that becomes readable when the process ends.
+    sentinel: Option<OwnedFd>,
+    /// Set by `close()`: most methods then fail with `ValueError`.
+    closed: bool,
 }
 
 /// A handle on a process; clones share one state, as Python objects do.
@@ -91,6 +101,70 @@ struct Me {
     current: Option<Process>,
     /// Started children not yet seen to end, by their reaper entry.
     children: HashMap<SlotId, Process>,
+    /// This process's authentication key, made (32 random bytes) when first needed in the
+    /// main process, inherited by children.
+    authkey: Option<Rc<[u8]>>,
+}
+
+/// In a new script child: becomes the process of the handle `current`, with no children
+/// of its own yet. The parent's table of children is forgotten without being dropped
+/// (dropping would run the handles' destructors on the parent's resources).
+pub(crate) fn become_child(current: Process, pid: Pid) {
+    let (name, identity, daemon, authkey) = {
+        let mut inner = current.0.borrow_mut();
+        inner.state = State::Current { pid };
+        (
+            inner.name.clone(),
+            inner.identity.clone(),
+            inner.daemon,
+            inner.authkey.clone(),
+        )
+    };
+    ME.with(|me| {
+        let mut me = me.borrow_mut();
+        let parent = (std::mem::take(&mut me.name), me.pid);
+        std::mem::forget(std::mem::take(&mut me.children));
+        *me = Me {
+            pid,
+            name,
+            identity,
+            daemon,
+            counter: 0,
+            parent: Some(parent),
+            current: Some(current),
+            children: HashMap::new(),
+            authkey: Some(authkey),
+        };
+    });
+}
+
+/// This process's authentication key (made now in the main process if it has none yet).
+fn my_authkey() -> Rc<[u8]> {
+    ME.with(|me| {
+        me.borrow_mut()
+            .authkey
+            .get_or_insert_with(|| {
+                let mut key = [0u8; 32];
+                fill_random(&mut key);
+                Rc::from(&key[..])
+            })
+            .clone()
+    })
+}
+
+/// Fills `bytes` from the kernel's random source (or, failing that, the clock and pid).
+fn fill_random(bytes: &mut [u8]) {
+    // SAFETY: the buffer is valid for writes of its length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        let mut rng = fastrand::Rng::with_seed(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id()),
+        );
+        rng.fill(bytes);
+    }
 }
 
 thread_local! {
@@ -103,6 +177,7 @@ thread_local! {
         parent: None,
         current: None,
         children: HashMap::new(),
+        authkey: None,
     });
 }
 
@@ -133,7 +208,7 @@ pub struct Limits {
 
 impl Limits {
     /// Applies the limits to the calling process.
-    fn apply(&self) -> std::result::Result<(), String> {
+    pub(crate) fn apply(&self) -> std::result::Result<(), String> {
         use nix::sys::resource::{setrlimit, Resource};
         let set = |resource: Resource, soft: u64, hard: u64, what: &str| {
             setrlimit(resource, soft, hard)
@@ -179,6 +254,35 @@ pub fn max_children() -> Option<usize> {
     }
 }
 
+/// Takes a place for `what` under the `--max-procs` cap of the whole run (the script's
+/// children, their children, and the programs `run()` and `pipeline()` start count alike),
+/// or refuses the start. `None` when there is no cap.
+pub(crate) fn check_room(what: &str) -> Result<Option<max_procs::Ticket>> {
+    if MAX_LIVE_CHILDREN.load(std::sync::atomic::Ordering::Relaxed) > 0
+        && max_procs::cap().is_none()
+    {
+        return Err(Error::process(
+            "cannot start a process: the --max-procs table could not be set up",
+        ));
+    }
+    max_procs::claim(what)
+}
+
+/// A program that `run()` or `pipeline()` started as `pid`: it holds the `--max-procs`
+/// place `ticket` and counts for `--progress` until [`program_ended`].
+pub(crate) fn program_started(ticket: Option<max_procs::Ticket>, pid: Pid) {
+    if let Some(ticket) = ticket {
+        ticket.started(pid);
+    }
+    crate::progress::started();
+}
+
+/// A program counted by [`program_started`] has ended and was reaped.
+pub(crate) fn program_ended(pid: Pid) {
+    max_procs::collected(pid);
+    crate::progress::finished();
+}
+
 impl Process {
     /// A new, unstarted process that will run `job`.
     pub fn new(job: Option<Job>, label: impl Into<String>, options: Options) -> Self {
@@ -204,11 +308,15 @@ impl Process {
             die_with_parent: options.die_with_parent,
             limits: options.limits,
             attachment: None,
+            authkey: my_authkey(),
+            sentinel: None,
+            closed: false,
         })))
     }
 
     /// The handle of the process this code runs in.
     pub fn current() -> Self {
+        my_authkey();
         ME.with(|me| {
             let me = me.borrow();
             me.current.clone().unwrap_or_else(|| {
@@ -223,6 +331,9 @@ impl Process {
                     die_with_parent: None,
                     limits: Limits::default(),
                     attachment: None,
+                    authkey: me.authkey.clone().unwrap_or_else(|| Rc::from(&[][..])),
+                    sentinel: None,
+                    closed: false,
                 })))
             })
         })
@@ -244,6 +355,9 @@ impl Process {
                 die_with_parent: None,
                 limits: Limits::default(),
                 attachment: None,
+                authkey: Rc::from(&[][..]),
+                sentinel: None,
+                closed: false,
             }))))
         })
     }
@@ -343,6 +457,7 @@ impl Process {
     /// Python's checks, as real errors: not twice, only by the process that made the
     /// handle, and not in a daemon (whose children would be orphaned when it is ended).
     pub fn take_job_for_start(&self) -> Result<Option<Job>> {
+        self.check_closed()?;
         let mut inner = self.0.borrow_mut();
         if inner.state != State::Initial {
             return Err(Error::process(format!(
@@ -369,58 +484,46 @@ impl Process {
     ///
     /// Call [`Process::take_job_for_start`] first.
     pub fn fork(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
+        self.fork_closing(Vec::new(), body)
+    }
+
+    /// [`Process::fork`] whose child first closes `close`: the parent's ends of what it
+    /// shares with the child (a pool closes its ends of the workers' sockets), so that the
+    /// child sees end of file when the parent goes.
+    pub fn fork_closing(&self, close: Vec<RawFd>, body: impl FnOnce() -> i32) -> Result<Pid> {
         collect();
         let ticket = self.check_room()?;
-        let parent = ME.with(|me| {
-            let me = me.borrow();
-            (me.name.clone(), me.pid)
-        });
-        let child_setup = || {
-            let pid = nix::unistd::getpid();
-            let (name, identity, daemon, die_with_parent, limits) = {
-                let mut inner = self.0.borrow_mut();
-                inner.state = State::Current { pid };
-                let die = inner.die_with_parent.unwrap_or(inner.daemon);
-                let name = inner.name.clone();
-                (
-                    name,
-                    inner.identity.clone(),
-                    inner.daemon,
-                    die,
-                    inner.limits,
-                )
-            };
-            apply_in_child(&name, die_with_parent, parent.1, limits);
-            ME.with(|me| {
-                let mut me = me.borrow_mut();
-                std::mem::forget(std::mem::take(&mut me.children));
-                *me = Me {
-                    pid,
-                    name,
-                    identity,
-                    daemon,
-                    counter: 0,
-                    parent: Some(parent.clone()),
-                    current: Some(self.clone()),
-                    children: HashMap::new(),
-                };
-            });
-            fastrand::seed(fresh_seed(pid));
-            crate::signal::reset_in_child();
-            crate::progress::forget_in_child();
-            redirect_stdin_to_null();
-        };
+        let setup = self.setup(ChildSetup::script(self)).close(close);
         let child_body = || {
             let code = body();
-            finish_children();
+            if crate::signal::pending().is_none() {
+                finish_children();
+            }
+            // Stopped by SIGTERM or SIGINT with children of its own (also while waiting for
+            // them at its end): they end first (the signal passed on, a grace period, then
+            // SIGKILL), then this process ends by the signal, as it would have without
+            // children.
+            if let Some(signal) = crate::signal::pending() {
+                end_children(signal);
+                fork::die_by(signal);
+            }
             code
         };
-        let (pid, slot) = fork::fork_and_run(child_setup, child_body)?;
+        let (pid, slot) = fork::fork_and_run(setup, child_body)?;
         if let Some(ticket) = ticket {
             ticket.started(pid);
         }
         self.record_start(pid, slot);
         Ok(pid)
+    }
+
+    /// `setup` with this handle's die-with-parent choice and limits.
+    fn setup(&self, setup: ChildSetup) -> ChildSetup {
+        let inner = self.0.borrow();
+        let die = inner.die_with_parent.unwrap_or(inner.daemon);
+        setup
+            .die_with_parent(die.then_some(Signal::SIGKILL))
+            .limits(inner.limits)
     }
 
     /// The parent's bookkeeping for a child just forked: state, progress, trace, children.
@@ -434,29 +537,15 @@ impl Process {
         ME.with(|me| me.borrow_mut().children.insert(slot, self.clone()));
     }
 
-    /// Forks a child that runs `setup` (with signals blocked) and `body` at once, without a
-    /// script child's setup: for a child that only replaces itself with a program (see
-    /// [`crate::command`]). The parent records the child as [`Process::fork`] does.
+    /// Forks a child that applies `setup` (a program's, see [`exec`]) and runs `body` at
+    /// once: for a child that only replaces itself with a program. The parent records the
+    /// child as [`Process::fork`] does.
     ///
     /// Call [`Process::take_job_for_start`] first.
-    pub fn fork_exec(&self, setup: impl FnOnce(), body: impl FnOnce() -> i32) -> Result<Pid> {
+    pub fn fork_program(&self, setup: ChildSetup, body: impl FnOnce() -> i32) -> Result<Pid> {
         collect();
         let ticket = self.check_room()?;
-        let parent = my_pid();
-        let (name, die_with_parent, limits) = {
-            let inner = self.0.borrow();
-            (
-                inner.name.clone(),
-                inner.die_with_parent.unwrap_or(inner.daemon),
-                inner.limits,
-            )
-        };
-        let setup = || {
-            // Both survive exec: the program runs with the limits, and dies with us.
-            apply_in_child(&name, die_with_parent, parent, limits);
-            setup();
-        };
-        let (pid, slot) = fork::fork_and_run(setup, body)?;
+        let (pid, slot) = fork::fork_and_run(self.setup(setup), body)?;
         if let Some(ticket) = ticket {
             ticket.started(pid);
         }
@@ -476,19 +565,13 @@ impl Process {
 
     /// Takes a place under the `--max-procs` cap of the whole run, or refuses the start.
     fn check_room(&self) -> Result<Option<max_procs::Ticket>> {
-        if MAX_LIVE_CHILDREN.load(std::sync::atomic::Ordering::Relaxed) > 0
-            && max_procs::cap().is_none()
-        {
-            return Err(Error::process(
-                "cannot start a process: the --max-procs table could not be set up",
-            ));
-        }
-        max_procs::claim(&self.name())
+        check_room(&self.name())
     }
 
     /// Waits for the process to end, at most `timeout`; returns its exit code, or `None` if
     /// the timeout passed first.
     pub fn join(&self, timeout: Option<Duration>) -> Result<Option<i64>> {
+        self.check_closed()?;
         self.ensure_mine("join")?;
         let slot = match self.0.borrow().state {
             State::Initial => {
@@ -527,6 +610,7 @@ impl Process {
             State::Parent { pid } => return Ok(nix::unistd::getppid() == pid),
             _ => {}
         }
+        self.check_closed()?;
         self.ensure_mine("test")?;
         collect();
         Ok(matches!(self.0.borrow().state, State::Running { .. }))
@@ -538,6 +622,7 @@ impl Process {
             Signal::SIGKILL => "kill",
             _ => "terminate",
         };
+        self.check_closed()?;
         self.ensure_mine(verb)?;
         match self.0.borrow().state {
             State::Initial => Err(Error::process(format!(
@@ -563,6 +648,95 @@ impl Process {
     fn is_started_child(&self) -> bool {
         matches!(self.0.borrow().state, State::Running { .. })
     }
+
+    /// Fails with `ValueError` once [`Process::close`] has been called, as Python does.
+    pub fn check_closed(&self) -> Result<()> {
+        let inner = self.0.borrow();
+        if inner.closed {
+            return Err(Error::value(format!(
+                "process object `{}` is closed",
+                inner.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Python's `close()`: releases what the handle holds (its sentinel, a command's pipes).
+    /// A `ValueError` while the process runs; afterwards most methods raise `ValueError`.
+    /// Closing twice does nothing.
+    pub fn close(&self) -> Result<()> {
+        collect();
+        if self.0.borrow().closed {
+            return Ok(());
+        }
+        if let State::Running { .. } = self.0.borrow().state {
+            return Err(Error::value(format!(
+                "cannot close `{}` while it is still running: join() or terminate() it first",
+                self.name()
+            )));
+        }
+        exec::release_pipes(self);
+        let mut inner = self.0.borrow_mut();
+        inner.sentinel = None;
+        inner.attachment = None;
+        inner.closed = true;
+        Ok(())
+    }
+
+    /// Python's `sentinel`: a descriptor that becomes readable when the process ends, and
+    /// stays readable after. It is a duplicate of the child's pidfd, owned by the handle
+    /// (closed by `close()` or when the last copy of the handle goes).
+    pub fn sentinel(&self) -> Result<RawFd> {
+        self.check_closed()?;
+        if let Some(fd) = &self.0.borrow().sentinel {
+            return Ok(fd.as_raw_fd());
+        }
+        let state = self.0.borrow().state;
+        let fd = match state {
+            State::Running { slot, .. } => wait::dup_pidfd(slot)
+                .map_err(|e| Error::os(format_args!("make a sentinel for `{}`", self.name()), e))?,
+            State::Exited { .. } => ended_sentinel()?,
+            _ => {
+                return Err(Error::value(format!(
+                    "`{}` has no sentinel: it is not a started child",
+                    self.name()
+                )))
+            }
+        };
+        let raw = fd.as_raw_fd();
+        self.0.borrow_mut().sentinel = Some(fd);
+        Ok(raw)
+    }
+
+    /// The authentication key (Python's `authkey`): inherited from the process that made
+    /// the handle; the main process's is 32 random bytes.
+    pub fn authkey(&self) -> Rc<[u8]> {
+        let inner = self.0.borrow();
+        if let State::Current { .. } = inner.state {
+            return my_authkey();
+        }
+        inner.authkey.clone()
+    }
+
+    /// Sets the authentication key; for `current_process()`, this process's own (which its
+    /// children then inherit).
+    pub fn set_authkey(&self, key: &[u8]) {
+        let key: Rc<[u8]> = Rc::from(key);
+        let mut inner = self.0.borrow_mut();
+        if let State::Current { .. } = inner.state {
+            ME.with(|me| me.borrow_mut().authkey = Some(key.clone()));
+        }
+        inner.authkey = key;
+    }
+}
+
+/// A descriptor that is readable at once: the read end of a pipe whose write end is closed
+/// (the sentinel of a process that ended before anyone asked for one).
+fn ended_sentinel() -> Result<OwnedFd> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::os("make a sentinel", e))?;
+    drop(write);
+    Ok(read)
 }
 
 impl fmt::Display for Process {
@@ -591,8 +765,24 @@ impl fmt::Display for Process {
         if inner.daemon {
             f.write_str(" daemon")?;
         }
+        if inner.closed {
+            f.write_str(" closed")?;
+        }
         f.write_str(">")
     }
+}
+
+/// Makes what forking needs (the reaper's epoll set, `/dev/null` for children's stdin) now
+/// rather than at the first fork, so that a process's descriptor count does not change once
+/// it starts forking (the runtime calls it).
+pub fn prepare() {
+    wait::prepare();
+    fork::prepare();
+}
+
+/// Whether this process is a child procscript started (not the main process).
+pub(crate) fn is_child_process() -> bool {
+    ME.with(|me| me.borrow().parent.is_some())
 }
 
 /// This process's pid, as procscript tracks it (one `getpid` per fork, not per call).
@@ -651,7 +841,7 @@ pub fn active_children() -> Vec<Process> {
 pub fn finish_children() {
     for child in active_children() {
         // Nothing reads or writes a program's pipes any more: let it see end of file.
-        crate::command::release_pipes(&child);
+        exec::release_pipes(&child);
         if child.daemon() {
             let _ = child.signal(Signal::SIGTERM);
         }
@@ -670,61 +860,22 @@ pub fn signal_children(signal: Signal) {
     }
 }
 
-/// In a new child: asks to die with `parent` if wanted, then applies `limits`; a limit that
-/// cannot be applied ends the child with code 1 and says why.
-fn apply_in_child(name: &str, die_with_parent: bool, parent: Pid, limits: Limits) {
-    if die_with_parent {
-        die_with(parent);
-    }
-    if let Err(message) = limits.apply() {
-        let text = format!("Process {name}:\nerror: {message}");
-        let _ = crate::output::write_line(crate::output::Stream::Stderr, &text);
-        fork::exit_now(1);
-    }
-}
+/// How long children get to end after a termination signal is passed on, before SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(3);
 
-/// Makes the kernel kill this process when its parent dies, even by SIGKILL. A parent that
-/// died before the request leaves nothing to watch, so the child ends at once.
-fn die_with(parent: Pid) {
-    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no memory is passed.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    if nix::unistd::getppid() != parent {
-        fork::exit_now(1);
-    }
-}
-
-/// A seed no other process shares: the parent's sequence must not repeat in its children.
-fn fresh_seed(pid: Pid) -> u64 {
-    let mut bytes = [0u8; 8];
-    if getrandom(&mut bytes) {
-        return u64::from_ne_bytes(bytes);
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    now ^ ((pid.as_raw() as u64) << 32) ^ fastrand::u64(..)
-}
-
-fn getrandom(bytes: &mut [u8]) -> bool {
-    // SAFETY: the buffer is valid for writes of its length.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
-    n == bytes.len() as isize
-}
-
-/// A child reads nothing from the terminal its parent reads (CPython does the same), so that
-/// `input()` in the parent is not raced by children.
-fn redirect_stdin_to_null() {
-    use std::os::fd::AsRawFd;
-    if let Ok(null) = std::fs::File::open("/dev/null") {
-        // SAFETY: both descriptors are valid; dup2 onto 0 replaces stdin atomically.
-        unsafe { libc::dup2(null.as_raw_fd(), 0) };
+/// Ends the children after this process was stopped by `signal` (Ctrl-C or SIGTERM): pass
+/// it on, wait up to [`GRACE`] (less in a child), then SIGKILL what is left, and reap everything. A child
+/// with children of its own does the same before it ends, so the signal reaches the whole
+/// tree and each process ends its own children first.
+pub fn end_children(signal: Signal) {
+    signal_children(signal);
+    // A child's own children get half the time its parent gives it, and theirs half again,
+    // so that each level has ended its children before its parent's grace runs out.
+    let depth = ME.with(|me| me.borrow().identity.len()).min(16) as i32;
+    let deadline = Deadline::after(Some(GRACE.mul_f64(0.5f64.powi(depth))));
+    if !wait::wait_until(deadline, || active_children().is_empty()) {
+        signal_children(Signal::SIGKILL);
+        // SIGKILL cannot be caught: this wait ends, and reaps them all.
+        wait::wait_until(Deadline::NEVER, || active_children().is_empty());
     }
 }

@@ -54,6 +54,16 @@ pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
     ))
 }
 
+/// A join timeout: `()` waits for ever, a negative number is taken as 0 (as Python's
+/// `join` does), and anything but a number is a `TypeError`.
+fn join_seconds(value: &Dynamic) -> Result<Option<Duration>, Error> {
+    let negative = value.as_int().is_ok_and(|i| i < 0) || value.as_float().is_ok_and(|f| f < 0.0);
+    if negative {
+        return Ok(Some(Duration::ZERO));
+    }
+    seconds(value, "the join timeout")
+}
+
 /// Puts keyword arguments in the positions of the target's parameters of those names.
 fn place_kwargs(
     ctx: &NativeCallContext,
@@ -374,9 +384,15 @@ fn from_target(
     ))
 }
 
-fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
+/// `Process(#{ target, args, ... })` and the object form `Process(#{ run, ... })`. A map
+/// with `command` is a program, which the command package handles (it registers its own
+/// `Process(map)`, which comes here for the other maps).
+pub fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
     if map.contains_key("command") {
-        return crate::command::process_from_map(map);
+        return Err(Error::value(
+            "`Process(#{ command: [...] })` needs procscript's command package (`run`, `pipeline`), \
+             which this engine does not have",
+        ));
     }
     if let Some(target) = map.remove("target") {
         let args = map.remove("args").unwrap_or(Dynamic::UNIT);
@@ -439,6 +455,11 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
     if let Some(code) = exit_request(&err) {
         return code;
     }
+    if let Some(signal) = crate::signal::pending() {
+        // Stopped by SIGTERM or SIGINT: the process ends by the signal (see
+        // `Process::fork`), quietly, as a process without a handler would.
+        return 128 + signal as i32;
+    }
     let text = format!(
         "Process {}:\n{}",
         super::my_name(),
@@ -482,7 +503,7 @@ fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
                 None => Ok(Dynamic::UNIT),
             }
         }
-        // Started by `start_process` through `crate::command::start`, never run here.
+        // Started by `start_process` through `exec::start`, never run here.
         Some(Job::Command(_)) => Ok(Dynamic::UNIT),
     };
     exit_code_of(result, source.as_deref())
@@ -498,7 +519,7 @@ pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), E
         other => other,
     };
     if let Some(Job::Command(command)) = job {
-        return crate::command::start(process, &command);
+        return super::exec::start(process, &command);
     }
     // The parent keeps nothing of the job: arguments (a socket, say) close here when the
     // script drops them.
@@ -614,7 +635,9 @@ mod process_functions {
     /// socket, say) closes in the parent once the script lets go of it.
     ///
     /// Errors (`ProcessError`): started twice; made by another process; called in a daemon;
-    /// too many live children (4096); the process has more than one thread.
+    /// too many live children (`--max-procs`); the process has more than one thread; the
+    /// fork failed (errno 11, `EAGAIN`, when the user is out of processes). `ValueError`
+    /// after `close()`.
     #[rhai_fn(return_raw, volatile)]
     pub fn start(ctx: NativeCallContext, process: &mut Process) -> RhaiResult<()> {
         Ok(start_process(&ctx, process)?)
@@ -714,17 +737,19 @@ mod process_functions {
     }
 
     /// Waits at most `timeout` seconds (int or float); returns the `exitcode`, or `()` if
-    /// the process is still running.
+    /// the process is still running. A negative timeout counts as 0, and `()` means no
+    /// timeout, as `None` does in Python.
     ///
     /// ```rhai
     /// let p = spawn sleep(5);
     /// print(p.join(0.1));   // None: still running (join returned ())
+    /// print(p.join(-1));    // None: a negative timeout only looks
     /// p.kill();
-    /// print(p.join());      // -9
+    /// print(p.join(()));    // -9
     /// ```
     #[rhai_fn(name = "join", return_raw, volatile)]
     pub fn join_timeout(process: &mut Process, timeout: Dynamic) -> RhaiResult<Dynamic> {
-        let timeout = seconds(&timeout, "the join timeout")?;
+        let timeout = join_seconds(&timeout)?;
         Ok(process
             .join(timeout)?
             .map_or(Dynamic::UNIT, Dynamic::from_int))
@@ -751,12 +776,93 @@ mod process_functions {
         Ok(process.signal(nix::sys::signal::Signal::SIGKILL)?)
     }
 
-    /// The process id, `()` before start.
-    #[rhai_fn(get = "pid", pure, volatile)]
-    pub fn pid(process: &mut Process) -> Dynamic {
-        process
+    /// The process id, `()` before start. `ValueError` after `close()`.
+    #[rhai_fn(get = "pid", pure, volatile, return_raw)]
+    pub fn pid(process: &mut Process) -> RhaiResult<Dynamic> {
+        process.check_closed()?;
+        Ok(process
             .pid()
-            .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.as_raw().into()))
+            .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.as_raw().into())))
+    }
+
+    /// The same as `pid` (Python's `ident`).
+    ///
+    /// ```rhai
+    /// let p = spawn 1;
+    /// print(p.ident == p.pid);   // true
+    /// p.join();
+    /// ```
+    #[rhai_fn(get = "ident", pure, volatile, return_raw)]
+    pub fn ident(process: &mut Process) -> RhaiResult<Dynamic> {
+        pid(process)
+    }
+
+    /// A descriptor (an integer) that becomes readable when the process ends, and stays
+    /// readable: wait on it with `select`-style waits beside sockets and pipes. It belongs
+    /// to the handle and is closed by `close()`. `ValueError` before start and after
+    /// `close()`.
+    ///
+    /// ```rhai
+    /// let p = spawn sleep(0.05);
+    /// let fd = p.sentinel;
+    /// print(fd > 2);   // true
+    /// p.join();
+    /// p.close();
+    /// ```
+    #[rhai_fn(get = "sentinel", pure, volatile, return_raw)]
+    pub fn sentinel(process: &mut Process) -> RhaiResult<INT> {
+        Ok(process.sentinel()?.into())
+    }
+
+    /// Python's `close()`: releases the handle's resources (its sentinel, a command's
+    /// pipes). `ValueError` if the process is still running; afterwards `start`, `join`,
+    /// `is_alive`, `terminate`, `kill`, `pid`, `ident`, `exitcode` and `sentinel` raise
+    /// `ValueError`. Closing twice does nothing.
+    ///
+    /// ```rhai
+    /// let p = spawn 1;
+    /// p.join();
+    /// p.close();
+    /// try { p.join(); } catch (e) { print(e.kind); }   // ValueError
+    /// ```
+    #[rhai_fn(return_raw, volatile)]
+    pub fn close(process: &mut Process) -> RhaiResult<()> {
+        Ok(process.close()?)
+    }
+
+    /// The authentication key, a blob: the main process gets 32 random bytes, and every
+    /// process made afterwards inherits its maker's key, as in Python.
+    ///
+    /// ```rhai
+    /// let p = Process(|| 1);
+    /// print(p.authkey == current_process().authkey);   // true
+    /// print(p.authkey.len());                          // 32
+    /// ```
+    #[rhai_fn(get = "authkey", pure)]
+    pub fn authkey(process: &mut Process) -> rhai::Blob {
+        process.authkey().to_vec()
+    }
+
+    /// Sets the authentication key (a blob or a string); on `current_process()`, the key
+    /// this process's children inherit.
+    #[rhai_fn(set = "authkey", return_raw)]
+    pub fn set_authkey(process: &mut Process, key: Dynamic) -> RhaiResult<()> {
+        let bytes = if key.is_blob() {
+            key.cast::<rhai::Blob>()
+        } else if key.is_string() {
+            key.to_string().into_bytes()
+        } else {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!(
+                    "`authkey` must be a blob or a string, not {}",
+                    key.type_name()
+                ),
+            )
+            .into());
+        };
+        process.set_authkey(&bytes);
+        Ok(())
     }
 
     /// The name: `Process-N` unless given.
@@ -791,9 +897,10 @@ mod process_functions {
     /// p.join();
     /// print(p.exitcode);   // 3
     /// ```
-    #[rhai_fn(get = "exitcode", pure, volatile)]
-    pub fn exitcode(process: &mut Process) -> Dynamic {
-        process.exitcode().map_or(Dynamic::UNIT, Dynamic::from_int)
+    #[rhai_fn(get = "exitcode", pure, volatile, return_raw)]
+    pub fn exitcode(process: &mut Process) -> RhaiResult<Dynamic> {
+        process.check_closed()?;
+        Ok(process.exitcode().map_or(Dynamic::UNIT, Dynamic::from_int))
     }
 
     /// Python's text for a process: `<Process name='Process-1' parent=4241 initial>`, then

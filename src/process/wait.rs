@@ -296,6 +296,7 @@ fn reap_ready_into_ring() {
                 }
                 (info.si_code, status)
             };
+            crate::signal::child_reaped();
             // Out of the set first (a forked child may hold the same open file, which would
             // keep it in the set after our close), then closed at once, so that a process
             // blocked in `accept` does not pile up descriptors of ended children. The
@@ -532,6 +533,7 @@ impl Reaper {
                 }
             }
             for (index, r) in reaped {
+                crate::signal::child_reaped();
                 self.finish(index, r);
             }
         }
@@ -589,6 +591,7 @@ pub fn register(pid: Pid, block: &SigchldBlock) -> Result<SlotId> {
             }
             None => false,
         };
+        crate::signal::child_started();
         let entry = &mut reaper.entries[index as usize];
         entry.generation = entry.generation.wrapping_add(1);
         entry.pid = pid;
@@ -726,6 +729,25 @@ pub fn send_signal(id: SlotId, signal: Signal) -> nix::Result<()> {
                 Err(e) => Err(e),
             },
         }
+    })
+}
+
+/// A new descriptor for a running child's pidfd (close-on-exec), for `p.sentinel`: it
+/// becomes readable when the child ends and stays readable after. `ENOSYS` where the child
+/// has no pidfd (kernels before 5.3).
+pub fn dup_pidfd(id: SlotId) -> nix::Result<OwnedFd> {
+    let block = SigchldBlock::new();
+    reap_blocked(&block);
+    REAPER.with(|reaper| {
+        let reaper = reaper.borrow();
+        let entry = reaper.entry(id).ok_or(Errno::ESRCH)?;
+        if !matches!(entry.state, State::Running) {
+            return Err(Errno::ESRCH);
+        }
+        let fd = entry.pidfd.as_ref().ok_or(Errno::ENOSYS)?;
+        // With SIGCHLD blocked and the ring drained, a running entry's pidfd is open.
+        fd.try_clone()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))
     })
 }
 
