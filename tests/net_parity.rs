@@ -888,3 +888,40 @@ fn issue_10_socket_messages_say_what_each_call_takes() {
          TypeError: select: the lists hold sockets, Pipe ends or descriptors (ints), not Fn\n",
     );
 }
+
+/// Issue 11: `wait(objects, timeout)` as `multiprocessing.connection.wait`: processes (and
+/// their sentinels), Pipe ends, queues and sockets, with Python's timeouts (negative: look).
+#[test]
+fn wait_returns_the_ready_objects() {
+    Test::new()
+        .script(
+            r#"
+let p1 = spawn sleep(0.3);
+let p2 = spawn sleep(30);
+let t0 = perf_counter();
+let r = wait([p1, p2]);
+print(r.len(), r[0].pid == p1.pid, perf_counter() - t0 < 20.0);
+print(wait([p2.sentinel], 0).len());
+p2.kill();
+print(wait([p2.sentinel]).len());
+let pipe = Pipe();
+let q = Queue();
+let s = socketpair();
+print(wait([pipe[1], q, s[1]], 0.05).len());
+q.put(1);
+s[0].sendall("x");
+let r = wait([pipe[1], q, s[1]], -1);
+print(r.len(), r[0] == s[1] || r[1] == s[1]);
+pipe[0].send("m");
+print(wait([pipe[1]], ()).len());
+print(wait([], 0.01).len());
+try { wait([]); } catch (e) { print(e.kind); }
+try { wait(["x"]); } catch (e) { print(e.kind); }
+q.close();
+try { wait([q], 0); } catch (e) { print(e.kind); }
+"#,
+        )
+        .run()
+        .success()
+        .stdout("1 true true\n0\n1\n0\n2 true\n1\n0\nValueError\nTypeError\nValueError\n");
+}

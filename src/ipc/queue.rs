@@ -404,6 +404,17 @@ impl Queue {
         })))
     }
 
+    /// The descriptor a waiter watches for messages (`wait([q])`), while the queue is open
+    /// in this process.
+    pub fn reader_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.0
+            .fds
+            .borrow()
+            .as_ref()
+            .map(|(read, _)| read.as_raw_fd())
+    }
+
     /// The bound given at creation (0: none).
     pub fn maxsize(&self) -> u32 {
         self.0.maxsize

@@ -269,6 +269,77 @@ fn select_entries(
     Ok(())
 }
 
+/// `wait(objects, timeout)`: the objects that are ready, as Python's
+/// `multiprocessing.connection.wait`. A process is ready once it has ended (through its
+/// sentinel), a Pipe end or Queue when a message (or end of input) is waiting, a socket when
+/// it can be read, a descriptor number when it is readable.
+fn wait_objects(objects: &Array, timeout: Option<std::time::Duration>) -> Result<Array, Error> {
+    let mut entries = Vec::with_capacity(objects.len());
+    for item in objects {
+        let (fd, ready_now) = if let Some(socket) = item.read_lock::<Socket>() {
+            (socket.fileno(), socket.has_buffered())
+        } else if let Some(conn) = item.read_lock::<Connection>() {
+            (conn.fileno(), false)
+        } else if let Some(process) = item.read_lock::<crate::process::Process>() {
+            (process.sentinel()?, false)
+        } else if let Some(fd) = queue_fd(item) {
+            (fd, false)
+        } else if let Ok(n) = item.as_int() {
+            let fd =
+                i32::try_from(n).map_err(|_| Error::value(format!("wait: no descriptor {n}")))?;
+            (fd, false)
+        } else {
+            return Err(Error::new(
+                ErrorKind::TypeError,
+                format!(
+                    "wait: the list holds processes, Pipe ends, queues, sockets or descriptors \
+                     (ints, such as p.sentinel), not {}",
+                    crate::error::type_name(item)
+                ),
+            ));
+        };
+        if fd < 0 {
+            return Err(Error::value(format!(
+                "wait: {} is closed",
+                crate::error::type_name(item)
+            )));
+        }
+        entries.push(Entry {
+            fd,
+            want: Want::Read,
+            ready_now,
+        });
+    }
+    if entries.is_empty() && timeout.is_none() {
+        return Err(Error::value(
+            "wait: nothing to wait for and no timeout (this would wait forever; use sleep)",
+        ));
+    }
+    let ready = super::select::select(&entries, timeout)?;
+    Ok(objects
+        .iter()
+        .zip(ready)
+        .filter(|(_, ready)| *ready)
+        .map(|(item, _)| item.clone())
+        .collect())
+}
+
+/// The read descriptor of a Queue, JoinableQueue or SimpleQueue.
+fn queue_fd(item: &Dynamic) -> Option<i32> {
+    use crate::ipc::queue::{JoinableQueue, Queue, SimpleQueue};
+    let closed = Some(-1);
+    if let Some(q) = item.read_lock::<Queue>() {
+        return q.reader_fd().or(closed);
+    }
+    if let Some(q) = item.read_lock::<JoinableQueue>() {
+        return q.0.reader_fd().or(closed);
+    }
+    if let Some(q) = item.read_lock::<SimpleQueue>() {
+        return q.0.reader_fd().or(closed);
+    }
+    None
+}
+
 fn select_lists(
     ctx: &NativeCallContext,
     lists: [&Array; 3],
@@ -965,6 +1036,49 @@ mod net_functions {
         xlist: Array,
     ) -> RhaiResult<Array> {
         Ok(select_lists(&ctx, [&rlist, &wlist, &xlist], None)?)
+    }
+
+    /// Waits until at least one of `objects` is ready and returns the ready ones, as Python's
+    /// `multiprocessing.connection.wait`: a process (or its `sentinel`) once it has ended, a
+    /// Pipe end or a Queue with a message (or end of input) waiting, a socket that can be
+    /// read, a readable descriptor number. Children are reaped and Ctrl-C ends the wait.
+    ///
+    /// ```rhai
+    /// let p = spawn sleep(0.2);
+    /// let q = Queue();
+    /// let ready = wait([p, q]);
+    /// print(ready.len());        // 1
+    /// print(ready[0].exitcode);  // 0: it is p, which ended
+    /// ```
+    #[rhai_fn(name = "wait", return_raw, volatile)]
+    pub fn wait_all(objects: Array) -> RhaiResult<Array> {
+        Ok(wait_objects(&objects, None)?)
+    }
+
+    /// `wait` for at most `timeout` seconds (`()`: no limit; 0 or less: just look); then the
+    /// result is empty.
+    ///
+    /// ```rhai
+    /// let pair = Pipe();
+    /// print(wait([pair[1]], 0).len());   // 0: nothing sent
+    /// pair[0].send("hi");
+    /// print(wait([pair[1]], 5).len());   // 1
+    /// ```
+    #[rhai_fn(name = "wait", return_raw, volatile)]
+    pub fn wait_timeout(
+        ctx: NativeCallContext,
+        objects: Array,
+        timeout: Dynamic,
+    ) -> RhaiResult<Array> {
+        let timeout = match timeout
+            .as_float()
+            .ok()
+            .or_else(|| timeout.as_int().ok().map(|i| i as f64))
+        {
+            Some(t) if t < 0.0 => Some(std::time::Duration::ZERO),
+            _ => timeout_arg(&ctx, &timeout, "the wait timeout")?,
+        };
+        Ok(wait_objects(&objects, timeout)?)
     }
 
     /// `select` waiting at most `timeout` seconds (`()`: no limit; `0`: just look); then
