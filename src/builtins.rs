@@ -8,14 +8,10 @@ use rhai::def_package;
 use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, EvalAltResult, ImmutableString, NativeCallContext, FLOAT, INT};
 
-use crate::error::{type_name, Error, ErrorKind};
+use crate::convert::{as_array, type_name, ExclusiveRange, InclusiveRange};
+use crate::error::{Error, ErrorKind};
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// Rhai's `a..b` and `range(a, b)`.
-type ExclusiveRange = std::ops::Range<INT>;
-/// Rhai's `a..=b`.
-type InclusiveRange = std::ops::RangeInclusive<INT>;
 
 def_package! {
     /// Python's builtins that a tutorial's reader types first: `print(a, b, ...)`, `str`,
@@ -63,26 +59,8 @@ pub fn to_text(ctx: &NativeCallContext, value: &mut Dynamic) -> String {
     }
     match ctx.call_native_fn_raw("to_string", true, &mut [value]) {
         Ok(text) if text.is_string() => text.into_string().unwrap_or_default(),
-        _ => crate::error::without_rust_paths(&value.to_string()).into_owned(),
+        _ => crate::convert::without_rust_paths(&value.to_string()).into_owned(),
     }
-}
-
-/// The items of a list-like value without running script code: an array (copied), a range
-/// (`range(a, b)`, `a..b`, `a..=b`). `None` for anything else.
-///
-/// Natives that take a list use this, so that `Process(task, range(0, 3))` works as it
-/// would with `[0, 1, 2]`.
-pub fn as_array(value: &Dynamic) -> Option<Array> {
-    if let Some(array) = value.read_lock::<Array>() {
-        return Some(array.clone());
-    }
-    if let Some(range) = value.read_lock::<ExclusiveRange>() {
-        return Some(range.clone().map(Dynamic::from_int).collect());
-    }
-    if let Some(range) = value.read_lock::<InclusiveRange>() {
-        return Some(range.clone().map(Dynamic::from_int).collect());
-    }
-    None
 }
 
 /// The items of anything a `for` loop can walk (arrays, ranges, stepped ranges, strings,

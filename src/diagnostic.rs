@@ -47,7 +47,7 @@ pub struct Located {
 /// `Kind: message`, Rhai's in its words.
 pub fn message(err: &EvalAltResult) -> String {
     let text = raw_message(err);
-    crate::error::without_rust_paths(&text).into_owned()
+    crate::convert::without_rust_paths(&text).into_owned()
 }
 
 fn raw_message(err: &EvalAltResult) -> String {

@@ -177,85 +177,6 @@ impl Error {
     }
 }
 
-/// The name a script sees for the type of `value`: what `type_of()` says (`i64`, `string`,
-/// `Process`, `range`), never a Rust path. Use it in every message that names a type.
-pub fn type_name(value: &Dynamic) -> String {
-    script_type_name(value.type_name())
-}
-
-/// `text` with every Rust type path in it (`procscript::net::Socket`,
-/// `core::ops::range::Range<i64>`) replaced by the name scripts know (`Socket`, `range`): the
-/// last line of defence that keeps Rust's names out of messages.
-pub fn without_rust_paths(text: &str) -> std::borrow::Cow<'_, str> {
-    const ROOTS: [&str; 5] = ["procscript::", "core::", "alloc::", "std::", "rhai::"];
-    if !ROOTS.iter().any(|root| text.contains(root)) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((at, _)) = ROOTS
-        .iter()
-        .filter_map(|root| rest.find(root).map(|i| (i, root)))
-        .filter(|(i, _)| !rest[..*i].ends_with(is_ident))
-        .min()
-    {
-        out.push_str(&rest[..at]);
-        // The path: identifiers and `::`, then balanced generic arguments.
-        let bytes = rest.as_bytes();
-        let mut end = at;
-        let mut depth = 0usize;
-        while end < rest.len() {
-            let c = rest[end..].chars().next().unwrap_or(' ');
-            if is_ident(c) || rest[end..].starts_with("::") && depth == 0 {
-                end += if c == ':' { 2 } else { c.len_utf8() };
-            } else if c == '<' {
-                depth += 1;
-                end += 1;
-            } else if c == '>' && depth > 0 {
-                depth -= 1;
-                end += 1;
-            } else if depth > 0 && bytes[end] != b'\n' {
-                end += c.len_utf8();
-            } else {
-                break;
-            }
-        }
-        out.push_str(&script_type_name(&rest[at..end]));
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    std::borrow::Cow::Owned(out)
-}
-
-/// A Rust type name as scripts know it: `procscript::process::Process` → `Process`,
-/// `core::ops::range::Range<i64>` → `range`, `alloc::string::String` → `string`. Names
-/// without a path (`i64`, `blob`, `()`) are kept.
-pub fn script_type_name(rust: &str) -> String {
-    let rust = rust.trim();
-    // The outer type's path, without generic arguments.
-    let (path, generics) = match rust.find('<') {
-        Some(i) => (&rust[..i], &rust[i..]),
-        None => (rust, ""),
-    };
-    let last = path.rsplit("::").next().unwrap_or(path);
-    match last {
-        "Range" | "StepRange" | "BitRange" | "CharsStream" => "range".into(),
-        "RangeInclusive" => "range=".into(),
-        "String" | "ImmutableString" | "str" | "&str" => "string".into(),
-        "Dynamic" => "any".into(),
-        "FnPtr" => "Fn".into(),
-        "Instant" => "timestamp".into(),
-        "Vec" if generics.starts_with("<u8") => "blob".into(),
-        "Vec" => "array".into(),
-        "BTreeMap" => "map".into(),
-        "Rc" | "Arc" | "RefCell" | "Box" if generics.len() > 2 => {
-            script_type_name(&generics[1..generics.len() - 1])
-        }
-        _ => last.to_string(),
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind.name(), self.message)
@@ -309,47 +230,6 @@ mod tests {
             .into_string()
             .unwrap()
             .starts_with("bind to `127.0.0.1:80`: "));
-    }
-
-    #[test]
-    fn type_names_never_show_rust_paths() {
-        assert_eq!(script_type_name("procscript::process::Process"), "Process");
-        assert_eq!(script_type_name("core::ops::range::Range<i64>"), "range");
-        assert_eq!(
-            script_type_name("core::ops::range::RangeInclusive<i64>"),
-            "range="
-        );
-        assert_eq!(script_type_name("alloc::string::String"), "string");
-        assert_eq!(script_type_name("alloc::vec::Vec<u8>"), "blob");
-        assert_eq!(
-            script_type_name("alloc::rc::Rc<procscript::net::Socket>"),
-            "Socket"
-        );
-        assert_eq!(script_type_name("i64"), "i64");
-        assert_eq!(script_type_name("()"), "()");
-        assert_eq!(
-            type_name(&Dynamic::from(std::time::Duration::ZERO)),
-            "Duration"
-        );
-        assert_eq!(type_name(&Dynamic::from_blob(vec![1])), "blob");
-    }
-
-    #[test]
-    fn rust_paths_are_scrubbed_from_text() {
-        assert_eq!(
-            without_rust_paths(
-                "not procscript::process::Process, nor core::ops::range::Range<i64>."
-            ),
-            "not Process, nor range."
-        );
-        assert_eq!(
-            without_rust_paths("global::x and Process-1:2 stay"),
-            "global::x and Process-1:2 stay"
-        );
-        assert_eq!(
-            without_rust_paths("(alloc::rc::Rc<procscript::net::Socket>)"),
-            "(Socket)"
-        );
     }
 
     #[test]

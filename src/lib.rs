@@ -43,6 +43,7 @@
 
 pub mod builtins;
 pub mod command;
+pub mod convert;
 pub mod diagnostic;
 pub mod error;
 pub mod excerpt;

@@ -13,8 +13,8 @@ use rhai::{Array, Blob, Dynamic, EvalAltResult, Map};
 
 use super::remote::Remote;
 use super::{Command, Outcome, Pipes, RunOptions, Stage, Stdio};
+use crate::convert::{map_or_empty, seconds, type_error};
 use crate::error::{Error, ErrorKind};
-use crate::process::package::seconds;
 use crate::process::Process;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -24,10 +24,6 @@ def_package! {
     pub CommandPackage(lib) {
         combine_with_exported_module!(lib, "command", command_functions);
     }
-}
-
-fn type_error(message: String) -> Error {
-    Error::new(ErrorKind::TypeError, message)
 }
 
 /// A command argument or `cwd`: a string (or a character). A number is refused, as
@@ -44,7 +40,7 @@ fn text(value: Dynamic, what: &str) -> Result<String, Error> {
     };
     Err(type_error(format!(
         "{what} must be a string, not {}{hint}",
-        crate::error::type_name(&value)
+        crate::convert::type_name(&value)
     )))
 }
 
@@ -56,7 +52,7 @@ fn argv(value: Dynamic) -> Result<Vec<String>, Error> {
             value.to_string()
         )));
     }
-    let type_name = crate::error::type_name(&value);
+    let type_name = crate::convert::type_name(&value);
     let Some(array) = value.try_cast::<Array>() else {
         return Err(type_error(format!(
             "a command must be an array of strings like [\"prog\", \"arg\"], not {type_name}"
@@ -78,7 +74,7 @@ fn env(value: Dynamic) -> Result<Option<Vec<(String, String)>>, Error> {
     if value.is_unit() {
         return Ok(None);
     }
-    let type_name = crate::error::type_name(&value);
+    let type_name = crate::convert::type_name(&value);
     let Some(map) = value.try_cast::<Map>() else {
         return Err(type_error(format!(
             "`env` must be a map of names to strings, not {type_name}"
@@ -118,7 +114,7 @@ fn bytes(value: Dynamic, what: &str) -> Result<Vec<u8>, Error> {
     }
     Err(type_error(format!(
         "{what} must be a string or a blob, not {}",
-        crate::error::type_name(&value)
+        crate::convert::type_name(&value)
     )))
 }
 
@@ -126,23 +122,13 @@ fn stdio(value: Dynamic, stream: &str) -> Result<Stdio, Error> {
     if value.is_unit() {
         return Ok(Stdio::Inherit);
     }
-    let type_name = crate::error::type_name(&value);
+    let type_name = crate::convert::type_name(&value);
     let Ok(text) = value.into_string() else {
         return Err(type_error(format!(
             "`{stream}` must be \"inherit\", \"null\", \"pipe\" or a file path, not {type_name}"
         )));
     };
     Stdio::parse(&text, stream)
-}
-
-fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
-    if value.is_unit() {
-        return Ok(Map::new());
-    }
-    let type_name = crate::error::type_name(&value);
-    value
-        .try_cast::<Map>()
-        .ok_or_else(|| type_error(format!("{what} must be a map, not {type_name}")))
 }
 
 /// `host` and `ssh` as a script gave them, either possibly missing.
@@ -162,7 +148,7 @@ impl RemoteSpec {
             Some(v) => {
                 return Err(type_error(format!(
                     "`host` must be a string like \"node1\" or \"user@node1\", not {}",
-                    crate::error::type_name(&v)
+                    crate::convert::type_name(&v)
                 )))
             }
         };
@@ -176,7 +162,7 @@ impl RemoteSpec {
             )))
             }
             Some(v) => {
-                let type_name = crate::error::type_name(&v);
+                let type_name = crate::convert::type_name(&v);
                 let Some(array) = v.try_cast::<Array>() else {
                     return Err(type_error(format!(
                         "`ssh` must be a list of ssh arguments like [\"-p\", \"2222\"], not {type_name}"
@@ -214,7 +200,7 @@ impl RemoteSpec {
 }
 
 fn run_options(opts: Dynamic) -> Result<(RunOptions, RemoteSpec), Error> {
-    let mut map = expect_map(opts, "the options of `run`")?;
+    let mut map = map_or_empty(opts, "the options of `run`")?;
     let remote = RemoteSpec::take(&mut map)?;
     let input = match map.remove("input") {
         None => None,
@@ -371,7 +357,7 @@ fn communicate(process: &Process, input: Vec<u8>, timeout: Dynamic) -> Result<Ma
 /// The stages of `pipeline`: each an argv, or a map `#{ command, host, ssh }` for a stage
 /// with its own host; `default` (the pipeline's options) gives the others theirs.
 fn pipeline_stages(commands: Dynamic, default: &RemoteSpec) -> Result<Vec<Stage>, Error> {
-    let type_name = crate::error::type_name(&commands);
+    let type_name = crate::convert::type_name(&commands);
     let Some(array) = commands.try_cast::<Array>() else {
         return Err(type_error(format!("`pipeline` takes an array of commands like [[\"ls\"], [\"wc\", \"-l\"]], not {type_name}")));
     };

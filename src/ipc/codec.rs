@@ -117,7 +117,7 @@ fn encode_at(value: &Dynamic, out: &mut Vec<u8>, depth: usize) -> Result<(), Cod
             encode_at(item, out, depth + 1)?;
         }
     } else {
-        return Err(CodecError::Unsupported(crate::error::type_name(value)));
+        return Err(CodecError::Unsupported(crate::convert::type_name(value)));
     }
     Ok(())
 }

@@ -19,8 +19,8 @@ use super::pipe::Connection;
 use super::queue::{JoinableQueue, Queue, SimpleQueue};
 use super::sync::{AnyLock, Barrier, Condition, Event, Lock, RLock, Semaphore};
 use super::value::{lock_option, Code, SharedArray, SharedValue};
+use crate::convert::{flag_or_seconds, seconds};
 use crate::error::{Error, ErrorKind};
-use crate::process::package::seconds;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -33,16 +33,6 @@ def_package! {
         combine_with_exported_module!(lib, "ipc", ipc_functions);
         // `for x in shared_array { ... }` walks a snapshot of the items.
         lib.set_iterable::<SharedArray>();
-    }
-}
-
-/// A timeout argument: seconds (int or float), `()` for none, or Python's `block` flag
-/// (`false`: do not wait at all, `true`: wait without limit).
-fn timeout(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
-    match value.as_bool() {
-        Ok(true) => Ok(None),
-        Ok(false) => Ok(Some(Duration::ZERO)),
-        Err(_) => seconds(value, what),
     }
 }
 
@@ -91,7 +81,7 @@ impl Held {
                 ErrorKind::TypeError,
                 format!(
                     "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {}",
-                    crate::error::type_name(&guard)
+                    crate::convert::type_name(&guard)
                 ),
             ));
         };
@@ -162,7 +152,7 @@ fn with_context_manager(
                         format!(
                             "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore, Condition or \
                              Pool, not {}",
-                            crate::error::type_name(&value)
+                            crate::convert::type_name(&value)
                         ),
                     )
                     .into());
@@ -883,7 +873,7 @@ mod ipc_functions {
     /// `acquire(false)` does not wait, as Python's `acquire(block=False)`.
     #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
     pub fn lock_acquire_timeout(lock: &mut Lock, timeout: Dynamic) -> RhaiResult<bool> {
-        Ok(lock.acquire(super::timeout(&timeout, "the acquire timeout")?)?)
+        Ok(lock.acquire(super::flag_or_seconds(&timeout, "the acquire timeout")?)?)
     }
 
     /// Frees the lock (any process may); `ValueError` if it is not held.
@@ -936,7 +926,7 @@ mod ipc_functions {
     /// Takes the lock, waiting at most `timeout` seconds; returns whether it did.
     #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
     pub fn rlock_acquire_timeout(lock: &mut RLock, timeout: Dynamic) -> RhaiResult<bool> {
-        Ok(lock.acquire(super::timeout(&timeout, "the acquire timeout")?)?)
+        Ok(lock.acquire(super::flag_or_seconds(&timeout, "the acquire timeout")?)?)
     }
 
     /// Releases one level; `AssertionError` if this process does not hold it (as Python's
@@ -1029,7 +1019,7 @@ mod ipc_functions {
     /// Takes one, waiting at most `timeout` seconds; returns whether it did.
     #[rhai_fn(name = "acquire", return_raw, pure, volatile)]
     pub fn semaphore_acquire_timeout(sem: &mut Semaphore, timeout: Dynamic) -> RhaiResult<bool> {
-        Ok(sem.acquire(super::timeout(&timeout, "the acquire timeout")?)?)
+        Ok(sem.acquire(super::flag_or_seconds(&timeout, "the acquire timeout")?)?)
     }
 
     /// Gives one back (`ValueError` past a bounded semaphore's initial value).
@@ -1145,7 +1135,7 @@ mod ipc_functions {
                 ErrorKind::TypeError,
                 format!(
                     "Condition(lock) takes a Lock, an RLock or (), not {}",
-                    crate::error::type_name(&lock)
+                    crate::convert::type_name(&lock)
                 ),
             )
             .into());
@@ -1164,7 +1154,7 @@ mod ipc_functions {
     pub fn condition_acquire_timeout(cond: &mut Condition, timeout: Dynamic) -> RhaiResult<bool> {
         Ok(cond
             .lock()
-            .acquire(super::timeout(&timeout, "the acquire timeout")?)?)
+            .acquire(super::flag_or_seconds(&timeout, "the acquire timeout")?)?)
     }
 
     /// Releases the condition's lock.
@@ -1787,7 +1777,7 @@ fn wait_for(
     let deadline = super::sync::Deadline::after(timeout);
     loop {
         let result = predicate.call_within_context::<Dynamic>(ctx, ())?;
-        let type_name = crate::error::type_name(&result);
+        let type_name = crate::convert::type_name(&result);
         let done = result.as_bool().map_err(|_| {
             Error::new(
                 ErrorKind::TypeError,
@@ -1803,7 +1793,7 @@ fn wait_for(
 
 fn barrier_with(parties: INT, action: Dynamic, timeout: Dynamic) -> RhaiResult<Barrier> {
     let parties = count(parties, "a Barrier's number of parties")?;
-    let type_name = crate::error::type_name(&action);
+    let type_name = crate::convert::type_name(&action);
     let action = if action.is_unit() {
         None
     } else {
@@ -1845,7 +1835,7 @@ fn typecode(code: &Dynamic) -> Result<Code, Error> {
             ErrorKind::TypeError,
             format!(
                 "a typecode is a string such as \"i\" or \"d\", not {}",
-                crate::error::type_name(code)
+                crate::convert::type_name(code)
             ),
         )),
     }
@@ -1860,7 +1850,7 @@ fn lock_from(options: Option<Dynamic>, raw: bool) -> Result<Option<AnyLock>, Err
     let Some(options) = options else {
         return lock_option(None);
     };
-    let type_name = crate::error::type_name(&options);
+    let type_name = crate::convert::type_name(&options);
     let map = options.try_cast::<rhai::Map>().ok_or_else(|| {
         Error::new(
             ErrorKind::TypeError,
@@ -1892,7 +1882,7 @@ fn value_with(
             ErrorKind::TypeError,
             format!(
                 "Value(typecode, init) takes a typecode string first, not {}",
-                crate::error::type_name(&first)
+                crate::convert::type_name(&first)
             ),
         )
         .into());
@@ -1944,7 +1934,7 @@ fn array_init(code: Code, init: Dynamic) -> Result<Init, Error> {
                 .collect(),
         ));
     }
-    let type_name = crate::error::type_name(&init);
+    let type_name = crate::convert::type_name(&init);
     init.try_cast::<Array>().map(Init::Items).ok_or_else(|| {
         Error::new(
             ErrorKind::TypeError,
@@ -1967,7 +1957,7 @@ fn array_with(
             Init::Items(items) => SharedArray::from_items(code, &items, lock)?,
         });
     }
-    let type_name = crate::error::type_name(&init);
+    let type_name = crate::convert::type_name(&init);
     if let Ok(n) = init.as_int() {
         return Ok(SharedArray::plain_zeros(n, lock)?);
     }

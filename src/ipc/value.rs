@@ -110,7 +110,7 @@ impl Code {
                 format!(
                     "typecode '{}' holds {what}, not {}",
                     self.name(),
-                    crate::error::type_name(value)
+                    crate::convert::type_name(value)
                 ),
             )
         };
@@ -316,7 +316,7 @@ impl Words {
                     .map_err(|_| {
                         Error::new(
                             ErrorKind::TypeError,
-                            format!("add needs a number, not {}", crate::error::type_name(n)),
+                            format!("add needs a number, not {}", crate::convert::type_name(n)),
                         )
                     })?;
                 code.to_bits(&Dynamic::from_float(code.float_of(old) + n))?
@@ -327,7 +327,7 @@ impl Words {
                         format!(
                             "typecode '{}' adds only ints, not {}",
                             code.name(),
-                            crate::error::type_name(n)
+                            crate::convert::type_name(n)
                         ),
                     )
                 })?;
@@ -376,7 +376,7 @@ pub fn lock_option(lock: Option<&Dynamic>) -> Result<Option<AnyLock>> {
         ErrorKind::AttributeError,
         format!(
             "the lock option must be true, false, () or a Lock or RLock, not {} (it has no method 'acquire')",
-            crate::error::type_name(lock)
+            crate::convert::type_name(lock)
         ),
     ))
 }
@@ -433,7 +433,7 @@ impl SharedValue {
                 ErrorKind::TypeError,
                 format!(
                     "a shared Value must be an int or a float, not {} (or give a typecode: Value(\"c\", ...))",
-                    crate::error::type_name(init)
+                    crate::convert::type_name(init)
                 ),
             ));
         };
@@ -556,7 +556,7 @@ impl SharedArray {
                     ErrorKind::TypeError,
                     format!(
                         "each item of a shared Array must be an int or a float, not {} (or give a typecode)",
-                        crate::error::type_name(item)
+                        crate::convert::type_name(item)
                     ),
                 ));
             }
@@ -668,7 +668,7 @@ impl SharedArray {
                     } else {
                         ""
                     },
-                    crate::error::type_name(values)
+                    crate::convert::type_name(values)
                 ),
             ));
         };
@@ -731,7 +731,7 @@ impl SharedArray {
                 ErrorKind::TypeError,
                 format!(
                     "a char array takes a blob or a string, not {}",
-                    crate::error::type_name(value)
+                    crate::convert::type_name(value)
                 ),
             )
         })?;

@@ -5,7 +5,6 @@
 
 use std::any::TypeId;
 use std::ops::{Range, RangeInclusive};
-use std::time::Duration;
 
 use rhai::def_package;
 use rhai::plugin::*;
@@ -14,8 +13,8 @@ use rhai::{Array, Dynamic, EvalAltResult, Map, INT};
 use super::{
     DictProxy, ListProxy, LockProxy, Manager, NamespaceProxy, Proxy, QueueProxy, ValueProxy,
 };
+use crate::convert::flag_or_seconds;
 use crate::error::{Error, ErrorKind};
-use crate::process::package::seconds;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -47,11 +46,7 @@ fn snapshot(proxy: &Proxy, method: &str) -> Items {
 /// A timeout argument: seconds (int or float), `()` for none, or Python's `block` flag
 /// (`false`: do not wait at all, `true`: wait without limit); as it travels: `()` or seconds.
 fn timeout(value: &Dynamic, what: &str) -> Result<Dynamic, Error> {
-    let limit = match value.as_bool() {
-        Ok(true) => None,
-        Ok(false) => Some(Duration::ZERO),
-        Err(_) => seconds(value, what)?,
-    };
+    let limit = flag_or_seconds(value, what)?;
     Ok(limit.map_or(Dynamic::UNIT, |t| Dynamic::from_float(t.as_secs_f64())))
 }
 

@@ -9,10 +9,10 @@ use rhai::{Array, Blob, Dynamic, EvalAltResult, ImmutableString, Map, INT};
 
 use super::select::{Entry, Want};
 use super::{Address, Family, Kind, ServerOptions, Shutdown, Socket};
+use crate::convert::seconds;
 use crate::error::{Error, ErrorKind};
 use crate::ipc::pipe::Connection;
 use crate::output::{self, Stream};
-use crate::process::package::seconds;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -72,7 +72,7 @@ fn with_bytes<T>(
         ErrorKind::TypeError,
         format!(
             "{what}: data must be a blob or a string, not {}",
-            crate::error::type_name(data)
+            crate::convert::type_name(data)
         ),
     ))
 }
@@ -88,7 +88,7 @@ fn timeout_arg(
             ErrorKind::TypeError,
             format!(
                 "{what} must be a number of seconds or (), not {}",
-                crate::error::type_name(value)
+                crate::convert::type_name(value)
             ),
         ));
     }
@@ -107,7 +107,7 @@ fn flag_arg(_ctx: &NativeCallContext, value: &Dynamic, what: &str) -> Result<boo
         ErrorKind::TypeError,
         format!(
             "{what} must be a bool (or an int), not {}",
-            crate::error::type_name(value)
+            crate::convert::type_name(value)
         ),
     ))
 }
@@ -168,7 +168,7 @@ fn server_options(
                 ErrorKind::TypeError,
                 format!(
                     "{what}: `{key}` must be an int, not {}",
-                    crate::error::type_name(value)
+                    crate::convert::type_name(value)
                 ),
             )
         })
@@ -218,7 +218,7 @@ fn connection_options(
                     ErrorKind::TypeError,
                     format!(
                         "{what}: `source_address` must be [host, port], not {}",
-                        crate::error::type_name(v)
+                        crate::convert::type_name(v)
                     ),
                 )
             };
@@ -256,7 +256,7 @@ fn select_entries(
                 ErrorKind::TypeError,
                 format!(
                     "select: the lists hold sockets, Pipe ends or descriptors (ints), not {}",
-                    crate::error::type_name(item)
+                    crate::convert::type_name(item)
                 ),
             ));
         };
@@ -294,14 +294,14 @@ fn wait_objects(objects: &Array, timeout: Option<std::time::Duration>) -> Result
                 format!(
                     "wait: the list holds processes, Pipe ends, queues, sockets or descriptors \
                      (ints, such as p.sentinel), not {}",
-                    crate::error::type_name(item)
+                    crate::convert::type_name(item)
                 ),
             ));
         };
         if fd < 0 {
             return Err(Error::value(format!(
                 "wait: {} is closed",
-                crate::error::type_name(item)
+                crate::convert::type_name(item)
             )));
         }
         entries.push(Entry {

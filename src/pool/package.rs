@@ -16,8 +16,8 @@ use super::remote::{Host, RemoteHost};
 use super::result::Callbacks;
 use super::{AsyncResult, JobSpec, Order, Pool, PoolOptions};
 use crate::command::remote::Remote;
+use crate::convert::seconds;
 use crate::error::{Error, ErrorKind};
-use crate::process::package::seconds;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 

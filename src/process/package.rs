@@ -11,6 +11,7 @@ use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, Position, INT};
 
 use super::{Job, Limits, Options, Process};
+use crate::convert::{as_array, map_or_empty, seconds, take_typed};
 use crate::diagnostic;
 use crate::error::{Error, ErrorKind};
 use crate::output::{self, Stream};
@@ -25,33 +26,6 @@ def_package! {
     pub ProcessPackage(lib) {
         combine_with_exported_module!(lib, "process", process_functions);
     }
-}
-
-/// Converts a number of seconds (`()` meaning "no limit") to a duration.
-pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
-    let secs = if value.is_unit() {
-        return Ok(None);
-    } else if let Ok(i) = value.as_int() {
-        i as f64
-    } else if let Ok(f) = value.as_float() {
-        f
-    } else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "{what} must be a number of seconds, not {}",
-                crate::error::type_name(value)
-            ),
-        ));
-    };
-    if secs.is_nan() || secs < 0.0 {
-        return Err(Error::value(format!(
-            "{what} must be a non-negative number of seconds, not {secs}"
-        )));
-    }
-    Ok(Some(
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
-    ))
 }
 
 /// A join timeout: `()` waits for ever, a negative number is taken as 0 (as Python's
@@ -120,31 +94,18 @@ fn place_kwargs(
     Ok(args)
 }
 
-fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
-    if value.is_unit() {
-        return Ok(Map::new());
-    }
-    let type_name = crate::error::type_name(&value);
-    value.try_cast::<Map>().ok_or_else(|| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("{what} must be a map, not {type_name}"),
-        )
-    })
-}
-
 fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
     if value.is_unit() {
         return Ok(Vec::new());
     }
-    crate::builtins::as_array(&value)
+    as_array(&value)
         .map(|a| a.into_iter().collect())
         .ok_or_else(|| {
             Error::new(
                 ErrorKind::TypeError,
                 format!(
                     "`args` must be an array (or a range), not {}",
-                    crate::error::type_name(&value)
+                    crate::convert::type_name(&value)
                 ),
             )
         })
@@ -253,36 +214,15 @@ fn object_for_child(process: &Process, fields: &ObjectFields) -> Dynamic {
     map.into()
 }
 
-/// Takes an optional option of type `T` out of `map` (`()` counts as absent).
-fn take_typed<T: rhai::Variant + Clone>(
-    map: &mut Map,
-    key: &str,
-    type_name: &str,
-) -> Result<Option<T>, Error> {
-    match map.remove(key) {
-        None => Ok(None),
-        Some(v) if v.is_unit() => Ok(None),
-        Some(v) => {
-            let actual = crate::error::type_name(&v);
-            v.try_cast::<T>().map(Some).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::TypeError,
-                    format!("`{key}` must be a {type_name}, not {actual}"),
-                )
-            })
-        }
-    }
-}
-
 /// Reads the process options (`name`, `daemon`, `die_with_parent`, `limits`) out of a map,
 /// leaving the rest.
 pub(crate) fn take_options(map: &mut Map) -> Result<Options, Error> {
-    let name = take_typed::<ImmutableString>(map, "name", "string")?.map(|s| s.to_string());
-    let daemon = take_typed::<bool>(map, "daemon", "boolean")?;
-    let die_with_parent = take_typed::<bool>(map, "die_with_parent", "boolean")?;
+    let name = take_typed::<ImmutableString>(map, "name", "a string")?.map(|s| s.to_string());
+    let daemon = take_typed::<bool>(map, "daemon", "a boolean")?;
+    let die_with_parent = take_typed::<bool>(map, "die_with_parent", "a boolean")?;
     let limits = match map.remove("limits") {
         None => Limits::default(),
-        Some(v) => take_limits(expect_map(v, "`limits`")?)?,
+        Some(v) => take_limits(map_or_empty(v, "`limits`")?)?,
     };
     Ok(Options {
         name,
@@ -299,7 +239,7 @@ fn take_limits(mut map: Map) -> Result<Limits, Error> {
             None => Ok(None),
             Some(v) if v.is_unit() => Ok(None),
             Some(v) => {
-                let type_name = crate::error::type_name(&v);
+                let type_name = crate::convert::type_name(&v);
                 let n = v.as_int().map_err(|_| {
                     Error::new(
                         ErrorKind::TypeError,
@@ -348,7 +288,7 @@ fn from_target(
         }
         return from_map(ctx, target.cast::<Map>());
     }
-    let type_name = crate::error::type_name(&target);
+    let type_name = crate::convert::type_name(&target);
     let Some(target) = target.try_cast::<FnPtr>() else {
         return Err(Error::new(
             ErrorKind::TypeError,
@@ -362,10 +302,10 @@ fn from_target(
         (args, opts)
     };
     let args = expect_args(args)?;
-    let mut opts = expect_map(opts, "the options")?;
+    let mut opts = map_or_empty(opts, "the options")?;
     let options = take_options(&mut opts)?;
     let kwargs = match opts.remove("kwargs") {
-        Some(k) => expect_map(k, "`kwargs`")?,
+        Some(k) => map_or_empty(k, "`kwargs`")?,
         None => Map::new(),
     };
     if let Some(extra) = opts.keys().next() {

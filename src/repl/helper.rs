@@ -105,7 +105,7 @@ fn receiver_type(rust: &str) -> Option<String> {
         "Instant" => "timestamp",
         "FnPtr" => "Fn",
         other if other.starts_with("std::ops::Range<") && !other.ends_with("<i64>") => return None,
-        other => return Some(procscript::error::script_type_name(other)),
+        other => return Some(procscript::convert::script_type_name(other)),
     };
     Some(name.to_string())
 }

@@ -164,7 +164,7 @@ impl Session {
             .iter_raw()
             .map(|(name, _, value)| Variable {
                 name: name.to_string(),
-                type_name: procscript::error::type_name(value),
+                type_name: procscript::convert::type_name(value),
                 fields: fields_of(value),
             })
             .collect()
@@ -273,7 +273,7 @@ fn show(value: &Dynamic) -> String {
             .collect();
         return format!("#{{{}}}", items.join(", "));
     }
-    procscript::error::without_rust_paths(&format!("{value:?}")).into_owned()
+    procscript::convert::without_rust_paths(&format!("{value:?}")).into_owned()
 }
 
 /// Whether a parse error means the input is unfinished: an open bracket or string, or

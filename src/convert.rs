@@ -1,0 +1,227 @@
+//! Script values into what natives need: the one place a `Dynamic` a script passed is
+//! checked and converted, and the one place a wrong one becomes a `TypeError` that names
+//! the type as scripts know it (`i64`, `string`, `Process`), never by a Rust path.
+
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Map, INT};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Rhai's `a..b` and `range(a, b)`.
+pub type ExclusiveRange = std::ops::Range<INT>;
+/// Rhai's `a..=b`.
+pub type InclusiveRange = std::ops::RangeInclusive<INT>;
+
+/// A `TypeError` with `message`: the one way a native says a value has the wrong type.
+pub fn type_error(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::TypeError, message)
+}
+
+/// `TypeError: {what} must be {expected}, not {type}`, the type named as scripts know it.
+pub fn must_be(what: impl std::fmt::Display, expected: &str, value: &Dynamic) -> Error {
+    type_error(format!(
+        "{what} must be {expected}, not {}",
+        type_name(value)
+    ))
+}
+
+/// A number of seconds (an int or a float, not negative), `()` meaning "no limit".
+pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>> {
+    let secs = if value.is_unit() {
+        return Ok(None);
+    } else if let Ok(i) = value.as_int() {
+        i as f64
+    } else if let Ok(f) = value.as_float() {
+        f
+    } else {
+        return Err(must_be(what, "a number of seconds", value));
+    };
+    if secs.is_nan() || secs < 0.0 {
+        return Err(Error::value(format!(
+            "{what} must be a non-negative number of seconds, not {secs}"
+        )));
+    }
+    Ok(Some(
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+    ))
+}
+
+/// A timeout that may also be Python's `block` flag: seconds, `()` for none, `true` (wait
+/// without limit) or `false` (do not wait at all).
+pub fn flag_or_seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>> {
+    match value.as_bool() {
+        Ok(true) => Ok(None),
+        Ok(false) => Ok(Some(Duration::ZERO)),
+        Err(_) => seconds(value, what),
+    }
+}
+
+/// A map of options, `()` meaning an empty one.
+pub fn map_or_empty(value: Dynamic, what: &str) -> Result<Map> {
+    if value.is_unit() {
+        return Ok(Map::new());
+    }
+    let error = must_be(what, "a map", &value);
+    value.try_cast::<Map>().ok_or(error)
+}
+
+/// Takes the option `key` of type `T` out of `map` (`()` counts as absent); `expected`
+/// names the type in the error (`"a string"`).
+pub fn take_typed<T: rhai::Variant + Clone>(
+    map: &mut Map,
+    key: &str,
+    expected: &str,
+) -> Result<Option<T>> {
+    match map.remove(key) {
+        None => Ok(None),
+        Some(v) if v.is_unit() => Ok(None),
+        Some(v) => {
+            let error = must_be(format_args!("`{key}`"), expected, &v);
+            v.try_cast::<T>().map(Some).ok_or(error)
+        }
+    }
+}
+
+/// The items of a list-like value without running script code: an array (copied), a range
+/// (`range(a, b)`, `a..b`, `a..=b`). `None` for anything else.
+///
+/// Natives that take a list use this, so that `Process(task, range(0, 3))` works as it
+/// would with `[0, 1, 2]`.
+pub fn as_array(value: &Dynamic) -> Option<Array> {
+    if let Some(array) = value.read_lock::<Array>() {
+        return Some(array.clone());
+    }
+    if let Some(range) = value.read_lock::<ExclusiveRange>() {
+        return Some(range.clone().map(Dynamic::from_int).collect());
+    }
+    if let Some(range) = value.read_lock::<InclusiveRange>() {
+        return Some(range.clone().map(Dynamic::from_int).collect());
+    }
+    None
+}
+
+/// The name a script sees for the type of `value`: what `type_of()` says (`i64`, `string`,
+/// `Process`, `range`), never a Rust path. Use it in every message that names a type.
+pub fn type_name(value: &Dynamic) -> String {
+    script_type_name(value.type_name())
+}
+
+/// `text` with every Rust type path in it (`procscript::net::Socket`,
+/// `core::ops::range::Range<i64>`) replaced by the name scripts know (`Socket`, `range`): the
+/// last line of defence that keeps Rust's names out of messages.
+pub fn without_rust_paths(text: &str) -> std::borrow::Cow<'_, str> {
+    const ROOTS: [&str; 5] = ["procscript::", "core::", "alloc::", "std::", "rhai::"];
+    if !ROOTS.iter().any(|root| text.contains(root)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, _)) = ROOTS
+        .iter()
+        .filter_map(|root| rest.find(root).map(|i| (i, root)))
+        .filter(|(i, _)| !rest[..*i].ends_with(is_ident))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        // The path: identifiers and `::`, then balanced generic arguments.
+        let bytes = rest.as_bytes();
+        let mut end = at;
+        let mut depth = 0usize;
+        while end < rest.len() {
+            let c = rest[end..].chars().next().unwrap_or(' ');
+            if is_ident(c) || rest[end..].starts_with("::") && depth == 0 {
+                end += if c == ':' { 2 } else { c.len_utf8() };
+            } else if c == '<' {
+                depth += 1;
+                end += 1;
+            } else if c == '>' && depth > 0 {
+                depth -= 1;
+                end += 1;
+            } else if depth > 0 && bytes[end] != b'\n' {
+                end += c.len_utf8();
+            } else {
+                break;
+            }
+        }
+        out.push_str(&script_type_name(&rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// A Rust type name as scripts know it: `procscript::process::Process` → `Process`,
+/// `core::ops::range::Range<i64>` → `range`, `alloc::string::String` → `string`. Names
+/// without a path (`i64`, `blob`, `()`) are kept.
+pub fn script_type_name(rust: &str) -> String {
+    let rust = rust.trim();
+    // The outer type's path, without generic arguments.
+    let (path, generics) = match rust.find('<') {
+        Some(i) => (&rust[..i], &rust[i..]),
+        None => (rust, ""),
+    };
+    let last = path.rsplit("::").next().unwrap_or(path);
+    match last {
+        "Range" | "StepRange" | "BitRange" | "CharsStream" => "range".into(),
+        "RangeInclusive" => "range=".into(),
+        "String" | "ImmutableString" | "str" | "&str" => "string".into(),
+        "Dynamic" => "any".into(),
+        "FnPtr" => "Fn".into(),
+        "Instant" => "timestamp".into(),
+        "Vec" if generics.starts_with("<u8") => "blob".into(),
+        "Vec" => "array".into(),
+        "BTreeMap" => "map".into(),
+        "Rc" | "Arc" | "RefCell" | "Box" if generics.len() > 2 => {
+            script_type_name(&generics[1..generics.len() - 1])
+        }
+        _ => last.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_never_show_rust_paths() {
+        assert_eq!(script_type_name("procscript::process::Process"), "Process");
+        assert_eq!(script_type_name("core::ops::range::Range<i64>"), "range");
+        assert_eq!(
+            script_type_name("core::ops::range::RangeInclusive<i64>"),
+            "range="
+        );
+        assert_eq!(script_type_name("alloc::string::String"), "string");
+        assert_eq!(script_type_name("alloc::vec::Vec<u8>"), "blob");
+        assert_eq!(
+            script_type_name("alloc::rc::Rc<procscript::net::Socket>"),
+            "Socket"
+        );
+        assert_eq!(script_type_name("i64"), "i64");
+        assert_eq!(script_type_name("()"), "()");
+        assert_eq!(
+            type_name(&Dynamic::from(std::time::Duration::ZERO)),
+            "Duration"
+        );
+        assert_eq!(type_name(&Dynamic::from_blob(vec![1])), "blob");
+    }
+
+    #[test]
+    fn rust_paths_are_scrubbed_from_text() {
+        assert_eq!(
+            without_rust_paths(
+                "not procscript::process::Process, nor core::ops::range::Range<i64>."
+            ),
+            "not Process, nor range."
+        );
+        assert_eq!(
+            without_rust_paths("global::x and Process-1:2 stay"),
+            "global::x and Process-1:2 stay"
+        );
+        assert_eq!(
+            without_rust_paths("(alloc::rc::Rc<procscript::net::Socket>)"),
+            "(Socket)"
+        );
+    }
+}
