@@ -60,6 +60,7 @@ pub mod readline;
 pub mod reference;
 pub mod runtime;
 pub mod signal;
+pub mod sys;
 pub mod trace;
 
 pub use error::{Error, ErrorKind};

@@ -8,17 +8,24 @@
 //! - to a regular file or a terminal, one `write(2)` is never interleaved with another;
 //! - to a pipe, FIFO or socket, a write of up to `PIPE_BUF` (4096 bytes) is atomic, but a
 //!   longer one can be split, and another process's line can land between the pieces. So a
-//!   longer line is written holding [the line lock](LineLock): one word in an anonymous
-//!   `MAP_SHARED` page made before the first fork, so every process of the run shares it.
-//!   A writer that dies holding it (killed mid-line) cannot block the others: a waiter
-//!   looks every 50 ms whether the holder still exists, and takes the lock over if not.
+//!   longer line is written holding [the line lock](LineLock): a robust futex
+//!   ([`crate::sys::lock`]) in an anonymous `MAP_SHARED` page made before the first fork,
+//!   so every process of the run shares it. A writer that dies holding it (killed mid-line)
+//!   cannot block the others: the kernel marks the lock and wakes a waiter, which takes it
+//!   over at once. Waiters sleep in the kernel; nothing polls.
 
+use std::cell::OnceCell;
 use std::io::Write;
-use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
+
+use crate::sys::futex::SLOT;
+use crate::sys::lock::{Acquired, OnDeadHolder, RawLock, LOCK_AREA};
+use crate::sys::shm::Shm;
+use crate::sys::{wait, Deadline};
 
 /// Which standard stream to write to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,135 +74,48 @@ fn may_split(stream: Stream) -> bool {
     })
 }
 
-/// The lock that keeps long lines whole through a pipe: one 32-bit word in shared memory
-/// holding the pid of the process writing a long line (0 when free), and a count of waiters.
-///
-/// Waiters sleep on the word with a futex keyed by the physical page (no
-/// `FUTEX_PRIVATE_FLAG`), so a release in one process wakes a waiter in another.
-pub struct LineLock {
-    owner: &'static AtomicU32,
-    waiters: &'static AtomicU32,
+/// The lock that keeps long lines whole through a pipe: a robust futex in shared memory
+/// (see [`crate::sys::lock`]), so a holder killed mid-line frees it for the next writer.
+pub struct LineLock(RawLock);
+
+thread_local! {
+    /// The run's line lock, made on first use; `None` if shared memory could not be mapped.
+    static LINE_LOCK: OnceCell<Option<Rc<LineLock>>> = const { OnceCell::new() };
 }
-
-static LINE_LOCK: OnceLock<Option<LineLock>> = OnceLock::new();
-
-/// How long a waiter sleeps before it looks whether the holder still exists.
-const HOLDER_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The lock held; released on drop.
-pub struct LineLockGuard {
-    lock: &'static LineLock,
-    me: u32,
-}
+pub struct LineLockGuard(Rc<LineLock>);
 
 impl LineLock {
     /// The run's line lock, made on first use. [`flush_std_streams`], which runs before every
     /// fork, makes it, so that the first fork already shares it. `None` if shared memory
     /// could not be mapped: long lines are then written without it, as before.
-    pub fn shared() -> Option<&'static LineLock> {
-        LINE_LOCK.get_or_init(Self::map).as_ref()
+    pub fn shared() -> Option<Rc<LineLock>> {
+        LINE_LOCK.with(|cell| {
+            cell.get_or_init(|| {
+                let shm = Shm::new(LOCK_AREA + SLOT).ok()?;
+                Some(Rc::new(LineLock(RawLock::new(shm, 0, wait::nothing))))
+            })
+            .clone()
+        })
     }
 
-    fn map() -> Option<LineLock> {
-        // SAFETY: an anonymous mapping with no address hint touches no existing memory; the
-        // result is checked against MAP_FAILED before use.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if page == libc::MAP_FAILED {
-            return None;
-        }
-        let words = page.cast::<AtomicU32>();
-        // SAFETY: the page is zero-filled, page-aligned (so 4-aligned), never unmapped (it
-        // lives as long as the process and its forked children, hence `'static`), and only
-        // ever accessed through atomics and futex calls on these two words.
-        let (owner, waiters) = unsafe { (&*words, &*words.add(1)) };
-        Some(LineLock { owner, waiters })
-    }
-
-    /// Takes the lock, waiting while another live process holds it. A holder that no longer
-    /// exists is taken over. Ctrl-C or SIGTERM end the wait with `EINTR`.
-    pub fn acquire(&'static self) -> Result<LineLockGuard, Errno> {
-        let me = nix::unistd::getpid().as_raw().unsigned_abs();
-        loop {
-            let holder =
-                match self
-                    .owner
-                    .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-                {
-                    Ok(_) => return Ok(LineLockGuard { lock: self, me }),
-                    Err(holder) => holder,
-                };
-            if holder == me {
-                // A stale claim of this pid (a process that died holding it, whose pid was
-                // reused by us): ours now.
-                return Ok(LineLockGuard { lock: self, me });
-            }
-            if crate::signal::pending().is_some() {
-                return Err(Errno::EINTR);
-            }
-            self.waiters.fetch_add(1, Ordering::SeqCst);
-            futex_wait(self.owner, holder, HOLDER_CHECK);
-            self.waiters.fetch_sub(1, Ordering::SeqCst);
-            let holder_gone =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder as i32), None)
-                    == Err(Errno::ESRCH);
-            if holder_gone
-                && self
-                    .owner
-                    .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return Ok(LineLockGuard { lock: self, me });
-            }
+    /// Takes the lock, waiting while another process holds it; a holder that died is taken
+    /// over. Ctrl-C or SIGTERM end the wait with `EINTR`.
+    pub fn acquire(self: Rc<Self>) -> Result<LineLockGuard, Errno> {
+        match self
+            .0
+            .acquire(Deadline::NEVER, OnDeadHolder::TakeOver, "the line lock")
+        {
+            Ok(Acquired::Yes | Acquired::TookOver(_)) => Ok(LineLockGuard(self)),
+            Ok(Acquired::TimedOut) | Err(_) => Err(Errno::EINTR),
         }
     }
 }
 
 impl Drop for LineLockGuard {
     fn drop(&mut self) {
-        let _ = self
-            .lock
-            .owner
-            .compare_exchange(self.me, 0, Ordering::Release, Ordering::Relaxed);
-        if self.lock.waiters.load(Ordering::SeqCst) > 0 {
-            futex_wake(self.lock.owner);
-        }
-    }
-}
-
-/// Sleeps while `word` holds `expected`, at most `timeout` (or until a signal or a wake).
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a live, aligned 32-bit atomic in shared memory and `ts` a valid
-    // timespec; FUTEX_WAIT only reads them. Every outcome (woken, EAGAIN, ETIMEDOUT, EINTR)
-    // leads the caller to look again.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-        );
-    }
-}
-
-/// Wakes one process sleeping in [`futex_wait`] on `word`.
-fn futex_wake(word: &AtomicU32) {
-    // SAFETY: `word` is a live, aligned 32-bit atomic; FUTEX_WAKE only uses its address.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1);
+        self.0 .0.release();
     }
 }
 
@@ -212,9 +132,19 @@ pub fn write_all(stream: Stream, mut bytes: &[u8]) -> Result<(), Errno> {
             Err(e) => return Err(e),
         }
         if !bytes.is_empty() {
-            let deadline = crate::process::wait::Deadline::NEVER;
-            let waited =
-                crate::process::wait::wait_fd(stream.fd(), libc::POLLOUT, deadline, "output");
+            let mut fds = [libc::pollfd {
+                fd: stream.fd().as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            }];
+            let poll = wait::Poll {
+                fds: &mut fds,
+                also: None,
+                deadline: Deadline::NEVER,
+                interruptible: true,
+                what: "output",
+            };
+            let waited = wait::ready(&crate::signal::Block::new(), poll, || false);
             if waited.is_err() || crate::signal::pending().is_some() {
                 return Err(Errno::EINTR);
             }

@@ -139,6 +139,46 @@ pub fn reset_in_child() {
     CHILD_MODE.store(false, Ordering::Relaxed);
 }
 
+/// Keeps SIGCHLD, SIGINT and SIGTERM blocked while alive, so that a check and the action it
+/// decides cannot be split by a handler (a wait's check for Ctrl-C and its sleep; the
+/// reaper's bookkeeping and the SIGCHLD handler).
+pub struct Block {
+    previous: SigSet,
+}
+
+impl Block {
+    /// Blocks SIGCHLD, SIGINT and SIGTERM until the guard is dropped.
+    pub fn new() -> Self {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGCHLD);
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        let previous = set
+            .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
+            .unwrap_or_else(|_| SigSet::empty());
+        Self { previous }
+    }
+
+    /// The mask to wait with: the one before the block, with SIGCHLD let through.
+    pub fn waiting_mask(&self) -> SigSet {
+        let mut mask = self.previous;
+        mask.remove(Signal::SIGCHLD);
+        mask
+    }
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let _ = self.previous.thread_set_mask();
+    }
+}
+
 /// The pending termination signal, if any.
 pub fn pending() -> Option<Signal> {
     match PENDING.load(Ordering::Relaxed) {

@@ -1774,7 +1774,7 @@ fn wait_for(
     predicate: FnPtr,
     timeout: Option<Duration>,
 ) -> RhaiResult<bool> {
-    let deadline = super::sync::Deadline::after(timeout);
+    let deadline = crate::sys::Deadline::after(timeout);
     loop {
         let result = predicate.call_within_context::<Dynamic>(ctx, ())?;
         let type_name = crate::convert::type_name(&result);

@@ -38,9 +38,11 @@ use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use rhai::{Blob, Dynamic};
 
 use super::codec::{self, CodecError};
-use super::shm::Shm;
-use super::sync::{Acquired, Deadline, OnDeadHolder, RawLock};
+use super::sync::raw_lock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::lock::{Acquired, OnDeadHolder, RawLock};
+use crate::sys::shm::Shm;
+use crate::sys::Deadline;
 
 /// The largest message accepted, in bytes (a corrupt length must not allocate wildly).
 pub const MAX_MESSAGE: u64 = 1 << 30;
@@ -643,7 +645,7 @@ impl Connection {
         busy: usize,
         deadline: Deadline,
     ) -> Result<Option<RawLock>> {
-        let lock = RawLock::new(self.0.shm.clone(), lock_index(direction, which));
+        let lock = raw_lock(self.0.shm.clone(), lock_index(direction, which));
         match lock.acquire(deadline, OnDeadHolder::TakeOver, "the Pipe's lock")? {
             Acquired::TimedOut => Ok(None),
             Acquired::Yes => Ok(Some(lock)),
@@ -749,7 +751,7 @@ impl Connection {
     ) -> Result<Option<T>> {
         self.check_broken(direction)?;
         let receiving = self.word(direction, RECEIVING);
-        let sender = RawLock::new(self.0.shm.clone(), lock_index(direction, SEND_LOCK));
+        let sender = raw_lock(self.0.shm.clone(), lock_index(direction, SEND_LOCK));
         let sending = self.word(direction, SENDING);
         let broken_sender = self.word(direction, BROKEN);
         let mut wait = |started: bool| -> Result<bool> {

@@ -63,10 +63,13 @@ use super::pipe::{
     encode_frame, readable_now, wait_readable, wait_readable_or_writer_gone, Writer, BIG,
     MAX_MESSAGE, VALUE_MARK,
 };
-use super::shm::{futex_wake, Shm};
-use super::sync::{Acquired, Deadline, OnDeadHolder, RawLock};
+use super::sync::raw_lock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::wait::{wait_fd, wait_word};
+use crate::sys::futex::futex_wake;
+use crate::sys::lock::{Acquired, OnDeadHolder};
+use crate::sys::shm::Shm;
+use crate::sys::Deadline;
 
 /// How much an unbounded queue's pipe is asked to hold.
 pub const PIPE_SIZE: i32 = 1 << 20;
@@ -513,7 +516,7 @@ impl Queue {
         let Some((_, write)) = fds.as_ref() else {
             return Err(self.closed_error());
         };
-        let lock = RawLock::new(self.0.shm.clone(), WRITE_LOCK);
+        let lock = raw_lock(self.0.shm.clone(), WRITE_LOCK);
         if lock.acquire(deadline, OnDeadHolder::TakeOver, &self.0.lock_name)? == Acquired::TimedOut
         {
             return Err(self.full_error());
@@ -760,7 +763,7 @@ impl Queue {
             return Err(self.closed_error());
         };
         let deadline = Deadline::after(timeout);
-        let lock = RawLock::new(self.0.shm.clone(), READ_LOCK);
+        let lock = raw_lock(self.0.shm.clone(), READ_LOCK);
         if lock.acquire(deadline, OnDeadHolder::TakeOver, &self.0.lock_name)? == Acquired::TimedOut
         {
             return Err(self.empty_error());
@@ -1196,7 +1199,7 @@ impl Queue {
     /// In the middle of message `seq` with nothing to read: waits for more, or until its
     /// writer is gone (`false`).
     fn wait_mid_message(&self, fd: BorrowedFd<'_>, seq: u32) -> Result<bool> {
-        let writers = RawLock::new(self.0.shm.clone(), WRITE_LOCK);
+        let writers = raw_lock(self.0.shm.clone(), WRITE_LOCK);
         wait_readable_or_writer_gone(fd, "the Queue", || {
             if self.wstate() != (seq, WRITING) {
                 return Writer::Gone;

@@ -14,9 +14,9 @@ use std::sync::atomic::Ordering::SeqCst;
 
 use rhai::{Blob, Dynamic, FLOAT, INT};
 
-use super::shm::Shm;
 use super::sync::{AnyLock, RLock};
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::shm::Shm;
 
 /// The most elements an `Array` may have.
 const MAX_LEN: usize = 1 << 28;

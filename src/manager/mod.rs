@@ -234,7 +234,7 @@ fn wait_for_answer(fd: BorrowedFd<'_>) -> Result<()> {
     }];
     crate::process::wait::wait_ready_or_signal(
         &mut fds,
-        crate::process::wait::Deadline::NEVER,
+        crate::sys::Deadline::NEVER,
         "waiting for the Manager",
     )?;
     Ok(())

@@ -317,7 +317,7 @@ fn wait_ready(
     deadline: Option<Instant>,
     what: &str,
 ) -> Result<()> {
-    let deadline = crate::process::wait::Deadline::at(deadline);
+    let deadline = crate::sys::Deadline::at(deadline);
     if crate::process::wait::wait_fd(fd, events.bits(), deadline, what)? {
         Ok(())
     } else {

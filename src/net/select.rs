@@ -78,7 +78,7 @@ pub fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec<bool>>
             bad.fd
         )));
     }
-    let deadline = crate::process::wait::Deadline::after(timeout);
+    let deadline = crate::sys::Deadline::after(timeout);
     let mut fds: Vec<libc::pollfd> = entries
         .iter()
         .map(|e| libc::pollfd {

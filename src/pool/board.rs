@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use crate::error::Result;
-use crate::ipc::shm::Shm;
+use crate::sys::shm::Shm;
 
 use super::MAX_WORKERS;
 

@@ -61,9 +61,9 @@ pub use self::scheduler::Order;
 use self::scheduler::{Death, Job, Next, Scheduler, Task, WorkerId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::pipe;
-use crate::ipc::sync::Deadline;
 use crate::process::wait::Exit;
 use crate::process::{my_pid, Options, Process};
+use crate::sys::Deadline;
 
 type RhaiResult<T> = std::result::Result<T, Box<EvalAltResult>>;
 

@@ -34,6 +34,7 @@ use super::fork::{self, ChildSetup};
 use super::wait::{self, Exit, SlotId};
 use super::{Job, Options, Process};
 use crate::error::{Error, Result};
+use crate::sys::Deadline;
 
 /// Exit code of a child whose exec failed (as a shell reports a command it cannot run).
 pub const EXEC_FAILED_CODE: i32 = 127;
@@ -587,7 +588,7 @@ pub(crate) fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
 /// Waits until one of `fds` is ready (true) or `deadline` passes (false); see
 /// [`wait::wait_ready_or_signal`].
 pub(crate) fn wait_ready(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> Result<bool> {
-    wait::wait_ready_or_signal(fds, wait::Deadline::at(deadline), "wait for a command")
+    wait::wait_ready_or_signal(fds, Deadline::at(deadline), "wait for a command")
 }
 
 fn set_nonblocking(fd: &OwnedFd) {
@@ -647,7 +648,7 @@ impl Child {
     pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let slot = self.slot;
         if self.exit.is_none()
-            && wait::wait_until_or_signal(wait::Deadline::at(deadline), || wait::has_exited(slot))?
+            && wait::wait_until_or_signal(Deadline::at(deadline), || wait::has_exited(slot))?
         {
             self.take_exit();
         }
@@ -658,7 +659,7 @@ impl Child {
     pub(crate) fn wait_uninterrupted(&mut self, deadline: Option<Instant>) -> bool {
         let slot = self.slot;
         if self.exit.is_none()
-            && wait::wait_until(wait::Deadline::at(deadline), || wait::has_exited(slot))
+            && wait::wait_until(Deadline::at(deadline), || wait::has_exited(slot))
         {
             self.take_exit();
         }

@@ -30,8 +30,9 @@ use nix::unistd::Pid;
 use rhai::{Dynamic, FnPtr};
 
 use crate::error::{Error, Result};
+use crate::sys::Deadline;
 use fork::ChildSetup;
-use wait::{Deadline, Exit, SlotId};
+use wait::{Exit, SlotId};
 
 /// What a started process runs. Held only until `start`.
 #[derive(Clone)]
@@ -584,9 +585,9 @@ impl Process {
             _ => None,
         };
         let ended = match slot {
-            Some(slot) => wait::wait_until_or_signal(wait::Deadline::after(timeout), || {
-                wait::has_exited(slot)
-            })?,
+            Some(slot) => {
+                wait::wait_until_or_signal(Deadline::after(timeout), || wait::has_exited(slot))?
+            }
             None => true,
         };
         let code = self.exitcode();

@@ -50,7 +50,7 @@ use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
@@ -58,63 +58,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
-
-/// A point in time to give up at; [`Deadline::NEVER`] waits forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(Option<Instant>);
-
-impl Deadline {
-    /// No deadline.
-    pub const NEVER: Self = Self(None);
-
-    /// A deadline `timeout` from now (`None`: never). A timeout too large to represent is
-    /// taken as a hundred years.
-    pub fn after(timeout: Option<Duration>) -> Self {
-        Self(timeout.map(|t| {
-            let now = Instant::now();
-            now.checked_add(t)
-                .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-        }))
-    }
-
-    /// A deadline at `instant` (`None`: never).
-    pub fn at(instant: Option<Instant>) -> Self {
-        Self(instant)
-    }
-
-    /// The instant, if there is one.
-    pub fn instant(self) -> Option<Instant> {
-        self.0
-    }
-
-    /// Time left: `None` for no deadline, `Some(ZERO)` once it has passed.
-    pub fn left(self) -> Option<Duration> {
-        self.0.map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    /// Whether the deadline has passed.
-    pub fn passed(self) -> bool {
-        self.left().is_some_and(|l| l.is_zero())
-    }
-
-    /// Time left, capped at `cap`.
-    pub fn left_capped(self, cap: Duration) -> Duration {
-        self.left().map_or(cap, |l| l.min(cap))
-    }
-
-    /// Whether there is one.
-    pub fn is_some(self) -> bool {
-        self.0.is_some()
-    }
-
-    /// The earlier of two deadlines.
-    pub fn min(self, other: Self) -> Self {
-        match (self.0, other.0) {
-            (Some(a), Some(b)) => Self(Some(a.min(b))),
-            (a, b) => Self(a.or(b)),
-        }
-    }
-}
+use crate::sys::{self, Deadline};
 
 /// How a child ended: Python's `exitcode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,40 +306,23 @@ fn install_handler() {
 /// the new child until the child has put back the default disposition, so that
 /// `p.terminate()` right after `p.start()` is not lost in the parent's handler.
 pub struct SigchldBlock {
-    previous: SigSet,
+    block: crate::signal::Block,
 }
 
 impl SigchldBlock {
-    /// Blocks SIGCHLD, SIGINT and SIGTERM until the guard is dropped.
+    /// Installs the SIGCHLD handler (once), then blocks SIGCHLD, SIGINT and SIGTERM until
+    /// the guard is dropped.
     pub fn new() -> Self {
         install_handler();
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGCHLD);
-        set.add(Signal::SIGINT);
-        set.add(Signal::SIGTERM);
-        let previous = set
-            .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
-            .unwrap_or_else(|_| SigSet::empty());
-        Self { previous }
-    }
-
-    /// The mask to wait with: the one before the block, with SIGCHLD let through.
-    fn waiting_mask(&self) -> SigSet {
-        let mut mask = self.previous;
-        mask.remove(Signal::SIGCHLD);
-        mask
+        Self {
+            block: crate::signal::Block::new(),
+        }
     }
 }
 
 impl Default for SigchldBlock {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for SigchldBlock {
-    fn drop(&mut self) {
-        let _ = self.previous.thread_set_mask();
     }
 }
 
@@ -829,10 +756,9 @@ pub fn sleep(duration: Duration) -> Result<()> {
     wait_until_or_signal(Deadline::after(Some(duration)), || false).map(|_| ())
 }
 
-/// The one descriptor wait: checks `done` (and, if `interruptible`, a termination signal)
-/// with SIGCHLD, SIGINT and SIGTERM blocked, then sleeps in `ppoll` on `fds` and the
-/// children's epoll set, letting the signals in atomically, so none can slip between the
-/// check and the sleep. No timer wakes it: only an event, the deadline or a signal.
+/// The one descriptor wait of a process with children: [`sys::wait::ready`] that also
+/// wakes when a child ends and reaps it, with SIGCHLD, SIGINT and SIGTERM blocked between
+/// sleeps.
 fn wait_inner(
     fds: &mut [libc::pollfd],
     deadline: Deadline,
@@ -841,208 +767,23 @@ fn wait_inner(
     what: &str,
 ) -> Result<bool> {
     let block = SigchldBlock::new();
-    let mask = block.waiting_mask();
-    let mut all: Vec<libc::pollfd> = Vec::with_capacity(fds.len() + 1);
-    loop {
+    let poll = sys::wait::Poll {
+        fds,
+        also: reaper_fd(),
+        deadline,
+        interruptible,
+        what,
+    };
+    sys::wait::ready(&block.block, poll, || {
         reap_blocked(&block);
-        if done() {
-            return Ok(true);
-        }
-        if interruptible {
-            crate::signal::check()?;
-        }
-        let timeout = match deadline.left() {
-            None => None,
-            Some(left) if left.is_zero() => {
-                // Still look once: a ready descriptor wins over a deadline that has passed.
-                if fds.is_empty() {
-                    return Ok(false);
-                }
-                Some(Duration::ZERO)
-            }
-            Some(left) => Some(left),
-        };
-        all.clear();
-        all.extend_from_slice(fds);
-        let reaper = reaper_fd();
-        if let Some(fd) = reaper {
-            all.push(libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        let timeout = timeout.map(nix::sys::time::TimeSpec::from_duration);
-        let timeout_ptr = timeout
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
-        // SAFETY: `all` is a valid array of its length, and the timeout and mask point to
-        // live values (or null, for no timeout) for the call.
-        let ready = unsafe {
-            libc::ppoll(
-                all.as_mut_ptr(),
-                all.len() as libc::nfds_t,
-                timeout_ptr,
-                mask.as_ref(),
-            )
-        };
-        match ready {
-            n if n > 0 => {
-                for (fd, polled) in fds.iter_mut().zip(&all) {
-                    fd.revents = polled.revents;
-                }
-                if fds.iter().any(|fd| fd.revents != 0) {
-                    reap_blocked(&block);
-                    return Ok(true);
-                }
-            }
-            0 => {
-                if timeout.is_some_and(|t| t.tv_sec() == 0 && t.tv_nsec() == 0) {
-                    return Ok(false);
-                }
-            }
-            _ => match Errno::last() {
-                Errno::EINTR => {}
-                e => return Err(Error::os(what, e)),
-            },
-        }
-    }
+        done()
+    })
 }
 
-/// Whether `futex_waitv` (Linux 5.16) is missing: then word waits sleep in slices.
-static NO_FUTEX_WAITV: AtomicBool = AtomicBool::new(false);
-
-/// The longest sleep of a word wait on a kernel without `futex_waitv`, so that a signal that
-/// lands just before the sleep is still noticed within this time.
-const FALLBACK_SLICE: Duration = Duration::from_millis(100);
-
-/// One entry of `futex_waitv`'s array (struct futex_waitv of linux/futex.h).
-#[repr(C)]
-struct FutexWaitv {
-    val: u64,
-    uaddr: u64,
-    flags: u32,
-    reserved: u32,
-}
-
-const FUTEX2_SIZE_U32: u32 = 0x02;
-const FUTEX2_PRIVATE: u32 = 128;
-
-/// Sleeps while `word` holds `expected`, until woken, the deadline, or a signal.
-///
-/// Returns `Ok(true)` when the word may have changed or a waker called (callers re-check
-/// their condition in a loop, as with any futex), `Ok(false)` once the deadline has
-/// passed, and [`crate::ErrorKind::Interrupted`] on Ctrl-C or SIGTERM. Children that end
-/// meanwhile are reaped. `word` must be shared memory (`MAP_SHARED`), waited on and woken
-/// without `FUTEX_PRIVATE_FLAG`.
+/// Sleeps while `word` holds `expected`, until woken, the deadline, or a signal
+/// ([`sys::wait::word`]), reaping children that end meanwhile.
 pub fn wait_word(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<bool> {
-    loop {
-        let seen = crate::signal::wake_word().load(Ordering::SeqCst);
-        reap_if_signalled();
-        crate::signal::check()?;
-        if word.load(Ordering::SeqCst) != expected {
-            return Ok(true);
-        }
-        let left = deadline.left();
-        if left.is_some_and(|l| l.is_zero()) {
-            return Ok(false);
-        }
-        if NO_FUTEX_WAITV.load(Ordering::Relaxed) {
-            futex_wait_slice(
-                word,
-                expected,
-                left.map_or(FALLBACK_SLICE, |l| l.min(FALLBACK_SLICE)),
-            );
-            continue;
-        }
-        match futex_waitv(word, expected, seen, left) {
-            Ok(0) => return Ok(true),
-            // The wake word moved (a signal): reap, check, and sleep again.
-            Ok(_) | Err(Errno::EINTR) => {}
-            // One of the words no longer holds what we expected: look again.
-            Err(Errno::EAGAIN) => {}
-            Err(Errno::ETIMEDOUT) => return Ok(false),
-            Err(Errno::ENOSYS) => NO_FUTEX_WAITV.store(true, Ordering::Relaxed),
-            Err(_) => futex_wait_slice(word, expected, FALLBACK_SLICE),
-        }
-    }
-}
-
-/// `futex_waitv` on `word` (shared) and the process's wake word (private), with an absolute
-/// monotonic deadline `left` from now. Returns the index of the word that was woken.
-fn futex_waitv(
-    word: &AtomicU32,
-    expected: u32,
-    wake_seen: u32,
-    left: Option<Duration>,
-) -> std::result::Result<usize, Errno> {
-    let waiters = [
-        FutexWaitv {
-            val: u64::from(expected),
-            uaddr: word.as_ptr() as u64,
-            flags: FUTEX2_SIZE_U32,
-            reserved: 0,
-        },
-        FutexWaitv {
-            val: u64::from(wake_seen),
-            uaddr: crate::signal::wake_word().as_ptr() as u64,
-            flags: FUTEX2_SIZE_U32 | FUTEX2_PRIVATE,
-            reserved: 0,
-        },
-    ];
-    let timeout = match left {
-        None => None,
-        Some(left) => {
-            let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
-            let end = Duration::new(now.tv_sec() as u64, now.tv_nsec() as u32).saturating_add(left);
-            Some(libc::timespec {
-                tv_sec: end.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
-                tv_nsec: end.subsec_nanos() as libc::c_long,
-            })
-        }
-    };
-    let timeout_ptr = timeout
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `waiters` is a valid array of two futex_waitv entries whose addresses are
-    // aligned 32-bit words that outlive the call; the timeout is null or a live timespec on
-    // CLOCK_MONOTONIC, as the call requires. futex_waitv only reads the words.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_futex_waitv,
-            waiters.as_ptr(),
-            waiters.len() as libc::c_uint,
-            0u32,
-            timeout_ptr,
-            libc::CLOCK_MONOTONIC,
-        )
-    };
-    if result < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(result as usize)
-    }
-}
-
-/// `FUTEX_WAIT` (shared) for at most `slice`: the fallback without `futex_waitv`.
-fn futex_wait_slice(word: &AtomicU32, expected: u32, slice: Duration) {
-    let ts = libc::timespec {
-        tv_sec: slice.as_secs() as libc::time_t,
-        tv_nsec: slice.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a valid, aligned 32-bit word for the duration of the call, and the
-    // timeout points at a live timespec. FUTEX_WAIT only reads the word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-            0usize,
-            0u32,
-        );
-    }
+    sys::wait::word(word, expected, deadline, reap_if_signalled)
 }
 
 /// Forgets the parent's children in a newly forked child: they are its siblings now.
@@ -1077,25 +818,5 @@ mod tests {
         assert_eq!(Exit::from_status(0).exitcode(), 0);
         assert_eq!(Exit::from_status(libc::SIGKILL).exitcode(), -9);
         assert_eq!(Exit::from_status(libc::SIGTERM).exitcode(), -15);
-    }
-
-    #[test]
-    fn deadlines_compare_and_pass() {
-        assert!(Deadline::after(Some(Duration::ZERO)).passed());
-        assert!(!Deadline::NEVER.passed());
-        assert_eq!(Deadline::NEVER.left(), None);
-        let soon = Deadline::after(Some(Duration::from_secs(1)));
-        assert_eq!(soon.min(Deadline::NEVER), soon);
-        assert!(Deadline::after(Some(Duration::MAX)).is_some());
-    }
-
-    #[test]
-    fn word_wait_returns_on_mismatch_and_deadline() {
-        let word = AtomicU32::new(0);
-        assert!(wait_word(&word, 1, Deadline::NEVER).unwrap());
-        let start = Instant::now();
-        let woken = wait_word(&word, 0, Deadline::after(Some(Duration::from_millis(20)))).unwrap();
-        assert!(!woken);
-        assert!(start.elapsed() >= Duration::from_millis(15));
     }
 }

@@ -31,7 +31,7 @@
 //! Where no head is registered (musl before its first robust mutex), procscript registers
 //! one of its own; where the robust list cannot be used at all (a seccomp filter, an
 //! unexpected offset), locks still work, and a waiter checks the holder's pid every
-//! [`crate::ipc::sync::LIVENESS_CHECK`] instead (see `RawLock::acquire`).
+//! [`super::lock::LIVENESS_CHECK`] instead (see `RawLock::acquire`).
 //!
 //! # Entries no one else may touch
 //!
@@ -48,6 +48,8 @@ use std::ptr;
 use std::rc::Rc;
 use std::sync::atomic::{compiler_fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
+
+use std::time::Duration;
 
 use nix::errno::Errno;
 
@@ -574,6 +576,96 @@ pub fn futex_wake(word: &AtomicU32, count: i32) {
             libc::FUTEX_WAKE,
             count,
             0usize,
+            0usize,
+            0u32,
+        );
+    }
+}
+/// One entry of `futex_waitv`'s array (struct futex_waitv of linux/futex.h).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+const FUTEX2_SIZE_U32: u32 = 0x02;
+const FUTEX2_PRIVATE: u32 = 128;
+
+/// `futex_waitv` on `word` (shared) and `wake`, a word private to this process (the
+/// signal handlers' wake word), with an absolute monotonic deadline `left` from now.
+/// Returns the index of the word that was woken.
+pub fn futex_waitv(
+    word: &AtomicU32,
+    expected: u32,
+    wake: &AtomicU32,
+    wake_seen: u32,
+    left: Option<Duration>,
+) -> std::result::Result<usize, Errno> {
+    let waiters = [
+        FutexWaitv {
+            val: u64::from(expected),
+            uaddr: word.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        },
+        FutexWaitv {
+            val: u64::from(wake_seen),
+            uaddr: wake.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32 | FUTEX2_PRIVATE,
+            reserved: 0,
+        },
+    ];
+    let timeout = match left {
+        None => None,
+        Some(left) => {
+            let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
+            let end = Duration::new(now.tv_sec() as u64, now.tv_nsec() as u32).saturating_add(left);
+            Some(libc::timespec {
+                tv_sec: end.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
+                tv_nsec: end.subsec_nanos() as libc::c_long,
+            })
+        }
+    };
+    let timeout_ptr = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `waiters` is a valid array of two futex_waitv entries whose addresses are
+    // aligned 32-bit words that outlive the call; the timeout is null or a live timespec on
+    // CLOCK_MONOTONIC, as the call requires. futex_waitv only reads the words.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            waiters.as_ptr(),
+            waiters.len() as libc::c_uint,
+            0u32,
+            timeout_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if result < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(result as usize)
+    }
+}
+
+/// `FUTEX_WAIT` (shared) for at most `slice`: the fallback without `futex_waitv`.
+pub fn futex_wait_slice(word: &AtomicU32, expected: u32, slice: Duration) {
+    let ts = libc::timespec {
+        tv_sec: slice.as_secs() as libc::time_t,
+        tv_nsec: slice.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `word` is a valid, aligned 32-bit word for the duration of the call, and the
+    // timeout points at a live timespec. FUTEX_WAIT only reads the word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
             0usize,
             0u32,
         );

@@ -1,10 +1,10 @@
-//! Shared memory: with [`super::futex`], the only `unsafe` code of the `ipc` room.
+//! Shared memory: anonymous mappings that every process forked after them shares.
 //!
 //! A [`Shm`] is an anonymous `MAP_SHARED` mapping made before `fork`, so every child
 //! inherits the same physical pages: an atomic written by one process is seen by all.
 //! Blocking waits on it use futexes without `FUTEX_PRIVATE_FLAG`, which the kernel keys by
 //! the physical page, so a wake in one process reaches a waiter in another. The waiting
-//! itself is [`crate::process::wait::wait_word`], the one wait primitive.
+//! itself is [`super::wait::word`].
 
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -137,8 +137,6 @@ impl Drop for Shm {
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
-
-pub use super::futex::futex_wake;
 
 #[cfg(test)]
 mod tests {
