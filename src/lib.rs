@@ -42,6 +42,9 @@
 #![warn(missing_docs)]
 
 pub mod builtins;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cli;
 pub mod command;
 pub mod convert;
 pub mod diagnostic;
@@ -58,6 +61,8 @@ pub mod process;
 pub mod progress;
 pub mod readline;
 pub mod reference;
+#[cfg(feature = "cli")]
+mod repl;
 pub mod runtime;
 pub mod signal;
 pub mod sys;

@@ -15,10 +15,10 @@
 //!   over at once. Waiters sleep in the kernel; nothing polls.
 
 use std::cell::OnceCell;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use nix::errno::Errno;
 
@@ -46,6 +46,84 @@ impl Stream {
             Self::Stderr => unsafe { BorrowedFd::borrow_raw(2) },
         }
     }
+}
+
+/// Set when standard output's reader has gone; the script then ends quietly.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Line labels: 0 off, 1 plain, 2 coloured (see [`set_labels`]).
+static LABELS: AtomicU8 = AtomicU8::new(0);
+
+/// Prefixes every printed line with the printing process's name and pid
+/// (`[Process-1 4242] alex is piaoing`), coloured per process when stdout is a terminal and
+/// `NO_COLOR` is unset, as `docker compose` and `honcho` do. Lines stay whole.
+pub fn set_labels(on: bool) {
+    let color = color_allowed() && std::io::stdout().is_terminal();
+    LABELS.store(
+        if !on {
+            0
+        } else if color {
+            2
+        } else {
+            1
+        },
+        Ordering::Relaxed,
+    );
+}
+
+/// Colours for labels, picked by pid so that each process keeps one.
+const LABEL_COLORS: [u8; 10] = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
+
+/// Prints a line as `print` does: one whole write to standard output, with the progress
+/// bar cleared around it; with `--label`, each line labelled with the printing process's
+/// name and pid, which `identity` gives (it is called only then). A reader that has gone
+/// is remembered ([`stdout_closed`]), so that the script ends quietly.
+pub fn print(text: &str, identity: impl FnOnce() -> (String, i32)) {
+    let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
+        0 => write_line(Stream::Stdout, text),
+        mode => {
+            let (name, pid) = identity();
+            write_line(Stream::Stdout, &labelled_as(&name, pid, text, mode == 2))
+        }
+    });
+    if result == Err(Errno::EPIPE) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `text` with each of its lines labelled with `name` and `pid`.
+fn labelled_as(name: &str, pid: i32, text: &str, color: bool) -> String {
+    let label = format!("[{name} {pid}]");
+    let label = if color {
+        let code = LABEL_COLORS[pid.unsigned_abs() as usize % LABEL_COLORS.len()];
+        format!("\x1b[{code}m{label}\x1b[0m")
+    } else {
+        label
+    };
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| format!("{label} {line}"))
+        .collect();
+    lines.join("\n")
+}
+
+/// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
+pub const EXIT_PIPE_CLOSED: i32 = 141;
+
+/// Whether a `print` of this process found standard output's reader gone.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Whether colour is allowed at all: `NO_COLOR` unset or empty (<https://no-color.org>).
+/// The one place that reads it.
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Whether diagnostics on stderr get colour: a terminal, and `NO_COLOR` unset.
+pub fn stderr_color() -> bool {
+    color_allowed() && std::io::stderr().is_terminal()
 }
 
 /// Writes `text` followed by a newline in one `write(2)` where the OS allows; a line longer

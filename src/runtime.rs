@@ -1,9 +1,7 @@
 //! Assembles the engine and runs a script file the way the `procscript` binary does,
 //! end-of-script policy included.
 
-use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rhai::packages::Package;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Module, Scope, AST};
@@ -11,81 +9,6 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Module, Scope, AST};
 use crate::diagnostic;
 use crate::output::{self, Stream};
 use crate::process::package::{exit_request, register_spawn_syntax, ProcessPackage};
-
-/// Set when standard output's reader has gone; the script then ends quietly.
-static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// Line labels: 0 off, 1 plain, 2 coloured (see [`set_labels`]).
-static LABELS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-/// Prefixes every printed line with the printing process's name and pid
-/// (`[Process-1 4242] alex is piaoing`), coloured per process when stdout is a terminal and
-/// `NO_COLOR` is unset, as `docker compose` and `honcho` do. Lines stay whole.
-pub fn set_labels(on: bool) {
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal();
-    LABELS.store(
-        if !on {
-            0
-        } else if color {
-            2
-        } else {
-            1
-        },
-        Ordering::Relaxed,
-    );
-}
-
-/// Colours for labels, picked by pid so that each process keeps one.
-const LABEL_COLORS: [u8; 10] = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
-
-/// `text` with each of its lines labelled with this process's name and pid.
-fn labelled(text: &str, color: bool) -> String {
-    let pid = crate::process::my_pid().as_raw();
-    labelled_as(&crate::process::my_name(), pid, text, color)
-}
-
-/// Prints a line that another process printed (a task of a remote pool worker, whose
-/// output comes as a message), as `print` does here; `--label` labels it with that
-/// process's `name` and `pid`.
-pub fn print_for(name: &str, pid: i32, text: &str) {
-    let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
-        0 => output::write_line(Stream::Stdout, text),
-        mode => output::write_line(Stream::Stdout, &labelled_as(name, pid, text, mode == 2)),
-    });
-    if result == Err(nix::errno::Errno::EPIPE) {
-        STDOUT_CLOSED.store(true, Ordering::Relaxed);
-    }
-}
-
-/// `text` with each of its lines labelled with `name` and `pid`.
-fn labelled_as(name: &str, pid: i32, text: &str, color: bool) -> String {
-    let label = format!("[{name} {pid}]");
-    let label = if color {
-        let code = LABEL_COLORS[pid.unsigned_abs() as usize % LABEL_COLORS.len()];
-        format!("\x1b[{code}m{label}\x1b[0m")
-    } else {
-        label
-    };
-    let lines: Vec<String> = text
-        .split('\n')
-        .map(|line| format!("{label} {line}"))
-        .collect();
-    lines.join("\n")
-}
-
-/// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
-pub const EXIT_PIPE_CLOSED: i32 = 141;
-
-/// Whether a `print` of this process found standard output's reader gone.
-pub fn stdout_closed() -> bool {
-    STDOUT_CLOSED.load(Ordering::Relaxed)
-}
-
-/// Whether diagnostics on stderr get colour: a terminal, and `NO_COLOR` unset.
-pub fn stderr_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
-}
 
 /// Limits that real scripts need: Rhai's debug-build defaults (8 call levels) are far
 /// too tight, and its release defaults are set here explicitly so both builds agree.
@@ -125,13 +48,9 @@ pub fn install(engine: &mut Engine) {
     // Last, so that its `to_string` of blobs and `()` comes before Rhai's own.
     crate::builtins::BuiltinsPackage::new().register_into_engine(engine);
     engine.on_print(|text| {
-        let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
-            0 => output::write_line(Stream::Stdout, text),
-            mode => output::write_line(Stream::Stdout, &labelled(text, mode == 2)),
+        output::print(text, || {
+            (crate::process::my_name(), crate::process::my_pid().as_raw())
         });
-        if result == Err(nix::errno::Errno::EPIPE) {
-            STDOUT_CLOSED.store(true, Ordering::Relaxed);
-        }
     });
     engine.on_debug(|text, source, pos| {
         let text = match (source, pos.line()) {
@@ -150,9 +69,7 @@ pub fn install(engine: &mut Engine) {
         if let Some(signal) = crate::signal::pending() {
             return Some(Dynamic::from_int(128 + signal as i64));
         }
-        STDOUT_CLOSED
-            .load(Ordering::Relaxed)
-            .then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into()))
+        output::stdout_closed().then(|| Dynamic::from_int(output::EXIT_PIPE_CLOSED.into()))
     });
 }
 
@@ -281,7 +198,7 @@ impl Runtime {
             body = std::borrow::Cow::Owned(copy);
         }
         let mut ast = self.engine.compile(body).map_err(|e| ScriptError::Syntax {
-            rendered: diagnostic::render(&e.into(), Some(name), stderr_color()),
+            rendered: diagnostic::render(&e.into(), Some(name), output::stderr_color()),
         })?;
         ast.set_source(name);
         Ok(ast)
@@ -299,8 +216,8 @@ impl Runtime {
         }
         // The reader of standard output went away, perhaps at the script's very last print:
         // exit as a shell reports a death by SIGPIPE, whatever the last statement was.
-        if result.is_ok() && stdout_closed() {
-            return Ok(EXIT_PIPE_CLOSED);
+        if result.is_ok() && output::stdout_closed() {
+            return Ok(output::EXIT_PIPE_CLOSED);
         }
         self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
     }
@@ -316,7 +233,7 @@ impl Runtime {
             Err(err) => match exit_request(&err) {
                 Some(code) => Ok(code),
                 None => {
-                    let rendered = diagnostic::render(&err, source, stderr_color());
+                    let rendered = diagnostic::render(&err, source, output::stderr_color());
                     Err(if is_keyboard_interrupt(&err) {
                         ScriptError::KeyboardInterrupt { rendered }
                     } else {

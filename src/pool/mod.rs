@@ -36,7 +36,7 @@ pub mod protocol;
 pub mod remote;
 pub mod result;
 pub mod scheduler;
-mod worker;
+pub(crate) mod worker;
 
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -805,7 +805,7 @@ impl Inner {
                         match ReplyMsg::from_value(value) {
                             Ok(ReplyMsg::Print { text }) if worker.link.is_some() => {
                                 let pid = worker.process.pid().map_or(0, Pid::as_raw);
-                                crate::runtime::print_for(&worker.process.name(), pid, &text);
+                                crate::output::print(&text, || (worker.process.name(), pid));
                             }
                             Ok(ReplyMsg::StartFailed { error }) if worker.link.is_some() => {
                                 // It could not take the script: as if it never started.

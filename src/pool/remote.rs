@@ -43,26 +43,20 @@
 //! as for remote commands) is raised in one call, the oldest waiting or else the next one,
 //! once per host.
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::io::IsTerminal;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use rhai::{Array, Dynamic, Map, NativeCallContext, Scope, INT};
+use rhai::{Array, Dynamic, Map, NativeCallContext, INT};
 
-use super::board::NoNotices;
 use super::func::Func;
-use super::protocol::{ReplyMsg, ScriptMsg, HELLO, PROTOCOL};
+use super::protocol::{ScriptMsg, HELLO, PROTOCOL};
 use super::scheduler::Death;
-use super::worker::{serve, Channel, ContextCaller};
 use crate::command::remote::{command_line, ssh_argv, Remote, SshLog};
 use crate::command::{Command, Stdio};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::{codec, pipe};
-use crate::output::{write_line, Stream};
 use crate::process::wait::Exit;
 use crate::process::{Options, Process};
 
@@ -76,7 +70,7 @@ pub const DEFAULT_PROGRAM: &str = "procscript";
 const MAX_NOISE: usize = 64 * 1024;
 
 /// The native the worker's own statements call to serve; no script can reach it.
-const SERVE: &str = "procscript_remote_worker_serve";
+pub(crate) const SERVE: &str = "procscript_remote_worker_serve";
 
 /// Where a remote worker runs: the ssh destination and options, and the program there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -381,37 +375,9 @@ pub(super) fn death(
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The worker's side: `procscript worker`.
-
-/// Moves the pool's channel off the standard streams: returns (input, output), both
-/// close-on-exec, and leaves stdin on `/dev/null` and stdout on stderr.
-fn take_channel() -> Result<(OwnedFd, OwnedFd)> {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let keep = |fd: BorrowedFd<'_>, what: &str| -> Result<OwnedFd> {
-        let copy = nix::unistd::dup(fd).map_err(|e| Error::os(what, e))?;
-        fcntl(&copy, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(|e| Error::os(what, e))?;
-        Ok(copy)
-    };
-    let input = keep(stdin.as_fd(), "keeping the pool's channel")?;
-    let output = keep(stdout.as_fd(), "keeping the pool's channel")?;
-    let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
-        .map_err(|e| Error::os("opening /dev/null", e))?;
-    nix::unistd::dup2_stdin(&null).map_err(|e| Error::os("moving stdin", e))?;
-    nix::unistd::dup2_stdout(std::io::stderr()).map_err(|e| Error::os("moving stdout", e))?;
-    Ok((input, output))
-}
-
-fn send(output: BorrowedFd<'_>, reply: ReplyMsg) {
-    let _ = pipe::with_message(&reply.into_value(), str::to_string, |pieces| {
-        pipe::write_pieces(output, pieces, false, "the pool's channel")
-    });
-}
-
 /// The worker's names for the pool's closures: the pool's `[name, params, places...]`
 /// matched with this process's closures at the same place.
-fn closure_names(sent: &Array, ast: &rhai::AST) -> HashMap<String, String> {
+pub(crate) fn closure_names(sent: &Array, ast: &rhai::AST) -> HashMap<String, String> {
     let mut mine: HashMap<String, Option<String>> = HashMap::new();
     for def in ast.iter_fn_def().filter(|d| d.name.starts_with("anon$")) {
         let key = format!("{:?}", closure_place(def));
@@ -442,193 +408,6 @@ fn closure_names(sent: &Array, ast: &rhai::AST) -> HashMap<String, String> {
         }
     }
     names
-}
-
-fn initializer(init: Dynamic) -> Option<(Func, Array)> {
-    let fields = init.try_cast::<Array>()?;
-    let [name, curry, args] = <[Dynamic; 3]>::try_from(fields).ok()?;
-    Some((
-        Func {
-            name: name.into_string().ok()?,
-            curry: curry.try_cast::<Array>()?,
-        },
-        args.try_cast::<Array>()?,
-    ))
-}
-
-/// What the serving native takes once.
-struct Serving {
-    input: OwnedFd,
-    output: OwnedFd,
-    host: String,
-    closures: HashMap<String, String>,
-    init: Option<(Func, Array)>,
-}
-
-/// `procscript worker`: a pool worker for a pool on another host, over stdin and stdout.
-/// Returns the exit code.
-///
-/// It reads the script message, compiles the script without running its statements, and
-/// serves tasks until stdin ends. It takes no arguments and reads no script file or
-/// environment variable that could change what it runs: what it runs comes only from the
-/// pool, over its own channel.
-pub fn worker_main() -> i32 {
-    if std::io::stdin().is_terminal() {
-        let _ = write_line(
-            Stream::Stderr,
-            "procscript worker: this is a pool worker started by a Pool with remote hosts \
-             through ssh; it reads the pool's messages on its standard input, not a terminal",
-        );
-        return 2;
-    }
-    let (input, output) = match take_channel() {
-        Ok(channel) => channel,
-        Err(e) => {
-            let _ = write_line(Stream::Stderr, &format!("procscript worker: {}", e.message));
-            return 2;
-        }
-    };
-    let hello = [
-        HELLO,
-        format!("{PROTOCOL} {}\n", env!("CARGO_PKG_VERSION")).as_bytes(),
-    ]
-    .concat();
-    if pipe::write_all(output.as_fd(), &hello, false, "the pool's channel").is_err() {
-        return 0;
-    }
-    let message = match pipe::read_message(input.as_fd(), "the pool's channel", || {}, &mut |_| {
-        Ok(true)
-    }) {
-        Ok(Some(message)) => message,
-        // The pool went before it said anything.
-        Ok(None) => return 0,
-        Err(e) if e.kind == ErrorKind::EOFError => return 0,
-        Err(e) => {
-            let _ = write_line(
-                Stream::Stderr,
-                &format!(
-                    "procscript worker: {} (it reads only the messages of a Pool)",
-                    e.message
-                ),
-            );
-            return 2;
-        }
-    };
-    let script = match ScriptMsg::from_value(message) {
-        Ok(script) => script,
-        Err(e) => {
-            let error = Error::value(format!("it refused the script: {}", e.message));
-            send(
-                output.as_fd(),
-                ReplyMsg::StartFailed {
-                    error: error.to_map(),
-                },
-            );
-            return 1;
-        }
-    };
-    serve_script(script, input, output)
-}
-
-fn serve_script(script: ScriptMsg, input: OwnedFd, output: OwnedFd) -> i32 {
-    let mut runtime = crate::Runtime::new();
-    let args: Vec<String> = script.args.iter().map(ToString::to_string).collect();
-    runtime.set_args(&args);
-    let ast = match runtime.compile_source(&script.name, &script.source) {
-        Ok(ast) => ast,
-        Err(e) => {
-            let error = Error::process(format!(
-                "the script does not compile on {} (procscript {} there):\n{e}",
-                script.host,
-                env!("CARGO_PKG_VERSION")
-            ));
-            send(
-                output.as_fd(),
-                ReplyMsg::StartFailed {
-                    error: error.to_map(),
-                },
-            );
-            return 1;
-        }
-    };
-    let closures = closure_names(&script.closures, &ast);
-    // The script's own lines: `print` in a task goes to the pool, as a message; in a
-    // process a task started, to this worker's stdout, which is its stderr.
-    let printer = output.as_raw_fd();
-    let me = nix::unistd::getpid();
-    runtime.engine_mut().on_print(move |text| {
-        if nix::unistd::getpid() != me {
-            let _ = write_line(Stream::Stdout, text);
-            return;
-        }
-        // SAFETY: `printer` is the worker's channel, owned by `Serving`, which the serving
-        // native holds open while it runs tasks (the only time a script's `print` runs in
-        // this process) and closes when they are over.
-        let fd = unsafe { BorrowedFd::borrow_raw(printer) };
-        send(fd, ReplyMsg::Print { text: text.into() });
-    });
-    let code = Rc::new(Cell::new(0));
-    let serving = Rc::new(RefCell::new(Some(Serving {
-        input,
-        output,
-        host: script.host.clone(),
-        closures,
-        init: initializer(script.init),
-    })));
-    let (set, take) = (code.clone(), serving.clone());
-    runtime
-        .engine_mut()
-        .register_fn(SERVE, move |ctx: NativeCallContext| {
-            let Some(s) = take.borrow_mut().take() else {
-                return;
-            };
-            let mut caller = ContextCaller::remote(&ctx, s.host, s.closures);
-            let channel = Channel {
-                input: s.input.as_fd(),
-                output: s.output.as_fd(),
-            };
-            set.set(serve(&mut caller, channel, &NoNotices, s.init));
-        });
-    // The worker's statements: the global constants, then the serving loop. The script's
-    // own statements never run here.
-    let mut scope = Scope::new();
-    let mut text = String::new();
-    for (i, (name, value)) in script.constants.into_iter().enumerate() {
-        let holder = format!("procscript_constant_{i}");
-        text.push_str(&format!("const {name} = {holder};\n"));
-        scope.push(holder, value);
-    }
-    text.push_str(&format!("{SERVE}();\n"));
-    let statements = match runtime.engine().compile(&text) {
-        Ok(ast) => ast,
-        Err(e) => {
-            let error = Error::process(format!("its own statements do not compile: {e}"));
-            if let Some(s) = serving.borrow_mut().take() {
-                send(
-                    s.output.as_fd(),
-                    ReplyMsg::StartFailed {
-                        error: error.to_map(),
-                    },
-                );
-            }
-            return 1;
-        }
-    };
-    let mut program = ast.clone_functions_only().merge(&statements);
-    program.set_source(script.name.as_str());
-    let result = runtime.engine().run_ast_with_scope(&mut scope, &program);
-    drop(serving);
-    crate::runtime::finish();
-    match result {
-        Ok(()) => code.get(),
-        Err(e) => {
-            let _ = write_line(
-                Stream::Stderr,
-                &format!("procscript worker: {}", crate::diagnostic::message(&e)),
-            );
-            1
-        }
-    }
 }
 
 #[cfg(test)]
@@ -662,10 +441,10 @@ mod tests {
 
     #[test]
     fn closures_are_matched_by_their_place_not_their_name() {
-        let runtime = crate::Runtime::new();
+        let engine = rhai::Engine::new();
         let source = "let k = 2;\nlet f = |x| x * k;\nlet g = |x| x * k;\nfn named(a) { a }\n";
-        let one = runtime.compile_source("a.rhai", source).unwrap();
-        let two = runtime.compile_source("a.rhai", source).unwrap();
+        let one = engine.compile(source).unwrap();
+        let two = engine.compile(source).unwrap();
         let sent: Array = one
             .iter_fn_def()
             .filter(|d| d.name.starts_with("anon$"))

@@ -637,7 +637,7 @@ impl Child {
         if self.exit.is_none() {
             self.exit = wait::take_exit(self.slot).map(|reaped| {
                 super::program_ended(self.pid);
-                crate::trace::exited(self.pid.as_raw(), &reaped);
+                reaped.trace(self.pid.as_raw());
                 reaped.exit
             });
         }

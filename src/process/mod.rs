@@ -822,7 +822,7 @@ pub fn collect() {
                     exit: reaped.exit,
                 };
                 crate::progress::finished();
-                crate::trace::exited(pid.as_raw(), &reaped);
+                reaped.trace(pid.as_raw());
             }
         }
     });

@@ -386,8 +386,8 @@ fn no_field(process: &Process, field: &str) -> Error {
 pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
     let Err(err) = result else {
         // A last `print` that found the reader gone: a death by SIGPIPE, as a shell says.
-        return if crate::runtime::stdout_closed() {
-            crate::runtime::EXIT_PIPE_CLOSED
+        return if output::stdout_closed() {
+            output::EXIT_PIPE_CLOSED
         } else {
             0
         };
@@ -403,7 +403,7 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
     let text = format!(
         "Process {}:\n{}",
         super::my_name(),
-        diagnostic::render(&err, source, crate::runtime::stderr_color())
+        diagnostic::render(&err, source, output::stderr_color())
     );
     let _ = output::write_line(Stream::Stderr, &text);
     1

@@ -103,6 +103,30 @@ pub struct Reaped {
     pub ended: f64,
 }
 
+impl Reaped {
+    /// Records in the trace how child `pid` ended, as the reaper saw it (a no-op when not
+    /// tracing).
+    pub fn trace(&self, pid: i32) {
+        if crate::trace::enabled() {
+            crate::trace::record(&crate::trace::Event::Exit {
+                t: self.ended,
+                pid,
+                code: match self.exit {
+                    Some(Exit::Code(code)) => Some(code),
+                    _ => None,
+                },
+                signal: match self.exit {
+                    Some(Exit::Signal(sig)) => Some(sig),
+                    _ => None,
+                },
+                user_cpu: self.user_cpu,
+                sys_cpu: self.sys_cpu,
+                max_rss_kib: self.max_rss_kib,
+            });
+        }
+    }
+}
+
 /// Identifies a registered child: its index in the table and that entry's generation, so
 /// that an old id never names the child that reused the entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

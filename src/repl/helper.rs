@@ -105,7 +105,7 @@ fn receiver_type(rust: &str) -> Option<String> {
         "Instant" => "timestamp",
         "FnPtr" => "Fn",
         other if other.starts_with("std::ops::Range<") && !other.ends_with("<i64>") => return None,
-        other => return Some(procscript::convert::script_type_name(other)),
+        other => return Some(crate::convert::script_type_name(other)),
     };
     Some(name.to_string())
 }
@@ -340,7 +340,7 @@ mod tests {
     use super::*;
 
     fn helper() -> ReplHelper {
-        let runtime = procscript::Runtime::new();
+        let runtime = crate::Runtime::new();
         let helper = ReplHelper::new(runtime.engine(), false);
         helper.state.borrow_mut().update(
             vec![

@@ -10,11 +10,11 @@ mod helper;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use procscript::output::{write_line, Stream};
-use procscript::process::package::exit_request;
-use procscript::reference::{function_docs, help_for, FnDoc};
-use procscript::runtime::stderr_color;
-use procscript::Runtime;
+use crate::output::stderr_color;
+use crate::output::{write_line, Stream};
+use crate::process::package::exit_request;
+use crate::reference::{function_docs, help_for, FnDoc};
+use crate::Runtime;
 use rhai::{Dynamic, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -94,7 +94,7 @@ impl Session {
             text.push('\n');
         }
         text.push_str(input);
-        procscript::diagnostic::register_source(SOURCE, &text);
+        crate::diagnostic::register_source(SOURCE, &text);
     }
 
     /// Compiles `input`; `None` when it is unfinished and more lines are wanted.
@@ -110,7 +110,7 @@ impl Session {
     /// Prints a compile error of `input`.
     fn report_parse_error(&self, input: &str, error: rhai::ParseError) {
         self.show_source_with(input);
-        let rendered = procscript::diagnostic::render(&error.into(), Some(SOURCE), stderr_color());
+        let rendered = crate::diagnostic::render(&error.into(), Some(SOURCE), stderr_color());
         let _ = write_line(Stream::Stderr, &rendered);
     }
 
@@ -122,7 +122,7 @@ impl Session {
         }
         self.transcript.push_str(input);
         self.lines += input.split('\n').count();
-        procscript::diagnostic::register_source(SOURCE, &self.transcript);
+        crate::diagnostic::register_source(SOURCE, &self.transcript);
         let echo_none = ends_in_plain_value(&ast, input);
         self.functions += ast;
         self.functions.set_source(SOURCE);
@@ -138,18 +138,17 @@ impl Session {
                 }
                 Step::Continue
             }
-            Err(_) if procscript::signal::pending().is_some() => {
+            Err(_) if crate::signal::pending().is_some() => {
                 // Ctrl-C stopped this input (and, through the terminal, its children); the
                 // session goes on.
-                procscript::signal::clear();
+                crate::signal::clear();
                 let _ = write_line(Stream::Stderr, "interrupted");
                 Step::Continue
             }
             Err(error) => match exit_request(&error) {
                 Some(code) => Step::Exit(code),
                 None => {
-                    let rendered =
-                        procscript::diagnostic::render(&error, Some(SOURCE), stderr_color());
+                    let rendered = crate::diagnostic::render(&error, Some(SOURCE), stderr_color());
                     let _ = write_line(Stream::Stderr, &rendered);
                     Step::Continue
                 }
@@ -164,7 +163,7 @@ impl Session {
             .iter_raw()
             .map(|(name, _, value)| Variable {
                 name: name.to_string(),
-                type_name: procscript::convert::type_name(value),
+                type_name: crate::convert::type_name(value),
                 fields: fields_of(value),
             })
             .collect()
@@ -223,8 +222,8 @@ fn fields_of(value: &Dynamic) -> Vec<String> {
     if let Some(map) = value.read_lock::<rhai::Map>() {
         return map.keys().map(|k| k.to_string()).collect();
     }
-    if let Some(process) = value.read_lock::<procscript::Process>() {
-        if let Some(fields) = process.attachment::<procscript::process::package::ObjectFields>() {
+    if let Some(process) = value.read_lock::<crate::Process>() {
+        if let Some(fields) = process.attachment::<crate::process::package::ObjectFields>() {
             return fields.0.borrow().keys().map(|k| k.to_string()).collect();
         }
     }
@@ -254,13 +253,13 @@ fn ends_in_plain_value(ast: &AST, input: &str) -> bool {
 /// `<Process name=... pid=... started>` rather than a type name.
 fn show(value: &Dynamic) -> String {
     if value.is_unit() {
-        return procscript::builtins::NONE_TEXT.into();
+        return crate::builtins::NONE_TEXT.into();
     }
-    if let Some(process) = value.read_lock::<procscript::Process>() {
+    if let Some(process) = value.read_lock::<crate::Process>() {
         return process.to_string();
     }
     if let Some(blob) = value.read_lock::<rhai::Blob>() {
-        return procscript::builtins::bytes_repr(&blob);
+        return crate::builtins::bytes_repr(&blob);
     }
     if let Some(array) = value.read_lock::<rhai::Array>() {
         let items: Vec<String> = array.iter().map(show).collect();
@@ -273,7 +272,7 @@ fn show(value: &Dynamic) -> String {
             .collect();
         return format!("#{{{}}}", items.join(", "));
     }
-    procscript::convert::without_rust_paths(&format!("{value:?}")).into_owned()
+    crate::convert::without_rust_paths(&format!("{value:?}")).into_owned()
 }
 
 /// Whether a parse error means the input is unfinished: an open bracket or string, or
@@ -319,7 +318,7 @@ fn proc_age_and_state(pid: i32) -> Option<(f64, char)> {
 
 /// The `ps` command: one line per live child.
 fn ps_table() -> String {
-    let children = procscript::process::active_children();
+    let children = crate::process::active_children();
     if children.is_empty() {
         return "no live children".into();
     }
@@ -363,8 +362,7 @@ fn command(input: &str) -> Command<'_> {
 pub fn run() -> i32 {
     let mut session = Session::new();
     let docs: Vec<FnDoc> = function_docs(session.runtime.engine());
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal();
+    let color = crate::output::color_allowed() && std::io::stdout().is_terminal();
     let helper = ReplHelper::new(session.runtime.engine(), color);
     let state = helper.state.clone();
     let config = Config::builder()
@@ -390,7 +388,7 @@ pub fn run() -> i32 {
     let code = loop {
         let prompt = if buffer.is_empty() { PROMPT } else { MORE };
         // A Ctrl-C that arrived between inputs must not stop the next one.
-        procscript::signal::clear();
+        crate::signal::clear();
         match editor.readline(prompt) {
             Ok(line) => {
                 if !buffer.is_empty() {
@@ -470,8 +468,8 @@ pub fn run() -> i32 {
         let _ = editor.save_history(path);
     }
     say_who_is_waited_for();
-    procscript::runtime::finish();
-    match procscript::signal::pending() {
+    crate::runtime::finish();
+    match crate::signal::pending() {
         Some(signal) => 128 + signal as i32,
         None => code,
     }
@@ -488,7 +486,7 @@ fn compile_anyway(session: &Session, input: &str) -> Option<rhai::ParseError> {
 
 /// Before the REPL waits for its children at the end, says how many and how to stop them.
 fn say_who_is_waited_for() {
-    let waited = procscript::process::active_children()
+    let waited = crate::process::active_children()
         .iter()
         .filter(|c| !c.daemon())
         .count();

@@ -141,29 +141,6 @@ pub fn spawned(pid: i32, name: &str, target: &str) {
     }
 }
 
-/// Records how a child of this process ended, as the reaper saw it (a no-op when not
-/// tracing).
-pub fn exited(pid: i32, reaped: &crate::process::wait::Reaped) {
-    use crate::process::wait::Exit;
-    if enabled() {
-        record(&Event::Exit {
-            t: reaped.ended,
-            pid,
-            code: match reaped.exit {
-                Some(Exit::Code(code)) => Some(code),
-                _ => None,
-            },
-            signal: match reaped.exit {
-                Some(Exit::Signal(sig)) => Some(sig),
-                _ => None,
-            },
-            user_cpu: reaped.user_cpu,
-            sys_cpu: reaped.sys_cpu,
-            max_rss_kib: reaped.max_rss_kib,
-        });
-    }
-}
-
 /// A traced run in the main process: where the events go, and what to write at the end.
 pub struct Tracing {
     events: std::os::fd::OwnedFd,

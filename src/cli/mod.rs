@@ -6,10 +6,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+mod worker;
+
+use crate::{Runtime, ScriptError};
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
-use procscript::{Runtime, ScriptError};
 
 /// Run process-orchestration scripts written in Rhai, with real fork()-based processes.
 ///
@@ -112,8 +114,8 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    procscript::signal::install_termination_handlers();
-    procscript::runtime::raise_stack_limit();
+    crate::signal::install_termination_handlers();
+    crate::runtime::raise_stack_limit();
     match cli.command {
         None | Some(Command::Repl) => crate::repl::run(),
         Some(Command::Run {
@@ -125,12 +127,12 @@ pub fn run() -> i32 {
             file,
             args,
         }) => {
-            procscript::runtime::set_labels(label);
+            crate::output::set_labels(label);
             // From here on the binary writes only through procscript's unbuffered output.
-            procscript::output::std_streams_unused();
-            procscript::process::set_max_children(max_procs.unwrap_or(0));
+            crate::output::std_streams_unused();
+            crate::process::set_max_children(max_procs.unwrap_or(0));
             if progress {
-                procscript::progress::enable();
+                crate::progress::enable();
             }
             if trace.is_none() && timeline.is_none() {
                 return report(Runtime::new().run_file(&file, &args));
@@ -164,8 +166,8 @@ pub fn run() -> i32 {
         }
         Some(Command::Man) => edge(man()),
         Some(Command::Worker) => {
-            procscript::output::std_streams_unused();
-            procscript::pool::remote::worker_main()
+            crate::output::std_streams_unused();
+            worker::main()
         }
     }
 }
@@ -185,7 +187,7 @@ fn traced_run(
     trace_path: Option<&std::path::Path>,
     timeline_path: Option<&std::path::Path>,
 ) -> anyhow::Result<i32> {
-    use procscript::trace;
+    use crate::trace;
     let near = trace_path
         .or(timeline_path)
         .context("a trace or timeline path")?;
@@ -210,7 +212,7 @@ fn traced_run(
 
 /// `report TRACE [--svg FILE]`.
 fn show_report(path: &std::path::Path, svg: Option<&std::path::Path>) -> anyhow::Result<i32> {
-    use procscript::trace;
+    use crate::trace;
     if let Some(svg) = svg {
         trace::refuse_overwrite(svg, path, "timeline")?;
     }
@@ -239,8 +241,8 @@ fn run_script_words(words: Vec<OsString>) -> i32 {
     let mut words = words.into_iter();
     let file = PathBuf::from(words.next().unwrap_or_default());
     if !file.is_file() {
-        let _ = procscript::output::write_line(
-            procscript::output::Stream::Stderr,
+        let _ = crate::output::write_line(
+            crate::output::Stream::Stderr,
             &format!(
                 "error: `{}` is neither a command nor a script file\n\n\
                  Usage: procscript [COMMAND]   or   procscript FILE [ARGS...]\n\n\
@@ -251,12 +253,12 @@ fn run_script_words(words: Vec<OsString>) -> i32 {
         return 2;
     }
     let args: Vec<String> = words.map(|w| w.to_string_lossy().into_owned()).collect();
-    procscript::output::std_streams_unused();
+    crate::output::std_streams_unused();
     report(Runtime::new().run_file(&file, &args))
 }
 
 fn doc(out: Option<&std::path::Path>, check: bool) -> anyhow::Result<i32> {
-    let text = procscript::reference::reference_markdown();
+    let text = crate::reference::reference_markdown();
     let output = match out {
         Some(path) if path.as_os_str() != "-" => path,
         _ if check => std::path::Path::new("docs/reference.md"),
@@ -290,8 +292,8 @@ fn run_examples(files: &[PathBuf]) -> anyhow::Result<bool> {
     for file in files {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("reading `{}`", file.display()))?;
-        let blocks = procscript::reference::rhai_examples(&text);
-        let rows = procscript::reference::table_examples(&text);
+        let blocks = crate::reference::rhai_examples(&text);
+        let rows = crate::reference::table_examples(&text);
         for (kind, list) in [("example", blocks), ("table row", rows)] {
             for (i, code) in list.into_iter().enumerate() {
                 examples.push((format!("{} {kind} {}", file.display(), i + 1), code));
@@ -353,10 +355,7 @@ fn report(result: Result<i32, ScriptError>) -> i32 {
     match result {
         Ok(code) => code,
         Err(error) => {
-            let _ = procscript::output::write_line(
-                procscript::output::Stream::Stderr,
-                &error.to_string(),
-            );
+            let _ = crate::output::write_line(crate::output::Stream::Stderr, &error.to_string());
             error.exit_code()
         }
     }
