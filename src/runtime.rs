@@ -8,7 +8,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Module, Scope, AST};
 
 use crate::diagnostic;
 use crate::output::{self, Stream};
-use crate::process::package::{exit_request, register_spawn_syntax, ProcessPackage};
+use crate::process::package::exit_request;
 
 /// Limits that real scripts need: Rhai's debug-build defaults (8 call levels) are far
 /// too tight, and its release defaults are set here explicitly so both builds agree.
@@ -36,17 +36,7 @@ pub fn install(engine: &mut Engine) {
     crate::process::prepare();
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
-    ProcessPackage::new().register_into_engine(engine);
-    crate::net::package::NetPackage::new().register_into_engine(engine);
-    crate::command::CommandPackage::new().register_into_engine(engine);
-    register_spawn_syntax(engine);
-    crate::ipc::IpcPackage::new().register_into_engine(engine);
-    crate::ipc::register_with_syntax(engine);
-    crate::pool::package::PoolPackage::new().register_into_engine(engine);
-    crate::manager::ManagerPackage::new().register_into_engine(engine);
-    crate::format::register(engine);
-    // Last, so that its `to_string` of blobs and `()` comes before Rhai's own.
-    crate::builtins::BuiltinsPackage::new().register_into_engine(engine);
+    crate::package::ProcscriptPackage::new().register_into_engine(engine);
     engine.on_print(|text| {
         output::print(text, || {
             (crate::process::my_name(), crate::process::my_pid().as_raw())
@@ -55,8 +45,12 @@ pub fn install(engine: &mut Engine) {
     engine.on_debug(|text, source, pos| {
         let text = match (source, pos.line()) {
             (Some(source), Some(line)) => {
-                let line = crate::line_map::original(source, line, pos.position().unwrap_or(1))
-                    .map_or(line, |(line, _)| line);
+                let line = crate::diagnostic::line_map::original(
+                    source,
+                    line,
+                    pos.position().unwrap_or(1),
+                )
+                .map_or(line, |(line, _)| line);
                 format!("[{source}:{line}] {text}")
             }
             _ => text.to_string(),
@@ -190,10 +184,10 @@ impl Runtime {
         let mut body = strip_shebang(text);
         // Rhai numbers lines only up to 65,535: a longer script is compiled from a packed
         // copy whose positions map back (see `line_map`).
-        let packed = crate::line_map::too_long(&body)
-            .then(|| crate::line_map::pack(&body))
+        let packed = crate::diagnostic::line_map::too_long(&body)
+            .then(|| crate::diagnostic::line_map::pack(&body))
             .flatten();
-        crate::line_map::register(name, packed.as_ref().map(|(_, map)| map.clone()));
+        crate::diagnostic::line_map::register(name, packed.as_ref().map(|(_, map)| map.clone()));
         if let Some((copy, _)) = packed {
             body = std::borrow::Cow::Owned(copy);
         }

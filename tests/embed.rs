@@ -28,13 +28,37 @@ message
 
 #[test]
 fn packages_work_on_a_host_engine() {
-    use rhai::packages::Package;
-    let mut engine = rhai::Engine::new();
+    use procscript::rhai::packages::Package;
+    let mut engine = procscript::rhai::Engine::new();
     procscript::ProcessPackage::new().register_into_engine(&mut engine);
     let name: String = engine.eval("current_process().name").unwrap();
     assert_eq!(name, "MainProcess");
     let pid: i64 = engine.eval("getpid()").unwrap();
     assert_eq!(pid, i64::from(std::process::id()));
+}
+
+/// Issue 13: one package gives a plain engine the whole surface, syntax included. (`spawn`
+/// runs, and is refused here only because this test process has threads.)
+#[test]
+fn the_procscript_package_brings_spawn_and_with_to_a_plain_engine() {
+    use procscript::rhai::packages::Package;
+    let mut engine = procscript::rhai::Engine::new();
+    procscript::ProcscriptPackage::new().register_into_engine(&mut engine);
+    let held: bool = engine
+        .eval("let lock = Lock(); let inside = false; with lock { inside = lock.locked(); } inside && !lock.locked()")
+        .unwrap();
+    assert!(held);
+    let message: String = engine
+        .eval(r#"let m = ""; try { let p = spawn 1; } catch (e) { m = `${e.kind}: ${e.message}`; } m"#)
+        .unwrap();
+    assert!(
+        message.starts_with("ProcessError: refusing to fork"),
+        "{message}"
+    );
+    let text: String = engine
+        .eval("let q = Queue(); q.put(blob(2, 104)); str(q.get())")
+        .unwrap();
+    assert_eq!(text, "b'hh'");
 }
 
 #[test]

@@ -28,11 +28,14 @@ def_package! {
     /// Messages, synchronisation and shared memory between processes, with Python's
     /// `multiprocessing` names.
     ///
-    /// `with lock { ... }` is syntax, not a function: add it with [`register_with_syntax`].
+    /// `with lock { ... }` is syntax, not a function: registering the package into an
+    /// engine adds it too.
     pub IpcPackage(lib) {
         combine_with_exported_module!(lib, "ipc", ipc_functions);
         // `for x in shared_array { ... }` walks a snapshot of the items.
         lib.set_iterable::<SharedArray>();
+    } |> |engine| {
+        register_with_syntax(engine);
     }
 }
 

@@ -22,9 +22,12 @@ def_package! {
     /// Processes: `Process`, `spawn`, `join`, `getpid`, `sleep`, `exit` and the rest of
     /// Python's `multiprocessing.Process` surface.
     ///
-    /// `spawn` is syntax, not a function: add it with [`register_spawn_syntax`].
+    /// `spawn EXPR` and `spawn { BLOCK }` are syntax, not functions: registering the
+    /// package into an engine adds them too.
     pub ProcessPackage(lib) {
         combine_with_exported_module!(lib, "process", process_functions);
+    } |> |engine| {
+        register_spawn_syntax(engine);
     }
 }
 

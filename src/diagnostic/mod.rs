@@ -5,6 +5,9 @@
 //! errors and keeps the source text of every compiled script so a child process, which
 //! fails far from where its code was read, can still show the line.
 
+pub mod excerpt;
+pub mod line_map;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -79,7 +82,7 @@ fn display_fn_name(name: &str) -> String {
 fn at(source: Option<&str>, pos: Position) -> String {
     let file = source.unwrap_or("<script>");
     if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
-        if let Some((line, col)) = crate::line_map::original(file, line, col) {
+        if let Some((line, col)) = line_map::original(file, line, col) {
             return format!("{file}:{line}:{col}");
         }
     }
@@ -437,7 +440,7 @@ pub fn render(err: &EvalAltResult, source: Option<&str>, color: bool) -> String 
 /// Renders an already located error.
 pub fn render_located(located: &Located, color: bool) -> String {
     let mut diagnostic = Diagnostic::error()
-        .with_message(crate::excerpt::cap_message(&located.message))
+        .with_message(excerpt::cap_message(&located.message))
         .with_notes(located.calls.clone());
     let name = located.source.clone().unwrap_or_else(|| "<script>".into());
     let text = located.source.as_deref().and_then(source_text);
@@ -448,11 +451,11 @@ pub fn render_located(located: &Located, color: bool) -> String {
     };
     let column = located.position.position().unwrap_or(1);
     let excerpt = match (&text, located.position.line()) {
-        (Some(text), Some(line)) => match crate::line_map::original(&name, line, column) {
-            Some((line, column)) => crate::excerpt::Excerpt::around(&name, text, line, column)
+        (Some(text), Some(line)) => match line_map::original(&name, line, column) {
+            Some((line, column)) => excerpt::Excerpt::around(&name, text, line, column)
                 .map(|(file, span)| (file, span, Vec::new()))
                 .ok_or(None),
-            None => crate::excerpt::Excerpt::locate(&name, text, line, column),
+            None => excerpt::Excerpt::locate(&name, text, line, column),
         },
         _ => Err(None),
     };

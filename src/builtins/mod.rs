@@ -4,6 +4,8 @@
 //!
 //! Glue only: conversions between script values, no system calls beyond the clocks.
 
+pub mod format;
+
 use rhai::def_package;
 use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, EvalAltResult, ImmutableString, NativeCallContext, FLOAT, INT};
