@@ -479,7 +479,7 @@ pub fn reference_markdown() -> String {
         (
             "Processes",
             PROCESS_INTRO,
-            package_docs(&crate::ProcessPackage::new()),
+            package_docs(&crate::process::package::ProcessPackage::new()),
         ),
         (
             "Sockets",
@@ -566,7 +566,7 @@ mod tests {
 
     #[test]
     fn process_package_is_documented() {
-        let docs = package_docs(&crate::ProcessPackage::new());
+        let docs = package_docs(&crate::process::package::ProcessPackage::new());
         let join: Vec<&FnDoc> = docs.iter().filter(|d| d.name == "join").collect();
         assert_eq!(join.len(), 2);
         assert!(

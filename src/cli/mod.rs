@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 mod worker;
 
-use crate::{Runtime, ScriptError};
+use crate::runtime::{Runtime, ScriptError};
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;

@@ -132,7 +132,7 @@ pub fn main() -> i32 {
 }
 
 fn serve_script(script: ScriptMsg, input: OwnedFd, output: OwnedFd) -> i32 {
-    let mut runtime = crate::Runtime::new();
+    let mut runtime = crate::runtime::Runtime::new();
     let args: Vec<String> = script.args.iter().map(ToString::to_string).collect();
     runtime.set_args(&args);
     let ast = match runtime.compile_source(&script.name, &script.source) {

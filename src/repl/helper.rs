@@ -340,7 +340,7 @@ mod tests {
     use super::*;
 
     fn helper() -> ReplHelper {
-        let runtime = crate::Runtime::new();
+        let runtime = crate::runtime::Runtime::new();
         let helper = ReplHelper::new(runtime.engine(), false);
         helper.state.borrow_mut().update(
             vec![

@@ -14,7 +14,7 @@ use crate::output::stderr_color;
 use crate::output::{write_line, Stream};
 use crate::process::package::exit_request;
 use crate::reference::{function_docs, help_for, FnDoc};
-use crate::Runtime;
+use crate::runtime::Runtime;
 use rhai::{Dynamic, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -222,7 +222,7 @@ fn fields_of(value: &Dynamic) -> Vec<String> {
     if let Some(map) = value.read_lock::<rhai::Map>() {
         return map.keys().map(|k| k.to_string()).collect();
     }
-    if let Some(process) = value.read_lock::<crate::Process>() {
+    if let Some(process) = value.read_lock::<crate::process::Process>() {
         if let Some(fields) = process.attachment::<crate::process::package::ObjectFields>() {
             return fields.0.borrow().keys().map(|k| k.to_string()).collect();
         }
@@ -255,7 +255,7 @@ fn show(value: &Dynamic) -> String {
     if value.is_unit() {
         return crate::builtins::NONE_TEXT.into();
     }
-    if let Some(process) = value.read_lock::<crate::Process>() {
+    if let Some(process) = value.read_lock::<crate::process::Process>() {
         return process.to_string();
     }
     if let Some(blob) = value.read_lock::<rhai::Blob>() {

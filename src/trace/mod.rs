@@ -173,7 +173,7 @@ fn private_events_file() -> Result<std::os::fd::OwnedFd> {
     let _ = std::fs::remove_dir(&dir);
     let file = file.map_err(|e| {
         Error::new(
-            crate::ErrorKind::OSError,
+            crate::error::ErrorKind::OSError,
             format!("creating `{}`: {e}", path.display()),
         )
     })?;
@@ -265,7 +265,7 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let fail = |e: std::io::Error| {
         Error::new(
-            crate::ErrorKind::from_errno(nix::errno::Errno::from_raw(
+            crate::error::ErrorKind::from_errno(nix::errno::Errno::from_raw(
                 e.raw_os_error().unwrap_or(0),
             )),
             format!("writing `{}`: {e}", path.display()),
@@ -320,7 +320,7 @@ pub fn write_yaml(trace: &Trace, path: &Path) -> Result<()> {
 pub fn read_yaml(path: &Path) -> Result<Trace> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::new(
-            crate::ErrorKind::OSError,
+            crate::error::ErrorKind::OSError,
             format!("reading `{}`: {e}", path.display()),
         )
     })?;
