@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 mod worker;
 
-use crate::runtime::{Runtime, ScriptError};
+use crate::runtime::{Builder, Runtime, ScriptError};
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
@@ -114,10 +114,15 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    crate::signal::install_termination_handlers();
-    crate::runtime::raise_stack_limit();
+    // Every command: Ctrl-C and SIGTERM end scripts and their children, and values may nest
+    // deep.
+    let base = Runtime::builder().handle_signals(true).large_stack(true);
+    base.apply();
+    // A run writes only through procscript's unbuffered output, so forks need not flush
+    // Rust's buffered streams.
+    let unbuffered = base.clone().std_streams_unused(true);
     match cli.command {
-        None | Some(Command::Repl) => crate::repl::run(),
+        None | Some(Command::Repl) => crate::repl::run(base),
         Some(Command::Run {
             label,
             max_procs,
@@ -127,25 +132,20 @@ pub fn run() -> i32 {
             file,
             args,
         }) => {
-            crate::output::set_labels(label);
-            // From here on the binary writes only through procscript's unbuffered output.
-            crate::output::std_streams_unused();
-            crate::process::set_max_children(max_procs.unwrap_or(0));
-            if progress {
-                crate::progress::enable();
+            let mut builder = unbuffered
+                .labels(label)
+                .max_procs(max_procs.unwrap_or(0))
+                .progress(progress);
+            if let Some(path) = trace {
+                builder = builder.trace(path);
             }
-            if trace.is_none() && timeline.is_none() {
-                return report(Runtime::new().run_file(&file, &args));
+            if let Some(path) = timeline {
+                builder = builder.timeline(path);
             }
-            edge(traced_run(
-                &file,
-                &args,
-                trace.as_deref(),
-                timeline.as_deref(),
-            ))
+            report(builder.build().run_file(&file, &args))
         }
         Some(Command::Report { trace, svg }) => edge(show_report(&trace, svg.as_deref())),
-        Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
+        Some(Command::Check { file }) => report(base.build().compile_file(&file).map(|_| 0)),
         Some(Command::Doc {
             out,
             check,
@@ -154,7 +154,7 @@ pub fn run() -> i32 {
             let failed = run_examples(&examples)?;
             Ok(if failed { 1 } else { code })
         })),
-        Some(Command::Script(words)) => run_script_words(words),
+        Some(Command::Script(words)) => run_script_words(unbuffered, words),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -165,10 +165,7 @@ pub fn run() -> i32 {
             0
         }
         Some(Command::Man) => edge(man()),
-        Some(Command::Worker) => {
-            crate::output::std_streams_unused();
-            worker::main()
-        }
+        Some(Command::Worker) => worker::main(unbuffered),
     }
 }
 
@@ -178,36 +175,6 @@ fn edge(result: anyhow::Result<i32>) -> i32 {
         eprintln!("error: {error:#}");
         1
     })
-}
-
-/// `run --trace/--timeline`: the run, then the trace written where asked.
-fn traced_run(
-    file: &std::path::Path,
-    args: &[String],
-    trace_path: Option<&std::path::Path>,
-    timeline_path: Option<&std::path::Path>,
-) -> anyhow::Result<i32> {
-    use crate::trace;
-    let near = trace_path
-        .or(timeline_path)
-        .context("a trace or timeline path")?;
-    for (path, what) in [(trace_path, "trace"), (timeline_path, "timeline")] {
-        if let Some(path) = path {
-            trace::refuse_overwrite(path, file, what)?;
-        }
-    }
-    let tracing = trace::Tracing::start(near, &file.display().to_string())?;
-    let code = report(Runtime::new().run_file(file, args));
-    let recorded = tracing.finish(code)?;
-    if let Some(path) = trace_path {
-        trace::write_yaml(&recorded, path)?;
-        trace::announce("trace", path);
-    }
-    if let Some(path) = timeline_path {
-        trace::write_output(path, trace::timeline::render(&recorded).as_bytes())?;
-        trace::announce("timeline", path);
-    }
-    Ok(code)
 }
 
 /// `report TRACE [--svg FILE]`.
@@ -237,7 +204,7 @@ fn man() -> anyhow::Result<i32> {
 
 /// `procscript FILE [ARGS...]`, as `python FILE` runs a file (and so `#!/usr/bin/env
 /// procscript` scripts run directly).
-fn run_script_words(words: Vec<OsString>) -> i32 {
+fn run_script_words(base: Builder, words: Vec<OsString>) -> i32 {
     let mut words = words.into_iter();
     let file = PathBuf::from(words.next().unwrap_or_default());
     if !file.is_file() {
@@ -253,8 +220,7 @@ fn run_script_words(words: Vec<OsString>) -> i32 {
         return 2;
     }
     let args: Vec<String> = words.map(|w| w.to_string_lossy().into_owned()).collect();
-    crate::output::std_streams_unused();
-    report(Runtime::new().run_file(&file, &args))
+    report(base.build().run_file(&file, &args))
 }
 
 fn doc(out: Option<&std::path::Path>, check: bool) -> anyhow::Result<i32> {

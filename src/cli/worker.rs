@@ -19,6 +19,7 @@ use crate::pool::func::Func;
 use crate::pool::protocol::{ReplyMsg, ScriptMsg, HELLO, PROTOCOL};
 use crate::pool::remote::{closure_names, SERVE};
 use crate::pool::worker::{serve, Channel, ContextCaller};
+use crate::runtime::Builder;
 
 /// Moves the pool's channel off the standard streams: returns (input, output), both
 /// close-on-exec, and leaves stdin on `/dev/null` and stdout on stderr.
@@ -73,7 +74,7 @@ struct Serving {
 /// serves tasks until stdin ends. It takes no arguments and reads no script file or
 /// environment variable that could change what it runs: what it runs comes only from the
 /// pool, over its own channel.
-pub fn main() -> i32 {
+pub fn main(base: Builder) -> i32 {
     if std::io::stdin().is_terminal() {
         let _ = write_line(
             Stream::Stderr,
@@ -128,11 +129,11 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    serve_script(script, input, output)
+    serve_script(base, script, input, output)
 }
 
-fn serve_script(script: ScriptMsg, input: OwnedFd, output: OwnedFd) -> i32 {
-    let mut runtime = crate::runtime::Runtime::new();
+fn serve_script(base: Builder, script: ScriptMsg, input: OwnedFd, output: OwnedFd) -> i32 {
+    let mut runtime = base.build();
     let args: Vec<String> = script.args.iter().map(ToString::to_string).collect();
     runtime.set_args(&args);
     let ast = match runtime.compile_source(&script.name, &script.source) {

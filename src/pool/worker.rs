@@ -292,7 +292,7 @@ fn not_found(name: &str, arity: usize, remote: bool) -> Map {
 /// The catchable map for a task's error: the task's own kind when it raised a procscript
 /// error, `ProcessError` otherwise; the message says where in the task it happened.
 fn task_error(err: &EvalAltResult, source: Option<&str>, role: &str) -> Map {
-    let located = crate::diagnostic::locate(err, source);
+    let located = crate::diagnostic::Diagnostic::of(err, source);
     let mut inner = err;
     while let EvalAltResult::ErrorInFunctionCall(_, _, e, _) = inner {
         inner = e;

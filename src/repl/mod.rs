@@ -14,7 +14,7 @@ use crate::output::stderr_color;
 use crate::output::{write_line, Stream};
 use crate::process::package::exit_request;
 use crate::reference::{function_docs, help_for, FnDoc};
-use crate::runtime::Runtime;
+use crate::runtime::{Builder, Runtime};
 use rhai::{Dynamic, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -69,9 +69,9 @@ enum Step {
 }
 
 impl Session {
-    fn new() -> Self {
+    fn new(builder: Builder) -> Self {
         Self {
-            runtime: Runtime::new(),
+            runtime: builder.build(),
             scope: Scope::new(),
             functions: AST::empty(),
             transcript: String::new(),
@@ -359,8 +359,8 @@ fn command(input: &str) -> Command<'_> {
 }
 
 /// Runs the REPL until `quit`, Ctrl-D or `exit(n)`; returns the exit code.
-pub fn run() -> i32 {
-    let mut session = Session::new();
+pub fn run(builder: Builder) -> i32 {
+    let mut session = Session::new(builder);
     let docs: Vec<FnDoc> = function_docs(session.runtime.engine());
     let color = crate::output::color_allowed() && std::io::stdout().is_terminal();
     let helper = ReplHelper::new(session.runtime.engine(), color);

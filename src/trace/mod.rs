@@ -181,12 +181,9 @@ fn private_events_file() -> Result<std::os::fd::OwnedFd> {
 }
 
 impl Tracing {
-    /// Starts recording events for a run of `script`.
-    ///
-    /// The events file has no name (see the module docs): `near`, the output path, is no
-    /// longer used for it and is kept for compatibility.
-    pub fn start(near: &Path, script: &str) -> Result<Self> {
-        let _ = near;
+    /// Starts recording events for a run of `script`. The events file has no name (see
+    /// [`private_events_file`]).
+    pub fn start(script: &str) -> Result<Self> {
         let main_pid = nix::unistd::getpid().as_raw();
         // The standard library opens files close-on-exec, so programs a script runs do not
         // inherit the events file; forked children do, which is the point.
