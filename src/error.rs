@@ -41,8 +41,9 @@ pub enum ErrorKind {
     Full,
     /// A non-blocking call that would have to wait (`EAGAIN`, `EINPROGRESS`).
     BlockingIOError,
-    /// Ctrl-C or SIGTERM stopped the script; not catchable by scripts.
-    Interrupted,
+    /// Ctrl-C or SIGTERM (the signal number) stopped the script; not catchable by scripts,
+    /// which end with 128 + the signal, as a shell reports it.
+    Interrupted(i32),
     /// An index outside a sequence.
     IndexError,
     /// A field that an object does not have (`get_lock()` of a raw value).
@@ -80,7 +81,7 @@ impl ErrorKind {
             Self::Empty => "Empty",
             Self::Full => "Full",
             Self::BlockingIOError => "BlockingIOError",
-            Self::Interrupted => "Interrupted",
+            Self::Interrupted(_) => "Interrupted",
             Self::IndexError => "IndexError",
             Self::AttributeError => "AttributeError",
             Self::KeyboardInterrupt => "KeyboardInterrupt",
@@ -151,7 +152,7 @@ impl Error {
         }
     }
 
-    /// The same error with an errno (or, for [`ErrorKind::Interrupted`], the exit code).
+    /// The same error with an errno.
     pub fn with_errno(mut self, errno: i32) -> Self {
         self.errno = Some(errno);
         self
@@ -162,7 +163,12 @@ impl Error {
         let mut map = Map::new();
         map.insert("kind".into(), self.kind.name().into());
         map.insert("message".into(), self.message.clone().into());
-        if let Some(errno) = self.errno {
+        // An interruption shows the exit code it ends the script with.
+        let errno = match self.kind {
+            ErrorKind::Interrupted(signal) => Some(128 + signal),
+            _ => self.errno,
+        };
+        if let Some(errno) = errno {
             map.insert("errno".into(), Dynamic::from_int(errno.into()));
         }
         map
@@ -189,8 +195,8 @@ impl From<Error> for Box<EvalAltResult> {
     /// A catchable runtime error carrying the map, except for an interruption, which ends
     /// the script (uncatchably) with its exit code.
     fn from(error: Error) -> Self {
-        if error.kind == ErrorKind::Interrupted {
-            let code = error.errno.unwrap_or(130);
+        if let ErrorKind::Interrupted(signal) = error.kind {
+            let code = 128 + signal;
             return EvalAltResult::ErrorTerminated(Dynamic::from_int(code.into()), Position::NONE)
                 .into();
         }

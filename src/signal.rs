@@ -197,9 +197,8 @@ pub fn check() -> Result<()> {
     match pending() {
         None => Ok(()),
         Some(signal) => Err(Error::new(
-            ErrorKind::Interrupted,
+            ErrorKind::Interrupted(signal as i32),
             format!("interrupted by {}", signal.as_str()),
-        )
-        .with_errno(128 + signal as i32)),
+        )),
     }
 }

@@ -194,7 +194,7 @@ fn not_running(errno: Option<Errno>) -> Error {
 
 /// The connection broke in the middle of a call.
 fn lost(cause: &Error) -> Error {
-    if cause.kind == ErrorKind::Interrupted {
+    if matches!(cause.kind, ErrorKind::Interrupted(_)) {
         return cause.clone();
     }
     Error::new(

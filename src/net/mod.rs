@@ -557,7 +557,7 @@ pub fn create_connection(
         match attempt() {
             Ok(socket) => return Ok(socket),
             // Ctrl-C or SIGTERM ends the attempts at once.
-            Err(e) if e.kind == ErrorKind::Interrupted => return Err(e),
+            Err(e) if matches!(e.kind, ErrorKind::Interrupted(_)) => return Err(e),
             Err(e) => last = Some(e),
         }
     }
