@@ -9,17 +9,17 @@ use rhai::{Array, Dynamic, Map, INT};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Rhai's `a..b` and `range(a, b)`.
-pub type ExclusiveRange = std::ops::Range<INT>;
+pub(crate) type ExclusiveRange = std::ops::Range<INT>;
 /// Rhai's `a..=b`.
-pub type InclusiveRange = std::ops::RangeInclusive<INT>;
+pub(crate) type InclusiveRange = std::ops::RangeInclusive<INT>;
 
 /// A `TypeError` with `message`: the one way a native says a value has the wrong type.
-pub fn type_error(message: impl Into<String>) -> Error {
+pub(crate) fn type_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::TypeError, message)
 }
 
 /// `TypeError: {what} must be {expected}, not {type}`, the type named as scripts know it.
-pub fn must_be(what: impl std::fmt::Display, expected: &str, value: &Dynamic) -> Error {
+pub(crate) fn must_be(what: impl std::fmt::Display, expected: &str, value: &Dynamic) -> Error {
     type_error(format!(
         "{what} must be {expected}, not {}",
         type_name(value)
@@ -27,7 +27,7 @@ pub fn must_be(what: impl std::fmt::Display, expected: &str, value: &Dynamic) ->
 }
 
 /// A number of seconds (an int or a float, not negative), `()` meaning "no limit".
-pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>> {
+pub(crate) fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>> {
     let secs = if value.is_unit() {
         return Ok(None);
     } else if let Ok(i) = value.as_int() {
@@ -49,7 +49,7 @@ pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>> {
 
 /// A timeout that may also be Python's `block` flag: seconds, `()` for none, `true` (wait
 /// without limit) or `false` (do not wait at all).
-pub fn flag_or_seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>> {
+pub(crate) fn flag_or_seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>> {
     match value.as_bool() {
         Ok(true) => Ok(None),
         Ok(false) => Ok(Some(Duration::ZERO)),
@@ -58,7 +58,7 @@ pub fn flag_or_seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>> 
 }
 
 /// A map of options, `()` meaning an empty one.
-pub fn map_or_empty(value: Dynamic, what: &str) -> Result<Map> {
+pub(crate) fn map_or_empty(value: Dynamic, what: &str) -> Result<Map> {
     if value.is_unit() {
         return Ok(Map::new());
     }
@@ -68,7 +68,7 @@ pub fn map_or_empty(value: Dynamic, what: &str) -> Result<Map> {
 
 /// Takes the option `key` of type `T` out of `map` (`()` counts as absent); `expected`
 /// names the type in the error (`"a string"`).
-pub fn take_typed<T: rhai::Variant + Clone>(
+pub(crate) fn take_typed<T: rhai::Variant + Clone>(
     map: &mut Map,
     key: &str,
     expected: &str,
@@ -88,7 +88,7 @@ pub fn take_typed<T: rhai::Variant + Clone>(
 ///
 /// Natives that take a list use this, so that `Process(task, range(0, 3))` works as it
 /// would with `[0, 1, 2]`.
-pub fn as_array(value: &Dynamic) -> Option<Array> {
+pub(crate) fn as_array(value: &Dynamic) -> Option<Array> {
     if let Some(array) = value.read_lock::<Array>() {
         return Some(array.clone());
     }
@@ -103,14 +103,14 @@ pub fn as_array(value: &Dynamic) -> Option<Array> {
 
 /// The name a script sees for the type of `value`: what `type_of()` says (`i64`, `string`,
 /// `Process`, `range`), never a Rust path. Use it in every message that names a type.
-pub fn type_name(value: &Dynamic) -> String {
+pub(crate) fn type_name(value: &Dynamic) -> String {
     script_type_name(value.type_name())
 }
 
 /// `text` with every Rust type path in it (`procscript::net::Socket`,
 /// `core::ops::range::Range<i64>`) replaced by the name scripts know (`Socket`, `range`): the
 /// last line of defence that keeps Rust's names out of messages.
-pub fn without_rust_paths(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn without_rust_paths(text: &str) -> std::borrow::Cow<'_, str> {
     const ROOTS: [&str; 5] = ["procscript::", "core::", "alloc::", "std::", "rhai::"];
     if !ROOTS.iter().any(|root| text.contains(root)) {
         return std::borrow::Cow::Borrowed(text);
@@ -155,7 +155,7 @@ pub fn without_rust_paths(text: &str) -> std::borrow::Cow<'_, str> {
 /// A Rust type name as scripts know it: `procscript::process::Process` → `Process`,
 /// `core::ops::range::Range<i64>` → `range`, `alloc::string::String` → `string`. Names
 /// without a path (`i64`, `blob`, `()`) are kept.
-pub fn script_type_name(rust: &str) -> String {
+pub(crate) fn script_type_name(rust: &str) -> String {
     let rust = rust.trim();
     // The outer type's path, without generic arguments.
     let (path, generics) = match rust.find('<') {

@@ -93,7 +93,7 @@ impl ErrorKind {
     }
 
     /// The kind Python gives an errno (`OSError` when there is no subclass for it).
-    pub fn from_errno(errno: nix::errno::Errno) -> Self {
+    pub(crate) fn from_errno(errno: nix::errno::Errno) -> Self {
         use nix::errno::Errno;
         match errno {
             Errno::ENOENT => Self::FileNotFoundError,
@@ -121,7 +121,7 @@ pub struct Error {
 }
 
 /// Result of a procscript operation.
-pub type Result<T> = std::result::Result<T, Error>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// An error of `kind` with `message`.
@@ -134,17 +134,17 @@ impl Error {
     }
 
     /// A [`ErrorKind::ProcessError`].
-    pub fn process(message: impl Into<String>) -> Self {
+    pub(crate) fn process(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::ProcessError, message)
     }
 
     /// A [`ErrorKind::ValueError`].
-    pub fn value(message: impl Into<String>) -> Self {
+    pub(crate) fn value(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::ValueError, message)
     }
 
     /// An OS error while doing `what`: the one place an errno becomes an [`Error`].
-    pub fn os(what: impl fmt::Display, errno: nix::errno::Errno) -> Self {
+    pub(crate) fn os(what: impl fmt::Display, errno: nix::errno::Errno) -> Self {
         Self {
             kind: ErrorKind::from_errno(errno),
             message: format!("{what}: {} (errno {})", errno.desc(), errno as i32),
@@ -175,7 +175,7 @@ impl Error {
     }
 
     /// Reads an error back from a caught map, when it has procscript's shape.
-    pub fn kind_and_message(value: &Dynamic) -> Option<(String, String)> {
+    pub(crate) fn kind_and_message(value: &Dynamic) -> Option<(String, String)> {
         let map = value.read_lock::<Map>()?;
         let kind = map.get("kind")?.clone().into_string().ok()?;
         let message = map.get("message")?.clone().into_string().ok()?;

@@ -29,7 +29,7 @@ use crate::sys::{wait, Deadline};
 
 /// Which standard stream to write to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// File descriptor 1.
     Stdout,
     /// File descriptor 2.
@@ -57,7 +57,7 @@ static LABELS: AtomicU8 = AtomicU8::new(0);
 /// Prefixes every printed line with the printing process's name and pid
 /// (`[Process-1 4242] alex is piaoing`), coloured per process when stdout is a terminal and
 /// `NO_COLOR` is unset, as `docker compose` and `honcho` do. Lines stay whole.
-pub fn set_labels(on: bool) {
+pub(crate) fn set_labels(on: bool) {
     let color = color_allowed() && std::io::stdout().is_terminal();
     LABELS.store(
         if !on {
@@ -78,7 +78,7 @@ const LABEL_COLORS: [u8; 10] = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
 /// bar cleared around it; with `--label`, each line labelled with the printing process's
 /// name and pid, which `identity` gives (it is called only then). A reader that has gone
 /// is remembered ([`stdout_closed`]), so that the script ends quietly.
-pub fn print(text: &str, identity: impl FnOnce() -> (String, i32)) {
+pub(crate) fn print(text: &str, identity: impl FnOnce() -> (String, i32)) {
     let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
         0 => write_line(Stream::Stdout, text),
         mode => {
@@ -108,21 +108,21 @@ fn labelled_as(name: &str, pid: i32, text: &str, color: bool) -> String {
 }
 
 /// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
-pub const EXIT_PIPE_CLOSED: i32 = 141;
+pub(crate) const EXIT_PIPE_CLOSED: i32 = 141;
 
 /// Whether a `print` of this process found standard output's reader gone.
-pub fn stdout_closed() -> bool {
+pub(crate) fn stdout_closed() -> bool {
     STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
 /// Whether colour is allowed at all: `NO_COLOR` unset or empty (<https://no-color.org>).
 /// The one place that reads it.
-pub fn color_allowed() -> bool {
+pub(crate) fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Whether diagnostics on stderr get colour: a terminal, and `NO_COLOR` unset.
-pub fn stderr_color() -> bool {
+pub(crate) fn stderr_color() -> bool {
     color_allowed() && std::io::stderr().is_terminal()
 }
 
@@ -131,7 +131,7 @@ pub fn stderr_color() -> bool {
 /// it stays whole there too.
 ///
 /// Returns `EPIPE` when the reader has gone, so that the caller can end quietly.
-pub fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
+pub(crate) fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
     let mut line = Vec::with_capacity(text.len() + 1);
     line.extend_from_slice(text.as_bytes());
     line.push(b'\n');
@@ -154,7 +154,7 @@ fn may_split(stream: Stream) -> bool {
 
 /// The lock that keeps long lines whole through a pipe: a robust futex in shared memory
 /// (see [`crate::sys::lock`]), so a holder killed mid-line frees it for the next writer.
-pub struct LineLock(RawLock);
+pub(crate) struct LineLock(RawLock);
 
 thread_local! {
     /// The run's line lock, made on first use; `None` if shared memory could not be mapped.
@@ -162,13 +162,13 @@ thread_local! {
 }
 
 /// The lock held; released on drop.
-pub struct LineLockGuard(Rc<LineLock>);
+pub(crate) struct LineLockGuard(Rc<LineLock>);
 
 impl LineLock {
     /// The run's line lock, made on first use. [`flush_std_streams`], which runs before every
     /// fork, makes it, so that the first fork already shares it. `None` if shared memory
     /// could not be mapped: long lines are then written without it, as before.
-    pub fn shared() -> Option<Rc<LineLock>> {
+    pub(crate) fn shared() -> Option<Rc<LineLock>> {
         LINE_LOCK.with(|cell| {
             cell.get_or_init(|| {
                 let shm = Shm::new(LOCK_AREA + SLOT).ok()?;
@@ -180,7 +180,7 @@ impl LineLock {
 
     /// Takes the lock, waiting while another process holds it; a holder that died is taken
     /// over. Ctrl-C or SIGTERM end the wait with `EINTR`.
-    pub fn acquire(self: Rc<Self>) -> Result<LineLockGuard, Errno> {
+    pub(crate) fn acquire(self: Rc<Self>) -> Result<LineLockGuard, Errno> {
         match self
             .0
             .acquire(Deadline::NEVER, OnDeadHolder::TakeOver, "the line lock")
@@ -202,7 +202,7 @@ impl Drop for LineLockGuard {
 /// After a short write (a slow or stopped reader, or a signal) it waits for room in the
 /// wait primitive, so Ctrl-C or SIGTERM end the write at once: `EINTR` is returned and the
 /// script stops at its next check.
-pub fn write_all(stream: Stream, mut bytes: &[u8]) -> Result<(), Errno> {
+pub(crate) fn write_all(stream: Stream, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
         match nix::unistd::write(stream.fd(), bytes) {
             Ok(n) => bytes = &bytes[n..],
@@ -238,7 +238,7 @@ static STD_STREAMS_IN_USE: AtomicBool = AtomicBool::new(true);
 /// (`print!`, `eprintln!`) while scripts run, so forks need not flush them. The `procscript`
 /// binary does; a host that prints that way must not. Each flush locks and writes the
 /// handles' state, a page that then faults in both processes after every fork.
-pub fn std_streams_unused() {
+pub(crate) fn std_streams_unused() {
     STD_STREAMS_IN_USE.store(false, Ordering::Relaxed);
 }
 
@@ -246,7 +246,7 @@ pub fn std_streams_unused() {
 ///
 /// procscript's writes are unbuffered; this catches text a host wrote with `print!`. Runs
 /// before every fork, so it also makes the [`LineLock`] the new process will share.
-pub fn flush_std_streams() {
+pub(crate) fn flush_std_streams() {
     let _ = LineLock::shared();
     if STD_STREAMS_IN_USE.load(Ordering::Relaxed) {
         let _ = std::io::stdout().flush();

@@ -12,7 +12,7 @@ thread_local! {
 }
 
 /// Shows the children bar from now on, in this process.
-pub fn enable() {
+pub(crate) fn enable() {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -40,22 +40,22 @@ fn with_bar(f: impl FnOnce(&ProgressBar)) {
 }
 
 /// A child was started.
-pub fn started() {
+pub(crate) fn started() {
     with_bar(|bar| bar.inc_length(1));
 }
 
 /// A child was seen to end.
-pub fn finished() {
+pub(crate) fn finished() {
     with_bar(|bar| bar.inc(1));
 }
 
 /// Clears the bar (at the end of the run).
-pub fn finish() {
+pub(crate) fn finish() {
     with_bar(ProgressBar::finish_and_clear);
 }
 
 /// Forgets the parent's bar in a new child, without drawing or freeing it.
-pub fn forget_in_child() {
+pub(crate) fn forget_in_child() {
     BAR.with(|b| {
         if let Some(bar) = b.borrow_mut().take() {
             std::mem::forget(bar);
@@ -65,7 +65,7 @@ pub fn forget_in_child() {
 
 /// Runs `write` with the bar cleared away, then redraws it, so printed lines do not tangle
 /// with it on the terminal.
-pub fn around<R>(write: impl FnOnce() -> R) -> R {
+pub(crate) fn around<R>(write: impl FnOnce() -> R) -> R {
     match own_bar() {
         Some(bar) if !bar.is_hidden() => bar.suspend(write),
         _ => write(),

@@ -32,7 +32,7 @@ fn set_limits(engine: &mut Engine) {
 ///
 /// Keeps the engine's optimization level at `Simple`: `Full` would fold calls such as
 /// `getpid()` into constants at compile time.
-pub fn install(engine: &mut Engine) {
+pub(crate) fn install(engine: &mut Engine) {
     crate::process::prepare();
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
@@ -460,7 +460,7 @@ impl Runtime {
 }
 
 /// Whether an error is an uncaught `KeyboardInterrupt` (which ends a run with 130).
-pub fn is_keyboard_interrupt(err: &EvalAltResult) -> bool {
+pub(crate) fn is_keyboard_interrupt(err: &EvalAltResult) -> bool {
     match err.unwrap_inner() {
         EvalAltResult::ErrorRuntime(value, _) => crate::error::Error::kind_and_message(value)
             .is_some_and(|(kind, _)| kind == crate::error::ErrorKind::KeyboardInterrupt.name()),

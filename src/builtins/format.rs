@@ -154,6 +154,7 @@ def_package! {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod format_functions {
     /// Shows an array as `[1, "two", [3]]`, however deeply it nests.
     #[rhai_fn(

@@ -4,7 +4,7 @@
 //!
 //! Glue only: conversions between script values, no system calls beyond the clocks.
 
-pub mod format;
+pub(crate) mod format;
 
 use rhai::def_package;
 use rhai::plugin::*;
@@ -26,7 +26,7 @@ def_package! {
 
 /// Python's `repr()` of bytes: `b'hello'`, with `\n`, `\r`, `\t`, `\\`, `\xNN` escapes, in
 /// single quotes unless the bytes hold a `'` and no `"` (then in double quotes, as Python).
-pub fn bytes_repr(bytes: &[u8]) -> String {
+pub(crate) fn bytes_repr(bytes: &[u8]) -> String {
     let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
         '"'
     } else {
@@ -51,11 +51,11 @@ pub fn bytes_repr(bytes: &[u8]) -> String {
 }
 
 /// What `()` prints as: Python's `None`.
-pub const NONE_TEXT: &str = "None";
+pub(crate) const NONE_TEXT: &str = "None";
 
 /// A value as `print` and `str()` show it: strings as they are, everything else through the
 /// script-visible `to_string` (so a process prints as `<Process ...>`, a blob as `b'...'`).
-pub fn to_text(ctx: &NativeCallContext, value: &mut Dynamic) -> String {
+pub(crate) fn to_text(ctx: &NativeCallContext, value: &mut Dynamic) -> String {
     if let Some(text) = value.read_lock::<ImmutableString>() {
         return text.to_string();
     }
@@ -67,7 +67,7 @@ pub fn to_text(ctx: &NativeCallContext, value: &mut Dynamic) -> String {
 
 /// The items of anything a `for` loop can walk (arrays, ranges, stepped ranges, strings,
 /// blobs), or the keys of a map, as Python's `list()` gives them.
-pub fn list_of(ctx: &NativeCallContext, value: Dynamic) -> Result<Array, Error> {
+pub(crate) fn list_of(ctx: &NativeCallContext, value: Dynamic) -> Result<Array, Error> {
     if let Some(array) = as_array(&value) {
         return Ok(array);
     }
@@ -201,6 +201,7 @@ fn strip_set(chars: &str) -> impl Fn(char) -> bool + '_ {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod builtin_functions {
     use super::*;
 

@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-mod worker;
+pub mod worker;
 
 use crate::runtime::{Builder, Runtime, ScriptError};
 use anyhow::Context;

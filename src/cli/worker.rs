@@ -1,5 +1,5 @@
 //! `procscript worker`: a worker of a Pool with remote hosts, started by the pool through
-//! ssh (see [`crate::pool::remote`]). It reads the script message, compiles the script
+//! ssh (see `pool::remote`). It reads the script message, compiles the script
 //! without running its statements, and serves tasks until stdin ends.
 
 use std::cell::{Cell, RefCell};
@@ -74,7 +74,7 @@ struct Serving {
 /// serves tasks until stdin ends. It takes no arguments and reads no script file or
 /// environment variable that could change what it runs: what it runs comes only from the
 /// pool, over its own channel.
-pub fn main(base: Builder) -> i32 {
+pub(crate) fn main(base: Builder) -> i32 {
     if std::io::stdin().is_terminal() {
         let _ = write_line(
             Stream::Stderr,
@@ -230,5 +230,55 @@ fn serve_script(base: Builder, script: ScriptMsg, input: OwnedFd, output: OwnedF
             );
             1
         }
+    }
+}
+
+/// The pool's side of a remote worker's channel, for `tests/remote_pool.rs`, which plays the
+/// pool over a pipe: the one thing a test cannot reach through the binary's command line.
+#[doc(hidden)]
+pub mod wire {
+    use rhai::{Dynamic, Map};
+
+    use crate::ipc::pipe;
+    use crate::pool::protocol::{ScriptMsg, TaskMsg, PROTOCOL};
+
+    /// What a pool writes to a worker: the script message for `source` (`job.rhai` on
+    /// `node1`), then one task per `(function, items)`, job numbers counting from 0.
+    pub fn session(source: &str, tasks: &[(&str, Vec<Dynamic>)]) -> Vec<u8> {
+        let script = ScriptMsg {
+            protocol: PROTOCOL,
+            name: "job.rhai".into(),
+            source: source.into(),
+            host: "node1".into(),
+            args: Vec::new(),
+            constants: Map::new(),
+            closures: Vec::new(),
+            init: Dynamic::UNIT,
+        };
+        let mut input = pipe::frame(&script.into_value(), str::to_string).expect("a frame");
+        for (job, (function, items)) in tasks.iter().enumerate() {
+            let task = TaskMsg {
+                job: job as u64,
+                index: 0,
+                function: function.to_string(),
+                curry: Vec::new(),
+                items: items.clone(),
+                star: false,
+            };
+            input.extend(task.frame(str::to_string).expect("a frame"));
+        }
+        input
+    }
+
+    /// The replies framed in `bytes`, each as its value's debug text, and how many bytes
+    /// they took.
+    pub fn replies(bytes: &[u8]) -> (Vec<String>, usize) {
+        let mut replies = Vec::new();
+        let mut at = 0;
+        while let Ok(Some((value, used))) = pipe::unframe(&bytes[at..], "the test") {
+            replies.push(format!("{value:?}"));
+            at += used;
+        }
+        (replies, at)
     }
 }

@@ -8,8 +8,8 @@
 //! A command with a `host` runs there through the local `ssh` ([`remote`]): it is started
 //! here as the `ssh` command that runs it, so everything above applies to that `ssh`.
 
-pub mod package;
-pub mod remote;
+pub(crate) mod package;
+pub(crate) mod remote;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
@@ -19,15 +19,17 @@ use nix::errno::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::exec::{pipe, wait_ready, Child};
-pub use crate::process::exec::{
-    pipes_of, release_pipes, start, write_all, Command, Pipes, Reader, Stdio, EXEC_FAILED_CODE,
-};
+pub(crate) use crate::process::exec::{pipes_of, start, write_all, Command, Pipes, Reader, Stdio};
 use crate::process::{Options, Process};
 use remote::Remote;
 
 /// A process handle that will run `command` when started, here or (with `remote`) on
 /// another host through ssh.
-pub fn process(command: Command, remote: Option<&Remote>, options: Options) -> Result<Process> {
+pub(crate) fn process(
+    command: Command,
+    remote: Option<&Remote>,
+    options: Options,
+) -> Result<Process> {
     let label = remote::label(&command, remote);
     let command = match remote {
         Some(remote) => remote::localize(&command, remote, None)?,
@@ -39,7 +41,7 @@ pub fn process(command: Command, remote: Option<&Remote>, options: Options) -> R
 /// Feeds `input` to `stdin` (then closes it) while reading `stdout` and `stderr` to end of
 /// file, all at once with `poll`, so that neither side can fill a pipe and stall the other.
 /// Returns `false` if `deadline` passed first.
-pub fn communicate(
+pub(crate) fn communicate(
     stdin: Option<OwnedFd>,
     mut input: &[u8],
     stdout: &mut Reader,
@@ -107,7 +109,7 @@ pub fn communicate(
 
 /// Options of `run` and `pipeline`.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// Bytes for the (first) program's standard input; stdin is inherited when `None`.
     pub input: Option<Vec<u8>>,
     /// Longest time to wait before killing everything with SIGKILL.
@@ -120,7 +122,7 @@ pub struct RunOptions {
 
 /// One program of a pipeline (or the one program of `run`).
 #[derive(Debug, Clone)]
-pub struct Stage {
+pub(crate) struct Stage {
     /// The program and its arguments.
     pub argv: Vec<String>,
     /// The host it runs on, if not here.
@@ -135,7 +137,7 @@ impl From<Vec<String>> for Stage {
 
 /// What `run` and `pipeline` give back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Exit code of each program (minus the signal number if one ended it).
     pub codes: Vec<i64>,
     /// The (last) program's standard output.
@@ -148,7 +150,7 @@ pub struct Outcome {
 /// stdout feeds the next one's stdin, the last one's stdout and everyone's stderr are
 /// captured. On timeout every program is killed (SIGKILL) and reaped, and the result is a
 /// `TimeoutError`. A remote stage whose ssh failed is a `ConnectionError`.
-pub fn run_pipeline(stages: Vec<Stage>, options: RunOptions) -> Result<Outcome> {
+pub(crate) fn run_pipeline(stages: Vec<Stage>, options: RunOptions) -> Result<Outcome> {
     if stages.is_empty() {
         return Err(Error::value("a pipeline needs at least one command"));
     }
@@ -274,4 +276,4 @@ pub fn run_pipeline(stages: Vec<Stage>, options: RunOptions) -> Result<Outcome> 
     })
 }
 
-pub use package::{process_from_map, CommandPackage};
+pub use package::CommandPackage;

@@ -256,7 +256,7 @@ fn outcome_map(outcome: Outcome, pipeline: bool) -> Map {
 }
 
 /// `Process(#{ command: argv, cwd, env, stdin, stdout, stderr, host, ssh, name, daemon })`.
-pub fn process_from_map(mut map: Map) -> Result<Process, Error> {
+pub(crate) fn process_from_map(mut map: Map) -> Result<Process, Error> {
     let argv = argv(map.remove("command").unwrap_or(Dynamic::UNIT))?;
     let mut command = Command::new(argv);
     let remote = RemoteSpec::take(&mut map)?.remote()?;
@@ -390,6 +390,7 @@ fn pipeline_stages(commands: Dynamic, default: &RemoteSpec) -> Result<Vec<Stage>
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod command_functions {
     use super::*;
 

@@ -8,8 +8,8 @@
 //! script so a child process, which fails far from where its code was read, can still show
 //! the line.
 
-pub mod excerpt;
-pub mod line_map;
+pub(crate) mod excerpt;
+pub(crate) mod line_map;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -27,12 +27,12 @@ thread_local! {
 }
 
 /// Remembers the text of a script under the name its errors will carry.
-pub fn register_source(name: &str, text: &str) {
+pub(crate) fn register_source(name: &str, text: &str) {
     SOURCES.with(|s| s.borrow_mut().insert(name.to_string(), Rc::from(text)));
 }
 
 /// The text registered under `name` (what a remote pool worker is sent).
-pub fn source_text(name: &str) -> Option<Rc<str>> {
+pub(crate) fn source_text(name: &str) -> Option<Rc<str>> {
     SOURCES.with(|s| s.borrow().get(name).cloned())
 }
 
@@ -101,7 +101,7 @@ impl std::fmt::Display for Diagnostic {
 
 /// The one-line message of an error, without position: procscript's own errors as
 /// `Kind: message`, Rhai's in its words.
-pub fn message(err: &EvalAltResult) -> String {
+pub(crate) fn message(err: &EvalAltResult) -> String {
     let text = raw_message(err);
     crate::convert::without_rust_paths(&text).into_owned()
 }
@@ -203,7 +203,11 @@ fn locate(err: &EvalAltResult, source: Option<&str>) -> Diagnostic {
 /// One line of help for a Python habit that Rhai rejects (keyword arguments, `import os`,
 /// `def`, `True`/`None`, f-strings, `:` blocks ...), found on the error's line or the line
 /// before it (`import os` fails only at the next line). `None` when nothing fits.
-pub fn python_hint(message: &str, text: Option<&str>, line: Option<usize>) -> Option<String> {
+pub(crate) fn python_hint(
+    message: &str,
+    text: Option<&str>,
+    line: Option<usize>,
+) -> Option<String> {
     let lines: Vec<&str> = text.map(|t| t.lines().collect()).unwrap_or_default();
     let at = |n: usize| lines.get(n.wrapping_sub(1)).copied().map(strip_comment);
     let here = line.and_then(at).unwrap_or("");

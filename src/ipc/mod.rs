@@ -6,11 +6,11 @@
 //! socket pairs made *before* `fork`, so the processes started afterwards share it. Blocking
 //! waits use futexes on that memory, or `poll` on the descriptors; no threads.
 
-pub mod codec;
-pub mod package;
-pub mod pipe;
-pub mod queue;
-pub mod sync;
-pub mod value;
+pub(crate) mod codec;
+pub(crate) mod package;
+pub(crate) mod pipe;
+pub(crate) mod queue;
+pub(crate) mod sync;
+pub(crate) mod value;
 
-pub use package::{register_with_syntax, IpcPackage};
+pub use package::IpcPackage;

@@ -116,7 +116,7 @@ impl Held {
 /// take part through natives named `__enter__(x)` and `__exit__(x)`, as Python's context
 /// managers do (a Pool registers them), or through `acquire()` and `release()` (a manager's
 /// `Lock` proxy).
-pub fn register_with_syntax(engine: &mut Engine) {
+pub(crate) fn register_with_syntax(engine: &mut Engine) {
     engine
         .register_custom_syntax(["with", "$expr$", "$block$"], false, |context, inputs| {
             let guard = context.eval_expression_tree(&inputs[0])?;
@@ -173,6 +173,7 @@ fn with_context_manager(
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod ipc_functions {
     use super::*;
 

@@ -72,11 +72,11 @@ use crate::sys::shm::Shm;
 use crate::sys::Deadline;
 
 /// How much an unbounded queue's pipe is asked to hold.
-pub const PIPE_SIZE: i32 = 1 << 20;
+pub(crate) const PIPE_SIZE: i32 = 1 << 20;
 
 /// The largest unit written at once, and the size of a full chunk: `PIPE_BUF`, up to which a
 /// pipe write is atomic.
-pub const CHUNK: usize = 4096;
+pub(crate) const CHUNK: usize = 4096;
 const TAG: usize = 16;
 /// Data bytes in a full chunk (and at most in the last one).
 const CHUNK_DATA: usize = CHUNK - 2 * TAG;
@@ -388,11 +388,11 @@ struct Inner {
 
 /// A multi-producer, multi-consumer queue shared by the processes forked after it was made.
 #[derive(Clone)]
-pub struct Queue(Rc<Inner>);
+pub(crate) struct Queue(Rc<Inner>);
 
 impl Queue {
     /// A queue; `maxsize` 0 means unbounded. `name` is what messages call it.
-    pub fn new(maxsize: u32, name: &'static str) -> Result<Self> {
+    pub(crate) fn new(maxsize: u32, name: &'static str) -> Result<Self> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| Error::os(format_args!("pipe for a {name}"), e))?;
         // Best effort: the default 64 KiB still works, only sooner makes writers wait.
@@ -409,7 +409,7 @@ impl Queue {
 
     /// The descriptor a waiter watches for messages (`wait([q])`), while the queue is open
     /// in this process.
-    pub fn reader_fd(&self) -> Option<std::os::fd::RawFd> {
+    pub(crate) fn reader_fd(&self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
         self.0
             .fds
@@ -419,7 +419,7 @@ impl Queue {
     }
 
     /// The bound given at creation (0: none).
-    pub fn maxsize(&self) -> u32 {
+    pub(crate) fn maxsize(&self) -> u32 {
         self.0.maxsize
     }
 
@@ -492,7 +492,7 @@ impl Queue {
 
     /// Puts a value, taking at most `timeout` (`Full`): a put that runs out of time part way
     /// through a message leaves nothing a reader would see.
-    pub fn put(
+    pub(crate) fn put(
         &self,
         value: &Dynamic,
         timeout: Option<Duration>,
@@ -756,7 +756,7 @@ impl Queue {
 
     /// Takes the oldest value, waiting at most `timeout` for one to start (`Empty`); once a
     /// message has started, the rest is waited for as long as its writer is alive.
-    pub fn get(&self, timeout: Option<Duration>) -> Result<Dynamic> {
+    pub(crate) fn get(&self, timeout: Option<Duration>) -> Result<Dynamic> {
         self.check_broken()?;
         let fds = self.0.fds.borrow();
         let Some((read, _)) = fds.as_ref() else {
@@ -1214,13 +1214,13 @@ impl Queue {
     // ------------------------------------------------------------------ the rest
 
     /// About how many messages are waiting (other processes may be putting or getting).
-    pub fn qsize(&self) -> u64 {
+    pub(crate) fn qsize(&self) -> u64 {
         let used = self.word(ALLOC).load(Acquire).wrapping_sub(self.rstate().0) as i32;
         used.max(0) as u64
     }
 
     /// Whether no message is waiting right now. `OSError` after `close()`, as in Python.
-    pub fn empty(&self) -> Result<bool> {
+    pub(crate) fn empty(&self) -> Result<bool> {
         let fds = self.0.fds.borrow();
         let Some((read, _)) = fds.as_ref() else {
             return Err(Error::new(
@@ -1232,24 +1232,24 @@ impl Queue {
     }
 
     /// Whether a bounded queue has no free place right now.
-    pub fn full(&self) -> bool {
+    pub(crate) fn full(&self) -> bool {
         self.0.maxsize > 0 && self.qsize() >= u64::from(self.0.maxsize)
     }
 
     /// Closes the queue in this process: `put` and `get` here are then a `ValueError`
     /// (other processes are not affected). Closing twice is fine.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.0.fds.borrow_mut().take();
     }
 
     /// Whether `close()` was called in this process.
-    pub fn closed(&self) -> bool {
+    pub(crate) fn closed(&self) -> bool {
         self.0.fds.borrow().is_none()
     }
 
     /// Tasks put and not yet marked done (`JoinableQueue`): messages numbered, minus those
     /// dropped, minus `task_done()` calls.
-    pub fn unfinished(&self) -> i64 {
+    pub(crate) fn unfinished(&self) -> i64 {
         let alloc = self.word(ALLOC).load(Acquire);
         let dropped = self.rstate().1;
         let done = self.word(DONE).load(SeqCst);
@@ -1257,7 +1257,7 @@ impl Queue {
     }
 
     /// Marks one task done (`JoinableQueue.task_done()`); `ValueError` if none is unfinished.
-    pub fn task_done(&self) -> Result<()> {
+    pub(crate) fn task_done(&self) -> Result<()> {
         let done = self.word(DONE);
         loop {
             let seen = done.load(SeqCst);
@@ -1278,12 +1278,12 @@ impl Queue {
 
     /// Waits until every task put has been marked done (`JoinableQueue.join()`), at most
     /// `timeout`; returns whether they all were.
-    pub fn join(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn join(&self, timeout: Option<Duration>) -> Result<bool> {
         self.wait_gen(Deadline::after(timeout), || self.unfinished() <= 0)
     }
 
     /// `<Queue qsize=2 maxsize=0>`-style text.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let closed = if self.closed() { " closed" } else { "" };
         format!(
             "<{} qsize={} maxsize={}{closed}>",
@@ -1296,11 +1296,11 @@ impl Queue {
 
 /// Python's `JoinableQueue`: a [`Queue`] on which scripts call `task_done` and `join`.
 #[derive(Clone)]
-pub struct JoinableQueue(pub Queue);
+pub(crate) struct JoinableQueue(pub Queue);
 
 /// Python's `SimpleQueue`: a [`Queue`] with only `get`, `put`, `empty` and `close`.
 #[derive(Clone)]
-pub struct SimpleQueue(pub Queue);
+pub(crate) struct SimpleQueue(pub Queue);
 
 #[cfg(test)]
 mod tests {

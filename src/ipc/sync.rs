@@ -33,22 +33,22 @@ use crate::sys::Deadline;
 
 /// The lock in slot `index` of `shm`'s lock area, whose waits reap this process's children
 /// meanwhile, as every wait a script makes does.
-pub fn raw_lock(shm: Rc<Shm>, index: usize) -> RawLock {
+pub(crate) fn raw_lock(shm: Rc<Shm>, index: usize) -> RawLock {
     RawLock::new(shm, index, crate::process::wait::reap_if_signalled)
 }
 
 /// Python's `multiprocessing.Lock`: any process may release it once it is held.
 #[derive(Clone)]
-pub struct Lock(RawLock);
+pub(crate) struct Lock(RawLock);
 
 impl Lock {
     /// A new, free lock.
-    pub fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self(raw_lock(Shm::new(LOCK_AREA + SLOT)?, 0)))
     }
 
     /// Takes the lock; `false` if `timeout` passed first.
-    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         let got = self
             .0
             .acquire(Deadline::after(timeout), OnDeadHolder::Fail, "the Lock")?;
@@ -56,7 +56,7 @@ impl Lock {
     }
 
     /// Frees the lock; `ValueError` if it is not held (Python's message).
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         if self.0.release() {
             Ok(())
         } else {
@@ -67,17 +67,17 @@ impl Lock {
     }
 
     /// The pid of the holder.
-    pub fn holder(&self) -> Option<u32> {
+    pub(crate) fn holder(&self) -> Option<u32> {
         self.0.holder()
     }
 
     /// Whether some process holds it.
-    pub fn locked(&self) -> bool {
+    pub(crate) fn locked(&self) -> bool {
         self.0.locked()
     }
 
     /// Whether this process holds it.
-    pub fn is_mine(&self) -> bool {
+    pub(crate) fn is_mine(&self) -> bool {
         self.0.is_mine()
     }
 }
@@ -85,13 +85,13 @@ impl Lock {
 /// Python's `multiprocessing.RLock`: the holding process may acquire it again, and must
 /// release it as many times.
 #[derive(Clone)]
-pub struct RLock {
+pub(crate) struct RLock {
     raw: RawLock,
 }
 
 impl RLock {
     /// A new, free reentrant lock.
-    pub fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             raw: raw_lock(Shm::new(LOCK_AREA + SLOT)?, 0),
         })
@@ -102,7 +102,7 @@ impl RLock {
     }
 
     /// Takes the lock (again, if this process holds it); `false` on timeout.
-    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         if self.raw.is_mine() {
             self.count().fetch_add(1, SeqCst);
             return Ok(true);
@@ -121,7 +121,7 @@ impl RLock {
 
     /// Releases one level; only the holder may (`AssertionError`, as Python's
     /// `multiprocessing.RLock`).
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         if !self.raw.is_mine() {
             return Err(Error::new(
                 ErrorKind::AssertionError,
@@ -154,17 +154,17 @@ impl RLock {
     }
 
     /// Whether this process holds it.
-    pub fn is_mine(&self) -> bool {
+    pub(crate) fn is_mine(&self) -> bool {
         self.raw.is_mine()
     }
 
     /// Whether some process holds it.
-    pub fn locked(&self) -> bool {
+    pub(crate) fn locked(&self) -> bool {
         self.raw.locked()
     }
 
     /// How many times its holder acquired it (0 when free).
-    pub fn level(&self) -> u32 {
+    pub(crate) fn level(&self) -> u32 {
         if self.raw.locked() {
             self.count().load(SeqCst)
         } else {
@@ -173,7 +173,7 @@ impl RLock {
     }
 
     /// The pid of the holder.
-    pub fn holder(&self) -> Option<u32> {
+    pub(crate) fn holder(&self) -> Option<u32> {
         self.raw.holder()
     }
 }
@@ -181,7 +181,7 @@ impl RLock {
 /// Python's `Semaphore` and `BoundedSemaphore`: a shared counter that `acquire` takes
 /// one from, waiting while it is zero.
 #[derive(Clone)]
-pub struct Semaphore {
+pub(crate) struct Semaphore {
     shm: Rc<Shm>,
     /// `Some(max)` for a bounded semaphore.
     bound: Option<u32>,
@@ -190,7 +190,7 @@ pub struct Semaphore {
 // Layout: word 0 value, word 1 number of waiters.
 impl Semaphore {
     /// A semaphore starting at `value`; `bounded` makes releasing past it a `ValueError`.
-    pub fn new(value: u32, bounded: bool) -> Result<Self> {
+    pub(crate) fn new(value: u32, bounded: bool) -> Result<Self> {
         let shm = Shm::new(8)?;
         shm.u32(0).store(value, SeqCst);
         Ok(Self {
@@ -200,17 +200,17 @@ impl Semaphore {
     }
 
     /// Whether it is a `BoundedSemaphore`.
-    pub fn is_bounded(&self) -> bool {
+    pub(crate) fn is_bounded(&self) -> bool {
         self.bound.is_some()
     }
 
     /// The current value.
-    pub fn value(&self) -> u32 {
+    pub(crate) fn value(&self) -> u32 {
         self.shm.u32(0).load(SeqCst)
     }
 
     /// Takes one; `false` if `deadline` passed first.
-    pub fn acquire_until(&self, deadline: Deadline) -> Result<bool> {
+    pub(crate) fn acquire_until(&self, deadline: Deadline) -> Result<bool> {
         let value = self.shm.u32(0);
         let waiters = self.shm.u32(1);
         loop {
@@ -232,12 +232,12 @@ impl Semaphore {
     }
 
     /// Takes one; `false` on timeout.
-    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         self.acquire_until(Deadline::after(timeout))
     }
 
     /// Gives one back, waking a waiter.
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         let value = self.shm.u32(0);
         match self.bound {
             None => {
@@ -267,32 +267,32 @@ impl Semaphore {
 
 /// Python's `Event`: a flag processes can wait for.
 #[derive(Clone)]
-pub struct Event(Rc<Shm>);
+pub(crate) struct Event(Rc<Shm>);
 
 impl Event {
     /// A new event, not set.
-    pub fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self(Shm::new(4)?))
     }
 
     /// Sets the flag and wakes every waiter.
-    pub fn set(&self) {
+    pub(crate) fn set(&self) {
         self.0.u32(0).store(1, SeqCst);
         futex_wake(self.0.u32(0), i32::MAX);
     }
 
     /// Clears the flag.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.0.u32(0).store(0, SeqCst);
     }
 
     /// Whether the flag is set.
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.0.u32(0).load(SeqCst) != 0
     }
 
     /// Waits until the flag is set or `timeout` passes; returns the flag.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         let deadline = Deadline::after(timeout);
         loop {
             if self.is_set() {
@@ -308,7 +308,7 @@ impl Event {
 /// A `Lock` or an `RLock`: what a [`Condition`] (Python's `Condition(lock)`) or a shared
 /// value (`lock: ...`) may be given.
 #[derive(Clone)]
-pub enum AnyLock {
+pub(crate) enum AnyLock {
     /// A plain lock.
     Lock(Lock),
     /// A reentrant lock (the default).
@@ -317,7 +317,7 @@ pub enum AnyLock {
 
 impl AnyLock {
     /// Whether this process holds it.
-    pub fn is_mine(&self) -> bool {
+    pub(crate) fn is_mine(&self) -> bool {
         match self {
             Self::Lock(l) => l.is_mine(),
             Self::RLock(l) => l.is_mine(),
@@ -342,7 +342,7 @@ impl AnyLock {
     }
 
     /// The pid of the holder.
-    pub fn holder(&self) -> Option<u32> {
+    pub(crate) fn holder(&self) -> Option<u32> {
         match self {
             Self::Lock(l) => l.holder(),
             Self::RLock(l) => l.holder(),
@@ -350,7 +350,7 @@ impl AnyLock {
     }
 
     /// Takes the lock; `false` on timeout.
-    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         match self {
             Self::Lock(l) => l.acquire(timeout),
             Self::RLock(l) => l.acquire(timeout),
@@ -358,7 +358,7 @@ impl AnyLock {
     }
 
     /// Releases the lock (one level of an `RLock`).
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         match self {
             Self::Lock(l) => l.release(),
             Self::RLock(l) => l.release(),
@@ -381,14 +381,14 @@ const TOKENS: usize = 2;
 /// is notified still counts as notified (and returns `true`). So `notify(n)` wakes exactly
 /// `min(n, waiters)` waiters, and exactly those return `true`.
 #[derive(Clone)]
-pub struct Condition {
+pub(crate) struct Condition {
     lock: AnyLock,
     shm: Rc<Shm>,
 }
 
 impl Condition {
     /// A new condition over `lock`, or over a new `RLock`.
-    pub fn new(lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn new(lock: Option<AnyLock>) -> Result<Self> {
         let lock = match lock {
             Some(lock) => lock,
             None => AnyLock::RLock(RLock::new()?),
@@ -400,7 +400,7 @@ impl Condition {
     }
 
     /// Its lock.
-    pub fn lock(&self) -> &AnyLock {
+    pub(crate) fn lock(&self) -> &AnyLock {
         &self.lock
     }
 
@@ -424,7 +424,7 @@ impl Condition {
 
     /// Lets the lock go, waits for a notify or the timeout, and takes the lock back.
     /// Returns `false` if the timeout passed without a notify for this waiter.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         self.ensure_held("wait")?;
         let deadline = Deadline::after(timeout);
         let seq = self.shm.u32(SEQ);
@@ -466,7 +466,7 @@ impl Condition {
     }
 
     /// Wakes up to `n` waiters.
-    pub fn notify(&self, n: u32) -> Result<()> {
+    pub(crate) fn notify(&self, n: u32) -> Result<()> {
         self.ensure_held("notify")?;
         let sleepers = self.shm.u32(SLEEPERS);
         let woken = n.min(sleepers.load(SeqCst));
@@ -481,7 +481,7 @@ impl Condition {
     }
 
     /// Wakes every waiter.
-    pub fn notify_all(&self) -> Result<()> {
+    pub(crate) fn notify_all(&self) -> Result<()> {
         self.notify(u32::MAX)
     }
 }
@@ -508,7 +508,7 @@ fn broken_barrier(why: &str) -> Error {
 /// have called it; `action` runs in one of them (the last to arrive) first. Python's
 /// algorithm (`threading.Barrier`) over shared words, a robust lock and a futex.
 #[derive(Clone)]
-pub struct Barrier {
+pub(crate) struct Barrier {
     shm: Rc<Shm>,
     parties: u32,
     timeout: Option<Duration>,
@@ -518,7 +518,11 @@ pub struct Barrier {
 impl Barrier {
     /// A barrier for `parties` processes, running `action` when it trips, with `timeout` as
     /// the default for `wait`.
-    pub fn new(parties: u32, action: Option<FnPtr>, timeout: Option<Duration>) -> Result<Self> {
+    pub(crate) fn new(
+        parties: u32,
+        action: Option<FnPtr>,
+        timeout: Option<Duration>,
+    ) -> Result<Self> {
         if parties == 0 {
             return Err(Error::value("a Barrier needs at least one party"));
         }
@@ -531,13 +535,8 @@ impl Barrier {
     }
 
     /// How many processes must arrive.
-    pub fn parties(&self) -> u32 {
+    pub(crate) fn parties(&self) -> u32 {
         self.parties
-    }
-
-    /// The function run when the barrier trips.
-    pub fn action(&self) -> Option<&FnPtr> {
-        self.action.as_ref()
     }
 
     fn state(&self) -> i32 {
@@ -553,7 +552,7 @@ impl Barrier {
     }
 
     /// How many are waiting now.
-    pub fn n_waiting(&self) -> u32 {
+    pub(crate) fn n_waiting(&self) -> u32 {
         if self.state() == FILLING {
             self.count().load(SeqCst)
         } else {
@@ -562,7 +561,7 @@ impl Barrier {
     }
 
     /// Whether it is broken (by `abort`, a timeout, or a failed action).
-    pub fn broken(&self) -> bool {
+    pub(crate) fn broken(&self) -> bool {
         self.state() == BROKEN
     }
 
@@ -607,7 +606,7 @@ impl Barrier {
     /// first). The last to arrive runs `action` first (and an error in it breaks the
     /// barrier). If `timeout` (or the barrier's default) passes first, the barrier breaks:
     /// `BrokenBarrierError` here and in every waiting party.
-    pub fn wait<E: From<Error>>(
+    pub(crate) fn wait<E: From<Error>>(
         &self,
         timeout: Option<Duration>,
         action: impl FnOnce(&FnPtr) -> std::result::Result<(), E>,
@@ -673,7 +672,7 @@ impl Barrier {
 
     /// Breaks the barrier: every waiting party, and every later `wait`, gets a
     /// `BrokenBarrierError` until `reset`.
-    pub fn abort(&self) -> Result<()> {
+    pub(crate) fn abort(&self) -> Result<()> {
         let lock = self.lock()?;
         self.break_barrier();
         lock.release();
@@ -681,7 +680,7 @@ impl Barrier {
     }
 
     /// Back to the empty state; parties waiting now get a `BrokenBarrierError`.
-    pub fn reset(&self) -> Result<()> {
+    pub(crate) fn reset(&self) -> Result<()> {
         let lock = self.lock()?;
         if self.count().load(SeqCst) > 0 {
             if matches!(self.state(), FILLING | BROKEN) {

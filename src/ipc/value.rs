@@ -23,16 +23,16 @@ const MAX_LEN: usize = 1 << 28;
 
 /// A typecode of Python's `array`/`ctypes`: what one element holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Code(u8);
+pub(crate) struct Code(u8);
 
 impl Code {
     /// The default for script ints: a 64-bit signed int.
-    pub const INT: Self = Self(b'q');
+    pub(crate) const INT: Self = Self(b'q');
     /// The default for script floats: a double.
-    pub const FLOAT: Self = Self(b'd');
+    pub(crate) const FLOAT: Self = Self(b'd');
 
     /// The typecode named by `name` (`"i"`, `"d"`, `"c"`, ...); `TypeError` for others.
-    pub fn parse(name: &str) -> Result<Self> {
+    pub(crate) fn parse(name: &str) -> Result<Self> {
         match name.as_bytes() {
             [c @ (b'c' | b'b' | b'B' | b'h' | b'H' | b'i' | b'I' | b'l' | b'L' | b'q' | b'Q'
             | b'f' | b'd')] => Ok(Self(*c)),
@@ -46,7 +46,7 @@ impl Code {
     }
 
     /// The typecode as a string.
-    pub fn name(self) -> char {
+    pub(crate) fn name(self) -> char {
         self.0 as char
     }
 
@@ -60,7 +60,7 @@ impl Code {
     }
 
     /// Whether elements are bytes (`"c"`, Python's `c_char`).
-    pub fn is_char(self) -> bool {
+    pub(crate) fn is_char(self) -> bool {
         self.0 == b'c'
     }
 
@@ -356,7 +356,7 @@ impl Words {
 
 /// The lock a synchronized value comes with, from a `lock` option: `true` or `()` for a
 /// new `RLock` (the default), `false` for none, or a given `Lock` or `RLock`.
-pub fn lock_option(lock: Option<&Dynamic>) -> Result<Option<AnyLock>> {
+pub(crate) fn lock_option(lock: Option<&Dynamic>) -> Result<Option<AnyLock>> {
     let Some(lock) = lock else {
         return Ok(Some(AnyLock::RLock(RLock::new()?)));
     };
@@ -414,7 +414,7 @@ fn same_size(slice: usize, values: i128) -> Result<()> {
 /// Python's `multiprocessing.Value` (and `RawValue`, with no lock): one shared number or
 /// byte.
 #[derive(Clone)]
-pub struct SharedValue {
+pub(crate) struct SharedValue {
     words: Words,
     lock: Option<AnyLock>,
     /// Made without a typecode: printed as `Value(42)`.
@@ -423,7 +423,7 @@ pub struct SharedValue {
 
 impl SharedValue {
     /// A shared value starting at `init`, whose kind (int or float) fixes the typecode.
-    pub fn new(init: &Dynamic, lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn new(init: &Dynamic, lock: Option<AnyLock>) -> Result<Self> {
         let code = if init.is_int() {
             Code::INT
         } else if init.is_float() {
@@ -443,7 +443,7 @@ impl SharedValue {
     }
 
     /// A shared value of typecode `code`, starting at `init` (zero when `None`).
-    pub fn typed(code: Code, init: Option<&Dynamic>, lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn typed(code: Code, init: Option<&Dynamic>, lock: Option<AnyLock>) -> Result<Self> {
         let words = Words::new(code, 1)?;
         if let Some(init) = init {
             words.set(0, init)?;
@@ -456,37 +456,37 @@ impl SharedValue {
     }
 
     /// The current value.
-    pub fn get(&self) -> Dynamic {
+    pub(crate) fn get(&self) -> Dynamic {
         self.words.get(0)
     }
 
     /// Stores a new value.
-    pub fn set(&self, value: &Dynamic) -> Result<()> {
+    pub(crate) fn set(&self, value: &Dynamic) -> Result<()> {
         self.words.set(0, value)
     }
 
     /// Adds `n` in one atomic step; returns the new value.
-    pub fn add(&self, n: &Dynamic) -> Result<Dynamic> {
+    pub(crate) fn add(&self, n: &Dynamic) -> Result<Dynamic> {
         self.words.add(0, n)
     }
 
     /// Stores `new` if the value is `old`, in one atomic step; returns whether it did.
-    pub fn compare_exchange(&self, old: &Dynamic, new: &Dynamic) -> Result<bool> {
+    pub(crate) fn compare_exchange(&self, old: &Dynamic, new: &Dynamic) -> Result<bool> {
         self.words.cas(0, old, new)
     }
 
     /// The typecode.
-    pub fn code(&self) -> Code {
+    pub(crate) fn code(&self) -> Code {
         self.words.code
     }
 
     /// The lock that goes with it (Python's `get_lock()`).
-    pub fn lock(&self) -> Result<&AnyLock> {
+    pub(crate) fn lock(&self) -> Result<&AnyLock> {
         self.lock.as_ref().ok_or_else(|| no_lock("Value"))
     }
 
     /// The same memory without the lock (Python's `get_obj()`).
-    pub fn obj(&self) -> Result<Self> {
+    pub(crate) fn obj(&self) -> Result<Self> {
         self.lock()?;
         Ok(Self {
             lock: None,
@@ -495,7 +495,7 @@ impl SharedValue {
     }
 
     /// `Value(42)`, `Value('i', 42)` or `RawValue('i', 42)`.
-    pub fn repr(&self) -> String {
+    pub(crate) fn repr(&self) -> String {
         let value = repr(&self.get());
         match (&self.lock, self.plain) {
             (Some(_), true) => format!("Value({value})"),
@@ -508,7 +508,7 @@ impl SharedValue {
 /// Python's `multiprocessing.Array` (and `RawArray`, with no lock): a fixed-length list of
 /// shared numbers or bytes.
 #[derive(Clone)]
-pub struct SharedArray {
+pub(crate) struct SharedArray {
     words: Words,
     lock: Option<AnyLock>,
     plain: bool,
@@ -516,7 +516,7 @@ pub struct SharedArray {
 
 impl SharedArray {
     /// `n` zeros of typecode `code`.
-    pub fn zeros(code: Code, n: INT, lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn zeros(code: Code, n: INT, lock: Option<AnyLock>) -> Result<Self> {
         let len = usize::try_from(n)
             .ok()
             .filter(|&n| n <= MAX_LEN)
@@ -533,7 +533,7 @@ impl SharedArray {
     }
 
     /// The items of `list`, of typecode `code`.
-    pub fn from_items(code: Code, list: &[Dynamic], lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn from_items(code: Code, list: &[Dynamic], lock: Option<AnyLock>) -> Result<Self> {
         let words = Words::new(code, list.len())?;
         for (i, item) in list.iter().enumerate() {
             words.set(i, item)?;
@@ -546,7 +546,7 @@ impl SharedArray {
     }
 
     /// The numbers of `list`: doubles if any is a float, else 64-bit ints.
-    pub fn from_list(list: &[Dynamic], lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn from_list(list: &[Dynamic], lock: Option<AnyLock>) -> Result<Self> {
         let mut code = Code::INT;
         for item in list {
             if item.is_float() {
@@ -567,24 +567,19 @@ impl SharedArray {
     }
 
     /// `n` 64-bit int zeros (`Array(n)`).
-    pub fn plain_zeros(n: INT, lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn plain_zeros(n: INT, lock: Option<AnyLock>) -> Result<Self> {
         let mut array = Self::zeros(Code::INT, n, lock)?;
         array.plain = true;
         Ok(array)
     }
 
     /// The number of items.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.words.len
     }
 
-    /// Whether it has no items.
-    pub fn is_empty(&self) -> bool {
-        self.words.len == 0
-    }
-
     /// The typecode.
-    pub fn code(&self) -> Code {
+    pub(crate) fn code(&self) -> Code {
         self.words.code
     }
 
@@ -611,23 +606,23 @@ impl SharedArray {
     }
 
     /// Item `i` (negative counts from the end).
-    pub fn get(&self, i: INT) -> Result<Dynamic> {
+    pub(crate) fn get(&self, i: INT) -> Result<Dynamic> {
         Ok(self.words.get(self.index(i)?))
     }
 
     /// Stores item `i`.
-    pub fn set(&self, i: INT, value: &Dynamic) -> Result<()> {
+    pub(crate) fn set(&self, i: INT, value: &Dynamic) -> Result<()> {
         self.words.set(self.index(i)?, value)
     }
 
     /// Adds `n` to item `i` atomically; returns the new value.
-    pub fn add(&self, i: INT, n: &Dynamic) -> Result<Dynamic> {
+    pub(crate) fn add(&self, i: INT, n: &Dynamic) -> Result<Dynamic> {
         self.words.add(self.index(i)?, n)
     }
 
     /// The items `start..end` (Python's `a[start:end]`), read holding the lock: an array,
     /// or a blob for `"c"`.
-    pub fn slice(&self, start: INT, end: INT) -> Result<Dynamic> {
+    pub(crate) fn slice(&self, start: INT, end: INT) -> Result<Dynamic> {
         let (start, end) = self.bounds(start, end);
         with_lock(self.lock.as_ref(), || {
             if self.code().is_char() {
@@ -641,7 +636,7 @@ impl SharedArray {
     }
 
     /// Stores `values` (as many as the slice has items) into `start..end`, holding the lock.
-    pub fn set_slice(&self, start: INT, end: INT, values: &Dynamic) -> Result<()> {
+    pub(crate) fn set_slice(&self, start: INT, end: INT, values: &Dynamic) -> Result<()> {
         let (start, end) = self.bounds(start, end);
         let items: Vec<Dynamic> = if values.is_array() {
             values.clone().into_array().unwrap_or_default()
@@ -686,7 +681,7 @@ impl SharedArray {
     }
 
     /// A plain (unshared) copy of the items.
-    pub fn to_vec(&self) -> Vec<Dynamic> {
+    pub(crate) fn to_vec(&self) -> Vec<Dynamic> {
         (0..self.words.len).map(|i| self.words.get(i)).collect()
     }
 
@@ -705,7 +700,7 @@ impl SharedArray {
     }
 
     /// A char array's bytes up to the first zero byte (Python's `.value`).
-    pub fn bytes_value(&self) -> Result<Blob> {
+    pub(crate) fn bytes_value(&self) -> Result<Blob> {
         self.ensure_char("value")?;
         let raw = self.bytes_raw()?;
         let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
@@ -713,7 +708,7 @@ impl SharedArray {
     }
 
     /// A char array's bytes, all of them (Python's `.raw`).
-    pub fn bytes_raw(&self) -> Result<Blob> {
+    pub(crate) fn bytes_raw(&self) -> Result<Blob> {
         self.ensure_char("raw")?;
         with_lock(self.lock.as_ref(), || {
             Ok((0..self.words.len)
@@ -724,7 +719,7 @@ impl SharedArray {
 
     /// Stores `bytes` at the start of a char array, followed by a zero byte if there is
     /// room (`.value = ...`), or not (`.raw = ...`).
-    pub fn set_bytes(&self, value: &Dynamic, terminate: bool) -> Result<()> {
+    pub(crate) fn set_bytes(&self, value: &Dynamic, terminate: bool) -> Result<()> {
         self.ensure_char(if terminate { "value" } else { "raw" })?;
         let bytes = bytes_of(value).ok_or_else(|| {
             Error::new(
@@ -754,12 +749,12 @@ impl SharedArray {
     }
 
     /// The lock that goes with it (Python's `get_lock()`).
-    pub fn lock(&self) -> Result<&AnyLock> {
+    pub(crate) fn lock(&self) -> Result<&AnyLock> {
         self.lock.as_ref().ok_or_else(|| no_lock("Array"))
     }
 
     /// The same memory without the lock (Python's `get_obj()`).
-    pub fn obj(&self) -> Result<Self> {
+    pub(crate) fn obj(&self) -> Result<Self> {
         self.lock()?;
         Ok(Self {
             lock: None,
@@ -768,7 +763,7 @@ impl SharedArray {
     }
 
     /// `Array([1, 2, 3])`, `Array('i', [1, 2, 3])`, `Array('c', b'hi')`, `RawArray(...)`.
-    pub fn repr(&self) -> String {
+    pub(crate) fn repr(&self) -> String {
         let items = if self.code().is_char() {
             bytes_repr(
                 &(0..self.words.len)

@@ -26,9 +26,9 @@
 //! Objects live as long as the manager: forked copies of a proxy cannot be counted, so
 //! unlike Python's, the manager does not free an object when its proxies go.
 
-pub mod objects;
-pub mod package;
-pub mod server;
+pub(crate) mod objects;
+pub(crate) mod package;
+pub(crate) mod server;
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
@@ -70,7 +70,7 @@ const ANSWER_KINDS: [ErrorKind; 9] = [
 
 /// A handle on a manager process; clones share it.
 #[derive(Clone)]
-pub struct Manager(Rc<Shared>);
+pub(crate) struct Manager(Rc<Shared>);
 
 struct Shared {
     /// The listening socket's abstract name (without the leading NUL).
@@ -244,7 +244,7 @@ fn wait_for_answer(fd: BorrowedFd<'_>) -> Result<()> {
 
 impl Manager {
     /// Starts a manager process and returns a handle on it.
-    pub fn start() -> Result<Self> {
+    pub(crate) fn start() -> Result<Self> {
         let mut random = [0u8; AUTHKEY_LEN + 8];
         fill_random(&mut random);
         let authkey = random[..AUTHKEY_LEN].to_vec();
@@ -284,18 +284,18 @@ impl Manager {
     }
 
     /// The manager process's pid.
-    pub fn pid(&self) -> Pid {
+    pub(crate) fn pid(&self) -> Pid {
         self.0.pid
     }
 
     /// Whether this process has seen the manager shut down.
-    pub fn is_shut_down(&self) -> bool {
+    pub(crate) fn is_shut_down(&self) -> bool {
         self.0.shut_down.get()
     }
 
     /// Makes a shared object of `kind` (`dict`, `list`, `Value`, `Lock`, `Queue`,
     /// `Namespace`) from `args`; returns its id.
-    pub fn create(
+    pub(crate) fn create(
         &self,
         kind: &str,
         mut args: Array,
@@ -310,7 +310,7 @@ impl Manager {
     }
 
     /// Calls `method` of object `id` in the manager and returns its answer.
-    pub fn call(
+    pub(crate) fn call(
         &self,
         id: u64,
         method: &str,
@@ -337,7 +337,7 @@ impl Manager {
 
     /// Shuts the manager down: it answers, ends, and (in the process that started it) is
     /// joined. Every proxy fails afterwards. A second call does nothing.
-    pub fn shutdown(&self) -> Result<()> {
+    pub(crate) fn shutdown(&self) -> Result<()> {
         self.0.stop();
         crate::signal::check()
     }
@@ -501,14 +501,14 @@ fn fill_random(bytes: &mut [u8]) {
 
 /// A handle on one object in a manager.
 #[derive(Clone)]
-pub struct Proxy {
+pub(crate) struct Proxy {
     manager: Manager,
     id: u64,
 }
 
 impl Proxy {
     /// Makes an object of `kind` in `manager`.
-    pub fn create(
+    pub(crate) fn create(
         manager: &Manager,
         kind: &str,
         args: Array,
@@ -522,7 +522,7 @@ impl Proxy {
     }
 
     /// Calls `method` (Python's name for it) with `args` in the manager.
-    pub fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         args: Array,
@@ -532,12 +532,12 @@ impl Proxy {
     }
 
     /// Calls a method whose arguments are plain values of procscript's own making.
-    pub fn call_plain(&self, method: &str, args: Array) -> Result<Dynamic> {
+    pub(crate) fn call_plain(&self, method: &str, args: Array) -> Result<Dynamic> {
         self.call(method, args, &str::to_string)
     }
 
     /// [`Proxy::call`] for a method whose answer is `()`.
-    pub fn call_unit(
+    pub(crate) fn call_unit(
         &self,
         method: &str,
         args: Array,
@@ -547,13 +547,8 @@ impl Proxy {
     }
 
     /// [`Proxy::call_plain`] for a method whose answer is `()`.
-    pub fn call_plain_unit(&self, method: &str, args: Array) -> Result<()> {
+    pub(crate) fn call_plain_unit(&self, method: &str, args: Array) -> Result<()> {
         self.call_plain(method, args).map(drop)
-    }
-
-    /// The manager holding the object.
-    pub fn manager(&self) -> &Manager {
-        &self.manager
     }
 }
 
@@ -561,7 +556,7 @@ macro_rules! proxy_types {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
         #[derive(Clone)]
-        pub struct $name(pub Proxy);
+        pub(crate) struct $name(pub(crate) Proxy);
     )*};
 }
 

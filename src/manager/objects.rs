@@ -16,26 +16,26 @@ use crate::ipc::codec;
 
 /// A `dict`: keys in insertion order, as Python's, identified by their encoding.
 #[derive(Default)]
-pub struct Dict {
+pub(crate) struct Dict {
     entries: IndexMap<Vec<u8>, (Dynamic, Dynamic)>,
 }
 
 /// A `list`.
 #[derive(Default)]
-pub struct List {
+pub(crate) struct List {
     items: Vec<Dynamic>,
 }
 
 /// A `Value(typecode, value)`: any value that travels, as Python's manager `Value` holds any
 /// object (the typecode is kept for display only).
-pub struct Value {
+pub(crate) struct Value {
     typecode: String,
     value: Dynamic,
 }
 
 /// A `Namespace`: named attributes.
 #[derive(Default)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     attrs: Map,
 }
 
@@ -44,7 +44,7 @@ fn type_error(message: impl Into<String>) -> Error {
 }
 
 /// The script-facing name of a decoded value's type.
-pub fn type_name(value: &Dynamic) -> &'static str {
+pub(crate) fn type_name(value: &Dynamic) -> &'static str {
     if value.is_unit() {
         "()"
     } else if value.is_bool() {
@@ -69,7 +69,7 @@ pub fn type_name(value: &Dynamic) -> &'static str {
 }
 
 /// How a value is shown in messages: Rhai's debug form (`"text"`, `[1, 2]`).
-pub fn repr(value: &Dynamic) -> String {
+pub(crate) fn repr(value: &Dynamic) -> String {
     format!("{value:?}")
 }
 
@@ -93,7 +93,7 @@ fn key_error(key: &Dynamic) -> Error {
 
 /// Python's `==` over the values that travel: numbers compare by value (`1 == 1.0`),
 /// arrays and maps item by item, everything else by type and value.
-pub fn equal(a: &Dynamic, b: &Dynamic) -> bool {
+pub(crate) fn equal(a: &Dynamic, b: &Dynamic) -> bool {
     if let (Some(x), Some(y)) = (number(a), number(b)) {
         return x == y;
     }
@@ -158,7 +158,7 @@ fn compare(a: &Dynamic, b: &Dynamic) -> Result<Ordering> {
 }
 
 /// Reads argument `i` of a request.
-pub fn arg(args: &[Dynamic], i: usize) -> Result<&Dynamic> {
+pub(crate) fn arg(args: &[Dynamic], i: usize) -> Result<&Dynamic> {
     args.get(i)
         .ok_or_else(|| type_error(format!("missing argument {}", i + 1)))
 }
@@ -213,7 +213,7 @@ fn string_key(key: &Dynamic) -> String {
 
 impl Dict {
     /// A dict holding the entries of `init`: a map, or an array of `[key, value]` pairs.
-    pub fn from_init(init: Option<&Dynamic>) -> Result<Self> {
+    pub(crate) fn from_init(init: Option<&Dynamic>) -> Result<Self> {
         let mut dict = Self::default();
         if let Some(init) = init {
             dict.update(init)?;
@@ -261,7 +261,7 @@ impl Dict {
     }
 
     /// The entries as a map, keys turned into strings.
-    pub fn to_map(&self) -> Map {
+    pub(crate) fn to_map(&self) -> Map {
         self.entries
             .values()
             .map(|(k, v)| (string_key(k).into(), v.clone()))
@@ -269,7 +269,7 @@ impl Dict {
     }
 
     /// Runs `method` (Python's name) with `args`.
-    pub fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+    pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         Ok(match method {
             "__getitem__" => {
                 let key = arg(args, 0)?;
@@ -362,7 +362,7 @@ fn clamp(index: INT, len: usize) -> usize {
 
 impl List {
     /// A list holding the items of `init` (an array).
-    pub fn from_init(init: Option<&Dynamic>) -> Result<Self> {
+    pub(crate) fn from_init(init: Option<&Dynamic>) -> Result<Self> {
         match init {
             None => Ok(Self::default()),
             Some(init) => Ok(Self {
@@ -376,7 +376,7 @@ impl List {
     }
 
     /// Runs `method` (Python's name) with `args`.
-    pub fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+    pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         let len = self.items.len();
         let out_of_range =
             |what: &str| Error::new(ErrorKind::IndexError, format!("list {what} out of range"));
@@ -496,12 +496,12 @@ impl List {
 
 impl Value {
     /// A value with its typecode (any string; `""` when none was given).
-    pub fn new(typecode: String, value: Dynamic) -> Self {
+    pub(crate) fn new(typecode: String, value: Dynamic) -> Self {
         Self { typecode, value }
     }
 
     /// Runs `method` with `args`.
-    pub fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+    pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         Ok(match method {
             "get" => self.value.clone(),
             "set" => {
@@ -516,7 +516,7 @@ impl Value {
 
 impl Namespace {
     /// Runs `method` with `args`.
-    pub fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+    pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         let missing = |name: &str| {
             Error::new(
                 ErrorKind::AttributeError,

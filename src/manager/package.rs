@@ -93,6 +93,7 @@ fn shown(kind: &str, proxy: &Proxy, method: &str) -> String {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod manager_functions {
     use super::*;
 

@@ -30,7 +30,7 @@ use crate::ipc::pipe::MAX_MESSAGE;
 type ConnId = u64;
 
 /// The manager itself, as the target of a request (`create`, `shutdown`).
-pub const MANAGER: u64 = 0;
+pub(crate) const MANAGER: u64 = 0;
 
 struct Conn {
     fd: OwnedFd,
@@ -193,7 +193,7 @@ struct Server {
 const MAX_HELLO: u64 = 1024;
 
 /// Runs the manager until a `shutdown` request; returns the exit code.
-pub fn serve(listener: OwnedFd, authkey: Vec<u8>) -> i32 {
+pub(crate) fn serve(listener: OwnedFd, authkey: Vec<u8>) -> i32 {
     // Ctrl-C at a terminal goes to every process of the foreground process group. In a
     // group of its own, the manager is out of its reach, so that a REPL that goes on after
     // Ctrl-C keeps its manager (CPython's manager ignores SIGINT for the same reason). The

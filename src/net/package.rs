@@ -17,7 +17,7 @@ use crate::output::{self, Stream};
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// The constants scripts see, with Linux's (and so Python's) values.
-pub const CONSTANTS: &[(&str, i64)] = &[
+pub(crate) const CONSTANTS: &[(&str, i64)] = &[
     ("AF_UNIX", super::AF_UNIX),
     ("AF_INET", super::AF_INET),
     ("AF_INET6", super::AF_INET6),
@@ -367,10 +367,10 @@ fn select_lists(
 
 /// What `s.lines()` returns: iterate it with `for` to read the socket line by line.
 #[derive(Clone)]
-pub struct SocketLines(Socket);
+pub(crate) struct SocketLines(Socket);
 
 /// The running side of a `for` loop over [`SocketLines`].
-pub struct LinesIter {
+pub(crate) struct LinesIter {
     socket: Socket,
     done: bool,
 }
@@ -449,6 +449,7 @@ fn text_or_unit(text: Option<String>) -> Dynamic {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod net_functions {
     use super::*;
 

@@ -22,7 +22,7 @@ const EXCEPTIONAL: libc::c_short = libc::POLLPRI;
 
 /// Which of its three lists a descriptor came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Want {
+pub(crate) enum Want {
     /// `rlist`: ready to read.
     Read,
     /// `wlist`: ready to write.
@@ -53,7 +53,7 @@ impl Want {
 /// One entry of a `select`: a descriptor, what it is wanted for, and whether it is ready
 /// already without asking the kernel (a socket holding bytes read ahead).
 #[derive(Debug, Clone, Copy)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The descriptor.
     pub fd: RawFd,
     /// Its list.
@@ -66,7 +66,7 @@ pub struct Entry {
 /// returns which entries are ready (one flag per entry, in order). A descriptor that is
 /// not open is `OSError` `EBADF`, as `select(2)` reports it. Nothing to wait for and no
 /// timeout would block forever: a `ValueError` instead.
-pub fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec<bool>> {
+pub(crate) fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec<bool>> {
     if entries.is_empty() && timeout.is_none() {
         return Err(Error::value(
             "select: nothing to wait for and no timeout (this would wait forever; use sleep)",

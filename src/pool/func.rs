@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// A function as it travels: its name (workers find the body in the code they inherited)
 /// and its curried arguments (a closure's captured values).
 #[derive(Debug, Clone)]
-pub struct Func {
+pub(crate) struct Func {
     /// The script function's name (`anon$...` for a closure).
     pub name: String,
     /// The closure's captured values, or `Fn("f").curry(x)`'s arguments.
@@ -18,7 +18,7 @@ pub struct Func {
 
 impl Func {
     /// Reads a function value (`square`, `Fn("square")`, a closure).
-    pub fn from_value(value: Dynamic, what: &str, type_name: &str) -> Result<Self> {
+    pub(crate) fn from_value(value: Dynamic, what: &str, type_name: &str) -> Result<Self> {
         let Some(ptr) = value.try_cast::<FnPtr>() else {
             return Err(Error::new(
                 ErrorKind::TypeError,
@@ -34,7 +34,7 @@ impl Func {
     }
 
     /// How messages name it: `square`, or "the closure".
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         if self.name.starts_with("anon$") {
             "the closure".into()
         } else {
@@ -62,7 +62,7 @@ impl Func {
     /// Checks that the script's definition takes each count of arguments in `given` (the
     /// number of arguments each call will pass, with the item it comes from for a message):
     /// `TypeError: square takes 1 argument, 2 given`.
-    pub fn check_arity(
+    pub(crate) fn check_arity(
         &self,
         ctx: &NativeCallContext,
         given: impl IntoIterator<Item = (usize, Option<usize>)>,
@@ -99,7 +99,7 @@ impl Func {
     }
 
     /// Appends keyword arguments to `args` in the order of the parameters they name.
-    pub fn place_kwargs(
+    pub(crate) fn place_kwargs(
         &self,
         ctx: &NativeCallContext,
         mut args: Array,

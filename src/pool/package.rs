@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind};
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// The most items a range may give a pool call (each item travels in a message).
-pub const MAX_ITEMS: u64 = 10_000_000;
+pub(crate) const MAX_ITEMS: u64 = 10_000_000;
 
 def_package! {
     /// Process pools with Python's `multiprocessing.Pool` names.
@@ -34,7 +34,7 @@ def_package! {
 
 /// What `imap` and `imap_unordered` return: iterate it with `for`.
 #[derive(Clone)]
-pub struct PoolIterator(Rc<Cursor>);
+pub(crate) struct PoolIterator(Rc<Cursor>);
 
 struct Cursor {
     pool: Pool,
@@ -76,7 +76,7 @@ impl PoolIterator {
 }
 
 /// The running side of a `for` loop over a [`PoolIterator`].
-pub struct PoolIter(PoolIterator);
+pub(crate) struct PoolIter(PoolIterator);
 
 impl Iterator for PoolIter {
     type Item = RhaiResult<Dynamic>;
@@ -126,7 +126,7 @@ fn int_range(start: INT, end_inclusive: INT) -> Result<Array, Error> {
 /// The items of anything a `for` loop can walk: an array, a range (`0..10`, `0..=9`,
 /// `range(0, 10)`, `range(0, 10, 2)`), a string (its characters), a blob (its bytes as
 /// ints), or any other type with an iterator.
-pub fn items_of(ctx: &NativeCallContext, value: Dynamic, what: &str) -> RhaiResult<Array> {
+pub(crate) fn items_of(ctx: &NativeCallContext, value: Dynamic, what: &str) -> RhaiResult<Array> {
     if value.is_array() {
         return Ok(value.cast::<Array>());
     }
@@ -700,6 +700,7 @@ fn processes_of(ctx: &NativeCallContext, n: Dynamic) -> Result<Option<usize>, Er
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod pool_functions {
     use super::*;
 

@@ -61,20 +61,21 @@ use crate::process::wait::Exit;
 use crate::process::{Options, Process};
 
 /// The host name that means "fork here", not ssh.
-pub const LOCALHOST: &str = "localhost";
+pub(crate) const LOCALHOST: &str = "localhost";
 
 /// The program started on a remote host when the pool's options name none.
-pub const DEFAULT_PROGRAM: &str = "procscript";
+pub(crate) const DEFAULT_PROGRAM: &str = "procscript";
 
 /// The most bytes a login may print before the worker's hello.
 const MAX_NOISE: usize = 64 * 1024;
 
 /// The native the worker's own statements call to serve; no script can reach it.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
 pub(crate) const SERVE: &str = "procscript_remote_worker_serve";
 
 /// Where a remote worker runs: the ssh destination and options, and the program there.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteHost {
+pub(crate) struct RemoteHost {
     /// The ssh destination and the script's extra ssh arguments.
     pub remote: Remote,
     /// `procscript` on that host: a name looked up in the login's `PATH`, or a path.
@@ -83,7 +84,7 @@ pub struct RemoteHost {
 
 /// Where a pool worker runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
+pub(crate) enum Host {
     /// Forked from the script (`"localhost"`, or no `hosts`).
     Local,
     /// `procscript worker` under ssh.
@@ -377,6 +378,7 @@ pub(super) fn death(
 
 /// The worker's names for the pool's closures: the pool's `[name, params, places...]`
 /// matched with this process's closures at the same place.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
 pub(crate) fn closure_names(sent: &Array, ast: &rhai::AST) -> HashMap<String, String> {
     let mut mine: HashMap<String, Option<String>> = HashMap::new();
     for def in ast.iter_fn_def().filter(|d| d.name.starts_with("anon$")) {

@@ -187,6 +187,7 @@ impl<'a, 'b> ContextCaller<'a, 'b> {
 
     /// Calls functions of `ctx`'s script for a pool on another host, known there as
     /// `host`, whose closure names become the ones of `closures`.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
     pub(crate) fn remote(
         ctx: &'a NativeCallContext<'b>,
         host: String,

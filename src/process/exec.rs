@@ -37,11 +37,11 @@ use crate::error::{Error, Result};
 use crate::sys::Deadline;
 
 /// Exit code of a child whose exec failed (as a shell reports a command it cannot run).
-pub const EXEC_FAILED_CODE: i32 = 127;
+pub(crate) const EXEC_FAILED_CODE: i32 = 127;
 
 /// Where a child's standard stream goes.
 #[derive(Debug, Clone)]
-pub enum Stdio {
+pub(crate) enum Stdio {
     /// The parent's own stream.
     Inherit,
     /// `/dev/null`.
@@ -59,7 +59,7 @@ pub enum Stdio {
 impl Stdio {
     /// Reads a stream option: `"inherit"`, `"null"`, `"pipe"`, `"stdout"` (stderr only), or
     /// any other string as a file path.
-    pub fn parse(value: &str, stream: &str) -> Result<Self> {
+    pub(crate) fn parse(value: &str, stream: &str) -> Result<Self> {
         Ok(match value {
             "inherit" => Self::Inherit,
             "null" => Self::Null,
@@ -78,7 +78,7 @@ impl Stdio {
 
 /// A program to run, as a script described it.
 #[derive(Debug, Clone)]
-pub struct Command {
+pub(crate) struct Command {
     /// The program and its arguments; the program is looked up in `PATH` unless it has a `/`.
     pub argv: Vec<String>,
     /// The directory to run it in.
@@ -95,7 +95,7 @@ pub struct Command {
 
 impl Command {
     /// A command with every stream inherited.
-    pub fn new(argv: Vec<String>) -> Self {
+    pub(crate) fn new(argv: Vec<String>) -> Self {
         Self {
             argv,
             cwd: None,
@@ -107,7 +107,7 @@ impl Command {
     }
 
     /// The program's name, for messages.
-    pub fn program(&self) -> &str {
+    pub(crate) fn program(&self) -> &str {
         self.argv.first().map_or("", String::as_str)
     }
 }
@@ -475,7 +475,7 @@ fn fail_with(report: RawFd, step: Step, errno: i32) -> ! {
 }
 
 /// A pipe the parent reads from, with what was read past the last line taken.
-pub struct Reader {
+pub(crate) struct Reader {
     pub(crate) fd: Option<OwnedFd>,
     /// What was read and not yet taken.
     pub(crate) buffer: Vec<u8>,
@@ -497,7 +497,7 @@ impl Reader {
     }
 
     /// Whether the stream was started as a pipe.
-    pub fn is_pipe(&self) -> bool {
+    pub(crate) fn is_pipe(&self) -> bool {
         self.piped
     }
 
@@ -525,14 +525,14 @@ impl Reader {
     }
 
     /// Everything up to end of file.
-    pub fn read_all(&mut self) -> Result<Vec<u8>> {
+    pub(crate) fn read_all(&mut self) -> Result<Vec<u8>> {
         while self.fill()? {}
         Ok(std::mem::take(&mut self.buffer))
     }
 
     /// The next line without its newline; `None` at end of file. A last line without a
     /// newline is returned as it is.
-    pub fn read_line(&mut self) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn read_line(&mut self) -> Result<Option<Vec<u8>>> {
         let mut searched = 0;
         loop {
             if let Some(at) = self.buffer[searched..].iter().position(|b| *b == b'\n') {
@@ -553,7 +553,7 @@ impl Reader {
 }
 
 /// The parent's ends of a command's pipes (each `None` unless that stream was `"pipe"`).
-pub struct Pipes {
+pub(crate) struct Pipes {
     /// Writes to the program's standard input.
     pub stdin: RefCell<Option<OwnedFd>>,
     /// Reads its standard output.
@@ -563,7 +563,7 @@ pub struct Pipes {
 }
 
 /// Writes all of `bytes` to `fd` (non-blocking), waiting for room with `ppoll`.
-pub fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<()> {
     while !bytes.is_empty() {
         match nix::unistd::write(fd, bytes) {
             Ok(n) => bytes = &bytes[n..],
@@ -695,13 +695,13 @@ impl Drop for Child {
 
 /// A process handle that will run `command` when started; `label` names it in messages
 /// and traces.
-pub fn process(command: Command, label: String, options: Options) -> Process {
+pub(crate) fn process(command: Command, label: String, options: Options) -> Process {
     Process::new(Some(Job::Command(command)), label, options)
 }
 
 /// Starts a command process (called by `start()`): fork, exec, and the pipes attached to
 /// the handle. A program that cannot be run is an error here, after its child is reaped.
-pub fn start(process: &Process, command: &Command) -> Result<()> {
+pub(crate) fn start(process: &Process, command: &Command) -> Result<()> {
     let launch = Launch::prepare(command)?;
     process.fork_program(ChildSetup::program(process.name()), || {
         launch.exec_in_child()
@@ -720,7 +720,7 @@ pub fn start(process: &Process, command: &Command) -> Result<()> {
 
 /// Closes the parent's ends of a command process's pipes (when its parent ends, so that a
 /// program waiting for more input sees end of file instead of keeping the parent waiting).
-pub fn release_pipes(process: &Process) {
+pub(crate) fn release_pipes(process: &Process) {
     if let Some(pipes) = pipes_of(process) {
         if let Ok(mut stdin) = pipes.stdin.try_borrow_mut() {
             drop(stdin.take());
@@ -734,6 +734,6 @@ pub fn release_pipes(process: &Process) {
 }
 
 /// The pipes of a command process (none for a process that runs a function).
-pub fn pipes_of(process: &Process) -> Option<Rc<Pipes>> {
+pub(crate) fn pipes_of(process: &Process) -> Option<Rc<Pipes>> {
     process.attachment::<Pipes>()
 }

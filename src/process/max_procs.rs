@@ -55,7 +55,7 @@ thread_local! {
 ///
 /// # Errors
 /// `OSError` if the shared table cannot be mapped.
-pub fn set(max: usize) -> Result<()> {
+pub(crate) fn set(max: usize) -> Result<()> {
     if max == 0 || TABLE.get().is_some() {
         return Ok(());
     }
@@ -91,14 +91,14 @@ pub fn set(max: usize) -> Result<()> {
 }
 
 /// The cap, if one is set.
-pub fn cap() -> Option<usize> {
+pub(crate) fn cap() -> Option<usize> {
     TABLE.get().map(|t| t.entries.len())
 }
 
 /// A place claimed for a process about to be forked; freed again if dropped before
 /// [`Ticket::started`] (the fork failed).
 #[must_use]
-pub struct Ticket {
+pub(crate) struct Ticket {
     index: usize,
     token: u64,
 }
@@ -163,7 +163,7 @@ impl Table {
 ///
 /// # Errors
 /// `ProcessError` when the run already has as many live processes as the cap allows.
-pub fn claim(name: &str) -> Result<Option<Ticket>> {
+pub(crate) fn claim(name: &str) -> Result<Option<Ticket>> {
     let Some(table) = table() else {
         return Ok(None);
     };
@@ -189,7 +189,7 @@ fn full(name: &str, table: &Table) -> Error {
 
 impl Ticket {
     /// Records that the fork made `pid`; the place is freed when [`collected`] is called.
-    pub fn started(self, pid: Pid) {
+    pub(crate) fn started(self, pid: Pid) {
         let ticket = std::mem::ManuallyDrop::new(self);
         let Some(table) = table() else {
             return;
@@ -228,7 +228,7 @@ impl Drop for Ticket {
 }
 
 /// Frees the place of a child this process started and has now collected.
-pub fn collected(pid: Pid) {
+pub(crate) fn collected(pid: Pid) {
     let Some(table) = table() else {
         return;
     };

@@ -160,7 +160,7 @@ fn native_takes(engine: &Engine, name: &str, count: usize) -> bool {
 /// Python's check that a call fits its function, made in the parent before anything
 /// forks: `TypeError: task takes 1 argument, 2 given`. Functions with no script
 /// definition (natives) are left to the call itself.
-pub fn check_call_arity<'a>(
+pub(crate) fn check_call_arity<'a>(
     namespaces: impl Iterator<Item = &'a rhai::Module>,
     engine: &Engine,
     name: &str,
@@ -190,7 +190,11 @@ pub fn check_call_arity<'a>(
 }
 
 /// [`check_call_arity`] for a function value called with `given` arguments.
-pub fn check_arity(ctx: &NativeCallContext, target: &FnPtr, given: usize) -> Result<(), Error> {
+pub(crate) fn check_arity(
+    ctx: &NativeCallContext,
+    target: &FnPtr,
+    given: usize,
+) -> Result<(), Error> {
     check_call_arity(
         ctx.iter_namespaces(),
         ctx.engine(),
@@ -202,7 +206,7 @@ pub fn check_arity(ctx: &NativeCallContext, target: &FnPtr, given: usize) -> Res
 
 /// The fields of an object-style ("subclass" form) process, as the parent sees them:
 /// readable and settable as `p.count`, and handed to the child as `this` at `start()`.
-pub struct ObjectFields(pub RefCell<Map>);
+pub(crate) struct ObjectFields(pub RefCell<Map>);
 
 /// The object-style fields of `process`, if it was made from a map with `run`.
 fn fields_of(process: &Process) -> Option<Rc<ObjectFields>> {
@@ -330,7 +334,7 @@ fn from_target(
 /// `Process(#{ target, args, ... })` and the object form `Process(#{ run, ... })`. A map
 /// with `command` is a program, which the command package handles (it registers its own
 /// `Process(map)`, which comes here for the other maps).
-pub fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
+pub(crate) fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
     if map.contains_key("command") {
         return Err(Error::value(
             "`Process(#{ command: [...] })` needs procscript's command package (`run`, `pipeline`), \
@@ -386,7 +390,7 @@ fn no_field(process: &Process, field: &str) -> Error {
 
 /// What a child's script result means as an exit code; prints an uncaught error the way
 /// CPython does (`Process Process-1:` then the error).
-pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
+pub(crate) fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
     let Err(err) = result else {
         // A last `print` that found the reader gone: a death by SIGPIPE, as a shell says.
         return if output::stdout_closed() {
@@ -414,7 +418,7 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
 
 /// The code an `exit(...)` asked for, if this error is one. `exit("text")` prints the text
 /// and gives 1, as Python's `sys.exit("text")` does.
-pub fn exit_request(err: &EvalAltResult) -> Option<i32> {
+pub(crate) fn exit_request(err: &EvalAltResult) -> Option<i32> {
     match err {
         EvalAltResult::ErrorTerminated(value, _) | EvalAltResult::Exit(value, _) => {
             Some(if value.is_unit() {
@@ -453,7 +457,7 @@ fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
 }
 
 /// Starts `process`, whose child runs its job with the script context `ctx`.
-pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), Error> {
+pub(crate) fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), Error> {
     let job = match process.take_job_for_start()? {
         // The child gets the fields as the parent left them (`p.count = 9` before start).
         Some(Job::Object(object)) => Some(Job::Object(
@@ -474,7 +478,7 @@ pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), E
 
 /// Registers `spawn EXPR` / `spawn { BLOCK }`: fork now, evaluate in the child (which sees
 /// the current variables), and return the started process.
-pub fn register_spawn_syntax(engine: &mut Engine) {
+pub(crate) fn register_spawn_syntax(engine: &mut Engine) {
     engine
         .register_custom_syntax(["spawn", "$expr$"], false, |context, inputs| {
             if let rhai::Expr::FnCall(call, _) = &*inputs[0] {
@@ -499,6 +503,7 @@ pub fn register_spawn_syntax(engine: &mut Engine) {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod process_functions {
     use super::*;
 

@@ -62,7 +62,7 @@ use crate::sys::{self, Deadline};
 
 /// How a child ended: Python's `exitcode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// It exited with this code (0 for success, 1 for an uncaught error).
     Code(i32),
     /// A signal ended it.
@@ -71,7 +71,7 @@ pub enum Exit {
 
 impl Exit {
     /// Decodes a `waitpid` status.
-    pub fn from_status(status: i32) -> Self {
+    pub(crate) fn from_status(status: i32) -> Self {
         if libc::WIFSIGNALED(status) {
             Self::Signal(libc::WTERMSIG(status))
         } else {
@@ -80,7 +80,7 @@ impl Exit {
     }
 
     /// Python's `exitcode`: the code, or minus the signal number.
-    pub fn exitcode(self) -> i64 {
+    pub(crate) fn exitcode(self) -> i64 {
         match self {
             Self::Code(code) => code.into(),
             Self::Signal(sig) => -i64::from(sig),
@@ -90,7 +90,7 @@ impl Exit {
 
 /// A finished child as the reaper saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Reaped {
+pub(crate) struct Reaped {
     /// How it ended; `None` if someone else took its status.
     pub exit: Option<Exit>,
     /// User CPU seconds.
@@ -106,7 +106,7 @@ pub struct Reaped {
 impl Reaped {
     /// Records in the trace how child `pid` ended, as the reaper saw it (a no-op when not
     /// tracing).
-    pub fn trace(&self, pid: i32) {
+    pub(crate) fn trace(&self, pid: i32) {
         if crate::trace::enabled() {
             crate::trace::record(&crate::trace::Event::Exit {
                 t: self.ended,
@@ -130,7 +130,7 @@ impl Reaped {
 /// Identifies a registered child: its index in the table and that entry's generation, so
 /// that an old id never names the child that reused the entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SlotId {
+pub(crate) struct SlotId {
     index: u32,
     generation: u32,
 }
@@ -329,14 +329,14 @@ fn install_handler() {
 /// reaped; checking for Ctrl-C before a wait; and, across `fork`, holding a SIGTERM sent to
 /// the new child until the child has put back the default disposition, so that
 /// `p.terminate()` right after `p.start()` is not lost in the parent's handler.
-pub struct SigchldBlock {
+pub(crate) struct SigchldBlock {
     block: crate::signal::Block,
 }
 
 impl SigchldBlock {
     /// Installs the SIGCHLD handler (once), then blocks SIGCHLD, SIGINT and SIGTERM until
     /// the guard is dropped.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         install_handler();
         Self {
             block: crate::signal::Block::new(),
@@ -371,7 +371,7 @@ fn raise_nofile() {
 /// Puts back the soft descriptor limit this process started with, if procscript raised it:
 /// for a program about to be `exec`uted, which may use `select()` and expect the default.
 /// Only `setrlimit`, so it is safe in a freshly forked child.
-pub fn restore_nofile() {
+pub(crate) fn restore_nofile() {
     let soft = ORIGINAL_NOFILE.load(Ordering::Relaxed);
     if soft != 0 {
         // SAFETY: a plain struct read by setrlimit; no memory is kept.
@@ -499,7 +499,7 @@ impl Reaper {
 
 /// Makes the epoll set of children now rather than at the first fork, so that a process's
 /// descriptor count does not change once it starts forking (the runtime calls it).
-pub fn prepare() {
+pub(crate) fn prepare() {
     install_handler();
     let _block = SigchldBlock::new();
     REAPER.with(|reaper| {
@@ -509,7 +509,7 @@ pub fn prepare() {
 
 /// Registers a just-forked child. Call with SIGCHLD blocked (the guard proves it), before
 /// any reaping could look for it.
-pub fn register(pid: Pid, block: &SigchldBlock) -> Result<SlotId> {
+pub(crate) fn register(pid: Pid, block: &SigchldBlock) -> Result<SlotId> {
     raise_nofile();
     REAPER.with(|reaper| {
         let reaper = &mut *reaper.borrow_mut();
@@ -587,7 +587,7 @@ fn wait4_pid(pid: Pid) -> Option<Reaped> {
 }
 
 /// Reaps every registered child that has ended.
-pub fn reap() {
+pub(crate) fn reap() {
     reap_blocked(&SigchldBlock::new());
 }
 
@@ -602,19 +602,19 @@ fn reap_blocked(block: &SigchldBlock) {
 
 /// Moves what the SIGCHLD handler reaped into the table, if it reaped anything since the
 /// last look: one atomic load otherwise, cheap enough to call between script operations.
-pub fn reap_if_signalled() {
+pub(crate) fn reap_if_signalled() {
     if CHILD_EVENT.load(Ordering::Relaxed) {
         reap();
     }
 }
 
 /// The children reaped since the last call (whose exits are waiting in [`take_exit`]).
-pub fn take_newly_exited() -> Vec<SlotId> {
+pub(crate) fn take_newly_exited() -> Vec<SlotId> {
     REAPER.with(|reaper| std::mem::take(&mut reaper.borrow_mut().exited))
 }
 
 /// Takes a finished child's exit from its entry and frees the entry; `None` while it runs.
-pub fn take_exit(id: SlotId) -> Option<Reaped> {
+pub(crate) fn take_exit(id: SlotId) -> Option<Reaped> {
     REAPER.with(|reaper| {
         let mut reaper = reaper.borrow_mut();
         let reaped = match reaper.entry(id)?.state {
@@ -628,7 +628,7 @@ pub fn take_exit(id: SlotId) -> Option<Reaped> {
 }
 
 /// Whether the child has ended (its status is waiting to be taken), as of the last reaping.
-pub fn has_exited(id: SlotId) -> bool {
+pub(crate) fn has_exited(id: SlotId) -> bool {
     REAPER.with(|reaper| {
         reaper
             .borrow()
@@ -641,7 +641,7 @@ pub fn has_exited(id: SlotId) -> bool {
 /// never reach another process that reused the pid. A no-op once the child was reaped:
 /// reaping only happens in procscript's own code, so a child seen running here is at worst
 /// a zombie, whose pid is still ours.
-pub fn send_signal(id: SlotId, signal: Signal) -> nix::Result<()> {
+pub(crate) fn send_signal(id: SlotId, signal: Signal) -> nix::Result<()> {
     // With SIGCHLD blocked and what the handler reaped drained, a running entry's pidfd is
     // still open: the handler closes pidfds only of children it reaped.
     let block = SigchldBlock::new();
@@ -686,7 +686,7 @@ pub fn send_signal(id: SlotId, signal: Signal) -> nix::Result<()> {
 /// A new descriptor for a running child's pidfd (close-on-exec), for `p.sentinel`: it
 /// becomes readable when the child ends and stays readable after. `ENOSYS` where the child
 /// has no pidfd (kernels before 5.3).
-pub fn dup_pidfd(id: SlotId) -> nix::Result<OwnedFd> {
+pub(crate) fn dup_pidfd(id: SlotId) -> nix::Result<OwnedFd> {
     let block = SigchldBlock::new();
     reap_blocked(&block);
     REAPER.with(|reaper| {
@@ -702,18 +702,6 @@ pub fn dup_pidfd(id: SlotId) -> nix::Result<OwnedFd> {
     })
 }
 
-/// How many registered children are running (not yet reaped).
-pub fn running() -> usize {
-    REAPER.with(|reaper| {
-        reaper
-            .borrow()
-            .entries
-            .iter()
-            .filter(|e| matches!(e.state, State::Running))
-            .count()
-    })
-}
-
 /// The raw descriptor of the epoll set of children, if there is one, for a wait to watch.
 fn reaper_fd() -> Option<libc::c_int> {
     REAPER.with(|reaper| reaper.borrow().epoll.as_ref().map(|e| e.0.as_raw_fd()))
@@ -721,20 +709,20 @@ fn reaper_fd() -> Option<libc::c_int> {
 
 /// Waits until `done` holds or `deadline` passes, reaping children meanwhile; returns
 /// whether `done` held. A termination signal does not end it (for cleaning up).
-pub fn wait_until(deadline: Deadline, done: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(deadline: Deadline, done: impl FnMut() -> bool) -> bool {
     wait_inner(&mut [], deadline, false, done, "wait").unwrap_or(false)
 }
 
 /// Like [`wait_until`], but gives up with [`crate::ErrorKind::Interrupted`] when Ctrl-C or
 /// SIGTERM arrives (see [`crate::signal`]): the waits a script makes.
-pub fn wait_until_or_signal(deadline: Deadline, done: impl FnMut() -> bool) -> Result<bool> {
+pub(crate) fn wait_until_or_signal(deadline: Deadline, done: impl FnMut() -> bool) -> Result<bool> {
     wait_inner(&mut [], deadline, true, done, "wait")
 }
 
 /// Waits until one of `fds` is ready (true) or `deadline` passes (false), reaping children
 /// meanwhile; Ctrl-C or SIGTERM end the wait with [`crate::ErrorKind::Interrupted`]. The
 /// `revents` of `fds` say which are ready.
-pub fn wait_ready_or_signal(
+pub(crate) fn wait_ready_or_signal(
     fds: &mut [libc::pollfd],
     deadline: Deadline,
     what: &str,
@@ -745,7 +733,7 @@ pub fn wait_ready_or_signal(
 /// Waits until one of `fds` is ready, `done` holds, or `deadline` passes (false); Ctrl-C
 /// or SIGTERM end the wait with [`crate::ErrorKind::Interrupted`]. With
 /// [`reaped_count`], `done` can watch for any child ending.
-pub fn wait_ready_or(
+pub(crate) fn wait_ready_or(
     fds: &mut [libc::pollfd],
     deadline: Deadline,
     what: &str,
@@ -755,13 +743,13 @@ pub fn wait_ready_or(
 }
 
 /// How many children this process has reaped so far: a wait can end when it changes.
-pub fn reaped_count() -> u64 {
+pub(crate) fn reaped_count() -> u64 {
     REAPED.load(Ordering::Relaxed)
 }
 
 /// Waits until `fd` is ready for `events` (true) or `deadline` passes (false): the common
 /// case of [`wait_ready_or_signal`]. Error conditions count as ready.
-pub fn wait_fd(
+pub(crate) fn wait_fd(
     fd: std::os::fd::BorrowedFd<'_>,
     events: libc::c_short,
     deadline: Deadline,
@@ -776,7 +764,7 @@ pub fn wait_fd(
 }
 
 /// Sleeps for `duration`, reaping children meanwhile; Ctrl-C or SIGTERM cut it short.
-pub fn sleep(duration: Duration) -> Result<()> {
+pub(crate) fn sleep(duration: Duration) -> Result<()> {
     wait_until_or_signal(Deadline::after(Some(duration)), || false).map(|_| ())
 }
 
@@ -806,7 +794,7 @@ fn wait_inner(
 
 /// Sleeps while `word` holds `expected`, until woken, the deadline, or a signal
 /// ([`sys::wait::word`]), reaping children that end meanwhile.
-pub fn wait_word(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<bool> {
+pub(crate) fn wait_word(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<bool> {
     sys::wait::word(word, expected, deadline, reap_if_signalled)
 }
 
@@ -816,7 +804,7 @@ pub fn wait_word(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<
 /// change the shared epoll set, so it drops its view of them without closing anything
 /// (closing thousands of inherited descriptors would cost every fork; they are
 /// close-on-exec, and go when the child ends).
-pub fn reset_in_child() {
+pub(crate) fn reset_in_child() {
     // Called with SIGCHLD blocked (across the fork), so the handler sees no half-reset.
     EPOLL_FD.store(-1, Ordering::Release);
     RING_CAP.store(0, Ordering::Release);

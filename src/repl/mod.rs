@@ -359,7 +359,7 @@ fn command(input: &str) -> Command<'_> {
 }
 
 /// Runs the REPL until `quit`, Ctrl-D or `exit(n)`; returns the exit code.
-pub fn run(builder: Builder) -> i32 {
+pub(crate) fn run(builder: Builder) -> i32 {
     let mut session = Session::new(builder);
     let docs: Vec<FnDoc> = function_docs(session.runtime.engine());
     let color = crate::output::color_allowed() && std::io::stdout().is_terminal();

@@ -4,15 +4,15 @@ use std::time::{Duration, Instant};
 
 /// A point in time to give up at; [`Deadline::NEVER`] waits forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(Option<Instant>);
+pub(crate) struct Deadline(Option<Instant>);
 
 impl Deadline {
     /// No deadline.
-    pub const NEVER: Self = Self(None);
+    pub(crate) const NEVER: Self = Self(None);
 
     /// A deadline `timeout` from now (`None`: never). A timeout too large to represent is
     /// taken as a hundred years.
-    pub fn after(timeout: Option<Duration>) -> Self {
+    pub(crate) fn after(timeout: Option<Duration>) -> Self {
         Self(timeout.map(|t| {
             let now = Instant::now();
             now.checked_add(t)
@@ -21,37 +21,27 @@ impl Deadline {
     }
 
     /// A deadline at `instant` (`None`: never).
-    pub fn at(instant: Option<Instant>) -> Self {
+    pub(crate) fn at(instant: Option<Instant>) -> Self {
         Self(instant)
     }
 
-    /// The instant, if there is one.
-    pub fn instant(self) -> Option<Instant> {
-        self.0
-    }
-
     /// Time left: `None` for no deadline, `Some(ZERO)` once it has passed.
-    pub fn left(self) -> Option<Duration> {
+    pub(crate) fn left(self) -> Option<Duration> {
         self.0.map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the deadline has passed.
-    pub fn passed(self) -> bool {
+    pub(crate) fn passed(self) -> bool {
         self.left().is_some_and(|l| l.is_zero())
     }
 
-    /// Time left, capped at `cap`.
-    pub fn left_capped(self, cap: Duration) -> Duration {
-        self.left().map_or(cap, |l| l.min(cap))
-    }
-
     /// Whether there is one.
-    pub fn is_some(self) -> bool {
+    pub(crate) fn is_some(self) -> bool {
         self.0.is_some()
     }
 
     /// The earlier of two deadlines.
-    pub fn min(self, other: Self) -> Self {
+    pub(crate) fn min(self, other: Self) -> Self {
         match (self.0, other.0) {
             (Some(a), Some(b)) => Self(Some(a.min(b))),
             (a, b) => Self(a.or(b)),

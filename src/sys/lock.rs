@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// How often a waiter checks that a lock's holder is still alive where the kernel cannot
 /// watch it (no usable robust list); also the Queue's check on a writer that stopped in the
 /// middle of a message.
-pub const LIVENESS_CHECK: Duration = Duration::from_millis(50);
+pub(crate) const LIVENESS_CHECK: Duration = Duration::from_millis(50);
 
 /// How many times a contended acquire checks the word before sleeping.
 const SPINS: u32 = 100;
@@ -27,11 +27,11 @@ const SPINS: u32 = 100;
 /// Where lock slots start in a page: [`RawLock::new`] slot `i` takes the [`SLOT`] bytes
 /// from `LOCK_AREA + SLOT * i`, so the start of the page stays free for the words of
 /// whoever owns it (a Queue's counters, a Barrier's state).
-pub const LOCK_AREA: usize = 2048;
+pub(crate) const LOCK_AREA: usize = 2048;
 
 /// What a waiter does when it finds the holder of a lock dead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDeadHolder {
+pub(crate) enum OnDeadHolder {
     /// Free the lock and fail this acquire (script-visible locks).
     Fail,
     /// Take the lock over silently (internal locks whose data the caller checks itself).
@@ -40,7 +40,7 @@ pub enum OnDeadHolder {
 
 /// How an acquire ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acquired {
+pub(crate) enum Acquired {
     /// The caller holds the lock.
     Yes,
     /// The deadline passed first.
@@ -61,7 +61,7 @@ enum Taken {
 /// the holder's thread id with `FUTEX_WAITERS` set when someone may be waiting, or
 /// `FUTEX_OWNER_DIED` once the kernel found the holder gone.
 #[derive(Clone)]
-pub struct RawLock {
+pub(crate) struct RawLock {
     slot: Slot,
     between: fn(),
 }
@@ -75,7 +75,7 @@ impl RawLock {
     ///
     /// `between` runs at every wake-up of a wait for it (the process room reaps children
     /// there; [`super::wait::nothing`] for none).
-    pub fn new(shm: Rc<Shm>, index: usize, between: fn()) -> Self {
+    pub(crate) fn new(shm: Rc<Shm>, index: usize, between: fn()) -> Self {
         Self {
             slot: Slot::new(shm, LOCK_AREA + SLOT * index),
             between,
@@ -83,13 +83,13 @@ impl RawLock {
     }
 
     /// The futex word.
-    pub fn word(&self) -> &AtomicU32 {
+    pub(crate) fn word(&self) -> &AtomicU32 {
         self.slot.word()
     }
 
     /// The pid of the holder, if held (a holder that died keeps its pid here until someone
     /// takes the lock over).
-    pub fn holder(&self) -> Option<u32> {
+    pub(crate) fn holder(&self) -> Option<u32> {
         let v = self.word().load(SeqCst);
         if v & (TID_MASK | OWNER_DIED) == 0 {
             return None;
@@ -101,23 +101,23 @@ impl RawLock {
     }
 
     /// Whether some process holds it (or held it when it died, and nobody noticed yet).
-    pub fn locked(&self) -> bool {
+    pub(crate) fn locked(&self) -> bool {
         self.word().load(SeqCst) & (TID_MASK | OWNER_DIED) != 0
     }
 
     /// Whether this thread holds it.
-    pub fn is_mine(&self) -> bool {
+    pub(crate) fn is_mine(&self) -> bool {
         let me = with_list(|list| list.tid());
         self.word().load(SeqCst) & TID_MASK == me
     }
 
     /// The spare word of the slot (an `RLock`'s count).
-    pub fn extra(&self) -> &AtomicU32 {
+    pub(crate) fn extra(&self) -> &AtomicU32 {
         self.slot.extra()
     }
 
     /// Takes the lock, waiting until `deadline`.
-    pub fn acquire(
+    pub(crate) fn acquire(
         &self,
         deadline: Deadline,
         on_dead: OnDeadHolder,
@@ -245,7 +245,7 @@ impl RawLock {
 
     /// Frees the lock, whoever holds it (Python lets any process release a `Lock`).
     /// `false` if it was not held.
-    pub fn release(&self) -> bool {
+    pub(crate) fn release(&self) -> bool {
         let word = self.word();
         with_list(|list| loop {
             let v = word.load(SeqCst);

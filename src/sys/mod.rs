@@ -7,10 +7,10 @@
 //! can all build on it. With the reaper, fork and exec, it is one of the few rooms that
 //! talk to the kernel without a safe wrapper.
 
-pub mod deadline;
-pub mod futex;
-pub mod lock;
-pub mod shm;
-pub mod wait;
+pub(crate) mod deadline;
+pub(crate) mod futex;
+pub(crate) mod lock;
+pub(crate) mod shm;
+pub(crate) mod wait;
 
-pub use deadline::Deadline;
+pub(crate) use deadline::Deadline;

@@ -16,14 +16,14 @@ use crate::error::{Error, Result};
 
 /// An anonymous shared mapping, unmapped when the last handle in this process goes.
 #[derive(Debug)]
-pub struct Shm {
+pub(crate) struct Shm {
     ptr: NonNull<u8>,
     len: usize,
 }
 
 impl Shm {
     /// A zero-filled shared mapping of at least `len` bytes (a whole number of pages).
-    pub fn new(len: usize) -> Result<Rc<Self>> {
+    pub(crate) fn new(len: usize) -> Result<Rc<Self>> {
         let len = len.max(1).next_multiple_of(4096);
         // SAFETY: an anonymous mapping with no address hint touches no existing memory;
         // the result is checked against MAP_FAILED before use.
@@ -52,7 +52,7 @@ impl Shm {
     ///
     /// # Panics
     /// If the word lies outside the mapping (a bug in the caller's layout).
-    pub fn u32(&self, index: usize) -> &AtomicU32 {
+    pub(crate) fn u32(&self, index: usize) -> &AtomicU32 {
         assert!(
             4 * index + 4 <= self.len,
             "shared word {index} out of the mapping"
@@ -67,7 +67,7 @@ impl Shm {
     ///
     /// # Panics
     /// If it lies outside the mapping.
-    pub fn u8(&self, index: usize) -> &AtomicU8 {
+    pub(crate) fn u8(&self, index: usize) -> &AtomicU8 {
         assert!(index < self.len, "shared byte {index} out of the mapping");
         // SAFETY: the offset is inside the mapping (checked); a byte needs no alignment; the
         // memory is zero-initialised, lives as long as `self`, and is only ever accessed
@@ -79,7 +79,7 @@ impl Shm {
     ///
     /// # Panics
     /// If it lies outside the mapping.
-    pub fn u16(&self, index: usize) -> &AtomicU16 {
+    pub(crate) fn u16(&self, index: usize) -> &AtomicU16 {
         assert!(
             2 * index + 2 <= self.len,
             "shared word {index} out of the mapping"
@@ -92,7 +92,7 @@ impl Shm {
     ///
     /// # Panics
     /// If it lies outside the mapping.
-    pub fn u64(&self, index: usize) -> &AtomicU64 {
+    pub(crate) fn u64(&self, index: usize) -> &AtomicU64 {
         assert!(
             8 * index + 8 <= self.len,
             "shared word {index} out of the mapping"
@@ -106,13 +106,13 @@ impl Shm {
     ///
     /// # Panics
     /// If it lies outside the mapping.
-    pub fn address(&self, offset: usize) -> usize {
+    pub(crate) fn address(&self, offset: usize) -> usize {
         assert!(offset < self.len, "shared byte {offset} out of the mapping");
         self.ptr.as_ptr() as usize + offset
     }
 
     /// The size of the mapping in bytes (a whole number of pages).
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.len
     }
 
@@ -120,7 +120,7 @@ impl Shm {
     ///
     /// # Panics
     /// If the word lies outside the mapping.
-    pub fn i64(&self, index: usize) -> &AtomicI64 {
+    pub(crate) fn i64(&self, index: usize) -> &AtomicI64 {
         assert!(
             8 * index + 8 <= self.len,
             "shared word {index} out of the mapping"

@@ -31,7 +31,7 @@ static NO_FUTEX_WAITV: AtomicBool = AtomicBool::new(false);
 const FALLBACK_SLICE: Duration = Duration::from_millis(100);
 
 /// Does nothing: the `between` of a wait that has nothing to do between sleeps.
-pub fn nothing() {}
+pub(crate) fn nothing() {}
 
 /// Sleeps while `word` holds `expected`, until woken, the deadline, or a signal; runs
 /// `between` before every look at the word.
@@ -40,7 +40,12 @@ pub fn nothing() {}
 /// their condition in a loop, as with any futex), `Ok(false)` once the deadline has
 /// passed, and [`crate::ErrorKind::Interrupted`] on Ctrl-C or SIGTERM. `word` must be
 /// shared memory (`MAP_SHARED`), waited on and woken without `FUTEX_PRIVATE_FLAG`.
-pub fn word(word: &AtomicU32, expected: u32, deadline: Deadline, between: fn()) -> Result<bool> {
+pub(crate) fn word(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Deadline,
+    between: fn(),
+) -> Result<bool> {
     let wake = signal::wake_word();
     loop {
         let seen = wake.load(Ordering::SeqCst);
@@ -75,7 +80,7 @@ pub fn word(word: &AtomicU32, expected: u32, deadline: Deadline, between: fn()) 
 }
 
 /// What a descriptor wait watches and how it ends.
-pub struct Poll<'a> {
+pub(crate) struct Poll<'a> {
     /// The descriptors whose readiness the caller wants; their `revents` say which are ready.
     pub fds: &'a mut [libc::pollfd],
     /// A descriptor that only wakes the wait (the reaper's epoll set of children): its
@@ -94,7 +99,7 @@ pub struct Poll<'a> {
 /// `ppoll` on the descriptors, letting the signals in atomically, so none can slip between
 /// the check and the sleep. Returns true when `look` says done or a descriptor of
 /// `poll.fds` is ready (after one more `look`), false once the deadline has passed.
-pub fn ready(
+pub(crate) fn ready(
     block: &signal::Block,
     poll: Poll<'_>,
     mut look: impl FnMut() -> bool,

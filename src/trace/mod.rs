@@ -13,10 +13,10 @@
 //! as completely as one that returns.
 
 mod model;
-pub mod report;
-pub mod timeline;
+pub(crate) mod report;
+pub(crate) mod timeline;
 
-pub use model::{ExitStatus, Trace, TraceEvent, TracedProcess};
+pub(crate) use model::{ExitStatus, Trace, TracedProcess};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -32,7 +32,7 @@ static EVENTS_FD: AtomicI32 = AtomicI32::new(-1);
 /// One line of the events file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// A process was started.
     Spawn {
         /// When (seconds on the monotonic clock).
@@ -95,19 +95,19 @@ pub enum Event {
 }
 
 /// Seconds on the monotonic clock, which all processes of a machine share.
-pub fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|ts| ts.tv_sec() as f64 + ts.tv_nsec() as f64 / 1e9)
         .unwrap_or(0.0)
 }
 
 /// Whether this run is being traced.
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     EVENTS_FD.load(Ordering::Relaxed) >= 0
 }
 
 /// Appends an event, if tracing (a no-op otherwise).
-pub fn record(event: &Event) {
+pub(crate) fn record(event: &Event) {
     let fd = EVENTS_FD.load(Ordering::Relaxed);
     if fd < 0 {
         return;
@@ -129,7 +129,7 @@ pub fn record(event: &Event) {
 }
 
 /// Records that this process started `pid` (a no-op when not tracing).
-pub fn spawned(pid: i32, name: &str, target: &str) {
+pub(crate) fn spawned(pid: i32, name: &str, target: &str) {
     if enabled() {
         record(&Event::Spawn {
             t: now(),
@@ -142,7 +142,7 @@ pub fn spawned(pid: i32, name: &str, target: &str) {
 }
 
 /// A traced run in the main process: where the events go, and what to write at the end.
-pub struct Tracing {
+pub(crate) struct Tracing {
     events: std::os::fd::OwnedFd,
     started: f64,
     main_pid: i32,
@@ -183,7 +183,7 @@ fn private_events_file() -> Result<std::os::fd::OwnedFd> {
 impl Tracing {
     /// Starts recording events for a run of `script`. The events file has no name (see
     /// [`private_events_file`]).
-    pub fn start(script: &str) -> Result<Self> {
+    pub(crate) fn start(script: &str) -> Result<Self> {
         let main_pid = nix::unistd::getpid().as_raw();
         // The standard library opens files close-on-exec, so programs a script runs do not
         // inherit the events file; forked children do, which is the point.
@@ -206,7 +206,7 @@ impl Tracing {
     }
 
     /// Records the main process's own end and folds the events into a trace.
-    pub fn finish(self, exit_code: i32) -> Result<Trace> {
+    pub(crate) fn finish(self, exit_code: i32) -> Result<Trace> {
         let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok();
         record(&Event::Exit {
             t: now(),
@@ -238,7 +238,7 @@ impl Tracing {
 
 /// Refuses an output path that names an input of the run (`run --trace x.rhai x.rhai` would
 /// replace the script with YAML), checked by device and inode, before anything runs.
-pub fn refuse_overwrite(output: &Path, input: &Path, what: &str) -> Result<()> {
+pub(crate) fn refuse_overwrite(output: &Path, input: &Path, what: &str) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     // The output's own entry (a symlink there is replaced, not followed), the input's file.
     if let (Ok(out), Ok(inp)) = (std::fs::symlink_metadata(output), std::fs::metadata(input)) {
@@ -257,7 +257,7 @@ pub fn refuse_overwrite(output: &Path, input: &Path, what: &str) -> Result<()> {
 /// to `path` with `O_EXCL | O_NOFOLLOW` under an unpredictable name, which is then renamed
 /// onto `path`. A symlink at `path` is replaced, never followed, so `--trace` cannot be
 /// turned into a write to whatever a link points at, and a reader never sees half a file.
-pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let fail = |e: std::io::Error| {
@@ -302,19 +302,20 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Seconds in a `timeval`.
-pub fn timeval_secs(tv: nix::sys::time::TimeVal) -> f64 {
+pub(crate) fn timeval_secs(tv: nix::sys::time::TimeVal) -> f64 {
     tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6
 }
 
 /// Writes a trace as YAML.
-pub fn write_yaml(trace: &Trace, path: &Path) -> Result<()> {
+pub(crate) fn write_yaml(trace: &Trace, path: &Path) -> Result<()> {
     let text = serde_yaml::to_string(trace)
         .map_err(|e| Error::value(format!("serialising the trace: {e}")))?;
     write_output(path, text.as_bytes())
 }
 
 /// Reads a trace written by [`write_yaml`].
-pub fn read_yaml(path: &Path) -> Result<Trace> {
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) fn read_yaml(path: &Path) -> Result<Trace> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::new(
             crate::error::ErrorKind::OSError,
@@ -337,7 +338,7 @@ pub fn read_yaml(path: &Path) -> Result<Trace> {
 }
 
 /// Tells the user where a file went (to stderr, so stdout stays the script's).
-pub fn announce(what: &str, path: &Path) {
+pub(crate) fn announce(what: &str, path: &Path) {
     let _ = output::write_line(
         Stream::Stderr,
         &format!("procscript: {what} written to {}", path.display()),

@@ -6,7 +6,7 @@ use super::Event;
 
 /// How a traced process ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExitStatus {
+pub(crate) struct ExitStatus {
     /// The exit code, if it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<i32>,
@@ -20,7 +20,7 @@ pub struct ExitStatus {
 
 impl ExitStatus {
     /// Python's `exitcode` text: `0`, `1`, `-SIGKILL`.
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         match (self.code, &self.signal_name, self.signal) {
             (Some(code), _, _) => code.to_string(),
             (None, Some(name), _) => format!("-{name}"),
@@ -32,7 +32,7 @@ impl ExitStatus {
 
 /// One process of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TracedProcess {
+pub(crate) struct TracedProcess {
     /// Its pid.
     pub pid: i32,
     /// Its parent's pid.
@@ -62,14 +62,14 @@ pub struct TracedProcess {
 
 impl TracedProcess {
     /// How long it ran, if it was seen to end.
-    pub fn duration(&self) -> Option<f64> {
+    pub(crate) fn duration(&self) -> Option<f64> {
         self.end.map(|end| end - self.start)
     }
 }
 
 /// Something one process did to another, in time order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TraceEvent {
+pub(crate) struct TraceEvent {
     /// Seconds from the start of the run.
     pub t: f64,
     /// `spawn`, `exit`, `join`, `terminate` or `kill`.
@@ -83,7 +83,7 @@ pub struct TraceEvent {
 
 /// A whole traced run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Trace {
+pub(crate) struct Trace {
     /// Format version of this file.
     pub procscript_trace: u32,
     /// The script that ran.
@@ -103,7 +103,7 @@ fn micros(t: f64) -> f64 {
 
 impl Trace {
     /// Folds a run's events (times on the monotonic clock) into a trace starting at `started`.
-    pub fn from_events(script: &str, started: f64, events: &[Event]) -> Self {
+    pub(crate) fn from_events(script: &str, started: f64, events: &[Event]) -> Self {
         let rel = |t: f64| micros(t - started);
         let mut processes: Vec<TracedProcess> = Vec::new();
         let mut log: Vec<TraceEvent> = Vec::new();
@@ -212,7 +212,7 @@ impl Trace {
     /// Processes whose parents name each other in a cycle, which only a hand-made trace can
     /// hold, are listed after the rest, each cycle from its first member in the file (see
     /// [`Trace::cycles`]). Time O(n log n) and memory O(n) for n processes, at any depth.
-    pub fn tree(&self) -> Vec<(usize, bool, &TracedProcess)> {
+    pub(crate) fn tree(&self) -> Vec<(usize, bool, &TracedProcess)> {
         self.layout()
             .0
             .into_iter()
@@ -222,7 +222,8 @@ impl Trace {
 
     /// The pids at which [`Trace::tree`] had to start listing a parent-pid cycle (empty for
     /// a trace procscript wrote).
-    pub fn cycles(&self) -> Vec<i32> {
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+    pub(crate) fn cycles(&self) -> Vec<i32> {
         self.layout()
             .1
             .into_iter()
@@ -305,7 +306,8 @@ impl Trace {
 
     /// Checks a trace read from a file: every time and CPU figure must be a finite number,
     /// so that drawing it takes bounded work. The error names the field.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         fn finite(value: f64, field: &dyn Fn() -> String) -> std::result::Result<(), String> {
             if value.is_finite() {
                 Ok(())

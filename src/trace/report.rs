@@ -16,7 +16,7 @@ fn seconds(s: Option<f64>) -> String {
 }
 
 /// Text on one line: control characters (a newline in a command's argument) escaped.
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -59,7 +59,8 @@ fn guides(open: &[bool], depth: usize, last: bool) -> String {
 }
 
 /// The tree as text: one line per process, the name indented under its parent.
-pub fn render(trace: &Trace) -> String {
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) fn render(trace: &Trace) -> String {
     let tree = trace.tree();
     let mut open: Vec<bool> = Vec::new();
     let mut names = Vec::with_capacity(tree.len());
@@ -144,7 +145,8 @@ pub fn render(trace: &Trace) -> String {
 /// Writes the report to standard output. A reader that stops early (`| head`) ends the
 /// writing quietly: `Ok(false)`, which `procscript report` turns into exit code 0, as
 /// ripgrep does, since everything the reader wanted was written.
-pub fn print(trace: &Trace) -> crate::error::Result<bool> {
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) fn print(trace: &Trace) -> crate::error::Result<bool> {
     use crate::output::{self, Stream};
     match output::write_all(Stream::Stdout, render(trace).as_bytes()) {
         Ok(()) => Ok(true),

@@ -124,7 +124,7 @@ fn tick_step(span: f64) -> f64 {
 }
 
 /// Renders the timeline as an SVG document.
-pub fn render(trace: &Trace) -> String {
+pub(crate) fn render(trace: &Trace) -> String {
     let tree = trace.tree();
     let span = trace
         .processes
