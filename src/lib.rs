@@ -67,6 +67,8 @@ mod command;
 mod convert;
 mod diagnostic;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ipc;
 mod manager;
 mod net;
@@ -99,3 +101,9 @@ pub use pool::package::PoolPackage;
 pub use process::package::ProcessPackage;
 pub use process::Process;
 pub use runtime::{finish, Builder, Runtime, ScriptError};
+
+/// docs/embedding.md's Rust examples, compiled (and run, unless marked `no_run`) as
+/// doctests, so that the page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+struct EmbeddingDoc;

@@ -82,6 +82,6 @@ pub(crate) fn input(prompt: &str) -> Result<Dynamic, Error> {
 
 /// Without the line editor, `input()` never edits lines.
 #[cfg(not(feature = "cli"))]
-pub fn input(_prompt: &str) -> Result<Dynamic, Error> {
+pub(crate) fn input(_prompt: &str) -> Result<Dynamic, Error> {
     Ok(Dynamic::UNIT)
 }

@@ -69,3 +69,52 @@ fn syntax_errors_are_reported_not_run() {
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("bad.rhai:1:"), "{err}");
 }
+
+/// docs/embedding.md shows the dependency lines a host needs, and tests/host/ is a host made
+/// from exactly those (with a path for the version) and examples/embed.rs; `.ci/run` builds
+/// it, which proves that the page's lines are enough.
+#[test]
+fn the_host_in_tests_host_uses_the_lines_the_embedding_page_shows() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("docs/embedding.md")).unwrap();
+    let block = page
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a ```toml block");
+    let host = std::fs::read_to_string(root.join("tests/host/Cargo.toml")).unwrap();
+    let dependencies = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip_while(|l| l.trim() != "[dependencies]")
+            .skip(1)
+            .take_while(|l| !l.trim().starts_with('['))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let version = format!(
+        "version = \"{}\"",
+        env!("CARGO_PKG_VERSION")
+            .rsplit_once('.')
+            .map_or("", |(major_minor, _)| major_minor)
+    );
+    let shown: Vec<String> = dependencies(block)
+        .into_iter()
+        .map(|l| l.replace(&version, "path = \"../..\""))
+        .collect();
+    assert_eq!(
+        shown,
+        dependencies(&host),
+        "docs/embedding.md vs tests/host/Cargo.toml"
+    );
+    assert!(
+        !host.contains("\nrhai"),
+        "the host must not depend on rhai itself"
+    );
+    let example = std::fs::read_to_string(root.join("examples/embed.rs")).unwrap();
+    assert!(
+        example.contains("procscript::rhai::") && !example.contains("use rhai::"),
+        "examples/embed.rs names rhai only through procscript::rhai"
+    );
+}

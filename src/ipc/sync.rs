@@ -42,6 +42,14 @@ pub(crate) fn raw_lock(shm: Rc<Shm>, index: usize) -> RawLock {
 pub(crate) struct Lock(RawLock);
 
 impl Lock {
+    /// Python's text: `<Lock(owner=4242)>` or `<Lock(owner=None)>`.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "<Lock(owner={})>",
+            self.holder().map_or("None".into(), |p| p.to_string())
+        )
+    }
+
     /// A new, free lock.
     pub(crate) fn new() -> Result<Self> {
         Ok(Self(raw_lock(Shm::new(LOCK_AREA + SLOT)?, 0)))
@@ -90,6 +98,15 @@ pub(crate) struct RLock {
 }
 
 impl RLock {
+    /// Python's text: `<RLock(owner=4242, count=2)>` or `<RLock(owner=None, count=0)>`.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "<RLock(owner={}, count={})>",
+            self.holder().map_or("None".into(), |p| p.to_string()),
+            self.level()
+        )
+    }
+
     /// A new, free reentrant lock.
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
