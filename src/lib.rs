@@ -58,6 +58,7 @@
 #![cfg(unix)]
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
+#![deny(unsafe_code)]
 
 mod builtins;
 #[cfg(feature = "cli")]
@@ -83,7 +84,9 @@ mod reference;
 #[cfg(feature = "cli")]
 mod repl;
 mod runtime;
+#[allow(unsafe_code)] // signal handlers and dispositions
 mod signal;
+#[allow(unsafe_code)] // shared mappings, futexes, robust lists, the two sleeps, raw descriptors
 mod sys;
 mod trace;
 

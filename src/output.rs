@@ -16,7 +16,7 @@
 
 use std::cell::OnceCell;
 use std::io::{IsTerminal, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
@@ -37,13 +37,12 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    fn fd(self) -> BorrowedFd<'static> {
+    /// Runs `f` with the stream's descriptor (Rust's handle is only borrowed for its number:
+    /// nothing goes through its buffer).
+    fn with_fd<R>(self, f: impl FnOnce(BorrowedFd<'_>) -> R) -> R {
         match self {
-            // SAFETY: descriptors 1 and 2 stay open for the life of the process; procscript
-            // never closes them.
-            Self::Stdout => unsafe { BorrowedFd::borrow_raw(1) },
-            // SAFETY: as above.
-            Self::Stderr => unsafe { BorrowedFd::borrow_raw(2) },
+            Self::Stdout => f(std::io::stdout().as_fd()),
+            Self::Stderr => f(std::io::stderr().as_fd()),
         }
     }
 }
@@ -146,10 +145,12 @@ pub(crate) fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
 
 /// Whether a long write to `stream` can be split by another writer's: a pipe, FIFO or socket.
 fn may_split(stream: Stream) -> bool {
-    nix::sys::stat::fstat(stream.fd()).is_ok_and(|st| {
-        let kind = st.st_mode & libc::S_IFMT;
-        kind == libc::S_IFIFO || kind == libc::S_IFSOCK
-    })
+    stream
+        .with_fd(|fd| nix::sys::stat::fstat(fd))
+        .is_ok_and(|st| {
+            let kind = st.st_mode & libc::S_IFMT;
+            kind == libc::S_IFIFO || kind == libc::S_IFSOCK
+        })
 }
 
 /// The lock that keeps long lines whole through a pipe: a robust futex in shared memory
@@ -204,14 +205,14 @@ impl Drop for LineLockGuard {
 /// script stops at its next check.
 pub(crate) fn write_all(stream: Stream, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
-        match nix::unistd::write(stream.fd(), bytes) {
+        match stream.with_fd(|fd| nix::unistd::write(fd, bytes)) {
             Ok(n) => bytes = &bytes[n..],
             Err(Errno::EINTR | Errno::EAGAIN) => {}
             Err(e) => return Err(e),
         }
         if !bytes.is_empty() {
             let mut fds = [libc::pollfd {
-                fd: stream.fd().as_raw_fd(),
+                fd: stream.with_fd(|fd| fd.as_raw_fd()),
                 events: libc::POLLOUT,
                 revents: 0,
             }];

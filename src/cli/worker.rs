@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
@@ -61,7 +61,7 @@ fn initializer(init: Dynamic) -> Option<(Func, Array)> {
 /// What the serving native takes once.
 struct Serving {
     input: OwnedFd,
-    output: OwnedFd,
+    output: Rc<OwnedFd>,
     host: String,
     closures: HashMap<String, String>,
     init: Option<(Func, Array)>,
@@ -156,18 +156,18 @@ fn serve_script(base: Builder, script: ScriptMsg, input: OwnedFd, output: OwnedF
     let closures = closure_names(&script.closures, &ast);
     // The script's own lines: `print` in a task goes to the pool, as a message; in a
     // process a task started, to this worker's stdout, which is its stderr.
-    let printer = output.as_raw_fd();
+    let output = Rc::new(output);
+    // The channel is the serving native's to close: a `print` after that goes nowhere.
+    let printer = Rc::downgrade(&output);
     let me = nix::unistd::getpid();
     runtime.engine_mut().on_print(move |text| {
         if nix::unistd::getpid() != me {
             let _ = write_line(Stream::Stdout, text);
             return;
         }
-        // SAFETY: `printer` is the worker's channel, owned by `Serving`, which the serving
-        // native holds open while it runs tasks (the only time a script's `print` runs in
-        // this process) and closes when they are over.
-        let fd = unsafe { BorrowedFd::borrow_raw(printer) };
-        send(fd, ReplyMsg::Print { text: text.into() });
+        if let Some(channel) = printer.upgrade() {
+            send(channel.as_fd(), ReplyMsg::Print { text: text.into() });
+        }
     });
     let code = Rc::new(Cell::new(0));
     let serving = Rc::new(RefCell::new(Some(Serving {

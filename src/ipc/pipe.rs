@@ -28,7 +28,7 @@
 //! sender with a pidfd).
 
 use std::cell::RefCell;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
@@ -472,17 +472,6 @@ pub(crate) enum Writer {
 /// that its writer still exists.
 const LIVENESS_FALLBACK: Duration = Duration::from_millis(50);
 
-/// A pidfd for `pid` (close-on-exec): readable once that process has ended.
-fn pidfd_open(pid: u32) -> std::result::Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the descriptor was just created for us and is owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 /// For a reader in the middle of a message that has no more bytes yet: waits until `fd` is
 /// readable (`true`) or the message's writer is gone with nothing left to read (`false`).
 /// `writer` says who writes the message now; the wait watches that process with a pidfd,
@@ -498,7 +487,7 @@ pub(crate) fn wait_readable_or_writer_gone(
             Writer::Gone => return readable_now(fd, what),
             Writer::Pid(pid) => pid,
         };
-        let pidfd = match pidfd_open(pid) {
+        let pidfd = match crate::sys::fd::pidfd_open(pid as libc::pid_t) {
             Ok(pidfd) => Some(pidfd),
             Err(Errno::ESRCH) => return readable_now(fd, what),
             Err(_) => None,

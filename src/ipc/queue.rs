@@ -46,7 +46,7 @@
 //! is an `OSError`, never a wrong value.
 
 use std::cell::RefCell;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{
     AtomicI64, AtomicU32,
@@ -68,7 +68,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::process::wait::{wait_fd, wait_word};
 use crate::sys::futex::futex_wake;
 use crate::sys::lock::{Acquired, OnDeadHolder};
-use crate::sys::shm::Shm;
+use crate::sys::shm::{Scatter, Shm};
 use crate::sys::Deadline;
 
 /// How much an unbounded queue's pipe is asked to hold.
@@ -251,30 +251,6 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// Up to four iovecs, on the stack: what one read of a chunk fills.
-struct IoList {
-    items: [libc::iovec; 4],
-    len: usize,
-}
-
-impl IoList {
-    fn new() -> Self {
-        let empty = libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        };
-        Self {
-            items: [empty; 4],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, iov: libc::iovec) {
-        self.items[self.len] = iov;
-        self.len += 1;
-    }
-}
-
 /// Bytes a large message keeps apart: the value mark, the codec tag and a u32 length.
 const PREFIX: usize = 6;
 
@@ -318,29 +294,35 @@ impl Assembly {
             && (len == CHUNK_DATA || self.got + len == self.total)
     }
 
-    /// Where the next `len` bytes go.
-    fn targets(&mut self, len: usize, out: &mut IoList) {
-        self.targets_at(self.got, len, out);
-    }
-
-    /// Where bytes `at..at + len` of the message go.
-    fn targets_at(&mut self, mut at: usize, len: usize, out: &mut IoList) {
-        let end = at + len;
-        if self.split && at < PREFIX {
-            let n = end.min(PREFIX) - at;
-            out.push(libc::iovec {
-                iov_base: self.prefix[at..].as_mut_ptr().cast(),
-                iov_len: n,
-            });
-            at += n;
+    /// Where the next bytes go, chunk by chunk: for each of `lens`, the one or two places
+    /// (the kept-apart prefix, the body) that its bytes fill, in order.
+    fn targets(&mut self, lens: &[usize]) -> Vec<Vec<&mut [u8]>> {
+        let at = self.got;
+        let (mut prefix, mut body): (&mut [u8], &mut [u8]) = if self.split {
+            let first = at.min(PREFIX);
+            let body_from = at.saturating_sub(PREFIX);
+            (&mut self.prefix[first..], &mut self.body[body_from..])
+        } else {
+            (&mut [][..], &mut self.body[at..])
+        };
+        let mut out = Vec::with_capacity(lens.len());
+        for &len in lens {
+            let mut places = Vec::with_capacity(2);
+            let from_prefix = len.min(prefix.len());
+            if from_prefix > 0 {
+                let (now, later) = std::mem::take(&mut prefix).split_at_mut(from_prefix);
+                places.push(now);
+                prefix = later;
+            }
+            let from_body = len - from_prefix;
+            if from_body > 0 {
+                let (now, later) = std::mem::take(&mut body).split_at_mut(from_body);
+                places.push(now);
+                body = later;
+            }
+            out.push(places);
         }
-        if at < end {
-            let offset = if self.split { at - PREFIX } else { at };
-            out.push(libc::iovec {
-                iov_base: self.body[offset..].as_mut_ptr().cast(),
-                iov_len: end - at,
-            });
-        }
+        out
     }
 
     fn decode(self) -> Result<Dynamic> {
@@ -869,15 +851,16 @@ impl Queue {
         bytes
     }
 
-    /// Zeroes the slot at `at` and returns its iovec.
-    fn clear_slot(&self, at: usize) -> libc::iovec {
+    /// Zeroes the slot at `at`.
+    fn clear_slot(&self, at: usize) {
         for i in 0..4 {
             self.word(at + i).store(0, Release);
         }
-        libc::iovec {
-            iov_base: self.word(at).as_ptr().cast(),
-            iov_len: TAG,
-        }
+    }
+
+    /// Where a read puts the slot at word `at`: [`TAG`] bytes of the shared page.
+    fn slot_place<'a, const N: usize>(&'a self, at: usize, places: &mut Scatter<'a, N>) {
+        places.shared(&self.0.shm, 4 * at, TAG);
     }
 
     /// Every message below `n` is finished; the one before `n` was received if `delivered`,
@@ -946,22 +929,26 @@ impl Queue {
     /// Reads a head tag: `None` if the pipe is empty.
     fn read_head(&self, fd: BorrowedFd<'_>) -> Result<Option<Tag>> {
         loop {
-            let slot = self.clear_slot(RSLOT);
+            self.clear_slot(RSLOT);
+            let mut places = Scatter::<1>::new();
+            self.slot_place(RSLOT, &mut places);
             self.word(RPEND).store(PEND_HEAD, Release);
-            // SAFETY: `slot` points at 16 bytes of our live shared mapping, which only the
-            // holder of the read lock (this process) writes while a read is pending.
-            let n = unsafe { libc::read(fd.as_raw_fd(), slot.iov_base, TAG) };
-            if n < 0 {
-                self.word(RPEND).store(0, Release);
-                match Errno::last() {
-                    Errno::EAGAIN => return Ok(None),
-                    Errno::EINTR => {
-                        crate::signal::check()?;
-                        continue;
+            // The slot is ours: only the holder of the read lock writes it while a read is
+            // pending.
+            let n = match places.read(fd) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.word(RPEND).store(0, Release);
+                    match e {
+                        Errno::EAGAIN => return Ok(None),
+                        Errno::EINTR => {
+                            crate::signal::check()?;
+                            continue;
+                        }
+                        e => return Err(Error::os(format_args!("get on the {}", self.0.name), e)),
                     }
-                    e => return Err(Error::os(format_args!("get on the {}", self.0.name), e)),
                 }
-            }
+            };
             if n == 0 {
                 self.word(RPEND).store(0, Release);
                 return Err(Error::new(
@@ -974,7 +961,7 @@ impl Queue {
             }
             let bytes = self.slot(RSLOT);
             let tag = match Tag::decode(bytes) {
-                Some(tag) if n as usize == TAG && tag.is_head() => tag,
+                Some(tag) if n == TAG && tag.is_head() => tag,
                 _ => return Err(self.broken("a chunk that does not start with a head tag")),
             };
             self.apply_head(&tag, bytes);
@@ -996,49 +983,48 @@ impl Queue {
         last: bool,
     ) -> Result<(Tag, Option<Tag>)> {
         let len = tag.len as usize;
-        let mut iov = IoList::new();
         let assembling = message.is_some();
         let delivered = assembling && last;
-        match message {
-            Some(m) => m.targets(len, &mut iov),
-            None if len > 0 => {
-                scratch.resize(CHUNK, 0);
-                iov.push(libc::iovec {
-                    iov_base: scratch.as_mut_ptr().cast(),
-                    iov_len: len,
-                });
-            }
-            None => {}
-        }
-        let data = iov.len;
         // Look ahead unless more of this message follows: then the next chunks are read
         // together (`read_batch`), from the next head on.
         let ahead = !assembling || last;
+        if !assembling && len > 0 {
+            scratch.resize(CHUNK, 0);
+        }
+        let mut targets = match message {
+            Some(m) => m.targets(&[len]).pop().unwrap_or_default(),
+            None if len > 0 => vec![&mut scratch[..len]],
+            None => Vec::new(),
+        };
         loop {
-            iov.len = data;
-            iov.push(self.clear_slot(RSLOT));
-            let next_slot = self.clear_slot(RNEXT);
+            self.clear_slot(RSLOT);
+            self.clear_slot(RNEXT);
+            let mut places = Scatter::<4>::new();
+            for target in targets.iter_mut() {
+                places.private(target);
+            }
+            self.slot_place(RSLOT, &mut places);
             if ahead {
-                iov.push(next_slot);
+                self.slot_place(RNEXT, &mut places);
             }
             self.word(RPEND).store(PEND_DATA, Release);
-            // SAFETY: every iovec points into a live buffer of at least its length: the
-            // message's own buffers or `scratch` (borrowed mutably for this call), and the
-            // slots in our shared mapping, written only by the holder of the read lock.
-            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.items.as_ptr(), iov.len as i32) };
-            if n < 0 && Errno::last() == Errno::EINTR {
-                self.word(RPEND).store(0, Release);
-                crate::signal::check()?;
-                continue;
-            }
-            if n < 0 && Errno::last() != Errno::EAGAIN {
-                let e = Errno::last();
-                self.word(RPEND).store(0, Release);
-                return Err(Error::os(format_args!("get on the {}", self.0.name), e));
-            }
+            // The slots are ours: only the holder of the read lock writes them while a read
+            // is pending.
+            let n = match places.read(fd) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => {
+                    self.word(RPEND).store(0, Release);
+                    crate::signal::check()?;
+                    continue;
+                }
+                Err(Errno::EAGAIN) => 0,
+                Err(e) => {
+                    self.word(RPEND).store(0, Release);
+                    return Err(Error::os(format_args!("get on the {}", self.0.name), e));
+                }
+            };
             // The chunk was written whole, so all of it is here (and the next one is there
             // whole, or not at all): anything else is corrupt.
-            let n = n.max(0) as usize;
             let tail = match Tag::decode(self.slot(RSLOT)) {
                 Some(tail) if (n == len + TAG || n == len + 2 * TAG) && tail.seq == tag.seq => tail,
                 _ => return Err(self.broken("a chunk without its tail tag")),
@@ -1081,13 +1067,11 @@ impl Queue {
         message: &mut Assembly,
         scratch: &mut Vec<u8>,
     ) -> Result<bool> {
-        let mut available: libc::c_int = 0;
-        // SAFETY: FIONREAD writes the number of bytes in the pipe into the int it is given.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut available) } < 0 {
+        let Ok(available) = crate::sys::fd::readable_bytes(fd) else {
             return Ok(false);
-        }
+        };
         let available = match self.wstate() {
-            (seq, WRITING) if seq == message.seq => available as usize,
+            (seq, WRITING) if seq == message.seq => available,
             (seq, IDLE) if seq == message.seq => usize::MAX,
             _ => return Ok(false),
         };
@@ -1117,46 +1101,39 @@ impl Queue {
         }
         let count = sizes.len();
         scratch.resize(2 * TAG * count, 0);
-        let mut iov = Vec::with_capacity(3 * count);
-        let tags = scratch.as_mut_ptr();
-        let mut at = message.got;
-        for (k, &data) in sizes.iter().enumerate() {
-            // SAFETY: `scratch` holds 2 * TAG * count bytes; these offsets are below that.
-            let (head, tail) = unsafe { (tags.add(2 * TAG * k), tags.add(2 * TAG * k + TAG)) };
-            iov.push(libc::iovec {
-                iov_base: head.cast(),
-                iov_len: TAG,
-            });
-            let mut targets = IoList::new();
-            message.targets_at(at, data, &mut targets);
-            at += data;
-            iov.extend_from_slice(&targets.items[..targets.len]);
-            if k + 1 < count {
-                iov.push(libc::iovec {
-                    iov_base: tail.cast(),
-                    iov_len: TAG,
-                });
-            }
-        }
         // The last tail lands in the slot: it tells a reader taking over whether this read
         // happened (the position is a head either way; only an END needs counting).
-        iov.push(self.clear_slot(RSLOT));
+        self.clear_slot(RSLOT);
         self.clear_slot(RNEXT);
-        self.word(RPEND).store(PEND_DATA, Release);
-        let n = loop {
-            // SAFETY: the iovecs point into the message's buffers, `scratch`, and the slot in
-            // our shared mapping, all live and at least as long as given.
-            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
-            if n < 0 && Errno::last() == Errno::EINTR {
-                continue;
+        let n = {
+            let mut places = Scatter::<{ 3 * BATCH + 1 }>::new();
+            let mut tags = scratch.chunks_mut(TAG);
+            for (k, targets) in message.targets(&sizes).into_iter().enumerate() {
+                places.private(tags.next().expect("a head place"));
+                for target in targets {
+                    places.private(target);
+                }
+                let tail = tags.next().expect("a tail place");
+                if k + 1 < count {
+                    places.private(tail);
+                }
             }
-            break n;
+            self.slot_place(RSLOT, &mut places);
+            self.word(RPEND).store(PEND_DATA, Release);
+            loop {
+                match places.read(fd) {
+                    Err(Errno::EINTR) => continue,
+                    other => break other,
+                }
+            }
         };
-        if n < 0 {
-            let e = Errno::last();
-            self.word(RPEND).store(0, Release);
-            return Err(Error::os(format_args!("get on the {}", self.0.name), e));
-        }
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                self.word(RPEND).store(0, Release);
+                return Err(Error::os(format_args!("get on the {}", self.0.name), e));
+            }
+        };
         // Check every tag, then account for the chunks.
         let tag_at = |k: usize, tail: bool| -> Option<Tag> {
             if tail && k + 1 == count {
@@ -1171,7 +1148,7 @@ impl Queue {
             let head = tag_at(k, false);
             let tail = tag_at(k, true);
             let final_chunk = k + 1 == count && got == message.total;
-            let ok = n as usize == bytes
+            let ok = n == bytes
                 && head
                     .is_some_and(|h| h == Tag::new(Kind::Cont, message.seq, data, index as usize))
                 && tail.is_some_and(|t| {
@@ -1338,11 +1315,24 @@ mod tests {
         let tag = Tag::new(Kind::Start, 3, CHUNK_DATA, total);
         let mut m = Assembly::new(&tag).unwrap();
         assert!(m.split && m.accepts(&tag));
-        let mut iov = IoList::new();
-        m.targets(CHUNK_DATA, &mut iov);
-        assert_eq!(iov.len, 2);
-        assert_eq!(iov.items[0].iov_len, PREFIX);
-        assert_eq!(iov.items[1].iov_len, CHUNK_DATA - PREFIX);
+        let places: Vec<usize> = m
+            .targets(&[CHUNK_DATA])
+            .remove(0)
+            .iter()
+            .map(|p| p.len())
+            .collect();
+        assert_eq!(places, [PREFIX, CHUNK_DATA - PREFIX]);
+        m.got = CHUNK_DATA;
+        let next: Vec<Vec<usize>> = m
+            .targets(&[CHUNK_DATA, 10])
+            .iter()
+            .map(|places| places.iter().map(|p| p.len()).collect())
+            .collect();
+        assert_eq!(
+            next,
+            [vec![CHUNK_DATA], vec![10]],
+            "the chunks after it come from the body"
+        );
         assert!(!m.accepts(&Tag::new(Kind::Cont, 3, CHUNK_DATA, 2)));
         assert!(!m.accepts(&Tag::new(Kind::Cont, 4, CHUNK_DATA, 0)));
     }

@@ -11,8 +11,9 @@
 //!   process group of its own, out of reach of a terminal's Ctrl-C.
 //! - Each process talks to the manager over its **own** connection, made the first time it
 //!   uses a proxy: a connection inherited through `fork` is closed in the child at once
-//!   (a `pthread_atfork` child handler), so the manager sees a connection close exactly
-//!   when the process that made it ends, and can release the locks it held.
+//!   (the child's setup closes it, see `process::fork::close_in_children`), so the manager
+//!   sees a connection close exactly when the process that made it ends, and can release
+//!   the locks it held.
 //! - A connection is accepted only from a process of the same user (`SO_PEERCRED`) that
 //!   presents the manager's random key, which only the creator and its descendants know.
 //! - Every call is one request and one answer; operations run one at a time in the manager,
@@ -31,10 +32,8 @@ pub(crate) mod package;
 pub(crate) mod server;
 
 use std::cell::{Cell, RefCell};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Once;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -87,42 +86,13 @@ struct Shared {
 
 // ---------------------------------------------------------------- connections and fork
 
-/// Connections to close in a forked child, before anything else runs there.
-const MAX_TRACKED: usize = 256;
-static TRACKED: [AtomicI32; MAX_TRACKED] = [const { AtomicI32::new(-1) }; MAX_TRACKED];
-static ATFORK: Once = Once::new();
-
-extern "C" fn close_connections_in_child() {
-    for slot in &TRACKED {
-        let fd = slot.swap(-1, Ordering::Relaxed);
-        if fd >= 0 {
-            // SAFETY: `fd` is a manager connection this process's parent opened and the child
-            // inherited; close(2) is async-signal-safe, and the child's copy of the `Conn`
-            // knows not to close it again (its pid is not the child's).
-            unsafe { libc::close(fd) };
-        }
-    }
-}
-
-/// Registers `fd` to be closed in every child forked from now on; the slot, if there was one.
-fn track(fd: RawFd) -> Option<usize> {
-    ATFORK.call_once(|| {
-        // SAFETY: the handler only swaps atomics and calls close(2), both async-signal-safe,
-        // so it is fine in the child of any fork.
-        unsafe { libc::pthread_atfork(None, None, Some(close_connections_in_child)) };
-    });
-    TRACKED.iter().position(|slot| {
-        slot.compare_exchange(-1, fd, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    })
-}
-
 /// One process's connection to a manager.
 struct Conn {
     fd: Option<OwnedFd>,
     /// The process that opened it: in any other, it is an inherited copy.
     pid: Pid,
-    /// Its slot in [`TRACKED`]: if set, a fork closed the child's copy.
+    /// Its place among the descriptors every child closes
+    /// ([`crate::process::fork::close_in_children`]): if set, a fork closed the child's copy.
     slot: Option<usize>,
 }
 
@@ -144,7 +114,7 @@ impl Conn {
                 Err(e) => return Err(not_running(Some(e))),
             }
         }
-        let slot = track(fd.as_raw_fd());
+        let slot = crate::process::fork::close_in_children(fd.as_raw_fd());
         let conn = Self {
             fd: Some(fd),
             pid: my_pid(),
@@ -167,7 +137,7 @@ impl Drop for Conn {
         };
         if self.pid == my_pid() {
             if let Some(slot) = self.slot {
-                TRACKED[slot].store(-1, Ordering::Relaxed);
+                crate::process::fork::stop_closing_in_children(slot);
             }
             drop(fd);
         } else if self.slot.is_some() {
@@ -246,7 +216,7 @@ impl Manager {
     /// Starts a manager process and returns a handle on it.
     pub(crate) fn start() -> Result<Self> {
         let mut random = [0u8; AUTHKEY_LEN + 8];
-        fill_random(&mut random);
+        crate::sys::fd::fill_random(&mut random);
         let authkey = random[..AUTHKEY_LEN].to_vec();
         let tag: String = random[AUTHKEY_LEN..]
             .iter()
@@ -483,18 +453,6 @@ fn listen(name: &str) -> Result<OwnedFd> {
     let backlog = Backlog::new(1024).unwrap_or(Backlog::MAXCONN);
     socket::listen(&fd, backlog).map_err(|e| Error::os("listen for a Manager", e))?;
     Ok(fd)
-}
-
-/// Random bytes from the kernel (a clock-and-pid mix only if it has none to give).
-fn fill_random(bytes: &mut [u8]) {
-    // SAFETY: the buffer is valid for writes of its length.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n == bytes.len() as isize {
-        return;
-    }
-    for b in bytes.iter_mut() {
-        *b = fastrand::u8(..);
-    }
 }
 
 // ---------------------------------------------------------------- proxies

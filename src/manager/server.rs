@@ -14,7 +14,7 @@
 //! leaves every waiter list, and a `Lock` it acquired and did not release is released.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -199,12 +199,14 @@ pub(crate) fn serve(listener: OwnedFd, authkey: Vec<u8>) -> i32 {
     // Ctrl-C keeps its manager (CPython's manager ignores SIGINT for the same reason). The
     // SIGINT or SIGTERM its creator passes on as it stops still ends it at once.
     let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
-    close_inherited(listener.as_raw_fd());
+    // The sockets and pipes inherited from the creator: the manager uses none of them, and a
+    // copy held here would keep a listening port bound, or hide the end of a pipe from its
+    // reader, for as long as the manager runs. Regular files (a `--trace` events file) stay.
+    crate::sys::fd::close_inherited_pipes_and_sockets(listener.as_raw_fd());
     let mut server = Server {
         listener,
         authkey,
-        // SAFETY: getuid has no preconditions and cannot fail.
-        uid: unsafe { libc::getuid() },
+        uid: nix::unistd::getuid().as_raw(),
         conns: HashMap::new(),
         next_conn: 1,
         objects: HashMap::new(),
@@ -220,36 +222,6 @@ pub(crate) fn serve(listener: OwnedFd, authkey: Vec<u8>) -> i32 {
             let text = format!("procscript: the Manager process stopped: {e}");
             let _ = crate::output::write_line(crate::output::Stream::Stderr, &text);
             1
-        }
-    }
-}
-
-/// Closes the sockets and pipes inherited from the creator: the manager uses none of them,
-/// and a copy held here would keep a listening port bound, or hide the end of a pipe from
-/// its reader, for as long as the manager runs. Regular files (a `--trace` events file)
-/// stay open.
-fn close_inherited(keep: RawFd) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<RawFd> = dir
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2 && fd != keep)
-        .collect();
-    for fd in fds {
-        let Ok(stat) = nix::sys::stat::fstat(
-            // SAFETY: `fd` was listed in /proc/self/fd just now and nothing closed it since;
-            // the borrow does not outlive this call.
-            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-        ) else {
-            continue;
-        };
-        let kind = stat.st_mode & libc::S_IFMT;
-        if kind == libc::S_IFSOCK || kind == libc::S_IFIFO {
-            // SAFETY: an inherited descriptor that nothing in this process uses (the
-            // manager runs only this loop, then `_exit`s without dropping its copies).
-            unsafe { libc::close(fd) };
         }
     }
 }
@@ -337,17 +309,15 @@ impl Server {
 
     fn accept(&mut self) {
         loop {
-            let raw = match socket::accept4(
+            let fd = match crate::sys::fd::accept(
                 self.listener.as_raw_fd(),
                 SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
             ) {
-                Ok(raw) => raw,
+                Ok(fd) => fd,
                 Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
                 // EAGAIN: none left. EMFILE and friends: the client waits in the backlog.
                 Err(_) => return,
             };
-            // SAFETY: accept4 just returned this descriptor, and nothing else owns it.
-            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
             let same_user = socket::getsockopt(&fd, sockopt::PeerCredentials)
                 .is_ok_and(|cred| cred.uid() == self.uid);
             if !same_user {

@@ -28,7 +28,7 @@ pub(crate) mod select;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -695,18 +695,8 @@ impl Socket {
             return Err(Error::value(format!("{what}: arguments out of range")));
         };
         self.with_open_fd(&what, |fd| {
-            // SAFETY: `fd` is an open descriptor, and the option value is a live c_int whose
-            // size is passed alongside it.
-            let rc = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    level,
-                    option,
-                    (&value as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            Errno::result(rc).map(drop).map_err(|e| Error::os(&what, e))
+            crate::sys::fd::setsockopt_int(fd, level, option, value)
+                .map_err(|e| Error::os(&what, e))
         })
     }
 
@@ -717,20 +707,8 @@ impl Socket {
             return Err(Error::value(format!("{what}: arguments out of range")));
         };
         self.with_open_fd(&what, |fd| {
-            let mut value: libc::c_int = 0;
-            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            // SAFETY: `fd` is an open descriptor; `value` and `len` are live locals, and
-            // `len` says how many bytes `value` holds.
-            let rc = unsafe {
-                libc::getsockopt(
-                    fd.as_raw_fd(),
-                    level,
-                    option,
-                    (&mut value as *mut libc::c_int).cast(),
-                    &mut len,
-                )
-            };
-            Errno::result(rc).map_err(|e| Error::os(&what, e))?;
+            let value = crate::sys::fd::getsockopt_int(fd, level, option)
+                .map_err(|e| Error::os(&what, e))?;
             Ok(i64::from(value))
         })
     }
@@ -783,11 +761,9 @@ impl Socket {
         let (family, kind) = (self.family(), self.kind());
         let fd = self.with_fd("accept", |fd, patience| {
             retry(fd, PollFlags::POLLIN, patience, "accept", |raw| {
-                sock::accept4(raw, SockFlag::SOCK_CLOEXEC)
+                crate::sys::fd::accept(raw, SockFlag::SOCK_CLOEXEC)
             })
         })?;
-        // SAFETY: accept4 just returned this descriptor; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let peer = sock::getpeername::<SockaddrStorage>(fd.as_raw_fd())
             .ok()
             .map(|a| format_addr(&a));

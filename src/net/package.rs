@@ -1252,9 +1252,7 @@ fn read_line() -> Dynamic {
             }
             searched = buf.len();
             let mut chunk = [0u8; 4096];
-            // SAFETY: descriptor 0 stays open for the life of the process.
-            let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
-            match nix::unistd::read(stdin, &mut chunk) {
+            match nix::unistd::read(std::io::stdin(), &mut chunk) {
                 // Ctrl-C or SIGTERM: give up the line; the script stops at its next step.
                 Err(nix::errno::Errno::EINTR) if crate::signal::pending().is_some() => {
                     return Dynamic::UNIT

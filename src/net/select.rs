@@ -112,14 +112,10 @@ pub(crate) fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec
 /// One `poll` that does not wait; whether any descriptor is ready.
 fn poll_now(fds: &mut [libc::pollfd]) -> Result<bool> {
     loop {
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
-        match ready {
-            n if n >= 0 => return Ok(n > 0),
-            _ => match Errno::last() {
-                Errno::EINTR => crate::signal::check()?,
-                e => return Err(Error::os("select", e)),
-            },
+        match crate::sys::fd::poll_now(fds) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => crate::signal::check()?,
+            Err(e) => return Err(Error::os("select", e)),
         }
     }
 }

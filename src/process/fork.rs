@@ -19,6 +19,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 use nix::sys::signal::Signal;
@@ -150,6 +151,7 @@ impl ChildSetup {
             // or closes them again.
             unsafe { libc::close(*fd) };
         }
+        close_for_every_child();
         crate::signal::reset_in_child();
         if let Some(signal) = self.die_with_parent {
             // Survives exec: a program dies with us as a script child does.
@@ -177,6 +179,43 @@ impl ChildSetup {
                 wait::restore_nofile();
                 restore_stack_limit();
             }
+        }
+    }
+}
+
+/// How many descriptors [`close_in_children`] can track.
+const MAX_CLOSED_IN_CHILDREN: usize = 256;
+
+/// Descriptors every new child closes first, -1 in unused places. Changed by normal code
+/// only; a child reads its own copy as it starts.
+static CLOSED_IN_CHILDREN: [AtomicI32; MAX_CLOSED_IN_CHILDREN] =
+    [const { AtomicI32::new(-1) }; MAX_CLOSED_IN_CHILDREN];
+
+/// Has every child forked from now on close `fd` before it runs anything: a connection of
+/// this process that no child may share (a manager's), so that its other end sees it close
+/// exactly when this process ends. Returns the place it took, `None` when all are taken
+/// (children then inherit it, as with any descriptor).
+pub(crate) fn close_in_children(fd: RawFd) -> Option<usize> {
+    CLOSED_IN_CHILDREN.iter().position(|place| {
+        place
+            .compare_exchange(-1, fd, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+/// Stops closing the descriptor at `place` in new children (this process closed it).
+pub(crate) fn stop_closing_in_children(place: usize) {
+    CLOSED_IN_CHILDREN[place].store(-1, Ordering::Relaxed);
+}
+
+/// In a new child: closes what [`close_in_children`] named, and forgets it.
+fn close_for_every_child() {
+    for place in &CLOSED_IN_CHILDREN {
+        let fd = place.swap(-1, Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: a descriptor of the parent that the child inherited and must not keep;
+            // the child's copy of its owner knows not to close it again (it checks its pid).
+            unsafe { libc::close(fd) };
         }
     }
 }

@@ -60,29 +60,15 @@ pub(crate) fn set(max: usize) -> Result<()> {
         return Ok(());
     }
     let max = max.min(MOST);
-    let len = max * std::mem::size_of::<AtomicU64>();
-    // SAFETY: an anonymous mapping with no address hint touches no existing memory; the
-    // result is checked against MAP_FAILED before use.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
+    let entries = crate::sys::shm::lifelong_words(max).map_err(|errno| {
+        Error::os(
+            format_args!(
+                "mapping the --max-procs table ({} bytes)",
+                max * std::mem::size_of::<AtomicU64>()
+            ),
+            errno,
         )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(Error::os(
-            format_args!("mapping the --max-procs table ({len} bytes)"),
-            Errno::last(),
-        ));
-    }
-    // SAFETY: the mapping is `len` bytes, page-aligned (so 8-aligned), zero-filled (every
-    // entry free), never unmapped (it lives as long as the process, as the `'static` says),
-    // and only ever accessed through atomics, from this and the forked processes.
-    let entries = unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), max) };
+    })?;
     let _ = TABLE.set(Table {
         entries,
         hint: AtomicUsize::new(0),

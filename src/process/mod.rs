@@ -10,11 +10,15 @@
 //! - when a process ends (the main script or a child), its daemon children get SIGTERM and
 //!   then all of its children are waited for ([`finish_children`]).
 
+#[allow(unsafe_code)] // the child's side of exec: dup2, execve, _exit
 pub(crate) mod exec;
+#[allow(unsafe_code)] // fork, the child's setup, _exit
 pub(crate) mod fork;
+#[allow(unsafe_code)] // moving the code onto huge pages: mmap, mremap
 pub(crate) mod hugetext;
 pub(crate) mod max_procs;
 pub(crate) mod package;
+#[allow(unsafe_code)] // the reaper: pidfds, waitid, epoll and the SIGCHLD handler
 pub(crate) mod wait;
 
 use std::any::Any;
@@ -146,26 +150,11 @@ fn my_authkey() -> Rc<[u8]> {
             .authkey
             .get_or_insert_with(|| {
                 let mut key = [0u8; 32];
-                fill_random(&mut key);
+                crate::sys::fd::fill_random(&mut key);
                 Rc::from(&key[..])
             })
             .clone()
     })
-}
-
-/// Fills `bytes` from the kernel's random source (or, failing that, the clock and pid).
-fn fill_random(bytes: &mut [u8]) {
-    // SAFETY: the buffer is valid for writes of its length.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n != bytes.len() as isize {
-        let mut rng = fastrand::Rng::with_seed(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-                ^ u64::from(std::process::id()),
-        );
-        rng.fill(bytes);
-    }
 }
 
 thread_local! {

@@ -45,7 +45,7 @@
 //!   On kernels before 5.16 (no `futex_waitv`) the word wait sleeps in slices of 100 ms.
 
 use std::cell::RefCell;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
@@ -385,17 +385,6 @@ pub(crate) fn restore_nofile() {
     }
 }
 
-/// A pidfd for `pid`, if the kernel has them and a descriptor is free.
-fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just returned this descriptor (close-on-exec); we own it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 impl Reaper {
     /// The epoll set, made on first use; its descriptor is published for the handler.
     fn epoll(&mut self) -> Option<&Epoll> {
@@ -530,7 +519,7 @@ pub(crate) fn register(pid: Pid, block: &SigchldBlock) -> Result<SlotId> {
                 index
             }
         };
-        let pidfd = pidfd_open(pid);
+        let pidfd = crate::sys::fd::pidfd_open(pid.as_raw()).ok();
         let watched = match &pidfd {
             Some(fd) => {
                 let key = (u64::from(index) << 32) | u64::from(fd.as_raw_fd() as u32);

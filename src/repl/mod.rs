@@ -311,8 +311,10 @@ fn proc_age_and_state(pid: i32) -> Option<(f64, char)> {
         .next()?
         .parse()
         .ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
     Some(((uptime - start_ticks / ticks).max(0.0), state))
 }
 

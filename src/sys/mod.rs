@@ -1,6 +1,7 @@
 //! The kernel primitives the rooms above wait and lock with: shared mappings ([`shm`]),
 //! futex words and robust lists ([`futex`]), the robust lock built on them ([`lock`]), the
-//! two sleeps every wait is made of ([`wait`]), and [`Deadline`].
+//! two sleeps every wait is made of ([`wait`]), [`Deadline`], and the calls that take or
+//! give descriptors as bare numbers ([`fd`]).
 //!
 //! A leaf beside `signal`: it knows nothing of processes, scripts or packages, so that
 //! `output` (the line lock), `process` (the reaper's waits) and `ipc` (locks, queues, pipes)
@@ -8,6 +9,7 @@
 //! talk to the kernel without a safe wrapper.
 
 pub(crate) mod deadline;
+pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod lock;
 pub(crate) mod shm;

@@ -6,6 +6,8 @@
 //! the physical page, so a wake in one process reaches a waiter in another. The waiting
 //! itself is [`super::wait::word`].
 
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicU8};
@@ -136,6 +138,94 @@ impl Drop for Shm {
         // outlives `self` (all accessors borrow `self`).
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
+}
+
+/// Where one scattered read (`readv`) puts its bytes, in order: private buffers, each
+/// borrowed mutably for as long as the list lives, and places in shared mappings, each
+/// checked to lie inside its mapping. At most `N` places.
+pub(crate) struct Scatter<'a, const N: usize> {
+    places: [libc::iovec; N],
+    len: usize,
+    borrows: PhantomData<(&'a mut [u8], &'a Shm)>,
+}
+
+impl<'a, const N: usize> Scatter<'a, N> {
+    /// An empty list.
+    pub(crate) fn new() -> Self {
+        Self {
+            places: [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; N],
+            len: 0,
+            borrows: PhantomData,
+        }
+    }
+
+    fn push(&mut self, place: libc::iovec) {
+        assert!(self.len < N, "a scattered read of more than {N} places");
+        self.places[self.len] = place;
+        self.len += 1;
+    }
+
+    /// Bytes go into `buf` next.
+    pub(crate) fn private(&mut self, buf: &'a mut [u8]) {
+        self.push(libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        });
+    }
+
+    /// Bytes go into `len` bytes of `shm` from byte `offset` next.
+    ///
+    /// # Panics
+    /// If they are not all inside the mapping (a bug in the caller's layout).
+    pub(crate) fn shared(&mut self, shm: &'a Shm, offset: usize, len: usize) {
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= shm.size()),
+            "shared bytes {offset}+{len} out of the mapping"
+        );
+        self.push(libc::iovec {
+            iov_base: shm.ptr.as_ptr().wrapping_add(offset).cast(),
+            iov_len: len,
+        });
+    }
+
+    /// One `readv` from `fd` into the places, in order: how many bytes it read.
+    pub(crate) fn read(&mut self, fd: BorrowedFd<'_>) -> nix::Result<usize> {
+        // SAFETY: every iovec points into a buffer borrowed mutably for `'a` (so live, and
+        // written by nothing else meanwhile) or into a mapping borrowed for `'a` whose bounds
+        // were checked; each is at least as long as its iov_len.
+        let n = unsafe { libc::readv(fd.as_raw_fd(), self.places.as_ptr(), self.len as i32) };
+        Errno::result(n).map(|n| n as usize)
+    }
+}
+
+/// `count` zeroed 64-bit words of shared memory that live as long as the process (the
+/// mapping is never unmapped) and are shared with every process forked after it. Pages are
+/// only reserved as they are touched (`MAP_NORESERVE`), so a large table costs nothing
+/// until used.
+pub(crate) fn lifelong_words(count: usize) -> std::result::Result<&'static [AtomicU64], Errno> {
+    let len = count.max(1) * std::mem::size_of::<AtomicU64>();
+    // SAFETY: an anonymous mapping with no address hint touches no existing memory; the
+    // result is checked against MAP_FAILED before use.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(Errno::last());
+    }
+    // SAFETY: the mapping is `len` bytes, page-aligned (so 8-aligned), zero-filled, never
+    // unmapped (it lives as long as the process, as the `'static` says), and only ever
+    // accessed through atomics, from this and the forked processes.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), count) })
 }
 
 #[cfg(test)]

@@ -18,16 +18,20 @@ pub(crate) mod timeline;
 
 pub(crate) use model::{ExitStatus, Trace, TracedProcess};
 
+use std::cell::RefCell;
+use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::output::{self, Stream};
 
-/// The events file's descriptor in this process, or -1 when not tracing.
-static EVENTS_FD: AtomicI32 = AtomicI32::new(-1);
+thread_local! {
+    /// The events file in this process (and, through `fork`, its children), while tracing.
+    static EVENTS: RefCell<Option<Rc<OwnedFd>>> = const { RefCell::new(None) };
+}
 
 /// One line of the events file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,24 +107,21 @@ pub(crate) fn now() -> f64 {
 
 /// Whether this run is being traced.
 pub(crate) fn enabled() -> bool {
-    EVENTS_FD.load(Ordering::Relaxed) >= 0
+    EVENTS.with(|events| events.borrow().is_some())
 }
 
 /// Appends an event, if tracing (a no-op otherwise).
 pub(crate) fn record(event: &Event) {
-    let fd = EVENTS_FD.load(Ordering::Relaxed);
-    if fd < 0 {
+    let Some(fd) = EVENTS.with(|events| events.borrow().clone()) else {
         return;
-    }
+    };
     let Ok(mut line) = serde_json::to_string(event) else {
         return;
     };
     line.push('\n');
-    // SAFETY: `fd` is the events file, opened by `start` and never closed while tracing.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let mut bytes = line.as_bytes();
     while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
+        match nix::unistd::write(&*fd, bytes) {
             Ok(n) => bytes = &bytes[n..],
             Err(nix::errno::Errno::EINTR) => {}
             Err(_) => return,
@@ -143,7 +144,7 @@ pub(crate) fn spawned(pid: i32, name: &str, target: &str) {
 
 /// A traced run in the main process: where the events go, and what to write at the end.
 pub(crate) struct Tracing {
-    events: std::os::fd::OwnedFd,
+    events: Rc<OwnedFd>,
     started: f64,
     main_pid: i32,
     script: String,
@@ -187,8 +188,8 @@ impl Tracing {
         let main_pid = nix::unistd::getpid().as_raw();
         // The standard library opens files close-on-exec, so programs a script runs do not
         // inherit the events file; forked children do, which is the point.
-        let events = private_events_file()?;
-        EVENTS_FD.store(std::os::fd::AsRawFd::as_raw_fd(&events), Ordering::Relaxed);
+        let events = Rc::new(private_events_file()?);
+        EVENTS.with(|slot| *slot.borrow_mut() = Some(events.clone()));
         let started = now();
         record(&Event::Spawn {
             t: started,
@@ -217,11 +218,11 @@ impl Tracing {
             sys_cpu: usage.map_or(0.0, |u| timeval_secs(u.system_time())),
             max_rss_kib: usage.map_or(0, |u| u.max_rss()),
         });
-        EVENTS_FD.store(-1, Ordering::Relaxed);
+        EVENTS.with(|slot| slot.borrow_mut().take());
         let mut text = Vec::new();
         let mut buf = vec![0; 1 << 16];
         loop {
-            match nix::sys::uio::pread(&self.events, &mut buf, text.len() as libc::off_t) {
+            match nix::sys::uio::pread(&*self.events, &mut buf, text.len() as libc::off_t) {
                 Ok(0) => break,
                 Ok(n) => text.extend_from_slice(&buf[..n]),
                 Err(nix::errno::Errno::EINTR) => {}
