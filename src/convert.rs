@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Map, INT};
+use rhai::{Array, Dynamic, Map, NativeCallContext, INT};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -99,6 +99,132 @@ pub(crate) fn as_array(value: &Dynamic) -> Option<Array> {
         return Some(range.clone().map(Dynamic::from_int).collect());
     }
     None
+}
+
+/// Puts keyword arguments in the positions of the parameters they name: `args`, then the
+/// named ones in the order of the script definition of `name` (with `curried` arguments
+/// bound already) that takes that many in all. `shown` names the function in the errors.
+pub(crate) fn place_kwargs(
+    ctx: &NativeCallContext,
+    (name, curried, shown): (&str, usize, &str),
+    mut args: Array,
+    mut kwargs: Map,
+) -> Result<Array> {
+    if kwargs.is_empty() {
+        return Ok(args);
+    }
+    let total = curried + args.len() + kwargs.len();
+    let definition = ctx
+        .iter_namespaces()
+        .flat_map(|m| m.iter_script_fn_info())
+        .find(|f| f.2 == name && f.3 == total)
+        .map(|f| f.4.params.clone());
+    let Some(params) = definition else {
+        return Err(type_error(format!(
+            "{shown} has no script definition taking {} positional and {} keyword arguments",
+            args.len(),
+            kwargs.len()
+        )));
+    };
+    let wanted = &params[(curried + args.len()).min(params.len())..];
+    if let Some(extra) = kwargs
+        .keys()
+        .find(|k| !wanted.iter().any(|p| p.as_str() == k.as_str()))
+    {
+        return Err(type_error(format!(
+            "{shown} got an unexpected keyword argument `{extra}`"
+        )));
+    }
+    for param in wanted {
+        match kwargs.remove(param.as_str()) {
+            Some(value) => args.push(value),
+            None => {
+                return Err(type_error(format!(
+                    "{shown} is missing its argument `{param}`"
+                )))
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// Why [`items`] has no list for a value.
+pub(crate) enum NotItems {
+    /// A `for` loop cannot walk it.
+    NotIterable,
+    /// It has more than the limit; how many, as said in a message.
+    TooMany(String),
+    /// Walking it failed (an error in its iterator, Ctrl-C).
+    Failed(Box<rhai::EvalAltResult>),
+}
+
+/// The items of anything a `for` loop can walk (arrays, ranges, stepped ranges, strings,
+/// blobs, and types with iterators of their own), at most `limit` of them; with
+/// `map_keys`, a map's keys as Python's `list(d)` gives them.
+pub(crate) fn items(
+    ctx: &NativeCallContext,
+    value: Dynamic,
+    limit: u64,
+    map_keys: bool,
+) -> std::result::Result<Array, NotItems> {
+    let int_range = |start: INT, end_inclusive: INT| {
+        if end_inclusive < start {
+            return Ok(Array::new());
+        }
+        let count = (end_inclusive as i128 - start as i128 + 1) as u128;
+        if count > u128::from(limit) {
+            return Err(NotItems::TooMany(count.to_string()));
+        }
+        Ok((start..=end_inclusive).map(Dynamic::from_int).collect())
+    };
+    let value = value.flatten();
+    if value.is_array() {
+        return Ok(value.cast::<Array>());
+    }
+    if let Some(r) = value.read_lock::<ExclusiveRange>().map(|r| r.clone()) {
+        return if r.start >= r.end {
+            Ok(Array::new())
+        } else {
+            int_range(r.start, r.end - 1)
+        };
+    }
+    if let Some(r) = value.read_lock::<InclusiveRange>().map(|r| r.clone()) {
+        return int_range(*r.start(), *r.end());
+    }
+    if map_keys {
+        if let Some(map) = value.read_lock::<Map>() {
+            return Ok(map.keys().map(|k| Dynamic::from(k.to_string())).collect());
+        }
+    }
+    if value.is_unit() || value.is_int() || value.is_float() || value.is_bool() {
+        return Err(NotItems::NotIterable);
+    }
+    if value.is_string() {
+        let text = value.into_immutable_string().unwrap_or_default();
+        return Ok(text.chars().map(Dynamic::from_char).collect());
+    }
+    if value.is_blob() {
+        let bytes = value.cast::<rhai::Blob>();
+        return Ok(bytes
+            .into_iter()
+            .map(|b| Dynamic::from_int(b.into()))
+            .collect());
+    }
+    // Anything else that a `for` loop can walk (a stepped range, a PoolIterator): walk it
+    // with the engine's own iterator for the type.
+    let mut scope = rhai::Scope::new();
+    scope.push("items", value);
+    scope.push("limit", limit.min(INT::MAX as u64) as INT);
+    let walked = ctx.engine().eval_with_scope::<Dynamic>(
+        &mut scope,
+        "let out = []; for item in items { if out.len() == limit { return (); } out.push(item); } out",
+    );
+    match walked {
+        Ok(items) if items.is_unit() => Err(NotItems::TooMany(format!("more than {limit}"))),
+        Ok(items) => Ok(items.cast::<Array>()),
+        Err(e) if matches!(*e, rhai::EvalAltResult::ErrorFor(..)) => Err(NotItems::NotIterable),
+        Err(e) => Err(NotItems::Failed(e)),
+    }
 }
 
 /// The name a script sees for the type of `value`: what `type_of()` says (`i64`, `string`,

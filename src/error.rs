@@ -123,6 +123,10 @@ pub struct Error {
 /// Result of a procscript operation.
 pub(crate) type Result<T> = std::result::Result<T, Error>;
 
+/// Result of a native as Rhai takes it: a value, or an error a script can catch (an
+/// [`Error`] converts into one with `?`).
+pub(crate) type RhaiResult<T> = std::result::Result<T, Box<EvalAltResult>>;
+
 impl Error {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {

@@ -11,16 +11,21 @@ thread_local! {
     static BAR: RefCell<Option<(ProgressBar, i32)>> = const { RefCell::new(None) };
 }
 
+/// A bar of `len` steps in procscript's one style: a spinner, `what` and the counts, the
+/// bar, then `more` (the elapsed time, an estimate).
+pub(crate) fn bar(len: u64, what: &str, more: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{spinner}} {what} [{{bar:30}}] {more}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
 /// Shows the children bar from now on, in this process.
 pub(crate) fn enable() {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} children {pos}/{len} finished [{bar:30}] {elapsed_precise}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = bar(0, "children {pos}/{len} finished", "{elapsed_precise}");
     BAR.with(|b| *b.borrow_mut() = Some((bar, nix::unistd::getpid().as_raw())));
 }
 

@@ -9,15 +9,13 @@ use std::time::Instant;
 
 use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Blob, Dynamic, EvalAltResult, Map};
+use rhai::{Array, Blob, Dynamic, Map};
 
 use super::remote::Remote;
 use super::{Command, Outcome, Pipes, RunOptions, Stage, Stdio};
-use crate::convert::{map_or_empty, seconds, type_error};
-use crate::error::{Error, ErrorKind};
+use crate::convert::{map_or_empty, must_be, seconds, type_error};
+use crate::error::{Error, ErrorKind, RhaiResult};
 use crate::process::Process;
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 def_package! {
     /// External programs: `run`, `pipeline`, and the pipes of `Process(#{ command: [...] })`.
@@ -52,12 +50,14 @@ fn argv(value: Dynamic) -> Result<Vec<String>, Error> {
             value.to_string()
         )));
     }
-    let type_name = crate::convert::type_name(&value);
-    let Some(array) = value.try_cast::<Array>() else {
-        return Err(type_error(format!(
-            "a command must be an array of strings like [\"prog\", \"arg\"], not {type_name}"
-        )));
-    };
+    if !value.is::<Array>() {
+        return Err(must_be(
+            "a command",
+            "an array of strings like [\"prog\", \"arg\"]",
+            &value,
+        ));
+    }
+    let array = value.cast::<Array>();
     if array.is_empty() {
         return Err(Error::value(
             "a command needs at least a program name: [\"prog\", \"arg\", ...]",
@@ -74,12 +74,10 @@ fn env(value: Dynamic) -> Result<Option<Vec<(String, String)>>, Error> {
     if value.is_unit() {
         return Ok(None);
     }
-    let type_name = crate::convert::type_name(&value);
-    let Some(map) = value.try_cast::<Map>() else {
-        return Err(type_error(format!(
-            "`env` must be a map of names to strings, not {type_name}"
-        )));
-    };
+    if !value.is::<Map>() {
+        return Err(must_be("`env`", "a map of names to strings", &value));
+    }
+    let map = value.cast::<Map>();
     map.into_iter()
         .map(|(k, v)| Ok((k.to_string(), env_value(v, &k)?)))
         .collect::<Result<Vec<_>, Error>>()
@@ -112,10 +110,7 @@ fn bytes(value: Dynamic, what: &str) -> Result<Vec<u8>, Error> {
     if value.is_string() || value.is_char() {
         return Ok(value.to_string().into_bytes());
     }
-    Err(type_error(format!(
-        "{what} must be a string or a blob, not {}",
-        crate::convert::type_name(&value)
-    )))
+    Err(must_be(what, "a string or a blob", &value))
 }
 
 fn stdio(value: Dynamic, stream: &str) -> Result<Stdio, Error> {
@@ -146,10 +141,11 @@ impl RemoteSpec {
             Some(v) if v.is_unit() => None,
             Some(v) if v.is_string() => Some(v.to_string()),
             Some(v) => {
-                return Err(type_error(format!(
-                    "`host` must be a string like \"node1\" or \"user@node1\", not {}",
-                    crate::convert::type_name(&v)
-                )))
+                return Err(must_be(
+                    "`host`",
+                    "a string like \"node1\" or \"user@node1\"",
+                    &v,
+                ))
             }
         };
         let ssh = match map.remove("ssh") {
@@ -162,12 +158,14 @@ impl RemoteSpec {
             )))
             }
             Some(v) => {
-                let type_name = crate::convert::type_name(&v);
-                let Some(array) = v.try_cast::<Array>() else {
-                    return Err(type_error(format!(
-                        "`ssh` must be a list of ssh arguments like [\"-p\", \"2222\"], not {type_name}"
-                    )));
-                };
+                if !v.is::<Array>() {
+                    return Err(must_be(
+                        "`ssh`",
+                        "a list of ssh arguments like [\"-p\", \"2222\"]",
+                        &v,
+                    ));
+                }
+                let array = v.cast::<Array>();
                 Some(
                     array
                         .into_iter()

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use rhai::{Blob, Dynamic, FLOAT, INT};
 
 use super::sync::{AnyLock, RLock};
+use crate::convert::type_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::shm::Shm;
 
@@ -36,12 +37,9 @@ impl Code {
         match name.as_bytes() {
             [c @ (b'c' | b'b' | b'B' | b'h' | b'H' | b'i' | b'I' | b'l' | b'L' | b'q' | b'Q'
             | b'f' | b'd')] => Ok(Self(*c)),
-            _ => Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "bad typecode {name:?} (must be one of c, b, B, h, H, i, I, l, L, q, Q, f, d)"
-                ),
-            )),
+            _ => Err(type_error(format!(
+                "bad typecode {name:?} (must be one of c, b, B, h, H, i, I, l, L, q, Q, f, d)"
+            ))),
         }
     }
 
@@ -105,14 +103,11 @@ impl Code {
     /// float for a float code; a one-byte blob, a char or an int 0-255 for `"c"`.
     fn to_bits(self, value: &Dynamic) -> Result<u64> {
         let type_error = |what: &str| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "typecode '{}' holds {what}, not {}",
-                    self.name(),
-                    crate::convert::type_name(value)
-                ),
-            )
+            type_error(format!(
+                "typecode '{}' holds {what}, not {}",
+                self.name(),
+                crate::convert::type_name(value)
+            ))
         };
         if self.is_char() {
             if let Ok(n) = value.as_int() {
@@ -302,10 +297,7 @@ impl Words {
     fn add(&self, i: usize, n: &Dynamic) -> Result<Dynamic> {
         let code = self.code;
         if code.is_char() {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                "add needs a number typecode, not 'c'",
-            ));
+            return Err(type_error("add needs a number typecode, not 'c'"));
         }
         let mut old = self.load(i);
         loop {
@@ -314,22 +306,19 @@ impl Words {
                     .as_float()
                     .or_else(|_| n.as_int().map(|i| i as FLOAT))
                     .map_err(|_| {
-                        Error::new(
-                            ErrorKind::TypeError,
-                            format!("add needs a number, not {}", crate::convert::type_name(n)),
-                        )
+                        type_error(format!(
+                            "add needs a number, not {}",
+                            crate::convert::type_name(n)
+                        ))
                     })?;
                 code.to_bits(&Dynamic::from_float(code.float_of(old) + n))?
             } else {
                 let step = n.as_int().map_err(|_| {
-                    Error::new(
-                        ErrorKind::TypeError,
-                        format!(
-                            "typecode '{}' adds only ints, not {}",
-                            code.name(),
-                            crate::convert::type_name(n)
-                        ),
-                    )
+                    type_error(format!(
+                        "typecode '{}' adds only ints, not {}",
+                        code.name(),
+                        crate::convert::type_name(n)
+                    ))
                 })?;
                 let sum = code.int_of(old).checked_add(step).ok_or_else(|| {
                     Error::value(format!(
@@ -429,13 +418,10 @@ impl SharedValue {
         } else if init.is_float() {
             Code::FLOAT
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
+            return Err(type_error(format!(
                     "a shared Value must be an int or a float, not {} (or give a typecode: Value(\"c\", ...))",
                     crate::convert::type_name(init)
-                ),
-            ));
+                )));
         };
         let mut value = Self::typed(code, Some(init), lock)?;
         value.plain = true;
@@ -552,13 +538,10 @@ impl SharedArray {
             if item.is_float() {
                 code = Code::FLOAT;
             } else if !item.is_int() {
-                return Err(Error::new(
-                    ErrorKind::TypeError,
-                    format!(
+                return Err(type_error(format!(
                         "each item of a shared Array must be an int or a float, not {} (or give a typecode)",
                         crate::convert::type_name(item)
-                    ),
-                ));
+                    )));
             }
         }
         let mut array = Self::from_items(code, list, lock)?;
@@ -654,18 +637,15 @@ impl SharedArray {
                 .map(|b| Dynamic::from_int(b.into()))
                 .collect()
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "a slice of a shared Array takes an array{}, not {}",
-                    if self.code().is_char() {
-                        ", a blob or a string"
-                    } else {
-                        ""
-                    },
-                    crate::convert::type_name(values)
-                ),
-            ));
+            return Err(type_error(format!(
+                "a slice of a shared Array takes an array{}, not {}",
+                if self.code().is_char() {
+                    ", a blob or a string"
+                } else {
+                    ""
+                },
+                crate::convert::type_name(values)
+            )));
         };
         same_size(end - start, items.len() as i128)?;
         let bits = items
@@ -722,13 +702,10 @@ impl SharedArray {
     pub(crate) fn set_bytes(&self, value: &Dynamic, terminate: bool) -> Result<()> {
         self.ensure_char(if terminate { "value" } else { "raw" })?;
         let bytes = bytes_of(value).ok_or_else(|| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "a char array takes a blob or a string, not {}",
-                    crate::convert::type_name(value)
-                ),
-            )
+            type_error(format!(
+                "a char array takes a blob or a string, not {}",
+                crate::convert::type_name(value)
+            ))
         })?;
         if bytes.len() > self.words.len {
             return Err(Error::value(format!(

@@ -43,7 +43,7 @@ use nix::unistd::Pid;
 use rhai::{Array, Dynamic, Map, INT};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::{codec, pipe};
+use crate::ipc::pipe;
 use crate::process::{my_pid, Options, Process};
 
 pub use package::ManagerPackage;
@@ -69,7 +69,7 @@ const ANSWER_KINDS: [ErrorKind; 9] = [
 
 /// A handle on a manager process; clones share it.
 #[derive(Clone)]
-pub(crate) struct Manager(Rc<Shared>);
+pub(crate) struct SyncManager(Rc<Shared>);
 
 struct Shared {
     /// The listening socket's abstract name (without the leading NUL).
@@ -120,7 +120,7 @@ impl Conn {
             pid: my_pid(),
             slot,
         };
-        let hello = frame(&Dynamic::from_blob(authkey.to_vec()), &str::to_string)?;
+        let hello = pipe::frame(&Dynamic::from_blob(authkey.to_vec()), str::to_string)?;
         pipe::write_all(conn.fd(), &hello, true, WHAT).map_err(|e| lost(&e))?;
         Ok(conn)
     }
@@ -177,21 +177,6 @@ fn lost(cause: &Error) -> Error {
     .with_errno(Errno::ECONNREFUSED as i32)
 }
 
-/// One framed message: an 8-byte length, then the encoding.
-fn frame(value: &Dynamic, type_name: &dyn Fn(&str) -> String) -> Result<Vec<u8>> {
-    let mut bytes = vec![0u8; 8];
-    codec::encode(value, &mut bytes).map_err(|e| pipe::codec_error(e, type_name))?;
-    let len = (bytes.len() - 8) as u64;
-    if len > pipe::MAX_MESSAGE {
-        return Err(Error::value(format!(
-            "a message of {len} bytes is larger than the limit of {}",
-            pipe::MAX_MESSAGE
-        )));
-    }
-    bytes[..8].copy_from_slice(&len.to_le_bytes());
-    Ok(bytes)
-}
-
 /// The one place a process waits for the manager: until its connection is readable (an
 /// answer, or the manager gone), reaping children meanwhile; Ctrl-C and SIGTERM end the
 /// wait. There is no deadline here: a timed call's deadline is kept by the manager, which
@@ -212,7 +197,7 @@ fn wait_for_answer(fd: BorrowedFd<'_>) -> Result<()> {
 
 // ---------------------------------------------------------------- the manager handle
 
-impl Manager {
+impl SyncManager {
     /// Starts a manager process and returns a handle on it.
     pub(crate) fn start() -> Result<Self> {
         let mut random = [0u8; AUTHKEY_LEN + 8];
@@ -293,7 +278,7 @@ impl Manager {
             Dynamic::from_array(args),
         ]);
         // Encode first: a value that cannot travel fails before anything is sent.
-        let bytes = frame(&request, type_name)?;
+        let bytes = pipe::frame(&request, type_name)?;
         if self.0.shut_down.get() {
             return Err(Error::new(
                 ErrorKind::ConnectionRefusedError,
@@ -313,7 +298,7 @@ impl Manager {
     }
 }
 
-impl std::fmt::Display for Manager {
+impl std::fmt::Display for SyncManager {
     /// `<SyncManager pid=4242 running>`, or `shut down`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = if self.is_shut_down() {
@@ -361,13 +346,13 @@ impl Shared {
         if self.shut_down.replace(true) {
             return;
         }
-        if let Ok(request) = frame(
+        if let Ok(request) = pipe::frame(
             &Dynamic::from_array(vec![
                 Dynamic::from_int(server::MANAGER as INT),
                 Dynamic::from("shutdown".to_string()),
                 Dynamic::from_array(Array::new()),
             ]),
-            &str::to_string,
+            str::to_string,
         ) {
             let _ = self.exchange(&request);
         }
@@ -460,14 +445,14 @@ fn listen(name: &str) -> Result<OwnedFd> {
 /// A handle on one object in a manager.
 #[derive(Clone)]
 pub(crate) struct Proxy {
-    manager: Manager,
+    manager: SyncManager,
     id: u64,
 }
 
 impl Proxy {
     /// Makes an object of `kind` in `manager`.
     pub(crate) fn create(
-        manager: &Manager,
+        manager: &SyncManager,
         kind: &str,
         args: Array,
         type_name: &dyn Fn(&str) -> String,

@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use indexmap::IndexMap;
 use rhai::{Array, Dynamic, ImmutableString, Map, INT};
 
+use crate::convert::{must_be, type_error, type_name};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::codec;
 
@@ -39,35 +40,6 @@ pub(crate) struct Namespace {
     attrs: Map,
 }
 
-fn type_error(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::TypeError, message)
-}
-
-/// The script-facing name of a decoded value's type.
-pub(crate) fn type_name(value: &Dynamic) -> &'static str {
-    if value.is_unit() {
-        "()"
-    } else if value.is_bool() {
-        "bool"
-    } else if value.is_int() {
-        "int"
-    } else if value.is_float() {
-        "float"
-    } else if value.is_string() {
-        "string"
-    } else if value.is_char() {
-        "char"
-    } else if value.is_blob() {
-        "blob"
-    } else if value.is_array() {
-        "array"
-    } else if value.is_map() {
-        "map"
-    } else {
-        "unknown"
-    }
-}
-
 /// How a value is shown in messages: Rhai's debug form (`"text"`, `[1, 2]`).
 pub(crate) fn repr(value: &Dynamic) -> String {
     format!("{value:?}")
@@ -78,7 +50,7 @@ pub(crate) fn repr(value: &Dynamic) -> String {
 fn key_of(key: &Dynamic) -> Result<Vec<u8>> {
     if key.is_array() || key.is_map() {
         return Err(type_error(format!(
-            "unhashable type: a {} cannot be a dict key (use (), a bool, a number, a string, a char or a blob)",
+            "unhashable type: {} cannot be a dict key (use (), a bool, a number, a string, a char or a blob)",
             type_name(key)
         )));
     }
@@ -151,7 +123,7 @@ fn compare(a: &Dynamic, b: &Dynamic) -> Result<Ordering> {
         return Ok(x.len().cmp(&y.len()));
     }
     Err(type_error(format!(
-        "'<' is not supported between a {} and a {}",
+        "'<' is not supported between {} and {}",
         type_name(a),
         type_name(b)
     )))
@@ -165,9 +137,7 @@ pub(crate) fn arg(args: &[Dynamic], i: usize) -> Result<&Dynamic> {
 
 fn int_arg(args: &[Dynamic], i: usize, what: &str) -> Result<INT> {
     let value = arg(args, i)?;
-    value
-        .as_int()
-        .map_err(|_| type_error(format!("{what} must be an int, not a {}", type_name(value))))
+    value.as_int().map_err(|_| must_be(what, "an int", value))
 }
 
 fn string_arg(args: &[Dynamic], i: usize, what: &str) -> Result<ImmutableString> {
@@ -175,12 +145,7 @@ fn string_arg(args: &[Dynamic], i: usize, what: &str) -> Result<ImmutableString>
     value
         .as_immutable_string_ref()
         .map(|s| s.clone())
-        .map_err(|_| {
-            type_error(format!(
-                "{what} must be a string, not a {}",
-                type_name(value)
-            ))
-        })
+        .map_err(|_| must_be(what, "a string", value))
 }
 
 fn array_arg(args: &[Dynamic], i: usize, what: &str) -> Result<Array> {
@@ -188,12 +153,7 @@ fn array_arg(args: &[Dynamic], i: usize, what: &str) -> Result<Array> {
     value
         .read_lock::<Array>()
         .map(|a| a.clone())
-        .ok_or_else(|| {
-            type_error(format!(
-                "{what} must be an array, not a {}",
-                type_name(value)
-            ))
-        })
+        .ok_or_else(|| must_be(what, "an array", value))
 }
 
 fn unknown(kind: &str, method: &str) -> Error {
@@ -242,7 +202,7 @@ impl Dict {
         }
         let Some(pairs) = from.read_lock::<Array>() else {
             return Err(type_error(format!(
-                "a dict is updated from a map or an array of [key, value] pairs, not a {}",
+                "a dict is updated from a map or an array of [key, value] pairs, not {}",
                 type_name(from)
             )));
         };

@@ -24,7 +24,7 @@ use rhai::{Array, Dynamic, Map, INT};
 
 use super::objects::{self, Dict, List, Namespace, Value};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::codec;
+use crate::ipc::pipe;
 use crate::ipc::pipe::MAX_MESSAGE;
 
 type ConnId = u64;
@@ -376,21 +376,24 @@ impl Server {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
             };
-            if conn.parked || conn.input.len() < 8 {
+            if conn.parked {
                 return;
             }
-            let len = u64::from_le_bytes(conn.input[..8].try_into().expect("8 bytes"));
-            if len > MAX_MESSAGE || (!conn.authenticated && len > MAX_HELLO) {
+            let hello_too_long = conn
+                .input
+                .first_chunk::<8>()
+                .is_some_and(|len| u64::from_le_bytes(*len) > MAX_HELLO);
+            if !conn.authenticated && hello_too_long {
                 return self.close(id);
             }
-            let end = 8 + len as usize;
-            if conn.input.len() < end {
-                return;
-            }
-            let message = codec::decode(&conn.input[8..end]);
-            conn.input.drain(..end);
-            let Ok(message) = message else {
-                return self.close(id);
+            // The framing of a `Pipe`: an 8-byte length, then the encoding.
+            let message = match pipe::unframe(&conn.input, "a Manager connection") {
+                Ok(Some((message, used))) => {
+                    conn.input.drain(..used);
+                    message
+                }
+                Ok(None) => return,
+                Err(_) => return self.close(id),
             };
             if !conn.authenticated {
                 if message.as_blob_ref().is_ok_and(|key| *key == self.authkey) {
@@ -504,18 +507,16 @@ impl Server {
             Ok(value) => Dynamic::from_array(vec![Dynamic::TRUE, value]),
             Err(e) => Dynamic::from_array(vec![Dynamic::FALSE, Dynamic::from_map(e.to_map())]),
         };
-        let start = conn.output.len();
-        conn.output.extend_from_slice(&[0u8; 8]);
-        if let Err(e) = codec::encode(&reply, &mut conn.output) {
+        let framed = pipe::frame(&reply, str::to_string).or_else(|e| {
             // Nested deeper than a message may be, once wrapped in the reply.
-            conn.output.truncate(start + 8);
-            let error = Error::value(format!("the answer cannot be sent: {e}"));
+            let error = Error::value(format!("the answer cannot be sent: {}", e.message));
             let reply =
                 Dynamic::from_array(vec![Dynamic::FALSE, Dynamic::from_map(error.to_map())]);
-            let _ = codec::encode(&reply, &mut conn.output);
+            pipe::frame(&reply, str::to_string)
+        });
+        if let Ok(framed) = framed {
+            conn.output.extend_from_slice(&framed);
         }
-        let len = (conn.output.len() - start - 8) as u64;
-        conn.output[start..start + 8].copy_from_slice(&len.to_le_bytes());
         self.flush(id);
     }
 

@@ -31,7 +31,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -39,7 +39,9 @@ use nix::poll::PollFlags;
 use nix::sys::socket::{self as sock, MsgFlags, SockFlag, SockaddrLike, SockaddrStorage, UnixAddr};
 use nix::unistd::Pid;
 
+use crate::convert::type_error;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::Deadline;
 
 /// Python's `socket.AF_UNIX`.
 pub(crate) const AF_UNIX: i64 = libc::AF_UNIX as i64;
@@ -311,13 +313,7 @@ fn timed_out(what: &str) -> Error {
 
 /// Waits until `fd` is ready for `events` or `deadline` passes (a `TimeoutError`).
 /// Error conditions count as ready: the call that follows reports them.
-fn wait_ready(
-    fd: BorrowedFd,
-    events: PollFlags,
-    deadline: Option<Instant>,
-    what: &str,
-) -> Result<()> {
-    let deadline = crate::sys::Deadline::at(deadline);
+fn wait_ready(fd: BorrowedFd, events: PollFlags, deadline: Deadline, what: &str) -> Result<()> {
     if crate::process::wait::wait_fd(fd, events.bits(), deadline, what)? {
         Ok(())
     } else {
@@ -331,7 +327,7 @@ enum Patience {
     /// No timeout: wait as long as it takes.
     Block,
     /// A timeout: wait until then, then `TimeoutError`.
-    Until(Instant),
+    Until(Deadline),
     /// Timeout 0 (non-blocking): never wait; `BlockingIOError` instead.
     NoWait,
 }
@@ -341,7 +337,7 @@ impl Patience {
         match timeout {
             None => Self::Block,
             Some(t) if t.is_zero() => Self::NoWait,
-            Some(t) => Self::Until(Instant::now().checked_add(t).unwrap_or_else(far_future)),
+            Some(t) => Self::Until(Deadline::after(Some(t))),
         }
     }
 
@@ -364,8 +360,8 @@ fn wait_for(fd: BorrowedFd, events: PollFlags, patience: Patience, what: &str) -
             format!("{what}: the socket is non-blocking and not ready (errno 11)"),
         )
         .with_errno(Errno::EAGAIN as i32)),
-        Patience::Block => wait_ready(fd, events, None, what),
-        Patience::Until(deadline) => wait_ready(fd, events, Some(deadline), what),
+        Patience::Block => wait_ready(fd, events, Deadline::NEVER, what),
+        Patience::Until(deadline) => wait_ready(fd, events, deadline, what),
     }
 }
 
@@ -663,13 +659,10 @@ impl Socket {
             } else {
                 ("a host and a port", "a path")
             };
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{what}: an {} socket takes {takes}, not {given}",
-                    family.name()
-                ),
-            ));
+            return Err(type_error(format!(
+                "{what}: an {} socket takes {takes}, not {given}",
+                family.name()
+            )));
         }
         Ok(())
     }
@@ -1114,10 +1107,6 @@ fn recvfrom_flags(
     let mut iov = [std::io::IoSliceMut::new(buf)];
     let msg = sock::recvmsg::<SockaddrStorage>(fd, &mut iov, None, flags)?;
     Ok((msg.bytes, msg.address))
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365 * 30)
 }
 
 impl fmt::Display for Socket {

@@ -4,7 +4,8 @@
 
 use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::convert::{must_be, type_error};
+use crate::error::Result;
 
 /// A function as it travels: its name (workers find the body in the code they inherited)
 /// and its curried arguments (a closure's captured values).
@@ -18,15 +19,15 @@ pub(crate) struct Func {
 
 impl Func {
     /// Reads a function value (`square`, `Fn("square")`, a closure).
-    pub(crate) fn from_value(value: Dynamic, what: &str, type_name: &str) -> Result<Self> {
-        let Some(ptr) = value.try_cast::<FnPtr>() else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{what} must be a function (a name, `Fn(\"name\")` or a closure), not {type_name}"
-                ),
+    pub(crate) fn from_value(value: Dynamic, what: &str) -> Result<Self> {
+        if !value.is::<FnPtr>() {
+            return Err(must_be(
+                what,
+                "a function (a name, `Fn(\"name\")` or a closure)",
+                &value,
             ));
-        };
+        }
+        let ptr = value.cast::<FnPtr>();
         Ok(Self {
             name: ptr.fn_name().to_string(),
             curry: ptr.curry().to_vec(),
@@ -87,13 +88,10 @@ impl Func {
             };
             let noun = if last == 1 { "argument" } else { "arguments" };
             let place = item.map_or(String::new(), |i| format!(" (item {i})"));
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{} takes {counts} {noun}, {count} given{place}",
-                    self.shown()
-                ),
-            ));
+            return Err(type_error(format!(
+                "{} takes {counts} {noun}, {count} given{place}",
+                self.shown()
+            )));
         }
         Ok(())
     }
@@ -102,46 +100,11 @@ impl Func {
     pub(crate) fn place_kwargs(
         &self,
         ctx: &NativeCallContext,
-        mut args: Array,
-        mut kwargs: Map,
+        args: Array,
+        kwargs: Map,
     ) -> Result<Array> {
-        if kwargs.is_empty() {
-            return Ok(args);
-        }
-        let total = args.len() + kwargs.len();
         let shown = self.shown();
-        let Some(params) = self.definitions(ctx).into_iter().find(|p| p.len() == total) else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{shown} has no script definition taking {} positional and {} keyword \
-                     arguments",
-                    args.len(),
-                    kwargs.len()
-                ),
-            ));
-        };
-        let wanted = &params[args.len()..];
-        if let Some(extra) = kwargs
-            .keys()
-            .find(|k| !wanted.iter().any(|p| p == k.as_str()))
-        {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!("{shown} got an unexpected keyword argument `{extra}`"),
-            ));
-        }
-        for param in wanted {
-            match kwargs.remove(param.as_str()) {
-                Some(value) => args.push(value),
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::TypeError,
-                        format!("{shown} is missing its argument `{param}`"),
-                    ))
-                }
-            }
-        }
-        Ok(args)
+        let call = (self.name.as_str(), self.curry.len(), shown.as_str());
+        crate::convert::place_kwargs(ctx, call, args, kwargs)
     }
 }

@@ -45,7 +45,6 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
@@ -59,13 +58,11 @@ use self::remote::{Host, Link};
 use self::result::AsyncResult;
 pub(crate) use self::scheduler::Order;
 use self::scheduler::{Death, Job, Next, Scheduler, Task, WorkerId};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, RhaiResult};
 use crate::ipc::pipe;
 use crate::process::wait::Exit;
 use crate::process::{my_pid, Options, Process};
 use crate::sys::Deadline;
-
-type RhaiResult<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// The most workers a pool may have.
 pub(crate) const MAX_WORKERS: usize = 1024;
@@ -310,9 +307,7 @@ impl Pool {
         };
         let mut script = self.0.borrow().script.clone().expect("made with the pool");
         script.host = host.remote.host.clone();
-        let first = pipe::frame(&script.into_value(), |t| {
-            ctx.engine().map_type_name(t).to_string()
-        })?;
+        let first = pipe::frame(&script.into_value(), crate::convert::script_type_name)?;
         let (process, fd, link) = remote::spawn(&host)?;
         let mut inner = self.0.borrow_mut();
         inner.sched.add_worker(id);
@@ -388,13 +383,7 @@ impl Pool {
 
     /// Adds a job calling `func` on each item of `items` (each item an argument list when
     /// `spec.star`, else the one argument); returns its id.
-    pub(crate) fn submit(
-        &self,
-        ctx: &NativeCallContext,
-        func: &Func,
-        items: Array,
-        spec: JobSpec,
-    ) -> Result<u64> {
+    pub(crate) fn submit(&self, func: &Func, items: Array, spec: JobSpec) -> Result<u64> {
         self.check_running()?;
         let total = items.len();
         let (job, remote) = {
@@ -416,7 +405,7 @@ impl Pool {
                 star: spec.star,
             };
             let bytes = message
-                .frame(|t| ctx.engine().map_type_name(t).to_string())
+                .frame(crate::convert::script_type_name)
                 .map_err(|e| {
                     let message = e.message.replace("a message of", "a pool task of");
                     if remote {
@@ -435,15 +424,11 @@ impl Pool {
             index += count;
         }
         let bar = (spec.progress && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new(total as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} pool {pos}/{len} tasks [{bar:30}] {elapsed_precise} eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar
+            crate::progress::bar(
+                total as u64,
+                "pool {pos}/{len} tasks",
+                "{elapsed_precise} eta {eta}",
+            )
         });
         let added = self
             .0

@@ -178,7 +178,7 @@ pub(super) fn script_message(
                 Dynamic::from_array(func.curry.clone()),
                 Dynamic::from_array(initargs.clone()),
             ]);
-            pipe::frame(&value, |t| ctx.engine().map_type_name(t).to_string()).map_err(|e| {
+            pipe::frame(&value, crate::convert::script_type_name).map_err(|e| {
                 Error::value(format!(
                     "the initializer and `initargs` of a Pool with remote hosts travel to each \
                      host: {}; {}",

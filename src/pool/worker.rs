@@ -259,7 +259,7 @@ impl Caller for ContextCaller<'_, '_> {
     }
 
     fn type_name(&self, rust: &str) -> String {
-        self.ctx.engine().map_type_name(rust).to_string()
+        crate::convert::script_type_name(rust)
     }
 
     fn new_task(&mut self) {

@@ -11,12 +11,12 @@ use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, Position, INT};
 
 use super::{Job, Limits, Options, Process};
-use crate::convert::{as_array, map_or_empty, seconds, take_typed};
+use crate::convert::{
+    as_array, map_or_empty, must_be, place_kwargs, seconds, take_typed, type_error,
+};
 use crate::diagnostic;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, RhaiResult};
 use crate::output::{self, Stream};
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 def_package! {
     /// Processes: `Process`, `spawn`, `join`, `getpid`, `sleep`, `exit` and the rest of
@@ -41,77 +41,13 @@ fn join_seconds(value: &Dynamic) -> Result<Option<Duration>, Error> {
     seconds(value, "the join timeout")
 }
 
-/// Puts keyword arguments in the positions of the target's parameters of those names.
-fn place_kwargs(
-    ctx: &NativeCallContext,
-    target: &FnPtr,
-    mut args: Vec<Dynamic>,
-    mut kwargs: Map,
-) -> Result<Vec<Dynamic>, Error> {
-    if kwargs.is_empty() {
-        return Ok(args);
-    }
-    let name = target.fn_name();
-    let shown = if target.is_anonymous() {
-        "the closure".to_string()
-    } else {
-        format!("`{name}`")
-    };
-    let curried = target.curry().len();
-    let total = curried + args.len() + kwargs.len();
-    let mut defs = ctx
-        .iter_namespaces()
-        .flat_map(|m| m.iter_script_fn_info())
-        .filter(|f| f.2 == name);
-    let Some(def) = defs.find(|f| f.3 == total).map(|f| f.4.clone()) else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "{shown} has no script definition taking {} positional and {} keyword arguments",
-                args.len(),
-                kwargs.len()
-            ),
-        ));
-    };
-    let wanted = &def.params[(curried + args.len()).min(def.params.len())..];
-    if let Some(extra) = kwargs
-        .keys()
-        .find(|k| !wanted.iter().any(|p| p.as_str() == k.as_str()))
-    {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("{shown} got an unexpected keyword argument `{extra}`"),
-        ));
-    }
-    for param in wanted {
-        match kwargs.remove(param.as_str()) {
-            Some(value) => args.push(value),
-            None => {
-                return Err(Error::new(
-                    ErrorKind::TypeError,
-                    format!("{shown} is missing its argument `{param}`"),
-                ))
-            }
-        }
-    }
-    Ok(args)
-}
-
 fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
     if value.is_unit() {
         return Ok(Vec::new());
     }
     as_array(&value)
         .map(|a| a.into_iter().collect())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "`args` must be an array (or a range), not {}",
-                    crate::convert::type_name(&value)
-                ),
-            )
-        })
+        .ok_or_else(|| must_be("`args`", "an array (or a range)", &value))
 }
 
 /// How many arguments each script definition of `name` takes, less the `curried` ones
@@ -183,10 +119,9 @@ pub(crate) fn check_call_arity<'a>(
         None => String::new(),
     };
     let plural = if counts == [1] { "" } else { "s" };
-    Err(Error::new(
-        ErrorKind::TypeError,
-        format!("{shown} takes {wanted} argument{plural}, {given} given"),
-    ))
+    Err(type_error(format!(
+        "{shown} takes {wanted} argument{plural}, {given} given"
+    )))
 }
 
 /// [`check_call_arity`] for a function value called with `given` arguments.
@@ -246,13 +181,9 @@ fn take_limits(mut map: Map) -> Result<Limits, Error> {
             None => Ok(None),
             Some(v) if v.is_unit() => Ok(None),
             Some(v) => {
-                let type_name = crate::convert::type_name(&v);
-                let n = v.as_int().map_err(|_| {
-                    Error::new(
-                        ErrorKind::TypeError,
-                        format!("limit `{key}` must be an integer, not {type_name}"),
-                    )
-                })?;
+                let n = v
+                    .as_int()
+                    .map_err(|_| must_be(format_args!("limit `{key}`"), "an integer", &v))?;
                 u64::try_from(n).map(Some).map_err(|_| {
                     Error::value(format!("limit `{key}` must not be negative, not {n}"))
                 })
@@ -288,20 +219,18 @@ fn from_target(
 ) -> Result<Process, Error> {
     if target.is_map() {
         if !args.is_unit() || !opts.is_unit() {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                "Process(#{ ... }) takes its arguments inside the map (`args`, `kwargs`, `name`, `daemon`)",
-            ));
+            return Err(type_error("Process(#{ ... }) takes its arguments inside the map (`args`, `kwargs`, `name`, `daemon`)"));
         }
         return from_map(ctx, target.cast::<Map>());
     }
-    let type_name = crate::convert::type_name(&target);
-    let Some(target) = target.try_cast::<FnPtr>() else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("a process target must be a function (a name, `Fn(\"name\")` or a closure), not {type_name}"),
+    if !target.is::<FnPtr>() {
+        return Err(must_be(
+            "a process target",
+            "a function (a name, `Fn(\"name\")` or a closure)",
+            &target,
         ));
-    };
+    }
+    let target = target.cast::<FnPtr>();
     // `Process(task, #{ name: "x" })`: a map in second place is the options.
     let (args, opts) = if args.is_map() && opts.is_unit() {
         (Dynamic::UNIT, args)
@@ -322,7 +251,13 @@ fn from_target(
         )));
     }
     check_arity(ctx, &target, args.len() + kwargs.len())?;
-    let args = place_kwargs(ctx, &target, args, kwargs)?;
+    let shown = if target.is_anonymous() {
+        "the closure".to_string()
+    } else {
+        format!("`{}`", target.fn_name())
+    };
+    let call = (target.fn_name(), target.curry().len(), shown.as_str());
+    let args = place_kwargs(ctx, call, args, kwargs)?;
     let label = fn_label(&target);
     Ok(Process::new(
         Some(Job::Call { target, args }),
@@ -800,14 +735,7 @@ mod process_functions {
         } else if key.is_string() {
             key.to_string().into_bytes()
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "`authkey` must be a blob or a string, not {}",
-                    key.type_name()
-                ),
-            )
-            .into());
+            return Err(must_be("`authkey`", "a blob or a string", &key).into());
         };
         process.set_authkey(&bytes);
         Ok(())

@@ -1,6 +1,7 @@
 //! `Event`, `Condition` and `Barrier`.
 
 use super::*;
+use crate::convert::type_error;
 
 #[export_module]
 #[allow(unreachable_pub)]
@@ -98,13 +99,10 @@ pub(super) mod event_functions {
         } else if let Some(l) = lock.clone().try_cast::<RLock>() {
             Some(AnyLock::RLock(l))
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "Condition(lock) takes a Lock, an RLock or (), not {}",
-                    crate::convert::type_name(&lock)
-                ),
-            )
+            return Err(type_error(format!(
+                "Condition(lock) takes a Lock, an RLock or (), not {}",
+                crate::convert::type_name(&lock)
+            ))
             .into());
         };
         Ok(super::Condition::new(lock)?)
@@ -375,10 +373,9 @@ fn wait_for(
         let result = predicate.call_within_context::<Dynamic>(ctx, ())?;
         let type_name = crate::convert::type_name(&result);
         let done = result.as_bool().map_err(|_| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("a wait_for predicate must return a boolean, not {type_name}"),
-            )
+            type_error(format!(
+                "a wait_for predicate must return a boolean, not {type_name}"
+            ))
         })?;
         if done || deadline.passed() {
             return Ok(done);
@@ -394,10 +391,9 @@ fn barrier_with(parties: INT, action: Dynamic, timeout: Dynamic) -> RhaiResult<B
         None
     } else {
         Some(action.try_cast::<FnPtr>().ok_or_else(|| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!("a Barrier's action must be a function or (), not {type_name}"),
-            )
+            type_error(format!(
+                "a Barrier's action must be a function or (), not {type_name}"
+            ))
         })?)
     };
     let timeout = seconds(&timeout, "a Barrier's timeout")?;

@@ -28,10 +28,8 @@ use super::pipe::Connection;
 use super::queue::{JoinableQueue, Queue, SimpleQueue};
 use super::sync::{AnyLock, Barrier, Condition, Event, Lock, RLock, Semaphore};
 use super::value::{lock_option, Code, SharedArray, SharedValue};
-use crate::convert::{flag_or_seconds, seconds};
-use crate::error::{Error, ErrorKind};
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+use crate::convert::{flag_or_seconds, seconds, type_error};
+use crate::error::{Error, ErrorKind, RhaiResult};
 
 def_package! {
     /// Messages, synchronisation and shared memory between processes, with Python's
@@ -56,11 +54,6 @@ def_package! {
 fn count(n: INT, what: &str) -> Result<u32, Error> {
     u32::try_from(n)
         .map_err(|_| Error::value(format!("{what} must be from 0 to {}, not {n}", u32::MAX)))
-}
-
-/// A function that names a value's type the way scripts see it.
-fn namer<'a>(ctx: &'a NativeCallContext<'a>) -> impl Fn(&str) -> String + 'a {
-    |name| ctx.engine().map_type_name(name).to_string()
 }
 
 /// What `with` holds, released at the end of the block.
@@ -94,13 +87,10 @@ impl Held {
                 AnyLock::RLock(lock) => Self::RLock(lock),
             }
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {}",
-                    crate::convert::type_name(&guard)
-                ),
-            ));
+            return Err(type_error(format!(
+                "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore or Condition, not {}",
+                crate::convert::type_name(&guard)
+            )));
         };
         match &held {
             Self::Lock(lock) => {
@@ -164,14 +154,11 @@ fn with_context_manager(
             match context.call_native_fn_raw("acquire", false, &mut [&mut arg]) {
                 Ok(_) => "release",
                 Err(e) if not_found(&e, "acquire") => {
-                    return Err(Error::new(
-                        ErrorKind::TypeError,
-                        format!(
-                            "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore, Condition or \
+                    return Err(type_error(format!(
+                        "`with` needs a Lock, RLock, Semaphore, BoundedSemaphore, Condition or \
                              Pool, not {}",
-                            crate::convert::type_name(&value)
-                        ),
-                    )
+                        crate::convert::type_name(&value)
+                    ))
                     .into());
                 }
                 Err(e) => return Err(e),

@@ -49,12 +49,8 @@ pub(super) mod pipe_functions {
     /// end's buffer is full; `BrokenPipeError` once the other end is closed. Several
     /// processes may send on one end at once: each message arrives whole.
     #[rhai_fn(name = "send", return_raw, pure, volatile)]
-    pub fn conn_send(
-        ctx: NativeCallContext,
-        conn: &mut Connection,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        Ok(conn.send(&value, namer(&ctx))?)
+    pub fn conn_send(conn: &mut Connection, value: Dynamic) -> RhaiResult<()> {
+        Ok(conn.send(&value, crate::convert::script_type_name)?)
     }
 
     /// Sends the bytes of a blob as one message, as they are (Python's `send_bytes`); the

@@ -39,8 +39,8 @@ pub(super) mod queue_functions {
     /// Puts a value (the same values as `send` travel), waiting for room in a bounded queue
     /// (or a full pipe). `ValueError` after `close()`.
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
-    pub fn queue_put(ctx: NativeCallContext, q: &mut Queue, value: Dynamic) -> RhaiResult<()> {
-        Ok(q.put(&value, None, namer(&ctx))?)
+    pub fn queue_put(q: &mut Queue, value: Dynamic) -> RhaiResult<()> {
+        Ok(q.put(&value, None, crate::convert::script_type_name)?)
     }
 
     /// Puts a value, taking at most `timeout` seconds: `Full` if it could not (nothing is
@@ -52,37 +52,31 @@ pub(super) mod queue_functions {
     /// try { q.put("b", 0.01); } catch (e) { print(e.kind); }   // Full
     /// ```
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
-    pub fn queue_put_timeout(
-        ctx: NativeCallContext,
-        q: &mut Queue,
-        value: Dynamic,
-        timeout: Dynamic,
-    ) -> RhaiResult<()> {
+    pub fn queue_put_timeout(q: &mut Queue, value: Dynamic, timeout: Dynamic) -> RhaiResult<()> {
         let timeout = super::wait_timeout(&timeout, "the put timeout", true)?;
-        Ok(q.put(&value, timeout, namer(&ctx))?)
+        Ok(q.put(&value, timeout, crate::convert::script_type_name)?)
     }
 
     /// Python's `put(v, block, timeout)`: with `block` false, does not wait at all.
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
     pub fn queue_put_block(
-        ctx: NativeCallContext,
         q: &mut Queue,
         value: Dynamic,
         block: bool,
         timeout: Dynamic,
     ) -> RhaiResult<()> {
         let timeout = super::block_timeout(block, &timeout, "the put timeout")?;
-        Ok(q.put(&value, timeout, namer(&ctx))?)
+        Ok(q.put(&value, timeout, crate::convert::script_type_name)?)
     }
 
     /// Puts a value if there is room at once, else `Full`.
     #[rhai_fn(name = "put_nowait", return_raw, pure, volatile)]
-    pub fn queue_put_nowait(
-        ctx: NativeCallContext,
-        q: &mut Queue,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        Ok(q.put(&value, Some(Duration::ZERO), namer(&ctx))?)
+    pub fn queue_put_nowait(q: &mut Queue, value: Dynamic) -> RhaiResult<()> {
+        Ok(q.put(
+            &value,
+            Some(Duration::ZERO),
+            crate::convert::script_type_name,
+        )?)
     }
 
     /// Takes the oldest value, waiting for one. `ValueError` after `close()`.
@@ -261,45 +255,35 @@ pub(super) mod queue_functions {
 
     /// As `Queue.put(v)`.
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
-    pub fn joinable_put(
-        ctx: NativeCallContext,
-        q: &mut JoinableQueue,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        queue_put(ctx, &mut q.0, value)
+    pub fn joinable_put(q: &mut JoinableQueue, value: Dynamic) -> RhaiResult<()> {
+        queue_put(&mut q.0, value)
     }
 
     /// As `Queue.put(v, timeout)`.
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
     pub fn joinable_put_timeout(
-        ctx: NativeCallContext,
         q: &mut JoinableQueue,
         value: Dynamic,
         timeout: Dynamic,
     ) -> RhaiResult<()> {
-        queue_put_timeout(ctx, &mut q.0, value, timeout)
+        queue_put_timeout(&mut q.0, value, timeout)
     }
 
     /// As `Queue.put(v, block, timeout)`.
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
     pub fn joinable_put_block(
-        ctx: NativeCallContext,
         q: &mut JoinableQueue,
         value: Dynamic,
         block: bool,
         timeout: Dynamic,
     ) -> RhaiResult<()> {
-        queue_put_block(ctx, &mut q.0, value, block, timeout)
+        queue_put_block(&mut q.0, value, block, timeout)
     }
 
     /// As `Queue.put_nowait(v)`.
     #[rhai_fn(name = "put_nowait", return_raw, pure, volatile)]
-    pub fn joinable_put_nowait(
-        ctx: NativeCallContext,
-        q: &mut JoinableQueue,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        queue_put_nowait(ctx, &mut q.0, value)
+    pub fn joinable_put_nowait(q: &mut JoinableQueue, value: Dynamic) -> RhaiResult<()> {
+        queue_put_nowait(&mut q.0, value)
     }
 
     /// As `Queue.get()`.
@@ -408,13 +392,9 @@ pub(super) mod queue_functions {
 
     /// Puts a value. `OSError` after `close()`, as in Python.
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
-    pub fn simple_put(
-        ctx: NativeCallContext,
-        q: &mut SimpleQueue,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
+    pub fn simple_put(q: &mut SimpleQueue, value: Dynamic) -> RhaiResult<()> {
         Ok(q.0
-            .put(&value, None, namer(&ctx))
+            .put(&value, None, crate::convert::script_type_name)
             .map_err(super::closed_is_os_error)?)
     }
 

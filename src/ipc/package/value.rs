@@ -1,6 +1,7 @@
 //! Shared values: `Value`, `RawValue`, `Array`, `RawArray`.
 
 use super::*;
+use crate::convert::type_error;
 
 #[export_module]
 #[allow(unreachable_pub)]
@@ -394,13 +395,10 @@ fn any_lock(lock: &AnyLock) -> Dynamic {
 fn typecode(code: &Dynamic) -> Result<Code, Error> {
     match code.clone().into_immutable_string() {
         Ok(name) => Code::parse(&name),
-        Err(_) => Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "a typecode is a string such as \"i\" or \"d\", not {}",
-                crate::convert::type_name(code)
-            ),
-        )),
+        Err(_) => Err(type_error(format!(
+            "a typecode is a string such as \"i\" or \"d\", not {}",
+            crate::convert::type_name(code)
+        ))),
     }
 }
 
@@ -415,16 +413,14 @@ fn lock_from(options: Option<Dynamic>, raw: bool) -> Result<Option<AnyLock>, Err
     };
     let type_name = crate::convert::type_name(&options);
     let map = options.try_cast::<rhai::Map>().ok_or_else(|| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("the options of a Value or Array are a map such as #{{ lock: false }}, not {type_name}"),
-        )
+        type_error(format!(
+            "the options of a Value or Array are a map such as #{{ lock: false }}, not {type_name}"
+        ))
     })?;
     if let Some(key) = map.keys().find(|k| k.as_str() != "lock") {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("unknown option `{key}` (a Value or Array takes `lock`)"),
-        ));
+        return Err(type_error(format!(
+            "unknown option `{key}` (a Value or Array takes `lock`)"
+        )));
     }
     lock_option(map.get("lock"))
 }
@@ -441,13 +437,10 @@ fn value_with(
         return Ok(SharedValue::typed(code, init.as_ref(), lock)?);
     }
     if init.is_some() {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "Value(typecode, init) takes a typecode string first, not {}",
-                crate::convert::type_name(&first)
-            ),
-        )
+        return Err(type_error(format!(
+            "Value(typecode, init) takes a typecode string first, not {}",
+            crate::convert::type_name(&first)
+        ))
         .into());
     }
     Ok(SharedValue::new(&first, lock)?)
@@ -499,10 +492,7 @@ fn array_init(code: Code, init: Dynamic) -> Result<Init, Error> {
     }
     let type_name = crate::convert::type_name(&init);
     init.try_cast::<Array>().map(Init::Items).ok_or_else(|| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("Array(typecode, ...) takes a size, an array, a range, a blob or a string, not {type_name}"),
-        )
+        type_error(format!("Array(typecode, ...) takes a size, an array, a range, a blob or a string, not {type_name}"))
     })
 }
 
@@ -527,18 +517,15 @@ fn array_with(
     if init.is_string() {
         // `Array("i")`: a typecode without a size.
         typecode(&init)?;
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            "Array(typecode) needs a size or items too: Array(\"i\", 10)",
-        )
-        .into());
+        return Err(
+            type_error("Array(typecode) needs a size or items too: Array(\"i\", 10)").into(),
+        );
     }
     match init.try_cast::<Array>() {
         Some(list) => Ok(SharedArray::from_list(&list, lock)?),
-        None => Err(Error::new(
-            ErrorKind::TypeError,
-            format!("Array(...) takes a length or a list of numbers, not {type_name}"),
-        )
+        None => Err(type_error(format!(
+            "Array(...) takes a length or a list of numbers, not {type_name}"
+        ))
         .into()),
     }
 }
