@@ -19,7 +19,7 @@ use crate::pool::func::Func;
 use crate::pool::protocol::{ReplyMsg, ScriptMsg, HELLO, PROTOCOL};
 use crate::pool::remote::{closure_names, SERVE};
 use crate::pool::worker::{serve, Channel, ContextCaller};
-use crate::runtime::Builder;
+use crate::runtime::{Builder, Runtime};
 
 /// Moves the pool's channel off the standard streams: returns (input, output), both
 /// close-on-exec, and leaves stdin on `/dev/null` and stdout on stderr.
@@ -132,6 +132,9 @@ pub(crate) fn main(base: Builder) -> i32 {
     serve_script(base, script, input, output)
 }
 
+/// Serves the script the pool sent: compiles it, sends the script's `print`s to the pool,
+/// and runs the worker's own statements (the script's global constants, then the serving
+/// loop); none of the script's statements run. Returns the exit code.
 fn serve_script(base: Builder, script: ScriptMsg, input: OwnedFd, output: OwnedFd) -> i32 {
     let mut runtime = base.build();
     let args: Vec<String> = script.args.iter().map(ToString::to_string).collect();
@@ -144,74 +147,27 @@ fn serve_script(base: Builder, script: ScriptMsg, input: OwnedFd, output: OwnedF
                 script.host,
                 env!("CARGO_PKG_VERSION")
             ));
-            send(
-                output.as_fd(),
-                ReplyMsg::StartFailed {
-                    error: error.to_map(),
-                },
-            );
+            start_failed(output.as_fd(), &error);
             return 1;
         }
     };
-    let closures = closure_names(&script.closures, &ast);
-    // The script's own lines: `print` in a task goes to the pool, as a message; in a
-    // process a task started, to this worker's stdout, which is its stderr.
     let output = Rc::new(output);
-    // The channel is the serving native's to close: a `print` after that goes nowhere.
-    let printer = Rc::downgrade(&output);
-    let me = nix::unistd::getpid();
-    runtime.engine_mut().on_print(move |text| {
-        if nix::unistd::getpid() != me {
-            let _ = write_line(Stream::Stdout, text);
-            return;
-        }
-        if let Some(channel) = printer.upgrade() {
-            send(channel.as_fd(), ReplyMsg::Print { text: text.into() });
-        }
-    });
+    print_to_the_pool(&mut runtime, &output);
     let code = Rc::new(Cell::new(0));
     let serving = Rc::new(RefCell::new(Some(Serving {
         input,
         output,
         host: script.host.clone(),
-        closures,
+        closures: closure_names(&script.closures, &ast),
         init: initializer(script.init),
     })));
-    let (set, take) = (code.clone(), serving.clone());
-    runtime
-        .engine_mut()
-        .register_fn(SERVE, move |ctx: NativeCallContext| {
-            let Some(s) = take.borrow_mut().take() else {
-                return;
-            };
-            let mut caller = ContextCaller::remote(&ctx, s.host, s.closures);
-            let channel = Channel {
-                input: s.input.as_fd(),
-                output: s.output.as_fd(),
-            };
-            set.set(serve(&mut caller, channel, &NoNotices, s.init));
-        });
-    // The worker's statements: the global constants, then the serving loop. The script's
-    // own statements never run here.
+    register_serve(&mut runtime, serving.clone(), code.clone());
     let mut scope = Scope::new();
-    let mut text = String::new();
-    for (i, (name, value)) in script.constants.into_iter().enumerate() {
-        let holder = format!("procscript_constant_{i}");
-        text.push_str(&format!("const {name} = {holder};\n"));
-        scope.push(holder, value);
-    }
-    text.push_str(&format!("{SERVE}();\n"));
-    let statements = match runtime.engine().compile(&text) {
+    let statements = match own_statements(&runtime, script.constants, &mut scope) {
         Ok(ast) => ast,
-        Err(e) => {
-            let error = Error::process(format!("its own statements do not compile: {e}"));
+        Err(error) => {
             if let Some(s) = serving.borrow_mut().take() {
-                send(
-                    s.output.as_fd(),
-                    ReplyMsg::StartFailed {
-                        error: error.to_map(),
-                    },
-                );
+                start_failed(s.output.as_fd(), &error);
             }
             return 1;
         }
@@ -231,6 +187,71 @@ fn serve_script(base: Builder, script: ScriptMsg, input: OwnedFd, output: OwnedF
             1
         }
     }
+}
+
+/// Tells the pool that this worker cannot take its script.
+fn start_failed(output: BorrowedFd<'_>, error: &Error) {
+    send(
+        output,
+        ReplyMsg::StartFailed {
+            error: error.to_map(),
+        },
+    );
+}
+
+/// The script's own lines: `print` in a task goes to the pool, as a message; in a process
+/// a task started, to this worker's stdout, which is its stderr. The channel is the serving
+/// native's to close: a `print` after that goes nowhere.
+fn print_to_the_pool(runtime: &mut Runtime, output: &Rc<OwnedFd>) {
+    let printer = Rc::downgrade(output);
+    let me = nix::unistd::getpid();
+    runtime.engine_mut().on_print(move |text| {
+        if nix::unistd::getpid() != me {
+            let _ = write_line(Stream::Stdout, text);
+            return;
+        }
+        if let Some(channel) = printer.upgrade() {
+            send(channel.as_fd(), ReplyMsg::Print { text: text.into() });
+        }
+    });
+}
+
+/// Registers the native the worker's statements call to serve: it takes `serving` once and
+/// serves tasks until the pool's channel ends, leaving the exit code in `code`.
+fn register_serve(
+    runtime: &mut Runtime,
+    serving: Rc<RefCell<Option<Serving>>>,
+    code: Rc<Cell<i32>>,
+) {
+    runtime
+        .engine_mut()
+        .register_fn(SERVE, move |ctx: NativeCallContext| {
+            let Some(s) = serving.borrow_mut().take() else {
+                return;
+            };
+            let mut caller = ContextCaller::remote(&ctx, s.host, s.closures);
+            let channel = Channel {
+                input: s.input.as_fd(),
+                output: s.output.as_fd(),
+            };
+            code.set(serve(&mut caller, channel, &NoNotices, s.init));
+        });
+}
+
+/// The worker's statements: the script's global constants (their values pushed into
+/// `scope`), then the serving loop. The script's own statements never run here.
+fn own_statements(runtime: &Runtime, constants: rhai::Map, scope: &mut Scope) -> Result<rhai::AST> {
+    let mut text = String::new();
+    for (i, (name, value)) in constants.into_iter().enumerate() {
+        let holder = format!("procscript_constant_{i}");
+        text.push_str(&format!("const {name} = {holder};\n"));
+        scope.push(holder, value);
+    }
+    text.push_str(&format!("{SERVE}();\n"));
+    runtime
+        .engine()
+        .compile(&text)
+        .map_err(|e| Error::process(format!("its own statements do not compile: {e}")))
 }
 
 /// The pool's side of a remote worker's channel, for `tests/remote_pool.rs`, which plays the

@@ -251,6 +251,14 @@ impl<'a> Payload<'a> {
     }
 }
 
+/// The whole chunks of a message that one `readv` takes: their data sizes, their bytes in
+/// the pipe, and how much of the message is in once they are read.
+struct Batch {
+    sizes: Vec<usize>,
+    bytes: usize,
+    got: usize,
+}
+
 /// Bytes a large message keeps apart: the value mark, the codec tag and a u32 length.
 const PREFIX: usize = 6;
 
@@ -1067,18 +1075,26 @@ impl Queue {
         message: &mut Assembly,
         scratch: &mut Vec<u8>,
     ) -> Result<bool> {
-        let Ok(available) = crate::sys::fd::readable_bytes(fd) else {
+        let Some(batch) = self.whole_chunks(fd, message) else {
             return Ok(false);
         };
+        let n = self.read_chunks(fd, message, &batch.sizes, scratch)?;
+        self.take_chunks(message, &batch, n, scratch)?;
+        Ok(true)
+    }
+
+    /// The chunks of `message` that are whole in what the pipe holds (at most [`BATCH`]), if
+    /// there are two or more: worth one `readv`.
+    fn whole_chunks(&self, fd: BorrowedFd<'_>, message: &Assembly) -> Option<Batch> {
+        let available = crate::sys::fd::readable_bytes(fd).ok()?;
         let available = match self.wstate() {
             (seq, WRITING) if seq == message.seq => available,
             (seq, IDLE) if seq == message.seq => usize::MAX,
-            _ => return Ok(false),
+            _ => return None,
         };
         if available < 2 * CHUNK {
-            return Ok(false);
+            return None;
         }
-        // The chunks of the message that are whole in what the pipe holds.
         let mut sizes = Vec::with_capacity(BATCH);
         let (mut got, mut bytes) = (message.got, 0);
         while sizes.len() < BATCH && got < message.total {
@@ -1096,45 +1112,59 @@ impl Queue {
             bytes += size;
             got += data;
         }
-        if sizes.len() < 2 {
-            return Ok(false);
-        }
+        (sizes.len() >= 2).then_some(Batch { sizes, bytes, got })
+    }
+
+    /// Reads the chunks of sizes `sizes` in one `readv`: their data into `message`, their
+    /// tags into `scratch`, and the last tail into the read slot (it tells a reader taking
+    /// over whether this read happened: the position is a head either way, and only an END
+    /// needs counting). Returns how many bytes it read.
+    fn read_chunks(
+        &self,
+        fd: BorrowedFd<'_>,
+        message: &mut Assembly,
+        sizes: &[usize],
+        scratch: &mut Vec<u8>,
+    ) -> Result<usize> {
         let count = sizes.len();
         scratch.resize(2 * TAG * count, 0);
-        // The last tail lands in the slot: it tells a reader taking over whether this read
-        // happened (the position is a head either way; only an END needs counting).
         self.clear_slot(RSLOT);
         self.clear_slot(RNEXT);
-        let n = {
-            let mut places = Scatter::<{ 3 * BATCH + 1 }>::new();
-            let mut tags = scratch.chunks_mut(TAG);
-            for (k, targets) in message.targets(&sizes).into_iter().enumerate() {
-                places.private(tags.next().expect("a head place"));
-                for target in targets {
-                    places.private(target);
-                }
-                let tail = tags.next().expect("a tail place");
-                if k + 1 < count {
-                    places.private(tail);
+        let mut places = Scatter::<{ 3 * BATCH + 1 }>::new();
+        let mut tags = scratch.chunks_mut(TAG);
+        for (k, targets) in message.targets(sizes).into_iter().enumerate() {
+            places.private(tags.next().expect("a head place"));
+            for target in targets {
+                places.private(target);
+            }
+            let tail = tags.next().expect("a tail place");
+            if k + 1 < count {
+                places.private(tail);
+            }
+        }
+        self.slot_place(RSLOT, &mut places);
+        self.word(RPEND).store(PEND_DATA, Release);
+        loop {
+            match places.read(fd) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    self.word(RPEND).store(0, Release);
+                    return Err(Error::os(format_args!("get on the {}", self.0.name), e));
                 }
             }
-            self.slot_place(RSLOT, &mut places);
-            self.word(RPEND).store(PEND_DATA, Release);
-            loop {
-                match places.read(fd) {
-                    Err(Errno::EINTR) => continue,
-                    other => break other,
-                }
-            }
-        };
-        let n = match n {
-            Ok(n) => n,
-            Err(e) => {
-                self.word(RPEND).store(0, Release);
-                return Err(Error::os(format_args!("get on the {}", self.0.name), e));
-            }
-        };
-        // Check every tag, then account for the chunks.
+        }
+    }
+
+    /// Checks every tag of a batch read (`n` bytes), then accounts for its chunks.
+    fn take_chunks(
+        &self,
+        message: &mut Assembly,
+        batch: &Batch,
+        n: usize,
+        scratch: &[u8],
+    ) -> Result<()> {
+        let count = batch.sizes.len();
         let tag_at = |k: usize, tail: bool| -> Option<Tag> {
             if tail && k + 1 == count {
                 return Tag::decode(self.slot(RSLOT));
@@ -1144,11 +1174,11 @@ impl Queue {
         };
         let mut index = message.next;
         let mut last_tail = None;
-        for (k, &data) in sizes.iter().enumerate() {
+        for (k, &data) in batch.sizes.iter().enumerate() {
             let head = tag_at(k, false);
             let tail = tag_at(k, true);
-            let final_chunk = k + 1 == count && got == message.total;
-            let ok = n == bytes
+            let final_chunk = k + 1 == count && batch.got == message.total;
+            let ok = n == batch.bytes
                 && head
                     .is_some_and(|h| h == Tag::new(Kind::Cont, message.seq, data, index as usize))
                 && tail.is_some_and(|t| {
@@ -1168,9 +1198,9 @@ impl Queue {
             self.apply_tail(&tail, tail.kind == Kind::End);
         }
         self.word(RPEND).store(0, Release);
-        message.got = got;
+        message.got = batch.got;
         message.next = index;
-        Ok(true)
+        Ok(())
     }
 
     /// In the middle of message `seq` with nothing to read: waits for more, or until its

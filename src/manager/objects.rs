@@ -337,6 +337,18 @@ impl List {
 
     /// Runs `method` (Python's name) with `args`.
     pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        match method {
+            "__getitem__" | "__setitem__" | "slice" => self.index(method, args),
+            "append" | "extend" | "insert" => self.add(method, args),
+            "pop" | "remove" | "clear" => self.take(method, args),
+            "index" | "count" | "__contains__" | "__len__" | "copy" => self.look(method, args),
+            "reverse" | "sort" => self.order(method, args),
+            _ => Err(unknown("list", method)),
+        }
+    }
+
+    /// `l[i]`, `l[i] = v`, `l.slice(a, b)`.
+    fn index(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         let len = self.items.len();
         let out_of_range =
             |what: &str| Error::new(ErrorKind::IndexError, format!("list {what} out of range"));
@@ -356,7 +368,7 @@ impl List {
                 }
                 Dynamic::UNIT
             }
-            "slice" => {
+            _ => {
                 let start = clamp(int_arg(args, 0, "a slice start")?, len);
                 let end = clamp(int_arg(args, 1, "a slice end")?, len);
                 Dynamic::from_array(if start < end {
@@ -365,20 +377,28 @@ impl List {
                     Array::new()
                 })
             }
-            "append" => {
-                self.items.push(arg(args, 0)?.clone());
-                Dynamic::UNIT
-            }
-            "extend" => {
-                self.items
-                    .extend(array_arg(args, 0, "what extends a list")?);
-                Dynamic::UNIT
-            }
-            "insert" => {
-                let i = clamp(int_arg(args, 0, "an insert index")?, len);
+        })
+    }
+
+    /// `append`, `extend`, `insert`.
+    fn add(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        match method {
+            "append" => self.items.push(arg(args, 0)?.clone()),
+            "extend" => self
+                .items
+                .extend(array_arg(args, 0, "what extends a list")?),
+            _ => {
+                let i = clamp(int_arg(args, 0, "an insert index")?, self.items.len());
                 self.items.insert(i, arg(args, 1)?.clone());
-                Dynamic::UNIT
             }
+        }
+        Ok(Dynamic::UNIT)
+    }
+
+    /// `pop`, `remove`, `clear`.
+    fn take(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        let len = self.items.len();
+        match method {
             "pop" => {
                 if len == 0 {
                     return Err(Error::new(ErrorKind::IndexError, "pop from empty list"));
@@ -387,10 +407,15 @@ impl List {
                     None => len - 1,
                     Some(_) => match position(int_arg(args, 0, "a pop index")?, len) {
                         Some(i) => i,
-                        None => return Err(out_of_range("pop index")),
+                        None => {
+                            return Err(Error::new(
+                                ErrorKind::IndexError,
+                                "list pop index out of range",
+                            ))
+                        }
                     },
                 };
-                self.items.remove(i)
+                return Ok(self.items.remove(i));
             }
             "remove" => {
                 let value = arg(args, 0)?;
@@ -403,8 +428,15 @@ impl List {
                         )))
                     }
                 }
-                Dynamic::UNIT
             }
+            _ => self.items.clear(),
+        }
+        Ok(Dynamic::UNIT)
+    }
+
+    /// `index`, `count`, `x in l`, `len`, `copy`: what changes nothing.
+    fn look(&self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        Ok(match method {
             "index" => {
                 let value = arg(args, 0)?;
                 match self.index_of(value) {
@@ -420,37 +452,33 @@ impl List {
                 Dynamic::from_int(n as INT)
             }
             "__contains__" => Dynamic::from_bool(self.index_of(arg(args, 0)?).is_some()),
-            "__len__" => Dynamic::from_int(len as INT),
-            "copy" => Dynamic::from_array(self.items.clone()),
-            "clear" => {
-                self.items.clear();
-                Dynamic::UNIT
-            }
-            "reverse" => {
-                self.items.reverse();
-                Dynamic::UNIT
-            }
-            "sort" => {
-                let descending = args.first().is_some_and(|r| r.as_bool() == Ok(true));
-                // All or nothing: a failed sort leaves the list as it was.
-                let before = self.items.clone();
-                let mut failure = None;
-                self.items.sort_by(|a, b| match compare(a, b) {
-                    Ok(order) if descending => order.reverse(),
-                    Ok(order) => order,
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                        Ordering::Equal
-                    }
-                });
-                if let Some(e) = failure {
-                    self.items = before;
-                    return Err(e);
-                }
-                Dynamic::UNIT
-            }
-            _ => return Err(unknown("list", method)),
+            "__len__" => Dynamic::from_int(self.items.len() as INT),
+            _ => Dynamic::from_array(self.items.clone()),
         })
+    }
+
+    /// `reverse`, `sort`: all or nothing, a failed sort leaves the list as it was.
+    fn order(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        if method == "reverse" {
+            self.items.reverse();
+            return Ok(Dynamic::UNIT);
+        }
+        let descending = args.first().is_some_and(|r| r.as_bool() == Ok(true));
+        let before = self.items.clone();
+        let mut failure = None;
+        self.items.sort_by(|a, b| match compare(a, b) {
+            Ok(order) if descending => order.reverse(),
+            Ok(order) => order,
+            Err(e) => {
+                failure.get_or_insert(e);
+                Ordering::Equal
+            }
+        });
+        if let Some(e) = failure {
+            self.items = before;
+            return Err(e);
+        }
+        Ok(Dynamic::UNIT)
     }
 }
 

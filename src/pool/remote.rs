@@ -284,6 +284,58 @@ pub(super) fn take_hello(input: &mut Vec<u8>) -> std::result::Result<bool, Strin
     Ok(true)
 }
 
+/// What to say of how a remote worker ended, and the error's kind: refused by the other
+/// side, ssh failed (`ConnectionError`), or the program ended (before or after it started).
+fn how_it_ended(link: &Link, exit: Option<Exit>, refused: Option<&str>) -> (String, ErrorKind) {
+    if let Some(reason) = refused {
+        return (
+            format!("could not start: {reason}"),
+            ErrorKind::ProcessError,
+        );
+    }
+    let ssh_failed = matches!(exit, Some(Exit::Code(255)))
+        .then_some(link.log.as_ref())
+        .flatten()
+        .and_then(|log| crate::command::remote::ssh_failure(&log.text()));
+    if let Some(message) = ssh_failed {
+        let what = if link.greeted {
+            "lost its ssh connection"
+        } else {
+            "could not start: ssh failed"
+        };
+        return (
+            format!("{what} (exit status 255): {message}"),
+            ErrorKind::ConnectionError,
+        );
+    }
+    let (host, program) = (&link.host.remote.host, &link.host.procscript);
+    let how = match exit {
+        Some(Exit::Code(127)) if !link.greeted => format!(
+            "could not start: `{program}` was not found on {host} (exit status 127; give \
+             its path with the Pool's `procscript` option)"
+        ),
+        Some(Exit::Code(c)) if !link.greeted => format!(
+            "ended with exit status {c} before it started (is `{program}` on {host} a \
+             procscript with remote pool workers?)"
+        ),
+        Some(Exit::Code(c)) if c > 128 && c <= 128 + 64 => {
+            match nix::sys::signal::Signal::try_from(c - 128) {
+                Ok(s) => format!("was killed by {} on {host} (exit status {c})", s.as_str()),
+                Err(_) => format!("ended with exit status {c} on {host}"),
+            }
+        }
+        Some(Exit::Code(c)) => {
+            format!("exited with code {c} (`exit()` in a task ends its worker)")
+        }
+        Some(Exit::Signal(sig)) => match nix::sys::signal::Signal::try_from(sig) {
+            Ok(s) => format!("ended: its ssh was killed by {}", s.as_str()),
+            Err(_) => format!("ended: its ssh was killed by signal {sig}"),
+        },
+        None => "ended".into(),
+    };
+    (how, ErrorKind::ProcessError)
+}
+
 /// How a remote worker ended, for the scheduler: what to say, the error's kind, and
 /// whether the failure must be reported in a call although no task ran there (a worker
 /// that never started; `report` is false when this host's failure was already reported).
@@ -300,57 +352,7 @@ pub(super) fn death(
         "a remote pool worker ({} on {host}, ssh pid {pid})",
         process.name()
     );
-    let code = match exit {
-        Some(Exit::Code(code)) => Some(code),
-        _ => None,
-    };
-    let ssh_failed = code
-        .filter(|c| *c == 255)
-        .and(link.log.as_ref())
-        .and_then(|log| crate::command::remote::ssh_failure(&log.text()));
-    let program = &link.host.procscript;
-    let (how, kind) = if let Some(reason) = refused {
-        (
-            format!("could not start: {reason}"),
-            ErrorKind::ProcessError,
-        )
-    } else if let Some(message) = ssh_failed {
-        let what = if link.greeted {
-            "lost its ssh connection"
-        } else {
-            "could not start: ssh failed"
-        };
-        (
-            format!("{what} (exit status 255): {message}"),
-            ErrorKind::ConnectionError,
-        )
-    } else {
-        let how = match exit {
-            Some(Exit::Code(127)) if !link.greeted => format!(
-                "could not start: `{program}` was not found on {host} (exit status 127; give \
-                 its path with the Pool's `procscript` option)"
-            ),
-            Some(Exit::Code(c)) if !link.greeted => format!(
-                "ended with exit status {c} before it started (is `{program}` on {host} a \
-                 procscript with remote pool workers?)"
-            ),
-            Some(Exit::Code(c)) if c > 128 && c <= 128 + 64 => {
-                match nix::sys::signal::Signal::try_from(c - 128) {
-                    Ok(s) => format!("was killed by {} on {host} (exit status {c})", s.as_str()),
-                    Err(_) => format!("ended with exit status {c} on {host}"),
-                }
-            }
-            Some(Exit::Code(c)) => {
-                format!("exited with code {c} (`exit()` in a task ends its worker)")
-            }
-            Some(Exit::Signal(sig)) => match nix::sys::signal::Signal::try_from(sig) {
-                Ok(s) => format!("ended: its ssh was killed by {}", s.as_str()),
-                Err(_) => format!("ended: its ssh was killed by signal {sig}"),
-            },
-            None => "ended".into(),
-        };
-        (how, ErrorKind::ProcessError)
-    };
+    let (how, kind) = how_it_ended(link, exit, refused);
     let what = format!("{who} {how}");
     let exitcode = exit.map(Exit::exitcode);
     if link.greeted {

@@ -235,6 +235,40 @@ fn stream_fds(stdio: &Stdio, target: RawFd, what: &str) -> Result<StreamFds> {
     })
 }
 
+/// The program's environment as `KEY=value` C strings, and the `PATH` it is looked up in:
+/// `env` when the script gave one (its `PATH`, else this process's), else this process's
+/// whole environment.
+fn environment(env: Option<&[(String, String)]>) -> Result<(Vec<CString>, Option<OsString>)> {
+    let Some(env) = env else {
+        let envp = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut entry = k.into_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(v.as_bytes());
+                c_string(entry, "an environment variable")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return Ok((envp, std::env::var_os("PATH")));
+    };
+    let mut path = None;
+    let mut envp = Vec::with_capacity(env.len());
+    for (key, value) in env {
+        if key.is_empty() || key.contains('=') {
+            return Err(Error::value(format!(
+                "bad environment variable name `{key}`"
+            )));
+        }
+        if key == "PATH" {
+            path = Some(OsString::from(value));
+        }
+        envp.push(c_string(
+            format!("{key}={value}"),
+            "an environment variable",
+        )?);
+    }
+    Ok((envp, path.or_else(|| std::env::var_os("PATH"))))
+}
+
 /// Everything a child needs, made before the fork.
 struct Launch {
     program: String,
@@ -255,6 +289,8 @@ struct Launch {
 }
 
 impl Launch {
+    /// Checks `command` and makes, in the parent, all that the child will need: C strings,
+    /// the program's candidate paths, and its streams.
     fn prepare(command: &Command) -> Result<Self> {
         if command.argv.is_empty() {
             return Err(Error::value(
@@ -269,38 +305,7 @@ impl Launch {
             .iter()
             .map(|a| c_string(a.as_str(), "a command argument"))
             .collect::<Result<Vec<_>>>()?;
-        let (envp, path) = match &command.env {
-            Some(env) => {
-                let mut path = None;
-                let mut envp = Vec::with_capacity(env.len());
-                for (key, value) in env {
-                    if key.is_empty() || key.contains('=') {
-                        return Err(Error::value(format!(
-                            "bad environment variable name `{key}`"
-                        )));
-                    }
-                    if key == "PATH" {
-                        path = Some(OsString::from(value));
-                    }
-                    envp.push(c_string(
-                        format!("{key}={value}"),
-                        "an environment variable",
-                    )?);
-                }
-                (envp, path.or_else(|| std::env::var_os("PATH")))
-            }
-            None => {
-                let envp = std::env::vars_os()
-                    .map(|(k, v)| {
-                        let mut entry = k.into_vec();
-                        entry.push(b'=');
-                        entry.extend_from_slice(v.as_bytes());
-                        c_string(entry, "an environment variable")
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                (envp, std::env::var_os("PATH"))
-            }
-        };
+        let (envp, path) = environment(command.env.as_deref())?;
         let candidates = candidates(command.program(), path)?;
         let cwd = command
             .cwd

@@ -337,44 +337,180 @@ fn ps_table() -> String {
     out
 }
 
-/// What an input is, before it is compiled as script.
-enum Command<'a> {
-    Quit,
-    Help,
-    HelpFor(&'a str),
-    Dir,
-    Ps,
-    Script,
+/// A REPL command: the inputs that call it, and what it does with the rest of the input
+/// (the name after `help `).
+struct Command {
+    words: &'static [&'static str],
+    run: fn(&mut Repl, &str) -> Step,
 }
 
-fn command(input: &str) -> Command<'_> {
-    match input {
-        "quit" | "exit" | "quit()" | "exit()" => Command::Quit,
-        "help" | "help()" => Command::Help,
-        "dir" | "dir()" => Command::Dir,
-        "ps" => Command::Ps,
-        _ => match input.strip_prefix("help ").map(str::trim) {
-            Some(name) => Command::HelpFor(name),
-            None => Command::Script,
-        },
+/// The REPL's own commands; any other input is script.
+const COMMANDS: &[Command] = &[
+    Command {
+        words: &["quit", "exit", "quit()", "exit()"],
+        run: |_, _| Step::Exit(0),
+    },
+    Command {
+        words: &["help", "help()"],
+        run: |repl, _| repl.say(&format!("{HELP}\n\n{}", repl.session.dir())),
+    },
+    Command {
+        words: &["dir", "dir()"],
+        run: |repl, _| repl.say(&repl.session.dir()),
+    },
+    Command {
+        words: &["ps"],
+        run: |repl, _| repl.say(&ps_table()),
+    },
+    Command {
+        words: &["help "],
+        run: Repl::help_for,
+    },
+];
+
+/// The command `input` calls, and the rest of the input after its word.
+fn command(input: &str) -> Option<(&'static Command, &str)> {
+    COMMANDS.iter().find_map(|command| {
+        command
+            .words
+            .iter()
+            .find_map(|word| match word.strip_suffix(' ') {
+                Some(prefix) => input
+                    .strip_prefix(prefix)
+                    .filter(|rest| rest.starts_with(' '))
+                    .map(|rest| (command, rest.trim())),
+                None => (input == *word).then_some((command, "")),
+            })
+    })
+}
+
+/// A REPL session at the terminal: the script session, the documentation `help NAME`
+/// shows, what the completer knows, and the lines of an unfinished input.
+struct Repl {
+    session: Session,
+    docs: Vec<FnDoc>,
+    state: std::rc::Rc<std::cell::RefCell<helper::State>>,
+    buffer: String,
+}
+
+impl Repl {
+    /// The prompt: a fresh one, or the one that continues an unfinished input.
+    fn prompt(&self) -> &'static str {
+        if self.buffer.is_empty() {
+            PROMPT
+        } else {
+            MORE
+        }
     }
+
+    /// Prints `text` on stdout.
+    fn say(&mut self, text: &str) -> Step {
+        let _ = write_line(Stream::Stdout, text);
+        Step::Continue
+    }
+
+    /// `help NAME`: every overload of `name` with its documentation.
+    fn help_for(&mut self, name: &str) -> Step {
+        let _ = match help_for(&self.docs, name) {
+            Some(text) => write_line(Stream::Stdout, &text),
+            None => write_line(
+                Stream::Stderr,
+                &format!("no procscript function named `{name}`"),
+            ),
+        };
+        Step::Continue
+    }
+
+    /// Adds a typed line to the input; the input to act on, `None` when it is empty.
+    fn push_line(&mut self, line: &str) -> Option<String> {
+        if !self.buffer.is_empty() {
+            self.buffer.push('\n');
+        }
+        self.buffer.push_str(line);
+        let input = self.buffer.trim().to_string();
+        if input.is_empty() {
+            self.buffer.clear();
+            return None;
+        }
+        Some(input)
+    }
+
+    /// Acts on the whole input: a command, or script, which is compiled and run once it is
+    /// finished (an unfinished one waits for more lines).
+    fn act(&mut self, input: &str) -> Step {
+        let step = match command(input) {
+            Some((command, rest)) => (command.run)(self, rest),
+            None => {
+                let script = self.buffer.clone();
+                match self.session.compile(&script) {
+                    None => return Step::Continue,
+                    Some(Err(error)) => {
+                        self.session.report_parse_error(&script, error);
+                        Step::Continue
+                    }
+                    Some(Ok(ast)) => {
+                        let step = self.session.eval(&script, ast);
+                        self.state
+                            .borrow_mut()
+                            .update(self.session.variables(), self.session.function_signatures());
+                        step
+                    }
+                }
+            }
+        };
+        self.buffer.clear();
+        step
+    }
+
+    /// What a failed read means: Ctrl-C clears the input; the end of input ends the REPL
+    /// (saying so if it ended inside an unfinished statement); other errors end it with 1.
+    fn read_failed(&mut self, error: ReadlineError) -> Step {
+        match error {
+            ReadlineError::Interrupted => self.buffer.clear(),
+            // SIGINT while waiting for input that is not a terminal: clear the line, as
+            // Ctrl-C does on a terminal.
+            ReadlineError::Errno(e) if e as i32 == libc::EINTR => self.buffer.clear(),
+            ReadlineError::Io(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                self.buffer.clear()
+            }
+            ReadlineError::Eof => {
+                if !self.buffer.trim().is_empty() {
+                    if let Some(error) = compile_anyway(&self.session, &self.buffer) {
+                        self.session.report_parse_error(&self.buffer, error);
+                    }
+                }
+                return Step::Exit(0);
+            }
+            error => {
+                let _ = write_line(Stream::Stderr, &format!("error: reading input: {error}"));
+                return Step::Exit(1);
+            }
+        }
+        Step::Continue
+    }
+}
+
+/// The line editor, with the completer and the history of earlier sessions.
+fn editor(helper: ReplHelper) -> Option<Editor<ReplHelper, DefaultHistory>> {
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .build();
+    let mut editor = Editor::<ReplHelper, DefaultHistory>::with_config(config).ok()?;
+    editor.set_helper(Some(helper));
+    Some(editor)
 }
 
 /// Runs the REPL until `quit`, Ctrl-D or `exit(n)`; returns the exit code.
 pub(crate) fn run(builder: Builder) -> i32 {
-    let mut session = Session::new(builder);
+    let session = Session::new(builder);
     let docs: Vec<FnDoc> = function_docs(session.runtime.engine());
     let color = crate::output::color_allowed() && std::io::stdout().is_terminal();
     let helper = ReplHelper::new(session.runtime.engine(), color);
     let state = helper.state.clone();
-    let config = Config::builder()
-        .completion_type(CompletionType::List)
-        .build();
-    let Ok(mut editor) = Editor::<ReplHelper, DefaultHistory>::with_config(config) else {
+    let Some(mut editor) = editor(helper) else {
         let _ = write_line(Stream::Stderr, "error: cannot start the line editor");
         return 1;
     };
-    editor.set_helper(Some(helper));
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -386,84 +522,27 @@ pub(crate) fn run(builder: Builder) -> i32 {
             env!("CARGO_PKG_VERSION")
         ),
     );
-    let mut buffer = String::new();
+    let mut repl = Repl {
+        session,
+        docs,
+        state,
+        buffer: String::new(),
+    };
     let code = loop {
-        let prompt = if buffer.is_empty() { PROMPT } else { MORE };
         // A Ctrl-C that arrived between inputs must not stop the next one.
         crate::signal::clear();
-        match editor.readline(prompt) {
-            Ok(line) => {
-                if !buffer.is_empty() {
-                    buffer.push('\n');
+        let step = match editor.readline(repl.prompt()) {
+            Ok(line) => match repl.push_line(&line) {
+                Some(input) => {
+                    let _ = editor.add_history_entry(input.as_str());
+                    repl.act(&input)
                 }
-                buffer.push_str(&line);
-                let input = buffer.trim();
-                if input.is_empty() {
-                    buffer.clear();
-                    continue;
-                }
-                let _ = editor.add_history_entry(input);
-                match command(input) {
-                    Command::Quit => break 0,
-                    Command::Help => {
-                        let text = format!("{HELP}\n\n{}", session.dir());
-                        let _ = write_line(Stream::Stdout, &text);
-                    }
-                    Command::Dir => {
-                        let _ = write_line(Stream::Stdout, &session.dir());
-                    }
-                    Command::Ps => {
-                        let _ = write_line(Stream::Stdout, &ps_table());
-                    }
-                    Command::HelpFor(name) => {
-                        let _ = match help_for(&docs, name) {
-                            Some(text) => write_line(Stream::Stdout, &text),
-                            None => write_line(
-                                Stream::Stderr,
-                                &format!("no procscript function named `{name}`"),
-                            ),
-                        };
-                    }
-                    Command::Script => {
-                        let input = buffer.clone();
-                        match session.compile(&input) {
-                            None => continue,
-                            Some(Err(error)) => session.report_parse_error(&input, error),
-                            Some(Ok(ast)) => {
-                                let step = session.eval(&input, ast);
-                                state
-                                    .borrow_mut()
-                                    .update(session.variables(), session.function_signatures());
-                                if let Step::Exit(code) = step {
-                                    buffer.clear();
-                                    break code;
-                                }
-                            }
-                        }
-                    }
-                }
-                buffer.clear();
-            }
-            Err(ReadlineError::Interrupted) => buffer.clear(),
-            // SIGINT while waiting for input that is not a terminal: clear the line, as Ctrl-C
-            // does on a terminal.
-            Err(ReadlineError::Errno(e)) if e as i32 == libc::EINTR => buffer.clear(),
-            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
-                buffer.clear()
-            }
-            Err(ReadlineError::Eof) => {
-                if !buffer.trim().is_empty() {
-                    // The input ended inside an unfinished statement: say so.
-                    if let Some(error) = compile_anyway(&session, &buffer) {
-                        session.report_parse_error(&buffer, error);
-                    }
-                }
-                break 0;
-            }
-            Err(error) => {
-                let _ = write_line(Stream::Stderr, &format!("error: reading input: {error}"));
-                break 1;
-            }
+                None => Step::Continue,
+            },
+            Err(error) => repl.read_failed(error),
+        };
+        if let Step::Exit(code) = step {
+            break code;
         }
     };
     if let Some(path) = &history {
@@ -521,9 +600,13 @@ mod tests {
 
     #[test]
     fn commands_are_told_from_script() {
-        assert!(matches!(command("dir()"), Command::Dir));
-        assert!(matches!(command("help()"), Command::Help));
-        assert!(matches!(command("help join"), Command::HelpFor("join")));
-        assert!(matches!(command("help_me()"), Command::Script));
+        let word = |input: &str| command(input).map(|(c, rest)| (c.words[0], rest.to_string()));
+        assert_eq!(word("dir()"), Some(("dir", String::new())));
+        assert_eq!(word("help()"), Some(("help", String::new())));
+        assert_eq!(word("help join"), Some(("help ", "join".to_string())));
+        assert_eq!(word("help   join"), Some(("help ", "join".to_string())));
+        assert_eq!(word("exit"), Some(("quit", String::new())));
+        assert_eq!(word("help_me()"), None);
+        assert_eq!(word("helpjoin"), None);
     }
 }

@@ -101,12 +101,77 @@ fn micros(t: f64) -> f64 {
     (t * 1e6).round() / 1e6
 }
 
+impl TracedProcess {
+    /// A process just spawned at `start` (seconds into the run), not yet seen to end.
+    fn started(pid: i32, ppid: i32, name: &str, target: &str, start: f64) -> Self {
+        Self {
+            pid,
+            ppid,
+            name: name.to_string(),
+            target: target.to_string(),
+            start,
+            end: None,
+            exit: None,
+            user_cpu: None,
+            sys_cpu: None,
+            max_rss_kib: None,
+        }
+    }
+
+    /// Records how it ended, from its exit event, at `end` seconds into the run.
+    fn ended(&mut self, exit: &Event, end: f64) {
+        let Event::Exit {
+            code,
+            signal,
+            user_cpu,
+            sys_cpu,
+            max_rss_kib,
+            ..
+        } = exit
+        else {
+            return;
+        };
+        self.end = Some(end.max(self.start));
+        self.exit = Some(ExitStatus {
+            code: *code,
+            signal: *signal,
+            signal_name: signal
+                .and_then(|s| nix::sys::signal::Signal::try_from(s).ok())
+                .map(|s| s.as_str().to_string()),
+        });
+        self.user_cpu = Some(micros(*user_cpu));
+        self.sys_cpu = Some(micros(*sys_cpu));
+        self.max_rss_kib = Some(*max_rss_kib);
+    }
+}
+
+impl TraceEvent {
+    /// The log entry of `event`, its time made relative by `rel`.
+    fn of(event: &Event, rel: impl Fn(f64) -> f64) -> Self {
+        let (t, kind, pid, by) = match event {
+            Event::Spawn { t, pid, ppid, .. } => (t, "spawn", pid, Some(*ppid)),
+            Event::Exit { t, pid, .. } => (t, "exit", pid, None),
+            Event::Join { t, pid, by } => (t, "join", pid, Some(*by)),
+            Event::Terminate { t, pid, by } => (t, "terminate", pid, Some(*by)),
+            Event::Kill { t, pid, by } => (t, "kill", pid, Some(*by)),
+        };
+        Self {
+            t: rel(*t),
+            event: kind.into(),
+            pid: *pid,
+            by,
+        }
+    }
+}
+
 impl Trace {
-    /// Folds a run's events (times on the monotonic clock) into a trace starting at `started`.
+    /// Folds a run's events (times on the monotonic clock) into a trace starting at `started`:
+    /// each spawn starts a process, each exit ends the latest process with its pid (pids can
+    /// be reused in a long run), and every event goes into the log, in time order.
     pub(crate) fn from_events(script: &str, started: f64, events: &[Event]) -> Self {
         let rel = |t: f64| micros(t - started);
         let mut processes: Vec<TracedProcess> = Vec::new();
-        let mut log: Vec<TraceEvent> = Vec::new();
+        let mut log: Vec<TraceEvent> = Vec::with_capacity(events.len());
         for event in events {
             match event {
                 Event::Spawn {
@@ -116,78 +181,20 @@ impl Trace {
                     name,
                     target,
                 } => {
-                    processes.push(TracedProcess {
-                        pid: *pid,
-                        ppid: *ppid,
-                        name: name.clone(),
-                        target: target.clone(),
-                        start: rel(*t),
-                        end: None,
-                        exit: None,
-                        user_cpu: None,
-                        sys_cpu: None,
-                        max_rss_kib: None,
-                    });
-                    log.push(TraceEvent {
-                        t: rel(*t),
-                        event: "spawn".into(),
-                        pid: *pid,
-                        by: Some(*ppid),
-                    });
+                    processes.push(TracedProcess::started(*pid, *ppid, name, target, rel(*t)));
                 }
-                Event::Exit {
-                    t,
-                    pid,
-                    code,
-                    signal,
-                    user_cpu,
-                    sys_cpu,
-                    max_rss_kib,
-                } => {
-                    // The latest process with that pid (pids can be reused in a long run).
+                Event::Exit { t, pid, .. } => {
                     if let Some(p) = processes
                         .iter_mut()
                         .rev()
                         .find(|p| p.pid == *pid && p.end.is_none())
                     {
-                        p.end = Some(rel(*t).max(p.start));
-                        p.exit = Some(ExitStatus {
-                            code: *code,
-                            signal: *signal,
-                            signal_name: signal
-                                .and_then(|s| nix::sys::signal::Signal::try_from(s).ok())
-                                .map(|s| s.as_str().to_string()),
-                        });
-                        p.user_cpu = Some(micros(*user_cpu));
-                        p.sys_cpu = Some(micros(*sys_cpu));
-                        p.max_rss_kib = Some(*max_rss_kib);
+                        p.ended(event, rel(*t));
                     }
-                    log.push(TraceEvent {
-                        t: rel(*t),
-                        event: "exit".into(),
-                        pid: *pid,
-                        by: None,
-                    });
                 }
-                Event::Join { t, pid, by } => log.push(TraceEvent {
-                    t: rel(*t),
-                    event: "join".into(),
-                    pid: *pid,
-                    by: Some(*by),
-                }),
-                Event::Terminate { t, pid, by } => log.push(TraceEvent {
-                    t: rel(*t),
-                    event: "terminate".into(),
-                    pid: *pid,
-                    by: Some(*by),
-                }),
-                Event::Kill { t, pid, by } => log.push(TraceEvent {
-                    t: rel(*t),
-                    event: "kill".into(),
-                    pid: *pid,
-                    by: Some(*by),
-                }),
+                Event::Join { .. } | Event::Terminate { .. } | Event::Kill { .. } => {}
             }
+            log.push(TraceEvent::of(event, rel));
         }
         processes.sort_by(|a, b| a.start.total_cmp(&b.start));
         log.sort_by(|a, b| a.t.total_cmp(&b.t));
