@@ -28,7 +28,7 @@ static PENDING: AtomicI32 = AtomicI32::new(0);
 
 /// Bumped by every procscript signal handler (SIGINT, SIGTERM, SIGCHLD), so that a futex
 /// wait that includes it wakes at once, even for a signal that landed just before the
-/// sleep began (see `process::wait::wait_word`). Private to this process.
+/// sleep began (see `sys::wait::word`). Private to this process.
 static WAKE_WORD: AtomicU32 = AtomicU32::new(0);
 
 /// Children of this process that have not been reaped (kept by the reaper).

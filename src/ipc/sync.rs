@@ -5,7 +5,7 @@
 //! wakes up to look around.
 //!
 //! - **Locks** ([`RawLock`], under [`Lock`] and [`RLock`]) are robust futexes (see
-//!   [`super::futex`]): the word holds the holder's thread id, and the lock is on the
+//!   [`crate::sys::lock`]): the word holds the holder's thread id, and the lock is on the
 //!   holder's robust list, so when the holder dies (SIGKILL included) the kernel marks the
 //!   word `FUTEX_OWNER_DIED` and wakes a waiter. That waiter's `acquire` fails with a
 //!   catchable `ProcessError` naming the dead process, and frees the lock, which wakes the
