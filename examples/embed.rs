@@ -7,8 +7,8 @@
 //! The host must stay single-threaded while scripts start processes (procscript refuses to
 //! fork otherwise; see docs/embedding.md).
 
+use procscript::rhai::Scope;
 use procscript::Runtime;
-use rhai::Scope;
 
 const SCRIPT: &str = r#"
 // `host_greeting` comes from the host; Process, spawn and join from procscript.
@@ -46,15 +46,17 @@ fn main() {
     let result = runtime
         .engine()
         .eval_ast_with_scope::<i64>(&mut scope, &ast);
-    procscript::process::finish_children();
+    procscript::finish();
     match result {
         Ok(sum) => println!("host: workers' exit codes add up to {sum}"),
-        Err(error) => {
-            eprintln!(
-                "{}",
-                procscript::diagnostic::render(&error, Some("embedded.rhai"), false)
-            );
-            std::process::exit(1);
-        }
+        // The script's error as data (`ScriptError::diagnostic`), or shown as the binary
+        // shows it, without colour: file:line:col, the source line, a caret.
+        Err(error) => match runtime.outcome(Err(error), ast.source()) {
+            Ok(code) => std::process::exit(code), // the script called exit(code)
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(error.exit_code());
+            }
+        },
     }
 }

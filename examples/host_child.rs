@@ -32,11 +32,11 @@ fn main() {
             eprintln!("{e}");
             std::process::exit(2)
         });
-    let codes: rhai::Array = runtime.engine().eval_ast(&ast).unwrap_or_else(|e| {
+    let codes: procscript::rhai::Array = runtime.engine().eval_ast(&ast).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(1)
     });
-    procscript::process::finish_children();
+    procscript::finish();
     let codes: Vec<String> = codes.iter().map(ToString::to_string).collect();
     println!("script exit codes: {}", codes.join(" "));
     match program.wait() {

@@ -41,8 +41,9 @@ pub enum ErrorKind {
     Full,
     /// A non-blocking call that would have to wait (`EAGAIN`, `EINPROGRESS`).
     BlockingIOError,
-    /// Ctrl-C or SIGTERM stopped the script; not catchable by scripts.
-    Interrupted,
+    /// Ctrl-C or SIGTERM (the signal number) stopped the script; not catchable by scripts,
+    /// which end with 128 + the signal, as a shell reports it.
+    Interrupted(i32),
     /// An index outside a sequence.
     IndexError,
     /// A field that an object does not have (`get_lock()` of a raw value).
@@ -80,7 +81,7 @@ impl ErrorKind {
             Self::Empty => "Empty",
             Self::Full => "Full",
             Self::BlockingIOError => "BlockingIOError",
-            Self::Interrupted => "Interrupted",
+            Self::Interrupted(_) => "Interrupted",
             Self::IndexError => "IndexError",
             Self::AttributeError => "AttributeError",
             Self::KeyboardInterrupt => "KeyboardInterrupt",
@@ -92,7 +93,7 @@ impl ErrorKind {
     }
 
     /// The kind Python gives an errno (`OSError` when there is no subclass for it).
-    pub fn from_errno(errno: nix::errno::Errno) -> Self {
+    pub(crate) fn from_errno(errno: nix::errno::Errno) -> Self {
         use nix::errno::Errno;
         match errno {
             Errno::ENOENT => Self::FileNotFoundError,
@@ -120,7 +121,11 @@ pub struct Error {
 }
 
 /// Result of a procscript operation.
-pub type Result<T> = std::result::Result<T, Error>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
+
+/// Result of a native as Rhai takes it: a value, or an error a script can catch (an
+/// [`Error`] converts into one with `?`).
+pub(crate) type RhaiResult<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 impl Error {
     /// An error of `kind` with `message`.
@@ -133,17 +138,17 @@ impl Error {
     }
 
     /// A [`ErrorKind::ProcessError`].
-    pub fn process(message: impl Into<String>) -> Self {
+    pub(crate) fn process(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::ProcessError, message)
     }
 
     /// A [`ErrorKind::ValueError`].
-    pub fn value(message: impl Into<String>) -> Self {
+    pub(crate) fn value(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::ValueError, message)
     }
 
     /// An OS error while doing `what`: the one place an errno becomes an [`Error`].
-    pub fn os(what: impl fmt::Display, errno: nix::errno::Errno) -> Self {
+    pub(crate) fn os(what: impl fmt::Display, errno: nix::errno::Errno) -> Self {
         Self {
             kind: ErrorKind::from_errno(errno),
             message: format!("{what}: {} (errno {})", errno.desc(), errno as i32),
@@ -151,7 +156,7 @@ impl Error {
         }
     }
 
-    /// The same error with an errno (or, for [`ErrorKind::Interrupted`], the exit code).
+    /// The same error with an errno.
     pub fn with_errno(mut self, errno: i32) -> Self {
         self.errno = Some(errno);
         self
@@ -162,97 +167,23 @@ impl Error {
         let mut map = Map::new();
         map.insert("kind".into(), self.kind.name().into());
         map.insert("message".into(), self.message.clone().into());
-        if let Some(errno) = self.errno {
+        // An interruption shows the exit code it ends the script with.
+        let errno = match self.kind {
+            ErrorKind::Interrupted(signal) => Some(128 + signal),
+            _ => self.errno,
+        };
+        if let Some(errno) = errno {
             map.insert("errno".into(), Dynamic::from_int(errno.into()));
         }
         map
     }
 
     /// Reads an error back from a caught map, when it has procscript's shape.
-    pub fn kind_and_message(value: &Dynamic) -> Option<(String, String)> {
+    pub(crate) fn kind_and_message(value: &Dynamic) -> Option<(String, String)> {
         let map = value.read_lock::<Map>()?;
         let kind = map.get("kind")?.clone().into_string().ok()?;
         let message = map.get("message")?.clone().into_string().ok()?;
         Some((kind, message))
-    }
-}
-
-/// The name a script sees for the type of `value`: what `type_of()` says (`i64`, `string`,
-/// `Process`, `range`), never a Rust path. Use it in every message that names a type.
-pub fn type_name(value: &Dynamic) -> String {
-    script_type_name(value.type_name())
-}
-
-/// `text` with every Rust type path in it (`procscript::net::Socket`,
-/// `core::ops::range::Range<i64>`) replaced by the name scripts know (`Socket`, `range`): the
-/// last line of defence that keeps Rust's names out of messages.
-pub fn without_rust_paths(text: &str) -> std::borrow::Cow<'_, str> {
-    const ROOTS: [&str; 5] = ["procscript::", "core::", "alloc::", "std::", "rhai::"];
-    if !ROOTS.iter().any(|root| text.contains(root)) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((at, _)) = ROOTS
-        .iter()
-        .filter_map(|root| rest.find(root).map(|i| (i, root)))
-        .filter(|(i, _)| !rest[..*i].ends_with(is_ident))
-        .min()
-    {
-        out.push_str(&rest[..at]);
-        // The path: identifiers and `::`, then balanced generic arguments.
-        let bytes = rest.as_bytes();
-        let mut end = at;
-        let mut depth = 0usize;
-        while end < rest.len() {
-            let c = rest[end..].chars().next().unwrap_or(' ');
-            if is_ident(c) || rest[end..].starts_with("::") && depth == 0 {
-                end += if c == ':' { 2 } else { c.len_utf8() };
-            } else if c == '<' {
-                depth += 1;
-                end += 1;
-            } else if c == '>' && depth > 0 {
-                depth -= 1;
-                end += 1;
-            } else if depth > 0 && bytes[end] != b'\n' {
-                end += c.len_utf8();
-            } else {
-                break;
-            }
-        }
-        out.push_str(&script_type_name(&rest[at..end]));
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    std::borrow::Cow::Owned(out)
-}
-
-/// A Rust type name as scripts know it: `procscript::process::Process` → `Process`,
-/// `core::ops::range::Range<i64>` → `range`, `alloc::string::String` → `string`. Names
-/// without a path (`i64`, `blob`, `()`) are kept.
-pub fn script_type_name(rust: &str) -> String {
-    let rust = rust.trim();
-    // The outer type's path, without generic arguments.
-    let (path, generics) = match rust.find('<') {
-        Some(i) => (&rust[..i], &rust[i..]),
-        None => (rust, ""),
-    };
-    let last = path.rsplit("::").next().unwrap_or(path);
-    match last {
-        "Range" | "StepRange" | "BitRange" | "CharsStream" => "range".into(),
-        "RangeInclusive" => "range=".into(),
-        "String" | "ImmutableString" | "str" | "&str" => "string".into(),
-        "Dynamic" => "any".into(),
-        "FnPtr" => "Fn".into(),
-        "Instant" => "timestamp".into(),
-        "Vec" if generics.starts_with("<u8") => "blob".into(),
-        "Vec" => "array".into(),
-        "BTreeMap" => "map".into(),
-        "Rc" | "Arc" | "RefCell" | "Box" if generics.len() > 2 => {
-            script_type_name(&generics[1..generics.len() - 1])
-        }
-        _ => last.to_string(),
     }
 }
 
@@ -268,8 +199,8 @@ impl From<Error> for Box<EvalAltResult> {
     /// A catchable runtime error carrying the map, except for an interruption, which ends
     /// the script (uncatchably) with its exit code.
     fn from(error: Error) -> Self {
-        if error.kind == ErrorKind::Interrupted {
-            let code = error.errno.unwrap_or(130);
+        if let ErrorKind::Interrupted(signal) = error.kind {
+            let code = 128 + signal;
             return EvalAltResult::ErrorTerminated(Dynamic::from_int(code.into()), Position::NONE)
                 .into();
         }
@@ -309,47 +240,6 @@ mod tests {
             .into_string()
             .unwrap()
             .starts_with("bind to `127.0.0.1:80`: "));
-    }
-
-    #[test]
-    fn type_names_never_show_rust_paths() {
-        assert_eq!(script_type_name("procscript::process::Process"), "Process");
-        assert_eq!(script_type_name("core::ops::range::Range<i64>"), "range");
-        assert_eq!(
-            script_type_name("core::ops::range::RangeInclusive<i64>"),
-            "range="
-        );
-        assert_eq!(script_type_name("alloc::string::String"), "string");
-        assert_eq!(script_type_name("alloc::vec::Vec<u8>"), "blob");
-        assert_eq!(
-            script_type_name("alloc::rc::Rc<procscript::net::Socket>"),
-            "Socket"
-        );
-        assert_eq!(script_type_name("i64"), "i64");
-        assert_eq!(script_type_name("()"), "()");
-        assert_eq!(
-            type_name(&Dynamic::from(std::time::Duration::ZERO)),
-            "Duration"
-        );
-        assert_eq!(type_name(&Dynamic::from_blob(vec![1])), "blob");
-    }
-
-    #[test]
-    fn rust_paths_are_scrubbed_from_text() {
-        assert_eq!(
-            without_rust_paths(
-                "not procscript::process::Process, nor core::ops::range::Range<i64>."
-            ),
-            "not Process, nor range."
-        );
-        assert_eq!(
-            without_rust_paths("global::x and Process-1:2 stay"),
-            "global::x and Process-1:2 stay"
-        );
-        assert_eq!(
-            without_rust_paths("(alloc::rc::Rc<procscript::net::Socket>)"),
-            "(Socket)"
-        );
     }
 
     #[test]

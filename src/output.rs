@@ -8,21 +8,28 @@
 //! - to a regular file or a terminal, one `write(2)` is never interleaved with another;
 //! - to a pipe, FIFO or socket, a write of up to `PIPE_BUF` (4096 bytes) is atomic, but a
 //!   longer one can be split, and another process's line can land between the pieces. So a
-//!   longer line is written holding [the line lock](LineLock): one word in an anonymous
-//!   `MAP_SHARED` page made before the first fork, so every process of the run shares it.
-//!   A writer that dies holding it (killed mid-line) cannot block the others: a waiter
-//!   looks every 50 ms whether the holder still exists, and takes the lock over if not.
+//!   longer line is written holding [the line lock](LineLock): a robust futex
+//!   ([`crate::sys::lock`]) in an anonymous `MAP_SHARED` page made before the first fork,
+//!   so every process of the run shares it. A writer that dies holding it (killed mid-line)
+//!   cannot block the others: the kernel marks the lock and wakes a waiter, which takes it
+//!   over at once. Waiters sleep in the kernel; nothing polls.
 
-use std::io::Write;
-use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::cell::OnceCell;
+use std::io::{IsTerminal, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use nix::errno::Errno;
 
+use crate::sys::futex::SLOT;
+use crate::sys::lock::{Acquired, OnDeadHolder, RawLock, LOCK_AREA};
+use crate::sys::shm::Shm;
+use crate::sys::{wait, Deadline};
+
 /// Which standard stream to write to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// File descriptor 1.
     Stdout,
     /// File descriptor 2.
@@ -30,15 +37,92 @@ pub enum Stream {
 }
 
 impl Stream {
-    fn fd(self) -> BorrowedFd<'static> {
+    /// Runs `f` with the stream's descriptor (Rust's handle is only borrowed for its number:
+    /// nothing goes through its buffer).
+    fn with_fd<R>(self, f: impl FnOnce(BorrowedFd<'_>) -> R) -> R {
         match self {
-            // SAFETY: descriptors 1 and 2 stay open for the life of the process; procscript
-            // never closes them.
-            Self::Stdout => unsafe { BorrowedFd::borrow_raw(1) },
-            // SAFETY: as above.
-            Self::Stderr => unsafe { BorrowedFd::borrow_raw(2) },
+            Self::Stdout => f(std::io::stdout().as_fd()),
+            Self::Stderr => f(std::io::stderr().as_fd()),
         }
     }
+}
+
+/// Set when standard output's reader has gone; the script then ends quietly.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Line labels: 0 off, 1 plain, 2 coloured (see [`set_labels`]).
+static LABELS: AtomicU8 = AtomicU8::new(0);
+
+/// Prefixes every printed line with the printing process's name and pid
+/// (`[Process-1 4242] alex is piaoing`), coloured per process when stdout is a terminal and
+/// `NO_COLOR` is unset, as `docker compose` and `honcho` do. Lines stay whole.
+pub(crate) fn set_labels(on: bool) {
+    let color = color_allowed() && std::io::stdout().is_terminal();
+    LABELS.store(
+        if !on {
+            0
+        } else if color {
+            2
+        } else {
+            1
+        },
+        Ordering::Relaxed,
+    );
+}
+
+/// Colours for labels, picked by pid so that each process keeps one.
+const LABEL_COLORS: [u8; 10] = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
+
+/// Prints a line as `print` does: one whole write to standard output, with the progress
+/// bar cleared around it; with `--label`, each line labelled with the printing process's
+/// name and pid, which `identity` gives (it is called only then). A reader that has gone
+/// is remembered ([`stdout_closed`]), so that the script ends quietly.
+pub(crate) fn print(text: &str, identity: impl FnOnce() -> (String, i32)) {
+    let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
+        0 => write_line(Stream::Stdout, text),
+        mode => {
+            let (name, pid) = identity();
+            write_line(Stream::Stdout, &labelled_as(&name, pid, text, mode == 2))
+        }
+    });
+    if result == Err(Errno::EPIPE) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `text` with each of its lines labelled with `name` and `pid`.
+fn labelled_as(name: &str, pid: i32, text: &str, color: bool) -> String {
+    let label = format!("[{name} {pid}]");
+    let label = if color {
+        let code = LABEL_COLORS[pid.unsigned_abs() as usize % LABEL_COLORS.len()];
+        format!("\x1b[{code}m{label}\x1b[0m")
+    } else {
+        label
+    };
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| format!("{label} {line}"))
+        .collect();
+    lines.join("\n")
+}
+
+/// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
+pub(crate) const EXIT_PIPE_CLOSED: i32 = 141;
+
+/// Whether a `print` of this process found standard output's reader gone.
+pub(crate) fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Whether colour is allowed at all: `NO_COLOR` unset or empty (<https://no-color.org>).
+/// The one place that reads it.
+pub(crate) fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Whether diagnostics on stderr get colour: a terminal, and `NO_COLOR` unset.
+pub(crate) fn stderr_color() -> bool {
+    color_allowed() && std::io::stderr().is_terminal()
 }
 
 /// Writes `text` followed by a newline in one `write(2)` where the OS allows; a line longer
@@ -46,7 +130,7 @@ impl Stream {
 /// it stays whole there too.
 ///
 /// Returns `EPIPE` when the reader has gone, so that the caller can end quietly.
-pub fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
+pub(crate) fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
     let mut line = Vec::with_capacity(text.len() + 1);
     line.extend_from_slice(text.as_bytes());
     line.push(b'\n');
@@ -61,141 +145,56 @@ pub fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
 
 /// Whether a long write to `stream` can be split by another writer's: a pipe, FIFO or socket.
 fn may_split(stream: Stream) -> bool {
-    nix::sys::stat::fstat(stream.fd()).is_ok_and(|st| {
-        let kind = st.st_mode & libc::S_IFMT;
-        kind == libc::S_IFIFO || kind == libc::S_IFSOCK
-    })
+    stream
+        .with_fd(|fd| nix::sys::stat::fstat(fd))
+        .is_ok_and(|st| {
+            let kind = st.st_mode & libc::S_IFMT;
+            kind == libc::S_IFIFO || kind == libc::S_IFSOCK
+        })
 }
 
-/// The lock that keeps long lines whole through a pipe: one 32-bit word in shared memory
-/// holding the pid of the process writing a long line (0 when free), and a count of waiters.
-///
-/// Waiters sleep on the word with a futex keyed by the physical page (no
-/// `FUTEX_PRIVATE_FLAG`), so a release in one process wakes a waiter in another.
-pub struct LineLock {
-    owner: &'static AtomicU32,
-    waiters: &'static AtomicU32,
+/// The lock that keeps long lines whole through a pipe: a robust futex in shared memory
+/// (see [`crate::sys::lock`]), so a holder killed mid-line frees it for the next writer.
+pub(crate) struct LineLock(RawLock);
+
+thread_local! {
+    /// The run's line lock, made on first use; `None` if shared memory could not be mapped.
+    static LINE_LOCK: OnceCell<Option<Rc<LineLock>>> = const { OnceCell::new() };
 }
-
-static LINE_LOCK: OnceLock<Option<LineLock>> = OnceLock::new();
-
-/// How long a waiter sleeps before it looks whether the holder still exists.
-const HOLDER_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The lock held; released on drop.
-pub struct LineLockGuard {
-    lock: &'static LineLock,
-    me: u32,
-}
+pub(crate) struct LineLockGuard(Rc<LineLock>);
 
 impl LineLock {
     /// The run's line lock, made on first use. [`flush_std_streams`], which runs before every
     /// fork, makes it, so that the first fork already shares it. `None` if shared memory
     /// could not be mapped: long lines are then written without it, as before.
-    pub fn shared() -> Option<&'static LineLock> {
-        LINE_LOCK.get_or_init(Self::map).as_ref()
+    pub(crate) fn shared() -> Option<Rc<LineLock>> {
+        LINE_LOCK.with(|cell| {
+            cell.get_or_init(|| {
+                let shm = Shm::new(LOCK_AREA + SLOT).ok()?;
+                Some(Rc::new(LineLock(RawLock::new(shm, 0, wait::nothing))))
+            })
+            .clone()
+        })
     }
 
-    fn map() -> Option<LineLock> {
-        // SAFETY: an anonymous mapping with no address hint touches no existing memory; the
-        // result is checked against MAP_FAILED before use.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if page == libc::MAP_FAILED {
-            return None;
-        }
-        let words = page.cast::<AtomicU32>();
-        // SAFETY: the page is zero-filled, page-aligned (so 4-aligned), never unmapped (it
-        // lives as long as the process and its forked children, hence `'static`), and only
-        // ever accessed through atomics and futex calls on these two words.
-        let (owner, waiters) = unsafe { (&*words, &*words.add(1)) };
-        Some(LineLock { owner, waiters })
-    }
-
-    /// Takes the lock, waiting while another live process holds it. A holder that no longer
-    /// exists is taken over. Ctrl-C or SIGTERM end the wait with `EINTR`.
-    pub fn acquire(&'static self) -> Result<LineLockGuard, Errno> {
-        let me = nix::unistd::getpid().as_raw().unsigned_abs();
-        loop {
-            let holder =
-                match self
-                    .owner
-                    .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-                {
-                    Ok(_) => return Ok(LineLockGuard { lock: self, me }),
-                    Err(holder) => holder,
-                };
-            if holder == me {
-                // A stale claim of this pid (a process that died holding it, whose pid was
-                // reused by us): ours now.
-                return Ok(LineLockGuard { lock: self, me });
-            }
-            if crate::signal::pending().is_some() {
-                return Err(Errno::EINTR);
-            }
-            self.waiters.fetch_add(1, Ordering::SeqCst);
-            futex_wait(self.owner, holder, HOLDER_CHECK);
-            self.waiters.fetch_sub(1, Ordering::SeqCst);
-            let holder_gone =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder as i32), None)
-                    == Err(Errno::ESRCH);
-            if holder_gone
-                && self
-                    .owner
-                    .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return Ok(LineLockGuard { lock: self, me });
-            }
+    /// Takes the lock, waiting while another process holds it; a holder that died is taken
+    /// over. Ctrl-C or SIGTERM end the wait with `EINTR`.
+    pub(crate) fn acquire(self: Rc<Self>) -> Result<LineLockGuard, Errno> {
+        match self
+            .0
+            .acquire(Deadline::NEVER, OnDeadHolder::TakeOver, "the line lock")
+        {
+            Ok(Acquired::Yes | Acquired::TookOver(_)) => Ok(LineLockGuard(self)),
+            Ok(Acquired::TimedOut) | Err(_) => Err(Errno::EINTR),
         }
     }
 }
 
 impl Drop for LineLockGuard {
     fn drop(&mut self) {
-        let _ = self
-            .lock
-            .owner
-            .compare_exchange(self.me, 0, Ordering::Release, Ordering::Relaxed);
-        if self.lock.waiters.load(Ordering::SeqCst) > 0 {
-            futex_wake(self.lock.owner);
-        }
-    }
-}
-
-/// Sleeps while `word` holds `expected`, at most `timeout` (or until a signal or a wake).
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a live, aligned 32-bit atomic in shared memory and `ts` a valid
-    // timespec; FUTEX_WAIT only reads them. Every outcome (woken, EAGAIN, ETIMEDOUT, EINTR)
-    // leads the caller to look again.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-        );
-    }
-}
-
-/// Wakes one process sleeping in [`futex_wait`] on `word`.
-fn futex_wake(word: &AtomicU32) {
-    // SAFETY: `word` is a live, aligned 32-bit atomic; FUTEX_WAKE only uses its address.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1);
+        self.0 .0.release();
     }
 }
 
@@ -204,17 +203,27 @@ fn futex_wake(word: &AtomicU32) {
 /// After a short write (a slow or stopped reader, or a signal) it waits for room in the
 /// wait primitive, so Ctrl-C or SIGTERM end the write at once: `EINTR` is returned and the
 /// script stops at its next check.
-pub fn write_all(stream: Stream, mut bytes: &[u8]) -> Result<(), Errno> {
+pub(crate) fn write_all(stream: Stream, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
-        match nix::unistd::write(stream.fd(), bytes) {
+        match stream.with_fd(|fd| nix::unistd::write(fd, bytes)) {
             Ok(n) => bytes = &bytes[n..],
             Err(Errno::EINTR | Errno::EAGAIN) => {}
             Err(e) => return Err(e),
         }
         if !bytes.is_empty() {
-            let deadline = crate::process::wait::Deadline::NEVER;
-            let waited =
-                crate::process::wait::wait_fd(stream.fd(), libc::POLLOUT, deadline, "output");
+            let mut fds = [libc::pollfd {
+                fd: stream.with_fd(|fd| fd.as_raw_fd()),
+                events: libc::POLLOUT,
+                revents: 0,
+            }];
+            let poll = wait::Poll {
+                fds: &mut fds,
+                also: None,
+                deadline: Deadline::NEVER,
+                interruptible: true,
+                what: "output",
+            };
+            let waited = wait::ready(&crate::signal::Block::new(), poll, || false);
             if waited.is_err() || crate::signal::pending().is_some() {
                 return Err(Errno::EINTR);
             }
@@ -230,7 +239,7 @@ static STD_STREAMS_IN_USE: AtomicBool = AtomicBool::new(true);
 /// (`print!`, `eprintln!`) while scripts run, so forks need not flush them. The `procscript`
 /// binary does; a host that prints that way must not. Each flush locks and writes the
 /// handles' state, a page that then faults in both processes after every fork.
-pub fn std_streams_unused() {
+pub(crate) fn std_streams_unused() {
     STD_STREAMS_IN_USE.store(false, Ordering::Relaxed);
 }
 
@@ -238,7 +247,7 @@ pub fn std_streams_unused() {
 ///
 /// procscript's writes are unbuffered; this catches text a host wrote with `print!`. Runs
 /// before every fork, so it also makes the [`LineLock`] the new process will share.
-pub fn flush_std_streams() {
+pub(crate) fn flush_std_streams() {
     let _ = LineLock::shared();
     if STD_STREAMS_IN_USE.load(Ordering::Relaxed) {
         let _ = std::io::stdout().flush();

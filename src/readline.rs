@@ -7,11 +7,13 @@
 
 use rhai::Dynamic;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
+#[cfg(feature = "cli")]
+use crate::error::ErrorKind;
 
 /// Whether `input()` edits lines here: standard input and output are both terminals (and
 /// the line editor is built in).
-pub fn interactive() -> bool {
+pub(crate) fn interactive() -> bool {
     #[cfg(feature = "cli")]
     {
         use std::io::IsTerminal;
@@ -33,7 +35,7 @@ thread_local! {
 /// catchable `KeyboardInterrupt` at Ctrl-C, which also reaches the children as SIGINT, as
 /// the terminal's own Ctrl-C would (the editor holds the terminal in raw mode meanwhile).
 #[cfg(feature = "cli")]
-pub fn input(prompt: &str) -> Result<Dynamic, Error> {
+pub(crate) fn input(prompt: &str) -> Result<Dynamic, Error> {
     use rustyline::error::ReadlineError;
     let me = crate::process::my_pid().as_raw();
     EDITOR.with(|cell| {
@@ -80,6 +82,6 @@ pub fn input(prompt: &str) -> Result<Dynamic, Error> {
 
 /// Without the line editor, `input()` never edits lines.
 #[cfg(not(feature = "cli"))]
-pub fn input(_prompt: &str) -> Result<Dynamic, Error> {
+pub(crate) fn input(_prompt: &str) -> Result<Dynamic, Error> {
     Ok(Dynamic::UNIT)
 }

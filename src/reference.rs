@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 /// One registered function, as a script sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FnDoc {
+pub(crate) struct FnDoc {
     /// The name scripts call (`start`), or the property for getters and setters (`pid`).
     pub name: String,
     /// How to call it: `p.join(timeout)`, `getpid()`, `p.pid`.
@@ -150,7 +150,7 @@ fn usage(meta: &FnMeta) -> (String, String) {
 }
 
 /// The functions an engine has beyond Rhai's standard library, sorted by name and usage.
-pub fn function_docs(engine: &Engine) -> Vec<FnDoc> {
+pub(crate) fn function_docs(engine: &Engine) -> Vec<FnDoc> {
     let Ok(json) = engine.gen_fn_metadata_to_json(false) else {
         return Vec::new();
     };
@@ -179,14 +179,14 @@ pub fn function_docs(engine: &Engine) -> Vec<FnDoc> {
 }
 
 /// The documentation of a package's functions, on an engine holding only that package.
-pub fn package_docs(package: &impl Package) -> Vec<FnDoc> {
+pub(crate) fn package_docs(package: &impl Package) -> Vec<FnDoc> {
     let mut engine = Engine::new_raw();
     package.register_into_engine(&mut engine);
     function_docs(&engine)
 }
 
 /// The `help NAME` text: every overload of `name` with its documentation.
-pub fn help_for(docs: &[FnDoc], name: &str) -> Option<String> {
+pub(crate) fn help_for(docs: &[FnDoc], name: &str) -> Option<String> {
     let matches: Vec<&FnDoc> = docs.iter().filter(|d| d.name == name).collect();
     if matches.is_empty() {
         return None;
@@ -207,7 +207,7 @@ pub fn help_for(docs: &[FnDoc], name: &str) -> Option<String> {
 }
 
 /// A reference section in Markdown: one heading per function name, overloads together.
-pub fn markdown_section(title: &str, intro: &str, docs: &[FnDoc]) -> String {
+pub(crate) fn markdown_section(title: &str, intro: &str, docs: &[FnDoc]) -> String {
     let mut out = format!("## {title}\n\n");
     if !intro.is_empty() {
         out.push_str(intro.trim());
@@ -239,7 +239,7 @@ pub fn markdown_section(title: &str, intro: &str, docs: &[FnDoc]) -> String {
 }
 
 /// The ```` ```rhai ```` code blocks of a Markdown text, for tests that run them.
-pub fn rhai_examples(markdown: &str) -> Vec<String> {
+pub(crate) fn rhai_examples(markdown: &str) -> Vec<String> {
     let mut examples = Vec::new();
     let mut current: Option<String> = None;
     for line in markdown.lines() {
@@ -261,7 +261,7 @@ pub fn rhai_examples(markdown: &str) -> Vec<String> {
 /// cell as a script (inline code with `<br>` for line breaks and `\|` for `|`), preceded by
 /// the text's ```` ```rhai prelude ```` block if it has one: the examples of
 /// `docs/from-python.md`, for tests and `procscript doc --check` to run.
-pub fn table_examples(markdown: &str) -> Vec<String> {
+pub(crate) fn table_examples(markdown: &str) -> Vec<String> {
     let mut prelude = String::new();
     let mut in_prelude = false;
     for line in markdown.lines() {
@@ -474,12 +474,12 @@ manager's `Lock`. A proxy used after the manager ended is a `ConnectionRefusedEr
 `docs/managers.md`.";
 
 /// The whole reference document, as `procscript doc` writes it to `docs/reference.md`.
-pub fn reference_markdown() -> String {
+pub(crate) fn reference_markdown() -> String {
     let sections: Vec<(&str, &str, Vec<FnDoc>)> = vec![
         (
             "Processes",
             PROCESS_INTRO,
-            package_docs(&crate::ProcessPackage::new()),
+            package_docs(&crate::process::package::ProcessPackage::new()),
         ),
         (
             "Sockets",
@@ -566,7 +566,7 @@ mod tests {
 
     #[test]
     fn process_package_is_documented() {
-        let docs = package_docs(&crate::ProcessPackage::new());
+        let docs = package_docs(&crate::process::package::ProcessPackage::new());
         let join: Vec<&FnDoc> = docs.iter().filter(|d| d.name == "join").collect();
         assert_eq!(join.len(), 2);
         assert!(

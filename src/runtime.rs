@@ -1,91 +1,16 @@
 //! Assembles the engine and runs a script file the way the `procscript` binary does,
-//! end-of-script policy included.
+//! end-of-script policy included; [`Builder`] carries what the binary's flags set.
 
-use std::io::IsTerminal;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
 
 use rhai::packages::Package;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Module, Scope, AST};
 
-use crate::diagnostic;
+use crate::diagnostic::{self, line_map, Diagnostic};
+use crate::error::Error;
 use crate::output::{self, Stream};
-use crate::process::package::{exit_request, register_spawn_syntax, ProcessPackage};
-
-/// Set when standard output's reader has gone; the script then ends quietly.
-static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// Line labels: 0 off, 1 plain, 2 coloured (see [`set_labels`]).
-static LABELS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-/// Prefixes every printed line with the printing process's name and pid
-/// (`[Process-1 4242] alex is piaoing`), coloured per process when stdout is a terminal and
-/// `NO_COLOR` is unset, as `docker compose` and `honcho` do. Lines stay whole.
-pub fn set_labels(on: bool) {
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal();
-    LABELS.store(
-        if !on {
-            0
-        } else if color {
-            2
-        } else {
-            1
-        },
-        Ordering::Relaxed,
-    );
-}
-
-/// Colours for labels, picked by pid so that each process keeps one.
-const LABEL_COLORS: [u8; 10] = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
-
-/// `text` with each of its lines labelled with this process's name and pid.
-fn labelled(text: &str, color: bool) -> String {
-    let pid = crate::process::my_pid().as_raw();
-    labelled_as(&crate::process::my_name(), pid, text, color)
-}
-
-/// Prints a line that another process printed (a task of a remote pool worker, whose
-/// output comes as a message), as `print` does here; `--label` labels it with that
-/// process's `name` and `pid`.
-pub fn print_for(name: &str, pid: i32, text: &str) {
-    let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
-        0 => output::write_line(Stream::Stdout, text),
-        mode => output::write_line(Stream::Stdout, &labelled_as(name, pid, text, mode == 2)),
-    });
-    if result == Err(nix::errno::Errno::EPIPE) {
-        STDOUT_CLOSED.store(true, Ordering::Relaxed);
-    }
-}
-
-/// `text` with each of its lines labelled with `name` and `pid`.
-fn labelled_as(name: &str, pid: i32, text: &str, color: bool) -> String {
-    let label = format!("[{name} {pid}]");
-    let label = if color {
-        let code = LABEL_COLORS[pid.unsigned_abs() as usize % LABEL_COLORS.len()];
-        format!("\x1b[{code}m{label}\x1b[0m")
-    } else {
-        label
-    };
-    let lines: Vec<String> = text
-        .split('\n')
-        .map(|line| format!("{label} {line}"))
-        .collect();
-    lines.join("\n")
-}
-
-/// Exit code for a script whose output reader went away (as a shell reports SIGPIPE).
-pub const EXIT_PIPE_CLOSED: i32 = 141;
-
-/// Whether a `print` of this process found standard output's reader gone.
-pub fn stdout_closed() -> bool {
-    STDOUT_CLOSED.load(Ordering::Relaxed)
-}
-
-/// Whether diagnostics on stderr get colour: a terminal, and `NO_COLOR` unset.
-pub fn stderr_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
-}
+use crate::process::package::exit_request;
+use crate::trace;
 
 /// Limits that real scripts need: Rhai's debug-build defaults (8 call levels) are far
 /// too tight, and its release defaults are set here explicitly so both builds agree.
@@ -103,40 +28,24 @@ fn set_limits(engine: &mut Engine) {
     engine.set_max_operations(0);
 }
 
-pub use crate::process::fork::{raise_stack_limit, restore_stack_limit, STACK_LIMIT};
-
 /// Adds procscript's packages, syntax and hooks to an engine.
 ///
 /// Keeps the engine's optimization level at `Simple`: `Full` would fold calls such as
 /// `getpid()` into constants at compile time.
-pub fn install(engine: &mut Engine) {
+pub(crate) fn install(engine: &mut Engine) {
     crate::process::prepare();
     set_limits(engine);
     engine.set_optimization_level(rhai::OptimizationLevel::Simple);
-    ProcessPackage::new().register_into_engine(engine);
-    crate::net::package::NetPackage::new().register_into_engine(engine);
-    crate::command::CommandPackage::new().register_into_engine(engine);
-    register_spawn_syntax(engine);
-    crate::ipc::IpcPackage::new().register_into_engine(engine);
-    crate::ipc::register_with_syntax(engine);
-    crate::pool::package::PoolPackage::new().register_into_engine(engine);
-    crate::manager::ManagerPackage::new().register_into_engine(engine);
-    crate::format::register(engine);
-    // Last, so that its `to_string` of blobs and `()` comes before Rhai's own.
-    crate::builtins::BuiltinsPackage::new().register_into_engine(engine);
+    crate::package::ProcscriptPackage::new().register_into_engine(engine);
     engine.on_print(|text| {
-        let result = crate::progress::around(|| match LABELS.load(Ordering::Relaxed) {
-            0 => output::write_line(Stream::Stdout, text),
-            mode => output::write_line(Stream::Stdout, &labelled(text, mode == 2)),
+        output::print(text, || {
+            (crate::process::my_name(), crate::process::my_pid().as_raw())
         });
-        if result == Err(nix::errno::Errno::EPIPE) {
-            STDOUT_CLOSED.store(true, Ordering::Relaxed);
-        }
     });
     engine.on_debug(|text, source, pos| {
         let text = match (source, pos.line()) {
             (Some(source), Some(line)) => {
-                let line = crate::line_map::original(source, line, pos.position().unwrap_or(1))
+                let line = line_map::original(source, line, pos.position().unwrap_or(1))
                     .map_or(line, |(line, _)| line);
                 format!("[{source}:{line}] {text}")
             }
@@ -150,13 +59,12 @@ pub fn install(engine: &mut Engine) {
         if let Some(signal) = crate::signal::pending() {
             return Some(Dynamic::from_int(128 + signal as i64));
         }
-        STDOUT_CLOSED
-            .load(Ordering::Relaxed)
-            .then(|| Dynamic::from_int(EXIT_PIPE_CLOSED.into()))
+        output::stdout_closed().then(|| Dynamic::from_int(output::EXIT_PIPE_CLOSED.into()))
     });
 }
 
-/// How a script run ended, when it did not succeed.
+/// How a script run ended, when it did not succeed. A script's own error carries a
+/// [`Diagnostic`]: the edge (the binary, a host) renders it, with colour where it wants.
 #[derive(Debug)]
 pub enum ScriptError {
     /// The file could not be read.
@@ -166,47 +74,200 @@ pub enum ScriptError {
         /// Why.
         error: std::io::Error,
     },
-    /// The script did not compile; `rendered` shows where.
-    Syntax {
-        /// The diagnostic, ready to print.
-        rendered: String,
-    },
-    /// An uncaught error ended the script; `rendered` shows where.
-    Runtime {
-        /// The diagnostic, ready to print.
-        rendered: String,
-    },
+    /// The script did not compile.
+    Syntax(Diagnostic),
+    /// An uncaught error ended the script.
+    Runtime(Diagnostic),
     /// An uncaught `KeyboardInterrupt` (Ctrl-C at an `input()` prompt) ended the script.
-    KeyboardInterrupt {
-        /// The diagnostic, ready to print.
-        rendered: String,
+    KeyboardInterrupt(Diagnostic),
+    /// The run's trace or timeline could not be written ([`Builder::trace`]); `script` is
+    /// the script's own error, if it failed too.
+    Trace {
+        /// Why the file could not be written, or was refused.
+        error: Error,
+        /// The script's own error, if it also failed.
+        script: Option<Box<ScriptError>>,
     },
 }
 
 impl ScriptError {
     /// The exit status the binary uses: 2 for a file that cannot be read or compiled, 1 for
-    /// an uncaught error.
+    /// an uncaught error or a trace that cannot be written, 130 for `KeyboardInterrupt`.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Read { .. } | Self::Syntax { .. } => 2,
-            Self::Runtime { .. } => 1,
-            Self::KeyboardInterrupt { .. } => 130,
+            Self::Read { .. } | Self::Syntax(_) => 2,
+            Self::Runtime(_) | Self::Trace { .. } => 1,
+            Self::KeyboardInterrupt(_) => 130,
+        }
+    }
+
+    /// Where the script went wrong, for a compile or runtime error.
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            Self::Syntax(d) | Self::Runtime(d) | Self::KeyboardInterrupt(d) => Some(d),
+            Self::Read { .. } | Self::Trace { .. } => None,
+        }
+    }
+
+    /// The error as the binary prints it, with ANSI colour when `color` is true (the
+    /// binary asks for it when stderr is a terminal and `NO_COLOR` is unset).
+    pub fn render(&self, color: bool) -> String {
+        match self {
+            Self::Read { path, error } => format!("error: cannot read `{path}`: {error}"),
+            Self::Syntax(d) | Self::Runtime(d) | Self::KeyboardInterrupt(d) => d.render(color),
+            Self::Trace { error, script } => match script {
+                Some(script) => format!("{}\nerror: {error}", script.render(color)),
+                None => format!("error: {error}"),
+            },
         }
     }
 }
 
 impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Read { path, error } => write!(f, "error: cannot read `{path}`: {error}"),
-            Self::Syntax { rendered }
-            | Self::Runtime { rendered }
-            | Self::KeyboardInterrupt { rendered } => f.write_str(rendered),
-        }
+        f.write_str(&self.render(false))
     }
 }
 
 impl std::error::Error for ScriptError {}
+
+/// Sets up a [`Runtime`]: what the `procscript` binary's flags set. Most settings are for
+/// the whole process (and the processes it forks), applied by [`Builder::build`] before any
+/// script runs.
+///
+/// ```no_run
+/// let mut runtime = procscript::Runtime::builder()
+///     .labels(true)          // `--label`: [Process-1 4242] lines
+///     .max_procs(64)         // `--max-procs 64`
+///     .handle_signals(true)  // Ctrl-C and SIGTERM end the script and its children
+///     .build();
+/// let code = runtime
+///     .run_file("scripts/join.rhai".as_ref(), &[])
+///     .unwrap_or_else(|e| {
+///         eprintln!("{e}");
+///         e.exit_code()
+///     });
+/// std::process::exit(code);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct Builder {
+    labels: bool,
+    max_procs: usize,
+    progress: bool,
+    trace: Option<PathBuf>,
+    timeline: Option<PathBuf>,
+    handle_signals: bool,
+    large_stack: bool,
+    std_streams_unused: bool,
+    huge_text: Option<bool>,
+}
+
+impl Builder {
+    /// Prefixes every printed line with the printing process's name and pid
+    /// (`[Process-1 4242] alex is piaoing`), coloured per process when stdout is a terminal
+    /// and `NO_COLOR` is unset (`--label`).
+    pub fn labels(mut self, on: bool) -> Self {
+        self.labels = on;
+        self
+    }
+
+    /// Caps the live processes of the whole run, the main process aside, at `max`; a
+    /// `start` past the cap, in any process of the tree, is a `ProcessError`. 0: no cap
+    /// (`--max-procs`).
+    pub fn max_procs(mut self, max: usize) -> Self {
+        self.max_procs = max;
+        self
+    }
+
+    /// Shows a bar of children finished out of started on stderr, when it is a terminal
+    /// (`--progress`).
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Records every process of a [`Runtime::run_file`] (tree, times, CPU, memory, exit)
+    /// and writes it to `path` as YAML at the end (`--trace`).
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
+        self.trace = Some(path.into());
+        self
+    }
+
+    /// Draws the processes of a [`Runtime::run_file`] on a timeline, written to `path` as
+    /// SVG at the end (`--timeline`).
+    pub fn timeline(mut self, path: impl Into<PathBuf>) -> Self {
+        self.timeline = Some(path.into());
+        self
+    }
+
+    /// Installs procscript's SIGINT and SIGTERM handlers: the script stops at its next
+    /// check, its children get the signal, a grace period, then SIGKILL, and the run exits
+    /// with 128 + the signal, as a shell reports it. A signal the process was started
+    /// ignoring stays ignored.
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.handle_signals = on;
+        self
+    }
+
+    /// Lets the main thread's stack grow to 1 GiB (`RLIMIT_STACK`), so that values nested
+    /// thousands deep can be cloned and compared; programs a script runs get the original
+    /// limit back. Only before any other thread exists.
+    pub fn large_stack(mut self, on: bool) -> Self {
+        self.large_stack = on;
+        self
+    }
+
+    /// Promises that nothing writes through Rust's `std::io::stdout()`/`stderr()`
+    /// (`print!`, `eprintln!`) while scripts run, so forks need not flush them (each flush
+    /// costs a page fault in both processes after every fork). The binary promises it; a
+    /// host that prints that way must not.
+    pub fn std_streams_unused(mut self, unused: bool) -> Self {
+        self.std_streams_unused = unused;
+        self
+    }
+
+    /// Whether procscript may move the executable's code onto transparent huge pages after
+    /// 16 forks (default: yes, unless `PROCSCRIPT_HUGE_TEXT=0`); see docs/performance.md.
+    pub fn huge_text(mut self, on: bool) -> Self {
+        self.huge_text = Some(on);
+        self
+    }
+
+    /// Applies the process-wide settings and makes the runtime.
+    pub fn build(self) -> Runtime {
+        self.apply();
+        let mut engine = Engine::new();
+        install(&mut engine);
+        Runtime {
+            engine,
+            trace: self.trace,
+            timeline: self.timeline,
+        }
+    }
+
+    /// Applies the process-wide settings only (signal handlers, stack, labels, the cap,
+    /// the bar), for a program that does other work before it makes a runtime.
+    pub fn apply(&self) {
+        if self.handle_signals {
+            crate::signal::install_termination_handlers();
+        }
+        if self.large_stack {
+            crate::process::fork::raise_stack_limit();
+        }
+        output::set_labels(self.labels);
+        if self.std_streams_unused {
+            output::std_streams_unused();
+        }
+        if let Some(on) = self.huge_text {
+            crate::process::hugetext::set_enabled(on);
+        }
+        crate::process::set_max_children(self.max_procs);
+        if self.progress {
+            crate::progress::enable();
+        }
+    }
+}
 
 /// An engine with procscript installed, and the runner around it.
 ///
@@ -223,6 +284,8 @@ impl std::error::Error for ScriptError {}
 /// ```
 pub struct Runtime {
     engine: Engine,
+    trace: Option<PathBuf>,
+    timeline: Option<PathBuf>,
 }
 
 impl Default for Runtime {
@@ -232,11 +295,21 @@ impl Default for Runtime {
 }
 
 impl Runtime {
-    /// A runtime on a standard Rhai engine with every procscript package installed.
+    /// A runtime on a standard Rhai engine with every procscript package installed, and
+    /// the process-wide settings left as they are.
     pub fn new() -> Self {
         let mut engine = Engine::new();
         install(&mut engine);
-        Self { engine }
+        Self {
+            engine,
+            trace: None,
+            timeline: None,
+        }
+    }
+
+    /// A [`Builder`], to set what the binary's flags set.
+    pub fn builder() -> Builder {
+        Builder::default()
     }
 
     /// The engine, to inspect.
@@ -273,16 +346,17 @@ impl Runtime {
         let mut body = strip_shebang(text);
         // Rhai numbers lines only up to 65,535: a longer script is compiled from a packed
         // copy whose positions map back (see `line_map`).
-        let packed = crate::line_map::too_long(&body)
-            .then(|| crate::line_map::pack(&body))
+        let packed = line_map::too_long(&body)
+            .then(|| line_map::pack(&body))
             .flatten();
-        crate::line_map::register(name, packed.as_ref().map(|(_, map)| map.clone()));
+        line_map::register(name, packed.as_ref().map(|(_, map)| map.clone()));
         if let Some((copy, _)) = packed {
             body = std::borrow::Cow::Owned(copy);
         }
-        let mut ast = self.engine.compile(body).map_err(|e| ScriptError::Syntax {
-            rendered: diagnostic::render(&e.into(), Some(name), stderr_color()),
-        })?;
+        let mut ast = self
+            .engine
+            .compile(body)
+            .map_err(|e| ScriptError::Syntax(Diagnostic::of(&e.into(), Some(name))))?;
         ast.set_source(name);
         Ok(ast)
     }
@@ -299,13 +373,13 @@ impl Runtime {
         }
         // The reader of standard output went away, perhaps at the script's very last print:
         // exit as a shell reports a death by SIGPIPE, whatever the last statement was.
-        if result.is_ok() && stdout_closed() {
-            return Ok(EXIT_PIPE_CLOSED);
+        if result.is_ok() && output::stdout_closed() {
+            return Ok(output::EXIT_PIPE_CLOSED);
         }
         self.outcome(result.map(|()| Dynamic::UNIT), ast.source())
     }
 
-    /// What a script result means to the caller: an exit code, or the rendered error.
+    /// What a script result means to the caller: an exit code, or the script's error.
     pub fn outcome(
         &self,
         result: Result<Dynamic, Box<EvalAltResult>>,
@@ -316,27 +390,77 @@ impl Runtime {
             Err(err) => match exit_request(&err) {
                 Some(code) => Ok(code),
                 None => {
-                    let rendered = diagnostic::render(&err, source, stderr_color());
+                    let diagnostic = Diagnostic::of(&err, source);
                     Err(if is_keyboard_interrupt(&err) {
-                        ScriptError::KeyboardInterrupt { rendered }
+                        ScriptError::KeyboardInterrupt(diagnostic)
                     } else {
-                        ScriptError::Runtime { rendered }
+                        ScriptError::Runtime(diagnostic)
                     })
                 }
             },
         }
     }
 
-    /// Compiles and runs a script file with `args` as `ARGS`, as `procscript run` does.
+    /// Compiles and runs a script file with `args` as `ARGS`, as `procscript run` does;
+    /// with [`Builder::trace`] or [`Builder::timeline`], records the run and writes them.
     pub fn run_file(&mut self, path: &Path, args: &[String]) -> Result<i32, ScriptError> {
+        if self.trace.is_none() && self.timeline.is_none() {
+            return self.run_untraced(path, args);
+        }
+        self.run_traced(path, args)
+    }
+
+    fn run_untraced(&mut self, path: &Path, args: &[String]) -> Result<i32, ScriptError> {
         self.set_args(args);
         let ast = self.compile_file(path)?;
         self.run_ast(&ast, &mut Scope::new())
     }
+
+    /// A run recorded for `--trace` and `--timeline`: outputs that would overwrite the
+    /// script are refused before anything runs, and written once the run has ended.
+    fn run_traced(&mut self, path: &Path, args: &[String]) -> Result<i32, ScriptError> {
+        let outputs = [
+            (self.trace.clone(), "trace"),
+            (self.timeline.clone(), "timeline"),
+        ];
+        let refused = |error| ScriptError::Trace {
+            error,
+            script: None,
+        };
+        for (output, what) in &outputs {
+            if let Some(output) = output {
+                trace::refuse_overwrite(output, path, what).map_err(refused)?;
+            }
+        }
+        let tracing = trace::Tracing::start(&path.display().to_string()).map_err(refused)?;
+        let result = self.run_untraced(path, args);
+        let code = match &result {
+            Ok(code) => *code,
+            Err(error) => error.exit_code(),
+        };
+        let written = tracing.finish(code).and_then(|recorded| {
+            if let Some(path) = &self.trace {
+                trace::write_yaml(&recorded, path)?;
+                trace::announce("trace", path);
+            }
+            if let Some(path) = &self.timeline {
+                trace::write_output(path, trace::timeline::render(&recorded).as_bytes())?;
+                trace::announce("timeline", path);
+            }
+            Ok(())
+        });
+        match written {
+            Ok(()) => result,
+            Err(error) => Err(ScriptError::Trace {
+                error,
+                script: result.err().map(Box::new),
+            }),
+        }
+    }
 }
 
 /// Whether an error is an uncaught `KeyboardInterrupt` (which ends a run with 130).
-pub fn is_keyboard_interrupt(err: &EvalAltResult) -> bool {
+pub(crate) fn is_keyboard_interrupt(err: &EvalAltResult) -> bool {
     match err.unwrap_inner() {
         EvalAltResult::ErrorRuntime(value, _) => crate::error::Error::kind_and_message(value)
             .is_some_and(|(kind, _)| kind == crate::error::ErrorKind::KeyboardInterrupt.name()),

@@ -28,7 +28,7 @@ static PENDING: AtomicI32 = AtomicI32::new(0);
 
 /// Bumped by every procscript signal handler (SIGINT, SIGTERM, SIGCHLD), so that a futex
 /// wait that includes it wakes at once, even for a signal that landed just before the
-/// sleep began (see `process::wait::wait_word`). Private to this process.
+/// sleep began (see `sys::wait::word`). Private to this process.
 static WAKE_WORD: AtomicU32 = AtomicU32::new(0);
 
 /// Children of this process that have not been reaped (kept by the reaper).
@@ -41,24 +41,24 @@ static CHILD_MODE: AtomicBool = AtomicBool::new(false);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// The word every procscript signal handler bumps.
-pub fn wake_word() -> &'static AtomicU32 {
+pub(crate) fn wake_word() -> &'static AtomicU32 {
     &WAKE_WORD
 }
 
 /// Bumps the wake word (async-signal-safe: one atomic add). A process has one thread, so a
 /// handler runs either before the sleep (the kernel then sees the changed word and returns)
 /// or during it (the sleep ends with EINTR): no futex wake is needed.
-pub fn bump_wake_word() {
+pub(crate) fn bump_wake_word() {
     WAKE_WORD.fetch_add(1, Ordering::SeqCst);
 }
 
 /// The reaper started a child.
-pub fn child_started() {
+pub(crate) fn child_started() {
     LIVE_CHILDREN.fetch_add(1, Ordering::SeqCst);
 }
 
 /// The reaper reaped a child (async-signal-safe: the SIGCHLD handler calls it).
-pub fn child_reaped() {
+pub(crate) fn child_reaped() {
     let _ = LIVE_CHILDREN.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
 }
 
@@ -83,7 +83,7 @@ extern "C" fn on_termination(signal: libc::c_int) {
 /// Installs the SIGINT and SIGTERM handlers in this process (the binary does; a host that
 /// wants the same behaviour may too). A signal the process was started ignoring (a
 /// background job's SIGINT, `nohup`) stays ignored, as CPython does.
-pub fn install_termination_handlers() {
+pub(crate) fn install_termination_handlers() {
     let action = SigAction::new(
         SigHandler::Handler(on_termination),
         SaFlags::empty(),
@@ -105,7 +105,7 @@ pub fn install_termination_handlers() {
 /// In a child process that is about to start a child of its own: takes the termination
 /// handlers, in the mode where a process with no live child still ends at once (see the
 /// module docs). Once per process; cheap after that.
-pub fn handle_in_child() {
+pub(crate) fn handle_in_child() {
     if INSTALLED.load(Ordering::Relaxed) {
         return;
     }
@@ -116,7 +116,7 @@ pub fn handle_in_child() {
 /// In a new child: SIGINT and SIGTERM back to their defaults (an ignored one stays
 /// ignored), nothing pending, no children. Only `sigaction` and atomics, so it is safe
 /// before an `exec`.
-pub fn reset_in_child() {
+pub(crate) fn reset_in_child() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: zeroed sigaction structs are valid; sigaction is async-signal-safe and
         // both pointers are valid.
@@ -139,8 +139,48 @@ pub fn reset_in_child() {
     CHILD_MODE.store(false, Ordering::Relaxed);
 }
 
+/// Keeps SIGCHLD, SIGINT and SIGTERM blocked while alive, so that a check and the action it
+/// decides cannot be split by a handler (a wait's check for Ctrl-C and its sleep; the
+/// reaper's bookkeeping and the SIGCHLD handler).
+pub(crate) struct Block {
+    previous: SigSet,
+}
+
+impl Block {
+    /// Blocks SIGCHLD, SIGINT and SIGTERM until the guard is dropped.
+    pub(crate) fn new() -> Self {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGCHLD);
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        let previous = set
+            .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
+            .unwrap_or_else(|_| SigSet::empty());
+        Self { previous }
+    }
+
+    /// The mask to wait with: the one before the block, with SIGCHLD let through.
+    pub(crate) fn waiting_mask(&self) -> SigSet {
+        let mut mask = self.previous;
+        mask.remove(Signal::SIGCHLD);
+        mask
+    }
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let _ = self.previous.thread_set_mask();
+    }
+}
+
 /// The pending termination signal, if any.
-pub fn pending() -> Option<Signal> {
+pub(crate) fn pending() -> Option<Signal> {
     match PENDING.load(Ordering::Relaxed) {
         0 => None,
         n => Signal::try_from(n).ok(),
@@ -148,18 +188,18 @@ pub fn pending() -> Option<Signal> {
 }
 
 /// Forgets a handled signal (the REPL goes on after Ctrl-C).
-pub fn clear() {
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) fn clear() {
     PENDING.store(0, Ordering::Relaxed);
 }
 
 /// Fails with [`ErrorKind::Interrupted`] if a termination signal has arrived.
-pub fn check() -> Result<()> {
+pub(crate) fn check() -> Result<()> {
     match pending() {
         None => Ok(()),
         Some(signal) => Err(Error::new(
-            ErrorKind::Interrupted,
+            ErrorKind::Interrupted(signal as i32),
             format!("interrupted by {}", signal.as_str()),
-        )
-        .with_errno(128 + signal as i32)),
+        )),
     }
 }

@@ -367,17 +367,11 @@ fn python_habits_get_a_help_line_under_the_caret() {
 fn no_rust_type_name_reaches_a_message() {
     // Every procscript native, called with handles of every kind where it wants something
     // else: each message is printed, and none may name a Rust type.
-    let runtime = procscript::Runtime::new();
-    let docs = procscript::reference::function_docs(runtime.engine());
-    let mut names: Vec<(String, usize)> = docs
-        .iter()
-        .filter(|d| !d.is_property)
-        .filter(|d| !["exit", "input", "Pool", "sleep", "print"].contains(&d.name.as_str()))
-        .filter(|d| d.name.chars().all(|c| c.is_alphanumeric() || c == '_'))
-        .map(|d| (d.name.clone(), d.arity))
+    let names: Vec<(String, usize)> = natives()
+        .into_iter()
+        .filter(|(name, _)| !["exit", "input", "Pool", "sleep", "print"].contains(&name.as_str()))
+        .filter(|(name, _)| name.chars().all(|c| c.is_alphanumeric() || c == '_'))
         .collect();
-    names.sort();
-    names.dedup();
     // Handles that never block a call: a pipe end whose peer is closed, a queue with items
     // to get, an event that is set, a reentrant lock.
     let handles = [

@@ -5,6 +5,8 @@
 /// The `Test` builder and system checks (zombies, descriptors).
 mod support;
 
+/// Issue 13: rooms depend one way, as docs/architecture.md draws them.
+mod architecture;
 /// `procscript run`, `check`, exit codes, `--help`, the REPL.
 mod cli;
 /// External commands: run, pipeline, Process(#{ command }) with pipes and files.

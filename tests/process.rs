@@ -462,6 +462,78 @@ b.join();
     assert!(stdout[..cut].bytes().all(|b| b == b'a'));
 }
 
+/// Issue 13: the line lock is a robust futex. A writer waiting for a long line's turn
+/// sleeps in the kernel (it does not wake to look whether the holder still lives), and
+/// when the holder is killed with SIGKILL the kernel hands it the lock: it carries on at
+/// once and its line arrives whole.
+#[test]
+fn a_waiter_for_the_line_lock_sleeps_until_the_killed_holder_frees_it() {
+    let test = Test::new().script(
+        r#"
+let a = Process(|| { let big = ""; big.pad(1024 * 1024, 'a'); print(big); });
+a.start();
+debug(a.pid);
+input("");
+let b = Process(|| { let line = ""; line.pad(10 * 1024, 'b'); print(line); print("done"); });
+b.start();
+debug(b.pid);
+b.join();
+"#,
+    );
+    let mut cmd = test.command();
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let pid_of = |stderr: &mut std::io::BufReader<std::process::ChildStderr>| -> u32 {
+        let mut line = String::new();
+        std::io::BufRead::read_line(stderr, &mut line).unwrap();
+        line.trim().rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let a = pid_of(&mut stderr);
+    // Nobody reads stdout yet: `a` fills the pipe and blocks in write(1, ...), holding the lock.
+    let blocked = eventually(BACKSTOP, || {
+        std::fs::read_to_string(format!("/proc/{a}/syscall")).is_ok_and(|s| s.starts_with("1 0x1 "))
+            || std::fs::read_to_string(format!("/proc/{a}/wchan"))
+                .is_ok_and(|w| w.contains("pipe_write"))
+    });
+    assert!(blocked, "the writer never blocked in write(2)");
+    std::io::Write::write_all(&mut stdin, b"\n").unwrap();
+    let b = pid_of(&mut stderr);
+    let asleep = eventually(BACKSTOP, || {
+        std::fs::read_to_string(format!("/proc/{b}/wchan")).is_ok_and(|w| w.contains("futex"))
+    });
+    assert!(asleep, "the second writer never slept on the lock");
+    let switches = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{b}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = switches();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let woken = switches() - before;
+    // Looking at the holder every 50 ms would be some 20 wake-ups in this second.
+    assert!(
+        woken <= 2,
+        "the waiter woke {woken} times while the holder lived"
+    );
+    // SAFETY: plain kill(2) on the pid of a process this test's script started.
+    unsafe { libc::kill(a as i32, libc::SIGKILL) };
+    let output = wait_with_timeout(child, BACKSTOP);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout.ends_with(&format!("{}\ndone\n", "b".repeat(10 * 1024))));
+    let cut = stdout.find('b').unwrap();
+    assert!(stdout[..cut].bytes().all(|b| b == b'a'));
+}
+
 #[test]
 fn output_is_not_duplicated_by_fork_when_piped() {
     Test::new()

@@ -490,32 +490,11 @@ fn the_worker_subcommand_is_hidden_and_takes_nothing_but_its_channel() {
 
 /// The pool's side of a remote worker's channel, played by the test over a pipe: what the
 /// worker runs of a script, and what it answers.
-fn worker_session(source: &str, tasks: &[(&str, Vec<rhai::Dynamic>)]) -> (Vec<String>, Run) {
-    use procscript::ipc::pipe;
-    use procscript::pool::protocol::{ScriptMsg, TaskMsg, PROTOCOL};
-    let mut input = Vec::new();
-    let script = ScriptMsg {
-        protocol: PROTOCOL,
-        name: "job.rhai".into(),
-        source: source.into(),
-        host: "node1".into(),
-        args: Vec::new(),
-        constants: rhai::Map::new(),
-        closures: Vec::new(),
-        init: rhai::Dynamic::UNIT,
-    };
-    input.extend(pipe::frame(&script.into_value(), str::to_string).unwrap());
-    for (job, (function, items)) in tasks.iter().enumerate() {
-        let task = TaskMsg {
-            job: job as u64,
-            index: 0,
-            function: function.to_string(),
-            curry: Vec::new(),
-            items: items.clone(),
-            star: false,
-        };
-        input.extend(task.frame(str::to_string).unwrap());
-    }
+fn worker_session(
+    source: &str,
+    tasks: &[(&str, Vec<procscript::rhai::Dynamic>)],
+) -> (Vec<String>, Run) {
+    let input = procscript::cli::worker::wire::session(source, tasks);
     let test = Test::new().args(&["worker"]);
     let mut child = test
         .command()
@@ -530,13 +509,8 @@ fn worker_session(source: &str, tasks: &[(&str, Vec<rhai::Dynamic>)]) -> (Vec<St
     let output = wait_with_timeout(child, Duration::from_secs(60));
     // The hello line, then one framed reply after another.
     let hello_end = output.stdout.iter().position(|b| *b == b'\n').unwrap() + 1;
-    let mut replies = Vec::new();
-    let mut at = hello_end;
-    while let Some((value, used)) = pipe::unframe(&output.stdout[at..], "test").unwrap() {
-        replies.push(format!("{value:?}"));
-        at += used;
-    }
-    assert_eq!(at, output.stdout.len(), "trailing bytes");
+    let (replies, used) = procscript::cli::worker::wire::replies(&output.stdout[hello_end..]);
+    assert_eq!(hello_end + used, output.stdout.len(), "trailing bytes");
     let run = Run {
         stdout: String::from_utf8_lossy(&output.stdout[..hello_end]).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),

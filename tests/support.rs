@@ -449,3 +449,29 @@ pub fn expect_end_after_shutdown(stream: &mut std::net::TcpStream) {
     stream.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty(), "end of stream after the client's end");
 }
+
+/// Every function procscript adds to Rhai (not properties, indexers or Rhai's own), as
+/// `(name, arity)`: read from the engine's metadata through the public API, as a host
+/// could, so that tests cover natives added later.
+pub fn natives() -> Vec<(String, usize)> {
+    let runtime = procscript::Runtime::new();
+    let json = runtime
+        .engine()
+        .gen_fn_metadata_to_json(false)
+        .expect("function metadata");
+    let metadata: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut natives: Vec<(String, usize)> = metadata["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let name = f["name"].as_str().unwrap().to_string();
+            let arity = f["params"].as_array().map_or(0, Vec::len);
+            (name, arity)
+        })
+        .filter(|(name, _)| !name.contains('$'))
+        .collect();
+    natives.sort();
+    natives.dedup();
+    natives
+}

@@ -2,7 +2,62 @@ use std::path::Path;
 
 use crate::support::*;
 
-fn traced(test: Test) -> (Run, procscript::trace::Trace, String) {
+/// A trace file as any reader sees it: the YAML that `run --trace` writes
+/// (`procscript_trace: 1`), read here with serde on its own, not through procscript.
+#[derive(Debug, serde::Deserialize)]
+struct Trace {
+    procscript_trace: u32,
+    processes: Vec<TracedProcess>,
+    events: Vec<TraceEvent>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TracedProcess {
+    pid: i32,
+    ppid: i32,
+    name: String,
+    target: String,
+    start: f64,
+    end: Option<f64>,
+    exit: Option<ExitStatus>,
+    user_cpu: Option<f64>,
+    max_rss_kib: Option<i64>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ExitStatus {
+    code: Option<i32>,
+    signal_name: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TraceEvent {
+    event: String,
+    pid: i32,
+    by: Option<i32>,
+}
+
+fn read_trace(path: &Path) -> Trace {
+    let text = std::fs::read_to_string(path).expect("trace written");
+    let trace: Trace = serde_yaml::from_str(&text).expect("a trace");
+    assert_eq!(trace.procscript_trace, 1);
+    trace
+}
+
+/// `procscript report` of a trace file: its stdout.
+fn report_of(yaml: &Path) -> String {
+    let run = Test::new().args(&["report", yaml.to_str().unwrap()]).run();
+    run.success();
+    run.stdout
+}
+
+fn traced(test: Test) -> (Run, Trace, String) {
+    let (run, trace, svg, _) = traced_keeping_yaml(test);
+    (run, trace, svg)
+}
+
+/// [`traced`], also giving the trace's YAML text.
+fn traced_keeping_yaml(test: Test) -> (Run, Trace, String, String) {
     let dir = TempDir::new();
     let yaml = dir.path().join("run.yaml");
     let svg = dir.path().join("run.svg");
@@ -14,7 +69,8 @@ fn traced(test: Test) -> (Run, procscript::trace::Trace, String) {
             svg.to_str().unwrap(),
         ])
         .run();
-    let trace = procscript::trace::read_yaml(&yaml).expect("trace written");
+    let trace = read_trace(&yaml);
+    let text = std::fs::read_to_string(&yaml).unwrap();
     let svg = std::fs::read_to_string(&svg).expect("timeline written");
     // No events file is left behind.
     let left: Vec<_> = std::fs::read_dir(dir.path())
@@ -22,7 +78,7 @@ fn traced(test: Test) -> (Run, procscript::trace::Trace, String) {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
-    (run, trace, svg)
+    (run, trace, svg, text)
 }
 
 #[test]
@@ -161,7 +217,7 @@ fn report_of_a_missing_or_bad_file_is_an_error() {
 
 #[test]
 fn programs_run_by_run_and_pipeline_are_traced_on_one_line_each() {
-    let (run, trace, _) = traced(Test::new().script(
+    let (run, trace, _, yaml) = traced_keeping_yaml(Test::new().script(
         r#"
 print(run(["sh", "-c", "exit 3"]).code);
 print(pipeline([["printf", "a\nb\n"], ["wc", "-l"]]).code);
@@ -172,7 +228,8 @@ print(pipeline([["printf", "a\nb\n"], ["wc", "-l"]]).code);
     assert_eq!(programs.len(), 3, "{trace:?}");
     assert_eq!(programs[0].target, "sh -c exit 3");
     assert_eq!(programs[0].exit.as_ref().unwrap().code, Some(3));
-    let report = procscript::trace::report::render(&trace);
+    let dir = TempDir::new();
+    let report = report_of(&dir.write("run.yaml", &yaml));
     assert_eq!(report.lines().count(), 2 + 4, "{report}");
     assert!(report.contains("printf a\\nb\\n"), "{report}");
 }
@@ -576,7 +633,7 @@ fn trace_and_timeline_replace_a_symlink_instead_of_following_it() {
         let meta = std::fs::symlink_metadata(path).unwrap();
         assert!(meta.file_type().is_file(), "{path:?} is now a plain file");
     }
-    procscript::trace::read_yaml(&yaml).expect("the trace is in place");
+    read_trace(&yaml);
     // Nothing else is left in the directory: no temporary file, no events file.
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()

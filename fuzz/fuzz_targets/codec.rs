@@ -5,17 +5,17 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use procscript::ipc::codec;
+use procscript::fuzzing::{codec_decode, codec_encode};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = codec::decode(data) else {
+    let Ok(value) = codec_decode(data) else {
         return;
     };
     let mut first = Vec::new();
-    codec::encode(&value, &mut first).expect("a decoded value encodes");
-    let again = codec::decode(&first).expect("an encoded value decodes");
+    codec_encode(&value, &mut first).expect("a decoded value encodes");
+    let again = codec_decode(&first).expect("an encoded value decodes");
     let mut second = Vec::new();
-    codec::encode(&again, &mut second).expect("a decoded value encodes");
+    codec_encode(&again, &mut second).expect("a decoded value encodes");
     assert_eq!(
         first, second,
         "encode(decode(encode(v))) differs from encode(v)"

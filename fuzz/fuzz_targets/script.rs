@@ -25,7 +25,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use rhai::{Engine, Scope};
+use procscript::rhai::Scope;
+use procscript::Runtime;
 
 /// Wall-clock budget of one input before the watchdog interrupts it.
 const WALL_LIMIT: Duration = Duration::from_millis(200);
@@ -67,7 +68,7 @@ fn setup() {
     unsafe {
         let mut sigint: libc::sigaction = std::mem::zeroed();
         libc::sigaction(libc::SIGINT, std::ptr::null(), &mut sigint);
-        procscript::signal::install_termination_handlers();
+        procscript::Runtime::builder().handle_signals(true).apply();
         libc::sigaction(libc::SIGINT, &sigint, std::ptr::null_mut());
     }
 
@@ -84,15 +85,20 @@ fn setup() {
         }
     });
     // Make sure the watchdog is running before any script could try to fork.
-    while procscript::process::fork::thread_count().is_some_and(|n| n < 2) {
+    while threads() < 2 {
         std::thread::yield_now();
     }
 }
 
-fn engine() -> Engine {
-    let mut engine = Engine::new();
-    procscript::install(&mut engine);
-    // After install, which sets procscript's own (generous) limits.
+/// This process's threads, as procscript counts them before it forks.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+}
+
+fn runtime() -> Runtime {
+    let mut runtime = Runtime::new();
+    let engine = runtime.engine_mut();
+    // After procscript's own (generous) limits.
     engine.set_max_operations(50_000);
     engine.set_max_call_levels(24);
     engine.set_max_expr_depths(32, 16);
@@ -101,13 +107,13 @@ fn engine() -> Engine {
     engine.set_max_map_size(256);
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
-    engine
+    runtime
 }
 
 thread_local! {
-    static ENGINE: Engine = {
+    static RUNTIME: Runtime = {
         setup();
-        engine()
+        runtime()
     };
 }
 
@@ -115,14 +121,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    ENGINE.with(|engine| {
+    RUNTIME.with(|runtime| {
+        let engine = runtime.engine();
         let Ok(ast) = engine.compile(text) else {
             return;
         };
-        procscript::signal::clear();
+        procscript::fuzzing::clear_signal();
         DEADLINE_US.store(now_us() + WALL_LIMIT.as_micros() as u64, Ordering::Release);
         let _ = engine.run_ast_with_scope(&mut Scope::new(), &ast);
         DEADLINE_US.store(0, Ordering::Release);
-        procscript::signal::clear();
+        procscript::fuzzing::clear_signal();
     });
 });

@@ -8,8 +8,8 @@
 //! A command with a `host` runs there through the local `ssh` ([`remote`]): it is started
 //! here as the `ssh` command that runs it, so everything above applies to that `ssh`.
 
-pub mod package;
-pub mod remote;
+pub(crate) mod package;
+pub(crate) mod remote;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
@@ -19,15 +19,17 @@ use nix::errno::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::exec::{pipe, wait_ready, Child};
-pub use crate::process::exec::{
-    pipes_of, release_pipes, start, write_all, Command, Pipes, Reader, Stdio, EXEC_FAILED_CODE,
-};
+pub(crate) use crate::process::exec::{pipes_of, start, write_all, Command, Pipes, Reader, Stdio};
 use crate::process::{Options, Process};
 use remote::Remote;
 
 /// A process handle that will run `command` when started, here or (with `remote`) on
 /// another host through ssh.
-pub fn process(command: Command, remote: Option<&Remote>, options: Options) -> Result<Process> {
+pub(crate) fn process(
+    command: Command,
+    remote: Option<&Remote>,
+    options: Options,
+) -> Result<Process> {
     let label = remote::label(&command, remote);
     let command = match remote {
         Some(remote) => remote::localize(&command, remote, None)?,
@@ -39,7 +41,7 @@ pub fn process(command: Command, remote: Option<&Remote>, options: Options) -> R
 /// Feeds `input` to `stdin` (then closes it) while reading `stdout` and `stderr` to end of
 /// file, all at once with `poll`, so that neither side can fill a pipe and stall the other.
 /// Returns `false` if `deadline` passed first.
-pub fn communicate(
+pub(crate) fn communicate(
     stdin: Option<OwnedFd>,
     mut input: &[u8],
     stdout: &mut Reader,
@@ -107,7 +109,7 @@ pub fn communicate(
 
 /// Options of `run` and `pipeline`.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// Bytes for the (first) program's standard input; stdin is inherited when `None`.
     pub input: Option<Vec<u8>>,
     /// Longest time to wait before killing everything with SIGKILL.
@@ -120,7 +122,7 @@ pub struct RunOptions {
 
 /// One program of a pipeline (or the one program of `run`).
 #[derive(Debug, Clone)]
-pub struct Stage {
+pub(crate) struct Stage {
     /// The program and its arguments.
     pub argv: Vec<String>,
     /// The host it runs on, if not here.
@@ -135,7 +137,7 @@ impl From<Vec<String>> for Stage {
 
 /// What `run` and `pipeline` give back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Exit code of each program (minus the signal number if one ended it).
     pub codes: Vec<i64>,
     /// The (last) program's standard output.
@@ -148,12 +150,31 @@ pub struct Outcome {
 /// stdout feeds the next one's stdin, the last one's stdout and everyone's stderr are
 /// captured. On timeout every program is killed (SIGKILL) and reaped, and the result is a
 /// `TimeoutError`. A remote stage whose ssh failed is a `ConnectionError`.
-pub fn run_pipeline(stages: Vec<Stage>, options: RunOptions) -> Result<Outcome> {
+pub(crate) fn run_pipeline(stages: Vec<Stage>, options: RunOptions) -> Result<Outcome> {
     if stages.is_empty() {
         return Err(Error::value("a pipeline needs at least one command"));
     }
     let deadline = options.timeout.map(|t| Instant::now() + t);
-    let names: Vec<String> = stages
+    let names = stage_names(&stages);
+    let mut running = Running::start(stages, &options)?;
+    let input = options.input.clone().unwrap_or_default();
+    let finished = match running.finish(&input, deadline) {
+        Ok(finished) => finished,
+        Err(e) => {
+            running.pass_on_signal();
+            return Err(e);
+        }
+    };
+    if !finished {
+        running.kill();
+        return Err(timed_out(&names, options.timeout.unwrap_or_default()));
+    }
+    running.outcome(&names)
+}
+
+/// How messages name the stages: the program, `host:program` for a remote one.
+fn stage_names(stages: &[Stage]) -> Vec<String> {
+    stages
         .iter()
         .map(|stage| {
             let program = stage.argv.first().cloned().unwrap_or_default();
@@ -162,116 +183,148 @@ pub fn run_pipeline(stages: Vec<Stage>, options: RunOptions) -> Result<Outcome> 
                 None => program,
             }
         })
-        .collect();
-    let (err_read, err_write) = pipe()?;
-    let err_write = Rc::new(err_write);
-    let count = stages.len();
-    let mut children = Vec::with_capacity(count);
-    let mut ssh_logs = Vec::with_capacity(count);
-    let mut first_stdin = None;
-    let mut last_stdout = None;
-    let mut previous: Option<Rc<OwnedFd>> = None;
-    for (i, stage) in stages.into_iter().enumerate() {
-        let remote = stage.remote;
-        let mut command = Command::new(stage.argv);
-        command.cwd = options.cwd.clone();
-        command.env = options.env.clone();
-        command.stderr = Stdio::Fd(err_write.clone());
-        command.stdin = match previous.take() {
-            Some(fd) => Stdio::Fd(fd),
-            None if options.input.is_some() => Stdio::Pipe,
-            None => Stdio::Inherit,
+        .collect()
+}
+
+/// The `TimeoutError` of a pipeline that did not finish within `timeout`.
+fn timed_out(names: &[String], timeout: std::time::Duration) -> Error {
+    let what = match names {
+        [one] => format!("`{one}`"),
+        _ => format!("pipeline `{}`", names.join(" | ")),
+    };
+    Error::new(
+        ErrorKind::TimeoutError,
+        format!(
+            "{what} did not finish within {} s and was killed",
+            timeout.as_secs_f64()
+        ),
+    )
+}
+
+/// A pipeline's programs while they run, with the streams the script talks to.
+struct Running {
+    children: Vec<Child>,
+    /// Each remote stage's ssh log, to tell an ssh failure from the program's own.
+    ssh_logs: Vec<Option<remote::SshLog>>,
+    /// The first program's stdin, when the script gives it input.
+    first_stdin: Option<OwnedFd>,
+    stdout: Reader,
+    stderr: Reader,
+}
+
+impl Running {
+    /// Starts every stage, each one's stdout piped into the next one's stdin and every
+    /// stderr into one pipe. An error drops the programs started so far, which kills and
+    /// reaps them.
+    fn start(stages: Vec<Stage>, options: &RunOptions) -> Result<Self> {
+        let (err_read, err_write) = pipe()?;
+        let err_write = Rc::new(err_write);
+        let count = stages.len();
+        let mut running = Self {
+            children: Vec::with_capacity(count),
+            ssh_logs: Vec::with_capacity(count),
+            first_stdin: None,
+            stdout: Reader::new(None),
+            stderr: Reader::new(Some(err_read)),
         };
-        let next_read = if i + 1 < count {
-            let (r, w) = pipe()?;
-            command.stdout = Stdio::Fd(Rc::new(w));
-            Some(Rc::new(r))
-        } else {
-            command.stdout = Stdio::Pipe;
-            None
-        };
-        // An error here drops the children started so far, which kills and reaps them.
-        let ssh_log = remote.as_ref().and_then(|_| remote::SshLog::new());
-        let label = remote::trace_label(&command, remote.as_ref());
-        let local = match &remote {
+        let mut previous: Option<Rc<OwnedFd>> = None;
+        for (i, stage) in stages.into_iter().enumerate() {
+            let mut command = Command::new(stage.argv);
+            command.cwd = options.cwd.clone();
+            command.env = options.env.clone();
+            command.stderr = Stdio::Fd(err_write.clone());
+            command.stdin = match previous.take() {
+                Some(fd) => Stdio::Fd(fd),
+                None if options.input.is_some() => Stdio::Pipe,
+                None => Stdio::Inherit,
+            };
+            let last = i + 1 == count;
+            if last {
+                command.stdout = Stdio::Pipe;
+            } else {
+                let (r, w) = pipe()?;
+                command.stdout = Stdio::Fd(Rc::new(w));
+                previous = Some(Rc::new(r));
+            }
+            let pipes = running.spawn(command, stage.remote.as_ref())?;
+            if i == 0 {
+                running.first_stdin = pipes.stdin.into_inner();
+            }
+            if last {
+                running.stdout = pipes.stdout.into_inner();
+            }
+        }
+        Ok(running)
+    }
+
+    /// Starts one stage's program, through ssh for a remote one.
+    fn spawn(&mut self, command: Command, remote: Option<&Remote>) -> Result<Pipes> {
+        let ssh_log = remote.and_then(|_| remote::SshLog::new());
+        let label = remote::trace_label(&command, remote);
+        let local = match remote {
             Some(remote) => remote::localize(&command, remote, ssh_log.as_ref())?,
             None => command,
         };
         let (child, pipes) = Child::spawn(&local, &label)?;
-        drop(local);
-        children.push(child);
-        ssh_logs.push(ssh_log);
-        if i == 0 {
-            first_stdin = pipes.stdin.into_inner();
-        }
-        if next_read.is_none() {
-            last_stdout = Some(pipes.stdout.into_inner());
-        }
-        previous = next_read;
+        self.children.push(child);
+        self.ssh_logs.push(ssh_log);
+        Ok(pipes)
     }
-    drop(err_write);
-    let mut stdout = last_stdout.unwrap_or_else(|| Reader::new(None));
-    let mut stderr = Reader::new(Some(err_read));
-    let input = options.input.unwrap_or_default();
-    let waited = (|| {
-        if !communicate(first_stdin, &input, &mut stdout, &mut stderr, deadline)? {
+
+    /// Feeds the input, gathers the output and waits for every program; `false` if the
+    /// deadline passed first.
+    fn finish(&mut self, input: &[u8], deadline: Option<Instant>) -> Result<bool> {
+        let stdin = self.first_stdin.take();
+        if !communicate(stdin, input, &mut self.stdout, &mut self.stderr, deadline)? {
             return Ok(false);
         }
-        for child in children.iter_mut() {
+        for child in self.children.iter_mut() {
             if !child.wait(deadline)? {
                 return Ok(false);
             }
         }
         Ok(true)
-    })();
-    let finished = match waited {
-        Ok(finished) => finished,
-        Err(e) => {
-            // Ctrl-C or SIGTERM: pass it on and give the programs the grace period the
-            // script's other children get; dropping them then kills and reaps the rest.
-            if let Some(signal) = crate::signal::pending() {
-                for child in &children {
-                    child.signal(signal);
-                }
-                let grace = Instant::now() + crate::process::GRACE;
-                for child in &mut children {
-                    child.wait_uninterrupted(Some(grace));
-                }
-            }
-            return Err(e);
+    }
+
+    /// After Ctrl-C or SIGTERM: passes it on and gives the programs the grace period the
+    /// script's other children get; dropping them then kills and reaps the rest.
+    fn pass_on_signal(&mut self) {
+        let Some(signal) = crate::signal::pending() else {
+            return;
+        };
+        for child in &self.children {
+            child.signal(signal);
         }
-    };
-    if !finished {
-        for child in &children {
+        let grace = Instant::now() + crate::process::GRACE;
+        for child in &mut self.children {
+            child.wait_uninterrupted(Some(grace));
+        }
+    }
+
+    /// Kills every program and reaps it.
+    fn kill(&mut self) {
+        for child in &self.children {
             child.kill();
         }
-        for child in &mut children {
+        for child in &mut self.children {
             child.wait_uninterrupted(None);
         }
-        let what = if count == 1 {
-            format!("`{}`", names[0])
-        } else {
-            format!("pipeline `{}`", names.join(" | "))
-        };
-        return Err(Error::new(
-            ErrorKind::TimeoutError,
-            format!(
-                "{what} did not finish within {} s and was killed",
-                options.timeout.unwrap_or_default().as_secs_f64()
-            ),
-        ));
     }
-    debug_assert!(!stdout.is_open() && !stderr.is_open());
-    for ((child, log), name) in children.iter().zip(&ssh_logs).zip(&names) {
-        if let Some(error) = log.as_ref().and_then(|log| log.failure(child.code(), name)) {
-            return Err(error);
+
+    /// The codes and captured streams, or the error of a remote stage whose ssh failed.
+    fn outcome(self, names: &[String]) -> Result<Outcome> {
+        debug_assert!(!self.stdout.is_open() && !self.stderr.is_open());
+        for ((child, log), name) in self.children.iter().zip(&self.ssh_logs).zip(names) {
+            if let Some(error) = log.as_ref().and_then(|log| log.failure(child.code(), name)) {
+                return Err(error);
+            }
         }
+        Ok(Outcome {
+            codes: self.children.iter().map(Child::code).collect(),
+            stdout: self.stdout.buffer,
+            stderr: self.stderr.buffer,
+        })
     }
-    Ok(Outcome {
-        codes: children.iter().map(Child::code).collect(),
-        stdout: stdout.buffer,
-        stderr: stderr.buffer,
-    })
 }
 
-pub use package::{process_from_map, CommandPackage};
+pub use package::CommandPackage;

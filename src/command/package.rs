@@ -9,25 +9,19 @@ use std::time::Instant;
 
 use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Blob, Dynamic, EvalAltResult, Map};
+use rhai::{Array, Blob, Dynamic, Map};
 
 use super::remote::Remote;
 use super::{Command, Outcome, Pipes, RunOptions, Stage, Stdio};
-use crate::error::{Error, ErrorKind};
-use crate::process::package::seconds;
+use crate::convert::{map_or_empty, must_be, seconds, type_error};
+use crate::error::{Error, ErrorKind, RhaiResult};
 use crate::process::Process;
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 def_package! {
     /// External programs: `run`, `pipeline`, and the pipes of `Process(#{ command: [...] })`.
     pub CommandPackage(lib) {
         combine_with_exported_module!(lib, "command", command_functions);
     }
-}
-
-fn type_error(message: String) -> Error {
-    Error::new(ErrorKind::TypeError, message)
 }
 
 /// A command argument or `cwd`: a string (or a character). A number is refused, as
@@ -44,7 +38,7 @@ fn text(value: Dynamic, what: &str) -> Result<String, Error> {
     };
     Err(type_error(format!(
         "{what} must be a string, not {}{hint}",
-        crate::error::type_name(&value)
+        crate::convert::type_name(&value)
     )))
 }
 
@@ -56,12 +50,14 @@ fn argv(value: Dynamic) -> Result<Vec<String>, Error> {
             value.to_string()
         )));
     }
-    let type_name = crate::error::type_name(&value);
-    let Some(array) = value.try_cast::<Array>() else {
-        return Err(type_error(format!(
-            "a command must be an array of strings like [\"prog\", \"arg\"], not {type_name}"
-        )));
-    };
+    if !value.is::<Array>() {
+        return Err(must_be(
+            "a command",
+            "an array of strings like [\"prog\", \"arg\"]",
+            &value,
+        ));
+    }
+    let array = value.cast::<Array>();
     if array.is_empty() {
         return Err(Error::value(
             "a command needs at least a program name: [\"prog\", \"arg\", ...]",
@@ -78,12 +74,10 @@ fn env(value: Dynamic) -> Result<Option<Vec<(String, String)>>, Error> {
     if value.is_unit() {
         return Ok(None);
     }
-    let type_name = crate::error::type_name(&value);
-    let Some(map) = value.try_cast::<Map>() else {
-        return Err(type_error(format!(
-            "`env` must be a map of names to strings, not {type_name}"
-        )));
-    };
+    if !value.is::<Map>() {
+        return Err(must_be("`env`", "a map of names to strings", &value));
+    }
+    let map = value.cast::<Map>();
     map.into_iter()
         .map(|(k, v)| Ok((k.to_string(), env_value(v, &k)?)))
         .collect::<Result<Vec<_>, Error>>()
@@ -116,33 +110,20 @@ fn bytes(value: Dynamic, what: &str) -> Result<Vec<u8>, Error> {
     if value.is_string() || value.is_char() {
         return Ok(value.to_string().into_bytes());
     }
-    Err(type_error(format!(
-        "{what} must be a string or a blob, not {}",
-        crate::error::type_name(&value)
-    )))
+    Err(must_be(what, "a string or a blob", &value))
 }
 
 fn stdio(value: Dynamic, stream: &str) -> Result<Stdio, Error> {
     if value.is_unit() {
         return Ok(Stdio::Inherit);
     }
-    let type_name = crate::error::type_name(&value);
+    let type_name = crate::convert::type_name(&value);
     let Ok(text) = value.into_string() else {
         return Err(type_error(format!(
             "`{stream}` must be \"inherit\", \"null\", \"pipe\" or a file path, not {type_name}"
         )));
     };
     Stdio::parse(&text, stream)
-}
-
-fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
-    if value.is_unit() {
-        return Ok(Map::new());
-    }
-    let type_name = crate::error::type_name(&value);
-    value
-        .try_cast::<Map>()
-        .ok_or_else(|| type_error(format!("{what} must be a map, not {type_name}")))
 }
 
 /// `host` and `ssh` as a script gave them, either possibly missing.
@@ -160,10 +141,11 @@ impl RemoteSpec {
             Some(v) if v.is_unit() => None,
             Some(v) if v.is_string() => Some(v.to_string()),
             Some(v) => {
-                return Err(type_error(format!(
-                    "`host` must be a string like \"node1\" or \"user@node1\", not {}",
-                    crate::error::type_name(&v)
-                )))
+                return Err(must_be(
+                    "`host`",
+                    "a string like \"node1\" or \"user@node1\"",
+                    &v,
+                ))
             }
         };
         let ssh = match map.remove("ssh") {
@@ -176,12 +158,14 @@ impl RemoteSpec {
             )))
             }
             Some(v) => {
-                let type_name = crate::error::type_name(&v);
-                let Some(array) = v.try_cast::<Array>() else {
-                    return Err(type_error(format!(
-                        "`ssh` must be a list of ssh arguments like [\"-p\", \"2222\"], not {type_name}"
-                    )));
-                };
+                if !v.is::<Array>() {
+                    return Err(must_be(
+                        "`ssh`",
+                        "a list of ssh arguments like [\"-p\", \"2222\"]",
+                        &v,
+                    ));
+                }
+                let array = v.cast::<Array>();
                 Some(
                     array
                         .into_iter()
@@ -214,7 +198,7 @@ impl RemoteSpec {
 }
 
 fn run_options(opts: Dynamic) -> Result<(RunOptions, RemoteSpec), Error> {
-    let mut map = expect_map(opts, "the options of `run`")?;
+    let mut map = map_or_empty(opts, "the options of `run`")?;
     let remote = RemoteSpec::take(&mut map)?;
     let input = match map.remove("input") {
         None => None,
@@ -270,7 +254,7 @@ fn outcome_map(outcome: Outcome, pipeline: bool) -> Map {
 }
 
 /// `Process(#{ command: argv, cwd, env, stdin, stdout, stderr, host, ssh, name, daemon })`.
-pub fn process_from_map(mut map: Map) -> Result<Process, Error> {
+pub(crate) fn process_from_map(mut map: Map) -> Result<Process, Error> {
     let argv = argv(map.remove("command").unwrap_or(Dynamic::UNIT))?;
     let mut command = Command::new(argv);
     let remote = RemoteSpec::take(&mut map)?.remote()?;
@@ -371,7 +355,7 @@ fn communicate(process: &Process, input: Vec<u8>, timeout: Dynamic) -> Result<Ma
 /// The stages of `pipeline`: each an argv, or a map `#{ command, host, ssh }` for a stage
 /// with its own host; `default` (the pipeline's options) gives the others theirs.
 fn pipeline_stages(commands: Dynamic, default: &RemoteSpec) -> Result<Vec<Stage>, Error> {
-    let type_name = crate::error::type_name(&commands);
+    let type_name = crate::convert::type_name(&commands);
     let Some(array) = commands.try_cast::<Array>() else {
         return Err(type_error(format!("`pipeline` takes an array of commands like [[\"ls\"], [\"wc\", \"-l\"]], not {type_name}")));
     };
@@ -404,6 +388,7 @@ fn pipeline_stages(commands: Dynamic, default: &RemoteSpec) -> Result<Vec<Stage>
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod command_functions {
     use super::*;
 

@@ -62,11 +62,11 @@ use super::Command;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The program that carries remote commands.
-pub const SSH: &str = "ssh";
+pub(crate) const SSH: &str = "ssh";
 
 /// The longest remote command line: Linux's limit on one argument (`MAX_ARG_STRLEN`, 32
 /// pages) less its terminating NUL, since the login shell receives the line as one argument.
-pub const MAX_COMMAND_LINE: usize = 32 * 4096 - 1;
+pub(crate) const MAX_COMMAND_LINE: usize = 32 * 4096 - 1;
 
 /// The remote wrapper, a POSIX `sh` script run as `sh -c WRAPPER procscript CWD ENV PROGRAM
 /// [NAME=VALUE...] ARGS...`:
@@ -87,7 +87,7 @@ pub const MAX_COMMAND_LINE: usize = 32 * 4096 - 1;
 /// while the wrapper's own stderr is `/dev/null`: a shell reports a foreground job killed by
 /// a signal ("Killed") on its stderr, which is not the program's. See the module
 /// documentation for the watcher.
-pub const WRAPPER: &str = r#"d=$1 n=$2 p=$3; shift 3
+pub(crate) const WRAPPER: &str = r#"d=$1 n=$2 p=$3; shift 3
 if [ -n "$d" ]; then cd -- "$d" || exit 127; fi
 case $n in
 -) c='"$p" "$@"' ;;
@@ -111,7 +111,7 @@ exit $s
 
 /// Where a command runs when it is not here: an ssh destination and extra ssh arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Remote {
+pub(crate) struct Remote {
     /// `host`, `user@host`, an alias of `~/.ssh/config`, or `ssh://user@host:port`.
     pub host: String,
     /// Arguments given to `ssh` before the destination (`["-p", "2222"]`).
@@ -121,7 +121,7 @@ pub struct Remote {
 impl Remote {
     /// A checked destination: not empty, no spaces or control characters, and no leading
     /// `-` (which ssh would read as an option).
-    pub fn new(host: String, ssh: Vec<String>) -> Result<Self> {
+    pub(crate) fn new(host: String, ssh: Vec<String>) -> Result<Self> {
         if host.is_empty() {
             return Err(Error::value("`host` must not be empty"));
         }
@@ -144,7 +144,7 @@ impl Remote {
 /// they are, anything else (including the empty word) is wrapped in single quotes, inside
 /// which a single quote is written `'\''` (close, escaped quote, reopen). Nothing is special
 /// between single quotes, newlines included.
-pub fn quote(word: &str) -> Cow<'_, str> {
+pub(crate) fn quote(word: &str) -> Cow<'_, str> {
     let plain = !word.is_empty()
         && word
             .bytes()
@@ -157,7 +157,7 @@ pub fn quote(word: &str) -> Cow<'_, str> {
 }
 
 /// The line the remote login shell runs for `argv` in `cwd` with `env` (see [`WRAPPER`]).
-pub fn command_line(
+pub(crate) fn command_line(
     argv: &[String],
     cwd: Option<&str>,
     env: Option<&[(String, String)]>,
@@ -237,7 +237,7 @@ pub fn command_line(
 /// even when the script's arguments set another level (`-v` and `-q` still win: they are
 /// flags, not settings); `ControlPath=none` comes after the script's arguments, which may
 /// override it.
-pub fn ssh_argv(remote: &Remote, line: String, log: Option<&SshLog>) -> Vec<String> {
+pub(crate) fn ssh_argv(remote: &Remote, line: String, log: Option<&SshLog>) -> Vec<String> {
     let mut argv = vec![SSH.to_string(), "-T".into()];
     if log.is_some() {
         argv.extend(["-o".into(), "LogLevel=DEBUG1".into()]);
@@ -254,7 +254,11 @@ pub fn ssh_argv(remote: &Remote, line: String, log: Option<&SshLog>) -> Vec<Stri
 /// The `ssh` command to start on this machine to run `command` on `remote`'s host. The local
 /// ssh keeps procscript's environment and directory (`env` and `cwd` apply on the remote
 /// side) and gets the command's streams.
-pub fn localize(command: &Command, remote: &Remote, log: Option<&SshLog>) -> Result<Command> {
+pub(crate) fn localize(
+    command: &Command,
+    remote: &Remote,
+    log: Option<&SshLog>,
+) -> Result<Command> {
     let line = command_line(
         &command.argv,
         command.cwd.as_deref(),
@@ -268,7 +272,7 @@ pub fn localize(command: &Command, remote: &Remote, log: Option<&SshLog>) -> Res
 }
 
 /// How a command is named in messages: `prog`, or `host:prog` for a remote one.
-pub fn label(command: &Command, remote: Option<&Remote>) -> String {
+pub(crate) fn label(command: &Command, remote: Option<&Remote>) -> String {
     match remote {
         Some(remote) => format!("{}:{}", remote.host, command.program()),
         None => command.program().to_string(),
@@ -277,7 +281,7 @@ pub fn label(command: &Command, remote: Option<&Remote>) -> String {
 
 /// The argv of `command` for a trace, `host: prog args` for a remote one (its `ssh`
 /// command line, with the wrapper, would drown the timeline).
-pub fn trace_label(command: &Command, remote: Option<&Remote>) -> String {
+pub(crate) fn trace_label(command: &Command, remote: Option<&Remote>) -> String {
     match remote {
         Some(remote) => format!("{}: {}", remote.host, command.argv.join(" ")),
         None => command.argv.join(" "),
@@ -287,7 +291,7 @@ pub fn trace_label(command: &Command, remote: Option<&Remote>) -> String {
 /// ssh's own log for one remote command (`ssh -E`), in an anonymous memory file: ssh opens
 /// it by its `/proc` path while procscript holds it, so nothing is left on disk and no
 /// descriptor has to be passed through the exec.
-pub struct SshLog {
+pub(crate) struct SshLog {
     file: File,
     path: String,
 }
@@ -295,7 +299,7 @@ pub struct SshLog {
 impl SshLog {
     /// A log for a remote command, if it can be made; `None` otherwise (no `/proc`: ssh's
     /// messages then stay on its stderr, and a code of 255 is reported as it is).
-    pub fn new() -> Option<Self> {
+    pub(crate) fn new() -> Option<Self> {
         let fd = memfd_create("procscript-ssh-log", MFdFlags::MFD_CLOEXEC).ok()?;
         let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
         std::fs::metadata(&path).ok()?;
@@ -306,12 +310,12 @@ impl SshLog {
     }
 
     /// The path ssh opens.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         self.path.clone()
     }
 
     /// What ssh wrote so far.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut bytes = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
@@ -326,7 +330,7 @@ impl SshLog {
     /// The error for a remote command `what` (`host:prog`) that ended with `code`, if ssh
     /// itself failed (see the module documentation); `None` when the code is the remote
     /// program's.
-    pub fn failure(&self, code: i64, what: &str) -> Option<Error> {
+    pub(crate) fn failure(&self, code: i64, what: &str) -> Option<Error> {
         if code != 255 {
             return None;
         }
@@ -342,7 +346,7 @@ impl SshLog {
 
 /// ssh's message if its log `text` says it failed: `None` when the remote exit status
 /// arrived. The message is the log without its debug lines and ssh's informational chatter.
-pub fn ssh_failure(text: &str) -> Option<String> {
+pub(crate) fn ssh_failure(text: &str) -> Option<String> {
     if text.contains("rtype exit-status") {
         return None;
     }

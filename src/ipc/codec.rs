@@ -20,7 +20,7 @@
 use rhai::{Array, Blob, Dynamic, Map, FLOAT, INT};
 
 /// How deep arrays and maps may nest in a message.
-pub const MAX_DEPTH: usize = 512;
+pub(crate) const MAX_DEPTH: usize = 512;
 
 const UNIT: u8 = 0;
 const FALSE: u8 = 1;
@@ -28,16 +28,16 @@ const TRUE: u8 = 2;
 const INT_TAG: u8 = 3;
 const FLOAT_TAG: u8 = 4;
 /// Tag of a string.
-pub const STRING: u8 = 5;
+pub(crate) const STRING: u8 = 5;
 const CHAR: u8 = 6;
 /// Tag of a blob.
-pub const BLOB: u8 = 7;
+pub(crate) const BLOB: u8 = 7;
 const ARRAY: u8 = 8;
 const MAP: u8 = 9;
 
 /// Why a value could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodecError {
+pub(crate) enum CodecError {
     /// A value of this (Rust) type name cannot travel.
     Unsupported(String),
     /// Arrays or maps nest deeper than [`MAX_DEPTH`].
@@ -64,7 +64,7 @@ impl std::fmt::Display for CodecError {
 }
 
 /// Appends the encoding of `value` to `out`.
-pub fn encode(value: &Dynamic, out: &mut Vec<u8>) -> Result<(), CodecError> {
+pub(crate) fn encode(value: &Dynamic, out: &mut Vec<u8>) -> Result<(), CodecError> {
     encode_at(value, out, 0)
 }
 
@@ -117,13 +117,13 @@ fn encode_at(value: &Dynamic, out: &mut Vec<u8>, depth: usize) -> Result<(), Cod
             encode_at(item, out, depth + 1)?;
         }
     } else {
-        return Err(CodecError::Unsupported(crate::error::type_name(value)));
+        return Err(CodecError::Unsupported(crate::convert::type_name(value)));
     }
     Ok(())
 }
 
 /// Decodes one whole message: `bytes` must hold exactly one value.
-pub fn decode(bytes: &[u8]) -> Result<Dynamic, CodecError> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<Dynamic, CodecError> {
     let mut reader = Reader { bytes, at: 0 };
     let value = reader.value(0)?;
     if reader.at != bytes.len() {
@@ -134,7 +134,7 @@ pub fn decode(bytes: &[u8]) -> Result<Dynamic, CodecError> {
 
 /// The value of a top-level string or blob whose bytes were read on their own (so that a
 /// large one is not copied again): `tag` is [`STRING`] or [`BLOB`].
-pub fn decode_bytes(tag: u8, bytes: Vec<u8>) -> Result<Dynamic, CodecError> {
+pub(crate) fn decode_bytes(tag: u8, bytes: Vec<u8>) -> Result<Dynamic, CodecError> {
     match tag {
         BLOB => Ok(Dynamic::from_blob(bytes)),
         STRING => String::from_utf8(bytes)

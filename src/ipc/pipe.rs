@@ -28,7 +28,7 @@
 //! sender with a pidfd).
 
 use std::cell::RefCell;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
@@ -38,15 +38,17 @@ use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use rhai::{Blob, Dynamic};
 
 use super::codec::{self, CodecError};
-use super::shm::Shm;
-use super::sync::{Acquired, Deadline, OnDeadHolder, RawLock};
+use super::sync::raw_lock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::lock::{Acquired, OnDeadHolder, RawLock};
+use crate::sys::shm::Shm;
+use crate::sys::Deadline;
 
 /// The largest message accepted, in bytes (a corrupt length must not allocate wildly).
-pub const MAX_MESSAGE: u64 = 1 << 30;
+pub(crate) const MAX_MESSAGE: u64 = 1 << 30;
 
 /// How a value that cannot travel is reported; `type_name` maps Rust names to script names.
-pub fn codec_error(err: CodecError, type_name: impl Fn(&str) -> String) -> Error {
+pub(crate) fn codec_error(err: CodecError, type_name: impl Fn(&str) -> String) -> Error {
     match err {
         CodecError::Unsupported(t) => Error::value(format!(
             "a value of type `{}` cannot be sent to another process (only (), booleans, numbers, \
@@ -58,12 +60,12 @@ pub fn codec_error(err: CodecError, type_name: impl Fn(&str) -> String) -> Error
 }
 
 /// Strings and blobs from this size on are written straight from the value, not copied.
-pub const BIG: usize = 64 * 1024;
+pub(crate) const BIG: usize = 64 * 1024;
 
 /// Encodes `value` as one framed message and hands its pieces to `write`. A top-level
 /// blob or string of [`BIG`] bytes or more is passed as it is, after a short prefix, so
 /// that a large message is not copied on its way to the kernel.
-pub fn with_message<T>(
+pub(crate) fn with_message<T>(
     value: &Dynamic,
     type_name: impl Fn(&str) -> String,
     write: impl FnOnce(&[&[u8]]) -> Result<T>,
@@ -73,7 +75,7 @@ pub fn with_message<T>(
 
 /// The first byte of every value a `Pipe` end or a queue sends: a byte that no UTF-8 text
 /// starts with, so that bytes sent with `send_bytes` are never taken for a value.
-pub const VALUE_MARK: u8 = 0xFA;
+pub(crate) const VALUE_MARK: u8 = 0xFA;
 
 /// [`with_message`], the payload starting with [`VALUE_MARK`] when `marked`.
 pub(crate) fn encode_frame<T>(
@@ -97,7 +99,7 @@ pub(crate) fn encode_frame<T>(
 
 /// Encodes `value` as one framed message in a buffer of its own, header included: for a
 /// sender that queues messages and writes them later (the pool's parent side).
-pub fn frame(value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<Vec<u8>> {
+pub(crate) fn frame(value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<Vec<u8>> {
     value_frame(value, type_name, false)
 }
 
@@ -120,7 +122,10 @@ fn value_frame(
 }
 
 /// Frames `bytes` as they are (Python's `send_bytes`), without copying them.
-pub fn with_bytes_message<T>(bytes: &[u8], write: impl FnOnce(&[&[u8]]) -> Result<T>) -> Result<T> {
+pub(crate) fn with_bytes_message<T>(
+    bytes: &[u8],
+    write: impl FnOnce(&[&[u8]]) -> Result<T>,
+) -> Result<T> {
     let len = bytes.len() as u64;
     check_len(len)?;
     write(&[&len.to_le_bytes(), bytes])
@@ -129,7 +134,7 @@ pub fn with_bytes_message<T>(bytes: &[u8], write: impl FnOnce(&[&[u8]]) -> Resul
 /// The whole message at the start of `buf`, decoded, and how many bytes it took (header
 /// included); `None` while the message is incomplete. The counterpart of [`frame`] (and of
 /// [`with_message`]) for a reader that buffers what a non-blocking descriptor had.
-pub fn unframe(buf: &[u8], what: &str) -> Result<Option<(Dynamic, usize)>> {
+pub(crate) fn unframe(buf: &[u8], what: &str) -> Result<Option<(Dynamic, usize)>> {
     let Some(header) = buf.first_chunk::<8>() else {
         return Ok(None);
     };
@@ -174,7 +179,12 @@ fn write_big<T>(
 }
 
 /// Writes every piece, in order.
-pub fn write_pieces(fd: BorrowedFd<'_>, pieces: &[&[u8]], socket: bool, what: &str) -> Result<()> {
+pub(crate) fn write_pieces(
+    fd: BorrowedFd<'_>,
+    pieces: &[&[u8]],
+    socket: bool,
+    what: &str,
+) -> Result<()> {
     let mut written = 0;
     write_pieces_counted(fd, pieces, socket, what, &mut written)
 }
@@ -199,7 +209,7 @@ fn write_pieces_counted(
 /// full buffer is waited for in the wait primitive, which Ctrl-C and SIGTERM end at once.
 /// Other descriptors should be non-blocking for the same reason; on a blocking one, a
 /// pending signal is still noticed after every short write.
-pub fn write_all(fd: BorrowedFd<'_>, bytes: &[u8], socket: bool, what: &str) -> Result<()> {
+pub(crate) fn write_all(fd: BorrowedFd<'_>, bytes: &[u8], socket: bool, what: &str) -> Result<()> {
     let mut written = 0;
     write_all_counted(fd, bytes, socket, what, &mut written)
 }
@@ -243,7 +253,7 @@ fn write_all_counted(
 /// What a reader does when a non-blocking descriptor has no data yet: it is told whether
 /// the message has started, and returns whether to read again (`Ok(false)` before the start
 /// gives up: a timeout) or an error to abort with. A blocking descriptor never asks.
-pub type Wait<'a> = &'a mut dyn FnMut(bool) -> Result<bool>;
+pub(crate) type Wait<'a> = &'a mut dyn FnMut(bool) -> Result<bool>;
 
 /// Fills `buf` from `fd` in the middle of a message. Returns how many bytes were read
 /// before end of input.
@@ -428,7 +438,7 @@ fn decode_frame(frame: Frame, what: &str) -> Result<Dynamic> {
 ///
 /// `started` is called once the first byte of the message has arrived (a queue marks the
 /// stream as mid-message from then on).
-pub fn read_message(
+pub(crate) fn read_message(
     fd: BorrowedFd<'_>,
     what: &str,
     started: impl FnOnce(),
@@ -441,7 +451,7 @@ pub fn read_message(
 }
 
 /// Waits until `fd` is readable (a message or end of input) or the deadline passes.
-pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Deadline, what: &str) -> Result<bool> {
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, deadline: Deadline, what: &str) -> Result<bool> {
     crate::process::wait::wait_fd(fd, libc::POLLIN, deadline, what)
 }
 
@@ -462,17 +472,6 @@ pub(crate) enum Writer {
 /// that its writer still exists.
 const LIVENESS_FALLBACK: Duration = Duration::from_millis(50);
 
-/// A pidfd for `pid` (close-on-exec): readable once that process has ended.
-fn pidfd_open(pid: u32) -> std::result::Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the descriptor was just created for us and is owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 /// For a reader in the middle of a message that has no more bytes yet: waits until `fd` is
 /// readable (`true`) or the message's writer is gone with nothing left to read (`false`).
 /// `writer` says who writes the message now; the wait watches that process with a pidfd,
@@ -488,7 +487,7 @@ pub(crate) fn wait_readable_or_writer_gone(
             Writer::Gone => return readable_now(fd, what),
             Writer::Pid(pid) => pid,
         };
-        let pidfd = match pidfd_open(pid) {
+        let pidfd = match crate::sys::fd::pidfd_open(pid as libc::pid_t) {
             Ok(pidfd) => Some(pidfd),
             Err(Errno::ESRCH) => return readable_now(fd, what),
             Err(_) => None,
@@ -561,12 +560,12 @@ struct End {
 /// One end of a `Pipe()`. Clones share the descriptor, which closes when the last clone in
 /// this process goes (or at `close()`).
 #[derive(Clone)]
-pub struct Connection(Rc<End>);
+pub(crate) struct Connection(Rc<End>);
 
 impl Connection {
     /// Two connected ends (a close-on-exec `AF_UNIX` stream socket pair). `duplex` false:
     /// the first end only receives and the second only sends, as Python's `Pipe(False)`.
-    pub fn pair(duplex: bool) -> Result<(Self, Self)> {
+    pub(crate) fn pair(duplex: bool) -> Result<(Self, Self)> {
         let (a, b) = socketpair(
             AddressFamily::Unix,
             SockType::Stream,
@@ -643,7 +642,7 @@ impl Connection {
         busy: usize,
         deadline: Deadline,
     ) -> Result<Option<RawLock>> {
-        let lock = RawLock::new(self.0.shm.clone(), lock_index(direction, which));
+        let lock = raw_lock(self.0.shm.clone(), lock_index(direction, which));
         match lock.acquire(deadline, OnDeadHolder::TakeOver, "the Pipe's lock")? {
             Acquired::TimedOut => Ok(None),
             Acquired::Yes => Ok(Some(lock)),
@@ -661,13 +660,13 @@ impl Connection {
     }
 
     /// Sends one message (waits while the other end's buffer is full).
-    pub fn send(&self, value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<()> {
+    pub(crate) fn send(&self, value: &Dynamic, type_name: impl Fn(&str) -> String) -> Result<()> {
         self.check_writable()?;
         encode_frame(value, type_name, true, |pieces| self.send_pieces(pieces))
     }
 
     /// Sends `bytes` as one message, as they are (Python's `send_bytes`).
-    pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
         self.check_writable()?;
         with_bytes_message(bytes, |pieces| self.send_pieces(pieces))
     }
@@ -698,7 +697,7 @@ impl Connection {
 
     /// Receives one message and decodes it, waiting at most `timeout` for it to start
     /// (`TimeoutError`).
-    pub fn recv(&self, timeout: Option<Duration>) -> Result<Dynamic> {
+    pub(crate) fn recv(&self, timeout: Option<Duration>) -> Result<Dynamic> {
         let frame = self.receive(timeout, |fd, started, wait| {
             read_frame(fd, "the Pipe", true, started, wait)
         })?;
@@ -708,7 +707,10 @@ impl Connection {
     /// Receives one message as its bytes (Python's `recv_bytes`): what `send_bytes` sent,
     /// or the encoding of a value `send` sent (which `send_bytes` can pass on, and `recv`
     /// then decodes). `Err(len)`: the message was longer than `maxlength` and was dropped.
-    pub fn recv_bytes(&self, maxlength: Option<u64>) -> Result<std::result::Result<Blob, u64>> {
+    pub(crate) fn recv_bytes(
+        &self,
+        maxlength: Option<u64>,
+    ) -> Result<std::result::Result<Blob, u64>> {
         self.receive(None, |fd, started, wait| {
             read_raw(fd, "the Pipe", maxlength, started, wait)
         })
@@ -749,7 +751,7 @@ impl Connection {
     ) -> Result<Option<T>> {
         self.check_broken(direction)?;
         let receiving = self.word(direction, RECEIVING);
-        let sender = RawLock::new(self.0.shm.clone(), lock_index(direction, SEND_LOCK));
+        let sender = raw_lock(self.0.shm.clone(), lock_index(direction, SEND_LOCK));
         let sending = self.word(direction, SENDING);
         let broken_sender = self.word(direction, BROKEN);
         let mut wait = |started: bool| -> Result<bool> {
@@ -789,33 +791,33 @@ impl Connection {
     }
 
     /// Whether a message (or end of input) is waiting, after waiting at most `timeout`.
-    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
         self.check_readable()?;
         self.with_fd(|fd| wait_readable(fd, Deadline::after(timeout), "the Pipe"))
     }
 
     /// Closes this end (in this process); closing twice is fine.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.0.fd.borrow_mut().take();
     }
 
     /// Whether `close()` was called.
-    pub fn closed(&self) -> bool {
+    pub(crate) fn closed(&self) -> bool {
         self.0.fd.borrow().is_none()
     }
 
     /// Whether this end can receive (`false` for the sending end of `Pipe(false)`).
-    pub fn readable(&self) -> bool {
+    pub(crate) fn readable(&self) -> bool {
         self.0.readable
     }
 
     /// Whether this end can send (`false` for the receiving end of `Pipe(false)`).
-    pub fn writable(&self) -> bool {
+    pub(crate) fn writable(&self) -> bool {
         self.0.writable
     }
 
     /// The descriptor number, -1 once closed.
-    pub fn fileno(&self) -> i32 {
+    pub(crate) fn fileno(&self) -> i32 {
         self.0.fd.borrow().as_ref().map_or(-1, |fd| fd.as_raw_fd())
     }
 }

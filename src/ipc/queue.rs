@@ -46,7 +46,7 @@
 //! is an `OSError`, never a wrong value.
 
 use std::cell::RefCell;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{
     AtomicI64, AtomicU32,
@@ -63,17 +63,20 @@ use super::pipe::{
     encode_frame, readable_now, wait_readable, wait_readable_or_writer_gone, Writer, BIG,
     MAX_MESSAGE, VALUE_MARK,
 };
-use super::shm::{futex_wake, Shm};
-use super::sync::{Acquired, Deadline, OnDeadHolder, RawLock};
+use super::sync::raw_lock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::wait::{wait_fd, wait_word};
+use crate::sys::futex::futex_wake;
+use crate::sys::lock::{Acquired, OnDeadHolder};
+use crate::sys::shm::{Scatter, Shm};
+use crate::sys::Deadline;
 
 /// How much an unbounded queue's pipe is asked to hold.
-pub const PIPE_SIZE: i32 = 1 << 20;
+pub(crate) const PIPE_SIZE: i32 = 1 << 20;
 
 /// The largest unit written at once, and the size of a full chunk: `PIPE_BUF`, up to which a
 /// pipe write is atomic.
-pub const CHUNK: usize = 4096;
+pub(crate) const CHUNK: usize = 4096;
 const TAG: usize = 16;
 /// Data bytes in a full chunk (and at most in the last one).
 const CHUNK_DATA: usize = CHUNK - 2 * TAG;
@@ -248,28 +251,12 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// Up to four iovecs, on the stack: what one read of a chunk fills.
-struct IoList {
-    items: [libc::iovec; 4],
-    len: usize,
-}
-
-impl IoList {
-    fn new() -> Self {
-        let empty = libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        };
-        Self {
-            items: [empty; 4],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, iov: libc::iovec) {
-        self.items[self.len] = iov;
-        self.len += 1;
-    }
+/// The whole chunks of a message that one `readv` takes: their data sizes, their bytes in
+/// the pipe, and how much of the message is in once they are read.
+struct Batch {
+    sizes: Vec<usize>,
+    bytes: usize,
+    got: usize,
 }
 
 /// Bytes a large message keeps apart: the value mark, the codec tag and a u32 length.
@@ -315,29 +302,35 @@ impl Assembly {
             && (len == CHUNK_DATA || self.got + len == self.total)
     }
 
-    /// Where the next `len` bytes go.
-    fn targets(&mut self, len: usize, out: &mut IoList) {
-        self.targets_at(self.got, len, out);
-    }
-
-    /// Where bytes `at..at + len` of the message go.
-    fn targets_at(&mut self, mut at: usize, len: usize, out: &mut IoList) {
-        let end = at + len;
-        if self.split && at < PREFIX {
-            let n = end.min(PREFIX) - at;
-            out.push(libc::iovec {
-                iov_base: self.prefix[at..].as_mut_ptr().cast(),
-                iov_len: n,
-            });
-            at += n;
+    /// Where the next bytes go, chunk by chunk: for each of `lens`, the one or two places
+    /// (the kept-apart prefix, the body) that its bytes fill, in order.
+    fn targets(&mut self, lens: &[usize]) -> Vec<Vec<&mut [u8]>> {
+        let at = self.got;
+        let (mut prefix, mut body): (&mut [u8], &mut [u8]) = if self.split {
+            let first = at.min(PREFIX);
+            let body_from = at.saturating_sub(PREFIX);
+            (&mut self.prefix[first..], &mut self.body[body_from..])
+        } else {
+            (&mut [][..], &mut self.body[at..])
+        };
+        let mut out = Vec::with_capacity(lens.len());
+        for &len in lens {
+            let mut places = Vec::with_capacity(2);
+            let from_prefix = len.min(prefix.len());
+            if from_prefix > 0 {
+                let (now, later) = std::mem::take(&mut prefix).split_at_mut(from_prefix);
+                places.push(now);
+                prefix = later;
+            }
+            let from_body = len - from_prefix;
+            if from_body > 0 {
+                let (now, later) = std::mem::take(&mut body).split_at_mut(from_body);
+                places.push(now);
+                body = later;
+            }
+            out.push(places);
         }
-        if at < end {
-            let offset = if self.split { at - PREFIX } else { at };
-            out.push(libc::iovec {
-                iov_base: self.body[offset..].as_mut_ptr().cast(),
-                iov_len: end - at,
-            });
-        }
+        out
     }
 
     fn decode(self) -> Result<Dynamic> {
@@ -385,11 +378,11 @@ struct Inner {
 
 /// A multi-producer, multi-consumer queue shared by the processes forked after it was made.
 #[derive(Clone)]
-pub struct Queue(Rc<Inner>);
+pub(crate) struct Queue(Rc<Inner>);
 
 impl Queue {
     /// A queue; `maxsize` 0 means unbounded. `name` is what messages call it.
-    pub fn new(maxsize: u32, name: &'static str) -> Result<Self> {
+    pub(crate) fn new(maxsize: u32, name: &'static str) -> Result<Self> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| Error::os(format_args!("pipe for a {name}"), e))?;
         // Best effort: the default 64 KiB still works, only sooner makes writers wait.
@@ -406,7 +399,7 @@ impl Queue {
 
     /// The descriptor a waiter watches for messages (`wait([q])`), while the queue is open
     /// in this process.
-    pub fn reader_fd(&self) -> Option<std::os::fd::RawFd> {
+    pub(crate) fn reader_fd(&self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
         self.0
             .fds
@@ -416,7 +409,7 @@ impl Queue {
     }
 
     /// The bound given at creation (0: none).
-    pub fn maxsize(&self) -> u32 {
+    pub(crate) fn maxsize(&self) -> u32 {
         self.0.maxsize
     }
 
@@ -489,7 +482,7 @@ impl Queue {
 
     /// Puts a value, taking at most `timeout` (`Full`): a put that runs out of time part way
     /// through a message leaves nothing a reader would see.
-    pub fn put(
+    pub(crate) fn put(
         &self,
         value: &Dynamic,
         timeout: Option<Duration>,
@@ -513,7 +506,7 @@ impl Queue {
         let Some((_, write)) = fds.as_ref() else {
             return Err(self.closed_error());
         };
-        let lock = RawLock::new(self.0.shm.clone(), WRITE_LOCK);
+        let lock = raw_lock(self.0.shm.clone(), WRITE_LOCK);
         if lock.acquire(deadline, OnDeadHolder::TakeOver, &self.0.lock_name)? == Acquired::TimedOut
         {
             return Err(self.full_error());
@@ -753,14 +746,14 @@ impl Queue {
 
     /// Takes the oldest value, waiting at most `timeout` for one to start (`Empty`); once a
     /// message has started, the rest is waited for as long as its writer is alive.
-    pub fn get(&self, timeout: Option<Duration>) -> Result<Dynamic> {
+    pub(crate) fn get(&self, timeout: Option<Duration>) -> Result<Dynamic> {
         self.check_broken()?;
         let fds = self.0.fds.borrow();
         let Some((read, _)) = fds.as_ref() else {
             return Err(self.closed_error());
         };
         let deadline = Deadline::after(timeout);
-        let lock = RawLock::new(self.0.shm.clone(), READ_LOCK);
+        let lock = raw_lock(self.0.shm.clone(), READ_LOCK);
         if lock.acquire(deadline, OnDeadHolder::TakeOver, &self.0.lock_name)? == Acquired::TimedOut
         {
             return Err(self.empty_error());
@@ -866,15 +859,16 @@ impl Queue {
         bytes
     }
 
-    /// Zeroes the slot at `at` and returns its iovec.
-    fn clear_slot(&self, at: usize) -> libc::iovec {
+    /// Zeroes the slot at `at`.
+    fn clear_slot(&self, at: usize) {
         for i in 0..4 {
             self.word(at + i).store(0, Release);
         }
-        libc::iovec {
-            iov_base: self.word(at).as_ptr().cast(),
-            iov_len: TAG,
-        }
+    }
+
+    /// Where a read puts the slot at word `at`: [`TAG`] bytes of the shared page.
+    fn slot_place<'a, const N: usize>(&'a self, at: usize, places: &mut Scatter<'a, N>) {
+        places.shared(&self.0.shm, 4 * at, TAG);
     }
 
     /// Every message below `n` is finished; the one before `n` was received if `delivered`,
@@ -943,22 +937,26 @@ impl Queue {
     /// Reads a head tag: `None` if the pipe is empty.
     fn read_head(&self, fd: BorrowedFd<'_>) -> Result<Option<Tag>> {
         loop {
-            let slot = self.clear_slot(RSLOT);
+            self.clear_slot(RSLOT);
+            let mut places = Scatter::<1>::new();
+            self.slot_place(RSLOT, &mut places);
             self.word(RPEND).store(PEND_HEAD, Release);
-            // SAFETY: `slot` points at 16 bytes of our live shared mapping, which only the
-            // holder of the read lock (this process) writes while a read is pending.
-            let n = unsafe { libc::read(fd.as_raw_fd(), slot.iov_base, TAG) };
-            if n < 0 {
-                self.word(RPEND).store(0, Release);
-                match Errno::last() {
-                    Errno::EAGAIN => return Ok(None),
-                    Errno::EINTR => {
-                        crate::signal::check()?;
-                        continue;
+            // The slot is ours: only the holder of the read lock writes it while a read is
+            // pending.
+            let n = match places.read(fd) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.word(RPEND).store(0, Release);
+                    match e {
+                        Errno::EAGAIN => return Ok(None),
+                        Errno::EINTR => {
+                            crate::signal::check()?;
+                            continue;
+                        }
+                        e => return Err(Error::os(format_args!("get on the {}", self.0.name), e)),
                     }
-                    e => return Err(Error::os(format_args!("get on the {}", self.0.name), e)),
                 }
-            }
+            };
             if n == 0 {
                 self.word(RPEND).store(0, Release);
                 return Err(Error::new(
@@ -971,7 +969,7 @@ impl Queue {
             }
             let bytes = self.slot(RSLOT);
             let tag = match Tag::decode(bytes) {
-                Some(tag) if n as usize == TAG && tag.is_head() => tag,
+                Some(tag) if n == TAG && tag.is_head() => tag,
                 _ => return Err(self.broken("a chunk that does not start with a head tag")),
             };
             self.apply_head(&tag, bytes);
@@ -993,49 +991,48 @@ impl Queue {
         last: bool,
     ) -> Result<(Tag, Option<Tag>)> {
         let len = tag.len as usize;
-        let mut iov = IoList::new();
         let assembling = message.is_some();
         let delivered = assembling && last;
-        match message {
-            Some(m) => m.targets(len, &mut iov),
-            None if len > 0 => {
-                scratch.resize(CHUNK, 0);
-                iov.push(libc::iovec {
-                    iov_base: scratch.as_mut_ptr().cast(),
-                    iov_len: len,
-                });
-            }
-            None => {}
-        }
-        let data = iov.len;
         // Look ahead unless more of this message follows: then the next chunks are read
         // together (`read_batch`), from the next head on.
         let ahead = !assembling || last;
+        if !assembling && len > 0 {
+            scratch.resize(CHUNK, 0);
+        }
+        let mut targets = match message {
+            Some(m) => m.targets(&[len]).pop().unwrap_or_default(),
+            None if len > 0 => vec![&mut scratch[..len]],
+            None => Vec::new(),
+        };
         loop {
-            iov.len = data;
-            iov.push(self.clear_slot(RSLOT));
-            let next_slot = self.clear_slot(RNEXT);
+            self.clear_slot(RSLOT);
+            self.clear_slot(RNEXT);
+            let mut places = Scatter::<4>::new();
+            for target in targets.iter_mut() {
+                places.private(target);
+            }
+            self.slot_place(RSLOT, &mut places);
             if ahead {
-                iov.push(next_slot);
+                self.slot_place(RNEXT, &mut places);
             }
             self.word(RPEND).store(PEND_DATA, Release);
-            // SAFETY: every iovec points into a live buffer of at least its length: the
-            // message's own buffers or `scratch` (borrowed mutably for this call), and the
-            // slots in our shared mapping, written only by the holder of the read lock.
-            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.items.as_ptr(), iov.len as i32) };
-            if n < 0 && Errno::last() == Errno::EINTR {
-                self.word(RPEND).store(0, Release);
-                crate::signal::check()?;
-                continue;
-            }
-            if n < 0 && Errno::last() != Errno::EAGAIN {
-                let e = Errno::last();
-                self.word(RPEND).store(0, Release);
-                return Err(Error::os(format_args!("get on the {}", self.0.name), e));
-            }
+            // The slots are ours: only the holder of the read lock writes them while a read
+            // is pending.
+            let n = match places.read(fd) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => {
+                    self.word(RPEND).store(0, Release);
+                    crate::signal::check()?;
+                    continue;
+                }
+                Err(Errno::EAGAIN) => 0,
+                Err(e) => {
+                    self.word(RPEND).store(0, Release);
+                    return Err(Error::os(format_args!("get on the {}", self.0.name), e));
+                }
+            };
             // The chunk was written whole, so all of it is here (and the next one is there
             // whole, or not at all): anything else is corrupt.
-            let n = n.max(0) as usize;
             let tail = match Tag::decode(self.slot(RSLOT)) {
                 Some(tail) if (n == len + TAG || n == len + 2 * TAG) && tail.seq == tag.seq => tail,
                 _ => return Err(self.broken("a chunk without its tail tag")),
@@ -1078,20 +1075,26 @@ impl Queue {
         message: &mut Assembly,
         scratch: &mut Vec<u8>,
     ) -> Result<bool> {
-        let mut available: libc::c_int = 0;
-        // SAFETY: FIONREAD writes the number of bytes in the pipe into the int it is given.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut available) } < 0 {
+        let Some(batch) = self.whole_chunks(fd, message) else {
             return Ok(false);
-        }
+        };
+        let n = self.read_chunks(fd, message, &batch.sizes, scratch)?;
+        self.take_chunks(message, &batch, n, scratch)?;
+        Ok(true)
+    }
+
+    /// The chunks of `message` that are whole in what the pipe holds (at most [`BATCH`]), if
+    /// there are two or more: worth one `readv`.
+    fn whole_chunks(&self, fd: BorrowedFd<'_>, message: &Assembly) -> Option<Batch> {
+        let available = crate::sys::fd::readable_bytes(fd).ok()?;
         let available = match self.wstate() {
-            (seq, WRITING) if seq == message.seq => available as usize,
+            (seq, WRITING) if seq == message.seq => available,
             (seq, IDLE) if seq == message.seq => usize::MAX,
-            _ => return Ok(false),
+            _ => return None,
         };
         if available < 2 * CHUNK {
-            return Ok(false);
+            return None;
         }
-        // The chunks of the message that are whole in what the pipe holds.
         let mut sizes = Vec::with_capacity(BATCH);
         let (mut got, mut bytes) = (message.got, 0);
         while sizes.len() < BATCH && got < message.total {
@@ -1109,52 +1112,59 @@ impl Queue {
             bytes += size;
             got += data;
         }
-        if sizes.len() < 2 {
-            return Ok(false);
-        }
+        (sizes.len() >= 2).then_some(Batch { sizes, bytes, got })
+    }
+
+    /// Reads the chunks of sizes `sizes` in one `readv`: their data into `message`, their
+    /// tags into `scratch`, and the last tail into the read slot (it tells a reader taking
+    /// over whether this read happened: the position is a head either way, and only an END
+    /// needs counting). Returns how many bytes it read.
+    fn read_chunks(
+        &self,
+        fd: BorrowedFd<'_>,
+        message: &mut Assembly,
+        sizes: &[usize],
+        scratch: &mut Vec<u8>,
+    ) -> Result<usize> {
         let count = sizes.len();
         scratch.resize(2 * TAG * count, 0);
-        let mut iov = Vec::with_capacity(3 * count);
-        let tags = scratch.as_mut_ptr();
-        let mut at = message.got;
-        for (k, &data) in sizes.iter().enumerate() {
-            // SAFETY: `scratch` holds 2 * TAG * count bytes; these offsets are below that.
-            let (head, tail) = unsafe { (tags.add(2 * TAG * k), tags.add(2 * TAG * k + TAG)) };
-            iov.push(libc::iovec {
-                iov_base: head.cast(),
-                iov_len: TAG,
-            });
-            let mut targets = IoList::new();
-            message.targets_at(at, data, &mut targets);
-            at += data;
-            iov.extend_from_slice(&targets.items[..targets.len]);
-            if k + 1 < count {
-                iov.push(libc::iovec {
-                    iov_base: tail.cast(),
-                    iov_len: TAG,
-                });
-            }
-        }
-        // The last tail lands in the slot: it tells a reader taking over whether this read
-        // happened (the position is a head either way; only an END needs counting).
-        iov.push(self.clear_slot(RSLOT));
+        self.clear_slot(RSLOT);
         self.clear_slot(RNEXT);
-        self.word(RPEND).store(PEND_DATA, Release);
-        let n = loop {
-            // SAFETY: the iovecs point into the message's buffers, `scratch`, and the slot in
-            // our shared mapping, all live and at least as long as given.
-            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
-            if n < 0 && Errno::last() == Errno::EINTR {
-                continue;
+        let mut places = Scatter::<{ 3 * BATCH + 1 }>::new();
+        let mut tags = scratch.chunks_mut(TAG);
+        for (k, targets) in message.targets(sizes).into_iter().enumerate() {
+            places.private(tags.next().expect("a head place"));
+            for target in targets {
+                places.private(target);
             }
-            break n;
-        };
-        if n < 0 {
-            let e = Errno::last();
-            self.word(RPEND).store(0, Release);
-            return Err(Error::os(format_args!("get on the {}", self.0.name), e));
+            let tail = tags.next().expect("a tail place");
+            if k + 1 < count {
+                places.private(tail);
+            }
         }
-        // Check every tag, then account for the chunks.
+        self.slot_place(RSLOT, &mut places);
+        self.word(RPEND).store(PEND_DATA, Release);
+        loop {
+            match places.read(fd) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    self.word(RPEND).store(0, Release);
+                    return Err(Error::os(format_args!("get on the {}", self.0.name), e));
+                }
+            }
+        }
+    }
+
+    /// Checks every tag of a batch read (`n` bytes), then accounts for its chunks.
+    fn take_chunks(
+        &self,
+        message: &mut Assembly,
+        batch: &Batch,
+        n: usize,
+        scratch: &[u8],
+    ) -> Result<()> {
+        let count = batch.sizes.len();
         let tag_at = |k: usize, tail: bool| -> Option<Tag> {
             if tail && k + 1 == count {
                 return Tag::decode(self.slot(RSLOT));
@@ -1164,11 +1174,11 @@ impl Queue {
         };
         let mut index = message.next;
         let mut last_tail = None;
-        for (k, &data) in sizes.iter().enumerate() {
+        for (k, &data) in batch.sizes.iter().enumerate() {
             let head = tag_at(k, false);
             let tail = tag_at(k, true);
-            let final_chunk = k + 1 == count && got == message.total;
-            let ok = n as usize == bytes
+            let final_chunk = k + 1 == count && batch.got == message.total;
+            let ok = n == batch.bytes
                 && head
                     .is_some_and(|h| h == Tag::new(Kind::Cont, message.seq, data, index as usize))
                 && tail.is_some_and(|t| {
@@ -1188,15 +1198,15 @@ impl Queue {
             self.apply_tail(&tail, tail.kind == Kind::End);
         }
         self.word(RPEND).store(0, Release);
-        message.got = got;
+        message.got = batch.got;
         message.next = index;
-        Ok(true)
+        Ok(())
     }
 
     /// In the middle of message `seq` with nothing to read: waits for more, or until its
     /// writer is gone (`false`).
     fn wait_mid_message(&self, fd: BorrowedFd<'_>, seq: u32) -> Result<bool> {
-        let writers = RawLock::new(self.0.shm.clone(), WRITE_LOCK);
+        let writers = raw_lock(self.0.shm.clone(), WRITE_LOCK);
         wait_readable_or_writer_gone(fd, "the Queue", || {
             if self.wstate() != (seq, WRITING) {
                 return Writer::Gone;
@@ -1211,13 +1221,13 @@ impl Queue {
     // ------------------------------------------------------------------ the rest
 
     /// About how many messages are waiting (other processes may be putting or getting).
-    pub fn qsize(&self) -> u64 {
+    pub(crate) fn qsize(&self) -> u64 {
         let used = self.word(ALLOC).load(Acquire).wrapping_sub(self.rstate().0) as i32;
         used.max(0) as u64
     }
 
     /// Whether no message is waiting right now. `OSError` after `close()`, as in Python.
-    pub fn empty(&self) -> Result<bool> {
+    pub(crate) fn empty(&self) -> Result<bool> {
         let fds = self.0.fds.borrow();
         let Some((read, _)) = fds.as_ref() else {
             return Err(Error::new(
@@ -1229,24 +1239,24 @@ impl Queue {
     }
 
     /// Whether a bounded queue has no free place right now.
-    pub fn full(&self) -> bool {
+    pub(crate) fn full(&self) -> bool {
         self.0.maxsize > 0 && self.qsize() >= u64::from(self.0.maxsize)
     }
 
     /// Closes the queue in this process: `put` and `get` here are then a `ValueError`
     /// (other processes are not affected). Closing twice is fine.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.0.fds.borrow_mut().take();
     }
 
     /// Whether `close()` was called in this process.
-    pub fn closed(&self) -> bool {
+    pub(crate) fn closed(&self) -> bool {
         self.0.fds.borrow().is_none()
     }
 
     /// Tasks put and not yet marked done (`JoinableQueue`): messages numbered, minus those
     /// dropped, minus `task_done()` calls.
-    pub fn unfinished(&self) -> i64 {
+    pub(crate) fn unfinished(&self) -> i64 {
         let alloc = self.word(ALLOC).load(Acquire);
         let dropped = self.rstate().1;
         let done = self.word(DONE).load(SeqCst);
@@ -1254,7 +1264,7 @@ impl Queue {
     }
 
     /// Marks one task done (`JoinableQueue.task_done()`); `ValueError` if none is unfinished.
-    pub fn task_done(&self) -> Result<()> {
+    pub(crate) fn task_done(&self) -> Result<()> {
         let done = self.word(DONE);
         loop {
             let seen = done.load(SeqCst);
@@ -1275,12 +1285,12 @@ impl Queue {
 
     /// Waits until every task put has been marked done (`JoinableQueue.join()`), at most
     /// `timeout`; returns whether they all were.
-    pub fn join(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn join(&self, timeout: Option<Duration>) -> Result<bool> {
         self.wait_gen(Deadline::after(timeout), || self.unfinished() <= 0)
     }
 
     /// `<Queue qsize=2 maxsize=0>`-style text.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let closed = if self.closed() { " closed" } else { "" };
         format!(
             "<{} qsize={} maxsize={}{closed}>",
@@ -1293,11 +1303,11 @@ impl Queue {
 
 /// Python's `JoinableQueue`: a [`Queue`] on which scripts call `task_done` and `join`.
 #[derive(Clone)]
-pub struct JoinableQueue(pub Queue);
+pub(crate) struct JoinableQueue(pub Queue);
 
 /// Python's `SimpleQueue`: a [`Queue`] with only `get`, `put`, `empty` and `close`.
 #[derive(Clone)]
-pub struct SimpleQueue(pub Queue);
+pub(crate) struct SimpleQueue(pub Queue);
 
 #[cfg(test)]
 mod tests {
@@ -1335,11 +1345,24 @@ mod tests {
         let tag = Tag::new(Kind::Start, 3, CHUNK_DATA, total);
         let mut m = Assembly::new(&tag).unwrap();
         assert!(m.split && m.accepts(&tag));
-        let mut iov = IoList::new();
-        m.targets(CHUNK_DATA, &mut iov);
-        assert_eq!(iov.len, 2);
-        assert_eq!(iov.items[0].iov_len, PREFIX);
-        assert_eq!(iov.items[1].iov_len, CHUNK_DATA - PREFIX);
+        let places: Vec<usize> = m
+            .targets(&[CHUNK_DATA])
+            .remove(0)
+            .iter()
+            .map(|p| p.len())
+            .collect();
+        assert_eq!(places, [PREFIX, CHUNK_DATA - PREFIX]);
+        m.got = CHUNK_DATA;
+        let next: Vec<Vec<usize>> = m
+            .targets(&[CHUNK_DATA, 10])
+            .iter()
+            .map(|places| places.iter().map(|p| p.len()).collect())
+            .collect();
+        assert_eq!(
+            next,
+            [vec![CHUNK_DATA], vec![10]],
+            "the chunks after it come from the body"
+        );
         assert!(!m.accepts(&Tag::new(Kind::Cont, 3, CHUNK_DATA, 2)));
         assert!(!m.accepts(&Tag::new(Kind::Cont, 4, CHUNK_DATA, 0)));
     }

@@ -5,7 +5,7 @@
 //! wakes up to look around.
 //!
 //! - **Locks** ([`RawLock`], under [`Lock`] and [`RLock`]) are robust futexes (see
-//!   [`super::futex`]): the word holds the holder's thread id, and the lock is on the
+//!   [`crate::sys::lock`]): the word holds the holder's thread id, and the lock is on the
 //!   holder's robust list, so when the holder dies (SIGKILL included) the kernel marks the
 //!   word `FUTEX_OWNER_DIED` and wakes a waiter. That waiter's `acquire` fails with a
 //!   catchable `ProcessError` naming the dead process, and frees the lock, which wakes the
@@ -19,299 +19,44 @@
 
 use std::rc::Rc;
 use std::sync::atomic::AtomicU32;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
 
 use rhai::FnPtr;
 
-use super::futex::{futex_wake, with_list, Slot, OWNER_DIED, SLOT, TID_MASK, WAITERS};
-use super::shm::Shm;
 use crate::error::{Error, ErrorKind, Result};
-
-pub use super::futex::pid_alive;
 use crate::process::wait::wait_word;
-pub use crate::process::wait::Deadline;
+use crate::sys::futex::{futex_wake, SLOT};
+use crate::sys::lock::{Acquired, OnDeadHolder, RawLock, LOCK_AREA};
+use crate::sys::shm::Shm;
+use crate::sys::Deadline;
 
-/// How often a waiter checks that a lock's holder is still alive where the kernel cannot
-/// watch it (no usable robust list); also the Queue's check on a writer that stopped in the
-/// middle of a message.
-pub const LIVENESS_CHECK: Duration = Duration::from_millis(50);
-
-/// How many times a contended acquire checks the word before sleeping.
-const SPINS: u32 = 100;
-
-/// Where lock slots start in a page: [`RawLock::new`] slot `i` takes the [`SLOT`] bytes
-/// from `LOCK_AREA + SLOT * i`, so the start of the page stays free for the words of
-/// whoever owns it (a Queue's counters, a Barrier's state).
-pub const LOCK_AREA: usize = 2048;
-
-/// What a waiter does when it finds the holder of a lock dead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDeadHolder {
-    /// Free the lock and fail this acquire (script-visible locks).
-    Fail,
-    /// Take the lock over silently (internal locks whose data the caller checks itself).
-    TakeOver,
-}
-
-/// How an acquire ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acquired {
-    /// The caller holds the lock.
-    Yes,
-    /// The deadline passed first.
-    TimedOut,
-    /// The caller holds the lock, taken over from this dead process (0: a process that died
-    /// before its pid was recorded, in the few instructions after it took the word).
-    TookOver(u32),
-}
-
-/// How the wait for the word ended, before the robust list is updated.
-enum Taken {
-    Got,
-    TimedOut,
-    OwnerDied(u32),
-}
-
-/// A mutual-exclusion lock in a [`Slot`] of shared memory: the word is 0 when free, else
-/// the holder's thread id with `FUTEX_WAITERS` set when someone may be waiting, or
-/// `FUTEX_OWNER_DIED` once the kernel found the holder gone.
-#[derive(Clone)]
-pub struct RawLock {
-    slot: Slot,
-}
-
-impl RawLock {
-    /// The lock in slot `index` of `shm`'s lock area (see [`LOCK_AREA`]), which must be
-    /// zero to start with (free).
-    ///
-    /// # Panics
-    /// If the slot does not fit in the mapping.
-    pub fn new(shm: Rc<Shm>, index: usize) -> Self {
-        Self {
-            slot: Slot::new(shm, LOCK_AREA + SLOT * index),
-        }
-    }
-
-    fn word(&self) -> &AtomicU32 {
-        self.slot.word()
-    }
-
-    /// The pid of the holder, if held (a holder that died keeps its pid here until someone
-    /// takes the lock over).
-    pub fn holder(&self) -> Option<u32> {
-        let v = self.word().load(SeqCst);
-        if v & (TID_MASK | OWNER_DIED) == 0 {
-            return None;
-        }
-        match self.slot.owner().load(SeqCst) {
-            0 => Some(v & TID_MASK).filter(|&t| t != 0),
-            pid => Some(pid),
-        }
-    }
-
-    /// Whether some process holds it (or held it when it died, and nobody noticed yet).
-    pub fn locked(&self) -> bool {
-        self.word().load(SeqCst) & (TID_MASK | OWNER_DIED) != 0
-    }
-
-    /// Whether this thread holds it.
-    pub fn is_mine(&self) -> bool {
-        let me = with_list(|list| list.tid());
-        self.word().load(SeqCst) & TID_MASK == me
-    }
-
-    /// The spare word of the slot (an `RLock`'s count).
-    fn extra(&self) -> &AtomicU32 {
-        self.slot.extra()
-    }
-
-    /// Takes the lock, waiting until `deadline`.
-    pub fn acquire(
-        &self,
-        deadline: Deadline,
-        on_dead: OnDeadHolder,
-        what: &str,
-    ) -> Result<Acquired> {
-        let word = self.word();
-        let fast = with_list(|list| {
-            list.reconcile();
-            list.begin(&self.slot);
-            if word.compare_exchange(0, list.tid(), SeqCst, SeqCst).is_ok() {
-                list.hold(&self.slot);
-                list.end();
-                return Ok(());
-            }
-            Err((list.tid(), list.robust()))
-        });
-        let Err((me, robust)) = fast else {
-            return Ok(Acquired::Yes);
-        };
-        let taken = self.take(me, robust, deadline, what);
-        let acquired = with_list(|list| {
-            let acquired = match taken {
-                Ok(Taken::Got) => Ok(Acquired::Yes),
-                Ok(Taken::OwnerDied(pid)) => Ok(Acquired::TookOver(pid)),
-                Ok(Taken::TimedOut) => Ok(Acquired::TimedOut),
-                Err(e) => Err(e),
-            };
-            if let Ok(Acquired::Yes | Acquired::TookOver(_)) = acquired {
-                list.hold(&self.slot);
-            }
-            list.end();
-            acquired
-        });
-        match acquired {
-            Ok(Acquired::TookOver(dead)) if on_dead == OnDeadHolder::Fail => {
-                self.release();
-                let who = if dead == 0 {
-                    "a process".to_string()
-                } else {
-                    format!("process {dead}")
-                };
-                Err(Error::process(format!(
-                    "{what} was held by {who}, which ended without releasing it; \
-                     the lock has been freed (acquire again to take it)"
-                )))
-            }
-            Ok(Acquired::TimedOut) | Err(_) => {
-                // The kernel wakes one waiter when a holder dies: if that was us, pass it on.
-                if self.word().load(SeqCst) & TID_MASK == 0 {
-                    futex_wake(self.word(), 1);
-                }
-                acquired
-            }
-            other => other,
-        }
-    }
-
-    fn take(&self, me: u32, robust: bool, deadline: Deadline, what: &str) -> Result<Taken> {
-        let word = self.word();
-        if word.compare_exchange(0, me, SeqCst, SeqCst).is_ok() {
-            return Ok(Taken::Got);
-        }
-        // The holder usually lets go within a few hundred nanoseconds (it is running on
-        // another CPU): spin briefly before going to sleep in the kernel.
-        for _ in 0..SPINS {
-            std::hint::spin_loop();
-            if word.load(Relaxed) == 0 && word.compare_exchange(0, me, SeqCst, SeqCst).is_ok() {
-                return Ok(Taken::Got);
-            }
-        }
-        let mut next_check = Instant::now() + LIVENESS_CHECK;
-        loop {
-            let v = word.load(SeqCst);
-            if v & TID_MASK == 0 {
-                // Free, or its holder died. Others may be waiting: keep the bit so that our
-                // release wakes them.
-                if word
-                    .compare_exchange(v, me | WAITERS, SeqCst, SeqCst)
-                    .is_ok()
-                {
-                    if v & OWNER_DIED != 0 {
-                        return Ok(Taken::OwnerDied(self.slot.owner().load(SeqCst)));
-                    }
-                    return Ok(Taken::Got);
-                }
-                continue;
-            }
-            if v & WAITERS == 0
-                && word
-                    .compare_exchange(v, v | WAITERS, SeqCst, SeqCst)
-                    .is_err()
-            {
-                continue;
-            }
-            if v & TID_MASK == me && !deadline.is_some() {
-                return Err(Error::process(format!(
-                    "{what} is already held by this process (a second acquire would wait forever; use an RLock)"
-                )));
-            }
-            if deadline.passed() {
-                return Ok(Taken::TimedOut);
-            }
-            if robust {
-                wait_word(word, v | WAITERS, deadline)?;
-                continue;
-            }
-            // Without the kernel's help: look at the holder now and then.
-            wait_word(
-                word,
-                v | WAITERS,
-                deadline.min(Deadline::at(Some(next_check))),
-            )?;
-            if Instant::now() >= next_check {
-                next_check = Instant::now() + LIVENESS_CHECK;
-                let holder = self.slot.owner().load(SeqCst);
-                if holder != 0 && !pid_alive(holder) {
-                    // Mark it as the kernel would have.
-                    let _ =
-                        word.compare_exchange(v | WAITERS, OWNER_DIED | WAITERS, SeqCst, SeqCst);
-                }
-            }
-        }
-    }
-
-    /// Frees the lock, whoever holds it (Python lets any process release a `Lock`).
-    /// `false` if it was not held.
-    pub fn release(&self) -> bool {
-        let word = self.word();
-        with_list(|list| loop {
-            let v = word.load(SeqCst);
-            let tid = v & TID_MASK;
-            if tid == 0 && v & OWNER_DIED == 0 {
-                return false;
-            }
-            if tid == list.tid() {
-                list.begin(&self.slot);
-                list.unhold(&self.slot);
-                // Still ours: no other process writes the pid now. (Killed between here and
-                // the word, this process would be "a process" in the waiters' error.)
-                self.slot.owner().store(0, Relaxed);
-                let mut v = v;
-                loop {
-                    match word.compare_exchange(v, 0, SeqCst, SeqCst) {
-                        Ok(_) => {
-                            if v & WAITERS != 0 {
-                                futex_wake(word, 1);
-                            }
-                            break;
-                        }
-                        // A waiter set the waiters bit.
-                        Err(now) if now & TID_MASK == tid => v = now,
-                        // Another process released it meanwhile.
-                        Err(_) => break,
-                    }
-                }
-                list.end();
-                return true;
-            }
-            // Held by another process or thread: its robust list lets go of the slot at its
-            // next lock operation (see `ThreadList::reconcile`).
-            let owner = self.slot.owner().load(SeqCst);
-            if word.compare_exchange(v, 0, SeqCst, SeqCst).is_ok() {
-                let _ = self.slot.owner().compare_exchange(owner, 0, SeqCst, SeqCst);
-                if v & WAITERS != 0 {
-                    futex_wake(word, 1);
-                }
-                return true;
-            }
-        })
-    }
+/// The lock in slot `index` of `shm`'s lock area, whose waits reap this process's children
+/// meanwhile, as every wait a script makes does.
+pub(crate) fn raw_lock(shm: Rc<Shm>, index: usize) -> RawLock {
+    RawLock::new(shm, index, crate::process::wait::reap_if_signalled)
 }
 
 /// Python's `multiprocessing.Lock`: any process may release it once it is held.
 #[derive(Clone)]
-pub struct Lock(RawLock);
+pub(crate) struct Lock(RawLock);
 
 impl Lock {
+    /// Python's text: `<Lock(owner=4242)>` or `<Lock(owner=None)>`.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "<Lock(owner={})>",
+            self.holder().map_or("None".into(), |p| p.to_string())
+        )
+    }
+
     /// A new, free lock.
-    pub fn new() -> Result<Self> {
-        Ok(Self(RawLock::new(Shm::new(LOCK_AREA + SLOT)?, 0)))
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self(raw_lock(Shm::new(LOCK_AREA + SLOT)?, 0)))
     }
 
     /// Takes the lock; `false` if `timeout` passed first.
-    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         let got = self
             .0
             .acquire(Deadline::after(timeout), OnDeadHolder::Fail, "the Lock")?;
@@ -319,7 +64,7 @@ impl Lock {
     }
 
     /// Frees the lock; `ValueError` if it is not held (Python's message).
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         if self.0.release() {
             Ok(())
         } else {
@@ -330,17 +75,17 @@ impl Lock {
     }
 
     /// The pid of the holder.
-    pub fn holder(&self) -> Option<u32> {
+    pub(crate) fn holder(&self) -> Option<u32> {
         self.0.holder()
     }
 
     /// Whether some process holds it.
-    pub fn locked(&self) -> bool {
+    pub(crate) fn locked(&self) -> bool {
         self.0.locked()
     }
 
     /// Whether this process holds it.
-    pub fn is_mine(&self) -> bool {
+    pub(crate) fn is_mine(&self) -> bool {
         self.0.is_mine()
     }
 }
@@ -348,15 +93,24 @@ impl Lock {
 /// Python's `multiprocessing.RLock`: the holding process may acquire it again, and must
 /// release it as many times.
 #[derive(Clone)]
-pub struct RLock {
+pub(crate) struct RLock {
     raw: RawLock,
 }
 
 impl RLock {
+    /// Python's text: `<RLock(owner=4242, count=2)>` or `<RLock(owner=None, count=0)>`.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "<RLock(owner={}, count={})>",
+            self.holder().map_or("None".into(), |p| p.to_string()),
+            self.level()
+        )
+    }
+
     /// A new, free reentrant lock.
-    pub fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self {
-            raw: RawLock::new(Shm::new(LOCK_AREA + SLOT)?, 0),
+            raw: raw_lock(Shm::new(LOCK_AREA + SLOT)?, 0),
         })
     }
 
@@ -365,7 +119,7 @@ impl RLock {
     }
 
     /// Takes the lock (again, if this process holds it); `false` on timeout.
-    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         if self.raw.is_mine() {
             self.count().fetch_add(1, SeqCst);
             return Ok(true);
@@ -384,7 +138,7 @@ impl RLock {
 
     /// Releases one level; only the holder may (`AssertionError`, as Python's
     /// `multiprocessing.RLock`).
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         if !self.raw.is_mine() {
             return Err(Error::new(
                 ErrorKind::AssertionError,
@@ -417,17 +171,17 @@ impl RLock {
     }
 
     /// Whether this process holds it.
-    pub fn is_mine(&self) -> bool {
+    pub(crate) fn is_mine(&self) -> bool {
         self.raw.is_mine()
     }
 
     /// Whether some process holds it.
-    pub fn locked(&self) -> bool {
+    pub(crate) fn locked(&self) -> bool {
         self.raw.locked()
     }
 
     /// How many times its holder acquired it (0 when free).
-    pub fn level(&self) -> u32 {
+    pub(crate) fn level(&self) -> u32 {
         if self.raw.locked() {
             self.count().load(SeqCst)
         } else {
@@ -436,7 +190,7 @@ impl RLock {
     }
 
     /// The pid of the holder.
-    pub fn holder(&self) -> Option<u32> {
+    pub(crate) fn holder(&self) -> Option<u32> {
         self.raw.holder()
     }
 }
@@ -444,7 +198,7 @@ impl RLock {
 /// Python's `Semaphore` and `BoundedSemaphore`: a shared counter that `acquire` takes
 /// one from, waiting while it is zero.
 #[derive(Clone)]
-pub struct Semaphore {
+pub(crate) struct Semaphore {
     shm: Rc<Shm>,
     /// `Some(max)` for a bounded semaphore.
     bound: Option<u32>,
@@ -453,7 +207,7 @@ pub struct Semaphore {
 // Layout: word 0 value, word 1 number of waiters.
 impl Semaphore {
     /// A semaphore starting at `value`; `bounded` makes releasing past it a `ValueError`.
-    pub fn new(value: u32, bounded: bool) -> Result<Self> {
+    pub(crate) fn new(value: u32, bounded: bool) -> Result<Self> {
         let shm = Shm::new(8)?;
         shm.u32(0).store(value, SeqCst);
         Ok(Self {
@@ -463,17 +217,17 @@ impl Semaphore {
     }
 
     /// Whether it is a `BoundedSemaphore`.
-    pub fn is_bounded(&self) -> bool {
+    pub(crate) fn is_bounded(&self) -> bool {
         self.bound.is_some()
     }
 
     /// The current value.
-    pub fn value(&self) -> u32 {
+    pub(crate) fn value(&self) -> u32 {
         self.shm.u32(0).load(SeqCst)
     }
 
     /// Takes one; `false` if `deadline` passed first.
-    pub fn acquire_until(&self, deadline: Deadline) -> Result<bool> {
+    pub(crate) fn acquire_until(&self, deadline: Deadline) -> Result<bool> {
         let value = self.shm.u32(0);
         let waiters = self.shm.u32(1);
         loop {
@@ -495,12 +249,12 @@ impl Semaphore {
     }
 
     /// Takes one; `false` on timeout.
-    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         self.acquire_until(Deadline::after(timeout))
     }
 
     /// Gives one back, waking a waiter.
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         let value = self.shm.u32(0);
         match self.bound {
             None => {
@@ -530,32 +284,32 @@ impl Semaphore {
 
 /// Python's `Event`: a flag processes can wait for.
 #[derive(Clone)]
-pub struct Event(Rc<Shm>);
+pub(crate) struct Event(Rc<Shm>);
 
 impl Event {
     /// A new event, not set.
-    pub fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self(Shm::new(4)?))
     }
 
     /// Sets the flag and wakes every waiter.
-    pub fn set(&self) {
+    pub(crate) fn set(&self) {
         self.0.u32(0).store(1, SeqCst);
         futex_wake(self.0.u32(0), i32::MAX);
     }
 
     /// Clears the flag.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.0.u32(0).store(0, SeqCst);
     }
 
     /// Whether the flag is set.
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.0.u32(0).load(SeqCst) != 0
     }
 
     /// Waits until the flag is set or `timeout` passes; returns the flag.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         let deadline = Deadline::after(timeout);
         loop {
             if self.is_set() {
@@ -571,7 +325,7 @@ impl Event {
 /// A `Lock` or an `RLock`: what a [`Condition`] (Python's `Condition(lock)`) or a shared
 /// value (`lock: ...`) may be given.
 #[derive(Clone)]
-pub enum AnyLock {
+pub(crate) enum AnyLock {
     /// A plain lock.
     Lock(Lock),
     /// A reentrant lock (the default).
@@ -580,7 +334,7 @@ pub enum AnyLock {
 
 impl AnyLock {
     /// Whether this process holds it.
-    pub fn is_mine(&self) -> bool {
+    pub(crate) fn is_mine(&self) -> bool {
         match self {
             Self::Lock(l) => l.is_mine(),
             Self::RLock(l) => l.is_mine(),
@@ -605,7 +359,7 @@ impl AnyLock {
     }
 
     /// The pid of the holder.
-    pub fn holder(&self) -> Option<u32> {
+    pub(crate) fn holder(&self) -> Option<u32> {
         match self {
             Self::Lock(l) => l.holder(),
             Self::RLock(l) => l.holder(),
@@ -613,7 +367,7 @@ impl AnyLock {
     }
 
     /// Takes the lock; `false` on timeout.
-    pub fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<bool> {
         match self {
             Self::Lock(l) => l.acquire(timeout),
             Self::RLock(l) => l.acquire(timeout),
@@ -621,7 +375,7 @@ impl AnyLock {
     }
 
     /// Releases the lock (one level of an `RLock`).
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         match self {
             Self::Lock(l) => l.release(),
             Self::RLock(l) => l.release(),
@@ -644,14 +398,14 @@ const TOKENS: usize = 2;
 /// is notified still counts as notified (and returns `true`). So `notify(n)` wakes exactly
 /// `min(n, waiters)` waiters, and exactly those return `true`.
 #[derive(Clone)]
-pub struct Condition {
+pub(crate) struct Condition {
     lock: AnyLock,
     shm: Rc<Shm>,
 }
 
 impl Condition {
     /// A new condition over `lock`, or over a new `RLock`.
-    pub fn new(lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn new(lock: Option<AnyLock>) -> Result<Self> {
         let lock = match lock {
             Some(lock) => lock,
             None => AnyLock::RLock(RLock::new()?),
@@ -663,7 +417,7 @@ impl Condition {
     }
 
     /// Its lock.
-    pub fn lock(&self) -> &AnyLock {
+    pub(crate) fn lock(&self) -> &AnyLock {
         &self.lock
     }
 
@@ -687,7 +441,7 @@ impl Condition {
 
     /// Lets the lock go, waits for a notify or the timeout, and takes the lock back.
     /// Returns `false` if the timeout passed without a notify for this waiter.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
         self.ensure_held("wait")?;
         let deadline = Deadline::after(timeout);
         let seq = self.shm.u32(SEQ);
@@ -729,7 +483,7 @@ impl Condition {
     }
 
     /// Wakes up to `n` waiters.
-    pub fn notify(&self, n: u32) -> Result<()> {
+    pub(crate) fn notify(&self, n: u32) -> Result<()> {
         self.ensure_held("notify")?;
         let sleepers = self.shm.u32(SLEEPERS);
         let woken = n.min(sleepers.load(SeqCst));
@@ -744,7 +498,7 @@ impl Condition {
     }
 
     /// Wakes every waiter.
-    pub fn notify_all(&self) -> Result<()> {
+    pub(crate) fn notify_all(&self) -> Result<()> {
         self.notify(u32::MAX)
     }
 }
@@ -771,7 +525,7 @@ fn broken_barrier(why: &str) -> Error {
 /// have called it; `action` runs in one of them (the last to arrive) first. Python's
 /// algorithm (`threading.Barrier`) over shared words, a robust lock and a futex.
 #[derive(Clone)]
-pub struct Barrier {
+pub(crate) struct Barrier {
     shm: Rc<Shm>,
     parties: u32,
     timeout: Option<Duration>,
@@ -781,7 +535,11 @@ pub struct Barrier {
 impl Barrier {
     /// A barrier for `parties` processes, running `action` when it trips, with `timeout` as
     /// the default for `wait`.
-    pub fn new(parties: u32, action: Option<FnPtr>, timeout: Option<Duration>) -> Result<Self> {
+    pub(crate) fn new(
+        parties: u32,
+        action: Option<FnPtr>,
+        timeout: Option<Duration>,
+    ) -> Result<Self> {
         if parties == 0 {
             return Err(Error::value("a Barrier needs at least one party"));
         }
@@ -794,13 +552,8 @@ impl Barrier {
     }
 
     /// How many processes must arrive.
-    pub fn parties(&self) -> u32 {
+    pub(crate) fn parties(&self) -> u32 {
         self.parties
-    }
-
-    /// The function run when the barrier trips.
-    pub fn action(&self) -> Option<&FnPtr> {
-        self.action.as_ref()
     }
 
     fn state(&self) -> i32 {
@@ -816,7 +569,7 @@ impl Barrier {
     }
 
     /// How many are waiting now.
-    pub fn n_waiting(&self) -> u32 {
+    pub(crate) fn n_waiting(&self) -> u32 {
         if self.state() == FILLING {
             self.count().load(SeqCst)
         } else {
@@ -825,14 +578,14 @@ impl Barrier {
     }
 
     /// Whether it is broken (by `abort`, a timeout, or a failed action).
-    pub fn broken(&self) -> bool {
+    pub(crate) fn broken(&self) -> bool {
         self.state() == BROKEN
     }
 
     /// Takes the internal lock. A party that died holding it may have left the state half
     /// changed: the barrier is then broken.
     fn lock(&self) -> Result<RawLock> {
-        let lock = RawLock::new(self.shm.clone(), 0);
+        let lock = raw_lock(self.shm.clone(), 0);
         if let Acquired::TookOver(_) = lock.acquire(
             Deadline::NEVER,
             OnDeadHolder::TakeOver,
@@ -870,7 +623,7 @@ impl Barrier {
     /// first). The last to arrive runs `action` first (and an error in it breaks the
     /// barrier). If `timeout` (or the barrier's default) passes first, the barrier breaks:
     /// `BrokenBarrierError` here and in every waiting party.
-    pub fn wait<E: From<Error>>(
+    pub(crate) fn wait<E: From<Error>>(
         &self,
         timeout: Option<Duration>,
         action: impl FnOnce(&FnPtr) -> std::result::Result<(), E>,
@@ -936,7 +689,7 @@ impl Barrier {
 
     /// Breaks the barrier: every waiting party, and every later `wait`, gets a
     /// `BrokenBarrierError` until `reset`.
-    pub fn abort(&self) -> Result<()> {
+    pub(crate) fn abort(&self) -> Result<()> {
         let lock = self.lock()?;
         self.break_barrier();
         lock.release();
@@ -944,7 +697,7 @@ impl Barrier {
     }
 
     /// Back to the empty state; parties waiting now get a `BrokenBarrierError`.
-    pub fn reset(&self) -> Result<()> {
+    pub(crate) fn reset(&self) -> Result<()> {
         let lock = self.lock()?;
         if self.count().load(SeqCst) > 0 {
             if matches!(self.state(), FILLING | BROKEN) {
@@ -963,100 +716,16 @@ impl Barrier {
 mod tests {
     use super::*;
 
-    /// Makes a robust, process-shared pthread mutex at `at`.
-    fn robust_mutex(at: usize) -> *mut libc::pthread_mutex_t {
-        let mutex = at as *mut libc::pthread_mutex_t;
-        // SAFETY: `at` is 8-aligned memory of a live mapping with room for a mutex (the
-        // callers use the start of a page); the attribute object lives on this stack.
-        unsafe {
-            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
-            assert_eq!(libc::pthread_mutexattr_init(&mut attr), 0);
-            assert_eq!(
-                libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED),
-                0
-            );
-            assert_eq!(
-                libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST),
-                0
-            );
-            assert_eq!(libc::pthread_mutex_init(mutex, &attr), 0);
-        }
-        mutex
-    }
-
-    /// The entries of this thread's robust list, first to last.
-    fn list_entries() -> Vec<usize> {
-        let mut head: usize = 0;
-        let mut len: usize = 0;
-        let mut entries = Vec::new();
-        // SAFETY: reads this thread's registration into two locals, then walks the list,
-        // whose entries are locks this thread holds (mapped while held).
-        unsafe {
-            let rc = libc::syscall(
-                libc::SYS_get_robust_list,
-                0 as libc::c_long,
-                &mut head as *mut usize,
-                &mut len as *mut usize,
-            );
-            assert_eq!(rc, 0);
-            let mut entry = std::ptr::read_volatile(head as *const usize) & !1;
-            while entry != head && entries.len() < 100 {
-                entries.push(entry);
-                entry = std::ptr::read_volatile(entry as *const usize) & !1;
-            }
-        }
-        entries
-    }
-
-    #[test]
-    fn locks_share_glibcs_robust_list_and_the_kernel_marks_them_when_the_thread_ends() {
-        // A thread takes glibc robust mutexes and our locks in turns, lets some go in the
-        // middle of the list, and ends holding one of each: the kernel must mark both.
-        let (send, recv) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let shm = Shm::new(4096).unwrap();
-            let (m1, m2) = (robust_mutex(shm.address(0)), robust_mutex(shm.address(64)));
-            let (l1, l2) = (RawLock::new(shm.clone(), 0), RawLock::new(shm.clone(), 1));
-            let take = |l: &RawLock| l.acquire(Deadline::NEVER, OnDeadHolder::Fail, "l");
-            // SAFETY: m1 and m2 are initialised robust mutexes in `shm`, which outlives them.
-            unsafe {
-                assert_eq!(libc::pthread_mutex_lock(m1), 0);
-                assert_eq!(take(&l1).unwrap(), Acquired::Yes);
-                assert_eq!(libc::pthread_mutex_lock(m2), 0);
-                assert_eq!(take(&l2).unwrap(), Acquired::Yes);
-                assert_eq!(list_entries().len(), 4);
-                assert_eq!(libc::pthread_mutex_unlock(m1), 0);
-                assert!(l1.release());
-            }
-            let node =
-                |i: usize| shm.address(LOCK_AREA + SLOT * i + super::super::futex::layout().node);
-            assert_eq!(list_entries(), vec![node(1), shm.address(64) + 32]);
-            send.send((shm.address(0), l2.word() as *const AtomicU32 as usize))
-                .unwrap();
-            // Ends holding m2 and l2; `shm` stays mapped while l2 is on the list.
-        })
-        .join()
-        .unwrap();
-        let (base, word) = recv.recv().unwrap();
-        // SAFETY: the mapping outlives the thread (its robust list keeps it), and the words
-        // are aligned atomics in it.
-        unsafe {
-            let word = &*(word as *const AtomicU32);
-            assert_eq!(word.load(SeqCst) & (TID_MASK | OWNER_DIED), OWNER_DIED);
-            let m2 = (base + 64) as *mut libc::pthread_mutex_t;
-            assert_eq!(libc::pthread_mutex_lock(m2), libc::EOWNERDEAD);
-            assert_eq!(libc::pthread_mutex_consistent(m2), 0);
-            assert_eq!(libc::pthread_mutex_unlock(m2), 0);
-        }
-    }
-
     #[test]
     fn lock_words_follow_the_kernel_convention() {
         let lock = Lock::new().unwrap();
         assert!(!lock.locked());
         assert!(lock.acquire(None).unwrap());
         let tid = nix::unistd::gettid().as_raw() as u32;
-        assert_eq!(lock.0.word().load(SeqCst) & TID_MASK, tid);
+        assert_eq!(
+            lock.0.word().load(SeqCst) & crate::sys::futex::TID_MASK,
+            tid
+        );
         assert_eq!(lock.holder(), Some(std::process::id()));
         assert!(!lock.acquire(Some(Duration::ZERO)).unwrap());
         lock.release().unwrap();

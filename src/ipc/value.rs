@@ -14,39 +14,37 @@ use std::sync::atomic::Ordering::SeqCst;
 
 use rhai::{Blob, Dynamic, FLOAT, INT};
 
-use super::shm::Shm;
 use super::sync::{AnyLock, RLock};
+use crate::convert::type_error;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::shm::Shm;
 
 /// The most elements an `Array` may have.
 const MAX_LEN: usize = 1 << 28;
 
 /// A typecode of Python's `array`/`ctypes`: what one element holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Code(u8);
+pub(crate) struct Code(u8);
 
 impl Code {
     /// The default for script ints: a 64-bit signed int.
-    pub const INT: Self = Self(b'q');
+    pub(crate) const INT: Self = Self(b'q');
     /// The default for script floats: a double.
-    pub const FLOAT: Self = Self(b'd');
+    pub(crate) const FLOAT: Self = Self(b'd');
 
     /// The typecode named by `name` (`"i"`, `"d"`, `"c"`, ...); `TypeError` for others.
-    pub fn parse(name: &str) -> Result<Self> {
+    pub(crate) fn parse(name: &str) -> Result<Self> {
         match name.as_bytes() {
             [c @ (b'c' | b'b' | b'B' | b'h' | b'H' | b'i' | b'I' | b'l' | b'L' | b'q' | b'Q'
             | b'f' | b'd')] => Ok(Self(*c)),
-            _ => Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "bad typecode {name:?} (must be one of c, b, B, h, H, i, I, l, L, q, Q, f, d)"
-                ),
-            )),
+            _ => Err(type_error(format!(
+                "bad typecode {name:?} (must be one of c, b, B, h, H, i, I, l, L, q, Q, f, d)"
+            ))),
         }
     }
 
     /// The typecode as a string.
-    pub fn name(self) -> char {
+    pub(crate) fn name(self) -> char {
         self.0 as char
     }
 
@@ -60,7 +58,7 @@ impl Code {
     }
 
     /// Whether elements are bytes (`"c"`, Python's `c_char`).
-    pub fn is_char(self) -> bool {
+    pub(crate) fn is_char(self) -> bool {
         self.0 == b'c'
     }
 
@@ -105,14 +103,11 @@ impl Code {
     /// float for a float code; a one-byte blob, a char or an int 0-255 for `"c"`.
     fn to_bits(self, value: &Dynamic) -> Result<u64> {
         let type_error = |what: &str| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "typecode '{}' holds {what}, not {}",
-                    self.name(),
-                    crate::error::type_name(value)
-                ),
-            )
+            type_error(format!(
+                "typecode '{}' holds {what}, not {}",
+                self.name(),
+                crate::convert::type_name(value)
+            ))
         };
         if self.is_char() {
             if let Ok(n) = value.as_int() {
@@ -302,10 +297,7 @@ impl Words {
     fn add(&self, i: usize, n: &Dynamic) -> Result<Dynamic> {
         let code = self.code;
         if code.is_char() {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                "add needs a number typecode, not 'c'",
-            ));
+            return Err(type_error("add needs a number typecode, not 'c'"));
         }
         let mut old = self.load(i);
         loop {
@@ -314,22 +306,19 @@ impl Words {
                     .as_float()
                     .or_else(|_| n.as_int().map(|i| i as FLOAT))
                     .map_err(|_| {
-                        Error::new(
-                            ErrorKind::TypeError,
-                            format!("add needs a number, not {}", crate::error::type_name(n)),
-                        )
+                        type_error(format!(
+                            "add needs a number, not {}",
+                            crate::convert::type_name(n)
+                        ))
                     })?;
                 code.to_bits(&Dynamic::from_float(code.float_of(old) + n))?
             } else {
                 let step = n.as_int().map_err(|_| {
-                    Error::new(
-                        ErrorKind::TypeError,
-                        format!(
-                            "typecode '{}' adds only ints, not {}",
-                            code.name(),
-                            crate::error::type_name(n)
-                        ),
-                    )
+                    type_error(format!(
+                        "typecode '{}' adds only ints, not {}",
+                        code.name(),
+                        crate::convert::type_name(n)
+                    ))
                 })?;
                 let sum = code.int_of(old).checked_add(step).ok_or_else(|| {
                     Error::value(format!(
@@ -356,7 +345,7 @@ impl Words {
 
 /// The lock a synchronized value comes with, from a `lock` option: `true` or `()` for a
 /// new `RLock` (the default), `false` for none, or a given `Lock` or `RLock`.
-pub fn lock_option(lock: Option<&Dynamic>) -> Result<Option<AnyLock>> {
+pub(crate) fn lock_option(lock: Option<&Dynamic>) -> Result<Option<AnyLock>> {
     let Some(lock) = lock else {
         return Ok(Some(AnyLock::RLock(RLock::new()?)));
     };
@@ -376,7 +365,7 @@ pub fn lock_option(lock: Option<&Dynamic>) -> Result<Option<AnyLock>> {
         ErrorKind::AttributeError,
         format!(
             "the lock option must be true, false, () or a Lock or RLock, not {} (it has no method 'acquire')",
-            crate::error::type_name(lock)
+            crate::convert::type_name(lock)
         ),
     ))
 }
@@ -414,7 +403,7 @@ fn same_size(slice: usize, values: i128) -> Result<()> {
 /// Python's `multiprocessing.Value` (and `RawValue`, with no lock): one shared number or
 /// byte.
 #[derive(Clone)]
-pub struct SharedValue {
+pub(crate) struct SharedValue {
     words: Words,
     lock: Option<AnyLock>,
     /// Made without a typecode: printed as `Value(42)`.
@@ -423,19 +412,16 @@ pub struct SharedValue {
 
 impl SharedValue {
     /// A shared value starting at `init`, whose kind (int or float) fixes the typecode.
-    pub fn new(init: &Dynamic, lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn new(init: &Dynamic, lock: Option<AnyLock>) -> Result<Self> {
         let code = if init.is_int() {
             Code::INT
         } else if init.is_float() {
             Code::FLOAT
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
+            return Err(type_error(format!(
                     "a shared Value must be an int or a float, not {} (or give a typecode: Value(\"c\", ...))",
-                    crate::error::type_name(init)
-                ),
-            ));
+                    crate::convert::type_name(init)
+                )));
         };
         let mut value = Self::typed(code, Some(init), lock)?;
         value.plain = true;
@@ -443,7 +429,7 @@ impl SharedValue {
     }
 
     /// A shared value of typecode `code`, starting at `init` (zero when `None`).
-    pub fn typed(code: Code, init: Option<&Dynamic>, lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn typed(code: Code, init: Option<&Dynamic>, lock: Option<AnyLock>) -> Result<Self> {
         let words = Words::new(code, 1)?;
         if let Some(init) = init {
             words.set(0, init)?;
@@ -456,37 +442,37 @@ impl SharedValue {
     }
 
     /// The current value.
-    pub fn get(&self) -> Dynamic {
+    pub(crate) fn get(&self) -> Dynamic {
         self.words.get(0)
     }
 
     /// Stores a new value.
-    pub fn set(&self, value: &Dynamic) -> Result<()> {
+    pub(crate) fn set(&self, value: &Dynamic) -> Result<()> {
         self.words.set(0, value)
     }
 
     /// Adds `n` in one atomic step; returns the new value.
-    pub fn add(&self, n: &Dynamic) -> Result<Dynamic> {
+    pub(crate) fn add(&self, n: &Dynamic) -> Result<Dynamic> {
         self.words.add(0, n)
     }
 
     /// Stores `new` if the value is `old`, in one atomic step; returns whether it did.
-    pub fn compare_exchange(&self, old: &Dynamic, new: &Dynamic) -> Result<bool> {
+    pub(crate) fn compare_exchange(&self, old: &Dynamic, new: &Dynamic) -> Result<bool> {
         self.words.cas(0, old, new)
     }
 
     /// The typecode.
-    pub fn code(&self) -> Code {
+    pub(crate) fn code(&self) -> Code {
         self.words.code
     }
 
     /// The lock that goes with it (Python's `get_lock()`).
-    pub fn lock(&self) -> Result<&AnyLock> {
+    pub(crate) fn lock(&self) -> Result<&AnyLock> {
         self.lock.as_ref().ok_or_else(|| no_lock("Value"))
     }
 
     /// The same memory without the lock (Python's `get_obj()`).
-    pub fn obj(&self) -> Result<Self> {
+    pub(crate) fn obj(&self) -> Result<Self> {
         self.lock()?;
         Ok(Self {
             lock: None,
@@ -495,7 +481,7 @@ impl SharedValue {
     }
 
     /// `Value(42)`, `Value('i', 42)` or `RawValue('i', 42)`.
-    pub fn repr(&self) -> String {
+    pub(crate) fn repr(&self) -> String {
         let value = repr(&self.get());
         match (&self.lock, self.plain) {
             (Some(_), true) => format!("Value({value})"),
@@ -508,7 +494,7 @@ impl SharedValue {
 /// Python's `multiprocessing.Array` (and `RawArray`, with no lock): a fixed-length list of
 /// shared numbers or bytes.
 #[derive(Clone)]
-pub struct SharedArray {
+pub(crate) struct SharedArray {
     words: Words,
     lock: Option<AnyLock>,
     plain: bool,
@@ -516,7 +502,7 @@ pub struct SharedArray {
 
 impl SharedArray {
     /// `n` zeros of typecode `code`.
-    pub fn zeros(code: Code, n: INT, lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn zeros(code: Code, n: INT, lock: Option<AnyLock>) -> Result<Self> {
         let len = usize::try_from(n)
             .ok()
             .filter(|&n| n <= MAX_LEN)
@@ -533,7 +519,7 @@ impl SharedArray {
     }
 
     /// The items of `list`, of typecode `code`.
-    pub fn from_items(code: Code, list: &[Dynamic], lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn from_items(code: Code, list: &[Dynamic], lock: Option<AnyLock>) -> Result<Self> {
         let words = Words::new(code, list.len())?;
         for (i, item) in list.iter().enumerate() {
             words.set(i, item)?;
@@ -546,19 +532,16 @@ impl SharedArray {
     }
 
     /// The numbers of `list`: doubles if any is a float, else 64-bit ints.
-    pub fn from_list(list: &[Dynamic], lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn from_list(list: &[Dynamic], lock: Option<AnyLock>) -> Result<Self> {
         let mut code = Code::INT;
         for item in list {
             if item.is_float() {
                 code = Code::FLOAT;
             } else if !item.is_int() {
-                return Err(Error::new(
-                    ErrorKind::TypeError,
-                    format!(
+                return Err(type_error(format!(
                         "each item of a shared Array must be an int or a float, not {} (or give a typecode)",
-                        crate::error::type_name(item)
-                    ),
-                ));
+                        crate::convert::type_name(item)
+                    )));
             }
         }
         let mut array = Self::from_items(code, list, lock)?;
@@ -567,24 +550,19 @@ impl SharedArray {
     }
 
     /// `n` 64-bit int zeros (`Array(n)`).
-    pub fn plain_zeros(n: INT, lock: Option<AnyLock>) -> Result<Self> {
+    pub(crate) fn plain_zeros(n: INT, lock: Option<AnyLock>) -> Result<Self> {
         let mut array = Self::zeros(Code::INT, n, lock)?;
         array.plain = true;
         Ok(array)
     }
 
     /// The number of items.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.words.len
     }
 
-    /// Whether it has no items.
-    pub fn is_empty(&self) -> bool {
-        self.words.len == 0
-    }
-
     /// The typecode.
-    pub fn code(&self) -> Code {
+    pub(crate) fn code(&self) -> Code {
         self.words.code
     }
 
@@ -611,23 +589,23 @@ impl SharedArray {
     }
 
     /// Item `i` (negative counts from the end).
-    pub fn get(&self, i: INT) -> Result<Dynamic> {
+    pub(crate) fn get(&self, i: INT) -> Result<Dynamic> {
         Ok(self.words.get(self.index(i)?))
     }
 
     /// Stores item `i`.
-    pub fn set(&self, i: INT, value: &Dynamic) -> Result<()> {
+    pub(crate) fn set(&self, i: INT, value: &Dynamic) -> Result<()> {
         self.words.set(self.index(i)?, value)
     }
 
     /// Adds `n` to item `i` atomically; returns the new value.
-    pub fn add(&self, i: INT, n: &Dynamic) -> Result<Dynamic> {
+    pub(crate) fn add(&self, i: INT, n: &Dynamic) -> Result<Dynamic> {
         self.words.add(self.index(i)?, n)
     }
 
     /// The items `start..end` (Python's `a[start:end]`), read holding the lock: an array,
     /// or a blob for `"c"`.
-    pub fn slice(&self, start: INT, end: INT) -> Result<Dynamic> {
+    pub(crate) fn slice(&self, start: INT, end: INT) -> Result<Dynamic> {
         let (start, end) = self.bounds(start, end);
         with_lock(self.lock.as_ref(), || {
             if self.code().is_char() {
@@ -641,7 +619,7 @@ impl SharedArray {
     }
 
     /// Stores `values` (as many as the slice has items) into `start..end`, holding the lock.
-    pub fn set_slice(&self, start: INT, end: INT, values: &Dynamic) -> Result<()> {
+    pub(crate) fn set_slice(&self, start: INT, end: INT, values: &Dynamic) -> Result<()> {
         let (start, end) = self.bounds(start, end);
         let items: Vec<Dynamic> = if values.is_array() {
             values.clone().into_array().unwrap_or_default()
@@ -659,18 +637,15 @@ impl SharedArray {
                 .map(|b| Dynamic::from_int(b.into()))
                 .collect()
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "a slice of a shared Array takes an array{}, not {}",
-                    if self.code().is_char() {
-                        ", a blob or a string"
-                    } else {
-                        ""
-                    },
-                    crate::error::type_name(values)
-                ),
-            ));
+            return Err(type_error(format!(
+                "a slice of a shared Array takes an array{}, not {}",
+                if self.code().is_char() {
+                    ", a blob or a string"
+                } else {
+                    ""
+                },
+                crate::convert::type_name(values)
+            )));
         };
         same_size(end - start, items.len() as i128)?;
         let bits = items
@@ -686,7 +661,7 @@ impl SharedArray {
     }
 
     /// A plain (unshared) copy of the items.
-    pub fn to_vec(&self) -> Vec<Dynamic> {
+    pub(crate) fn to_vec(&self) -> Vec<Dynamic> {
         (0..self.words.len).map(|i| self.words.get(i)).collect()
     }
 
@@ -705,7 +680,7 @@ impl SharedArray {
     }
 
     /// A char array's bytes up to the first zero byte (Python's `.value`).
-    pub fn bytes_value(&self) -> Result<Blob> {
+    pub(crate) fn bytes_value(&self) -> Result<Blob> {
         self.ensure_char("value")?;
         let raw = self.bytes_raw()?;
         let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
@@ -713,7 +688,7 @@ impl SharedArray {
     }
 
     /// A char array's bytes, all of them (Python's `.raw`).
-    pub fn bytes_raw(&self) -> Result<Blob> {
+    pub(crate) fn bytes_raw(&self) -> Result<Blob> {
         self.ensure_char("raw")?;
         with_lock(self.lock.as_ref(), || {
             Ok((0..self.words.len)
@@ -724,16 +699,13 @@ impl SharedArray {
 
     /// Stores `bytes` at the start of a char array, followed by a zero byte if there is
     /// room (`.value = ...`), or not (`.raw = ...`).
-    pub fn set_bytes(&self, value: &Dynamic, terminate: bool) -> Result<()> {
+    pub(crate) fn set_bytes(&self, value: &Dynamic, terminate: bool) -> Result<()> {
         self.ensure_char(if terminate { "value" } else { "raw" })?;
         let bytes = bytes_of(value).ok_or_else(|| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "a char array takes a blob or a string, not {}",
-                    crate::error::type_name(value)
-                ),
-            )
+            type_error(format!(
+                "a char array takes a blob or a string, not {}",
+                crate::convert::type_name(value)
+            ))
         })?;
         if bytes.len() > self.words.len {
             return Err(Error::value(format!(
@@ -754,12 +726,12 @@ impl SharedArray {
     }
 
     /// The lock that goes with it (Python's `get_lock()`).
-    pub fn lock(&self) -> Result<&AnyLock> {
+    pub(crate) fn lock(&self) -> Result<&AnyLock> {
         self.lock.as_ref().ok_or_else(|| no_lock("Array"))
     }
 
     /// The same memory without the lock (Python's `get_obj()`).
-    pub fn obj(&self) -> Result<Self> {
+    pub(crate) fn obj(&self) -> Result<Self> {
         self.lock()?;
         Ok(Self {
             lock: None,
@@ -768,7 +740,7 @@ impl SharedArray {
     }
 
     /// `Array([1, 2, 3])`, `Array('i', [1, 2, 3])`, `Array('c', b'hi')`, `RawArray(...)`.
-    pub fn repr(&self) -> String {
+    pub(crate) fn repr(&self) -> String {
         let items = if self.code().is_char() {
             bytes_repr(
                 &(0..self.words.len)

@@ -11,8 +11,9 @@
 //!   process group of its own, out of reach of a terminal's Ctrl-C.
 //! - Each process talks to the manager over its **own** connection, made the first time it
 //!   uses a proxy: a connection inherited through `fork` is closed in the child at once
-//!   (a `pthread_atfork` child handler), so the manager sees a connection close exactly
-//!   when the process that made it ends, and can release the locks it held.
+//!   (the child's setup closes it, see `process::fork::close_in_children`), so the manager
+//!   sees a connection close exactly when the process that made it ends, and can release
+//!   the locks it held.
 //! - A connection is accepted only from a process of the same user (`SO_PEERCRED`) that
 //!   presents the manager's random key, which only the creator and its descendants know.
 //! - Every call is one request and one answer; operations run one at a time in the manager,
@@ -26,15 +27,13 @@
 //! Objects live as long as the manager: forked copies of a proxy cannot be counted, so
 //! unlike Python's, the manager does not free an object when its proxies go.
 
-pub mod objects;
-pub mod package;
-pub mod server;
+pub(crate) mod objects;
+pub(crate) mod package;
+pub(crate) mod server;
 
 use std::cell::{Cell, RefCell};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Once;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -44,7 +43,7 @@ use nix::unistd::Pid;
 use rhai::{Array, Dynamic, Map, INT};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::{codec, pipe};
+use crate::ipc::pipe;
 use crate::process::{my_pid, Options, Process};
 
 pub use package::ManagerPackage;
@@ -70,7 +69,7 @@ const ANSWER_KINDS: [ErrorKind; 9] = [
 
 /// A handle on a manager process; clones share it.
 #[derive(Clone)]
-pub struct Manager(Rc<Shared>);
+pub(crate) struct SyncManager(Rc<Shared>);
 
 struct Shared {
     /// The listening socket's abstract name (without the leading NUL).
@@ -87,42 +86,13 @@ struct Shared {
 
 // ---------------------------------------------------------------- connections and fork
 
-/// Connections to close in a forked child, before anything else runs there.
-const MAX_TRACKED: usize = 256;
-static TRACKED: [AtomicI32; MAX_TRACKED] = [const { AtomicI32::new(-1) }; MAX_TRACKED];
-static ATFORK: Once = Once::new();
-
-extern "C" fn close_connections_in_child() {
-    for slot in &TRACKED {
-        let fd = slot.swap(-1, Ordering::Relaxed);
-        if fd >= 0 {
-            // SAFETY: `fd` is a manager connection this process's parent opened and the child
-            // inherited; close(2) is async-signal-safe, and the child's copy of the `Conn`
-            // knows not to close it again (its pid is not the child's).
-            unsafe { libc::close(fd) };
-        }
-    }
-}
-
-/// Registers `fd` to be closed in every child forked from now on; the slot, if there was one.
-fn track(fd: RawFd) -> Option<usize> {
-    ATFORK.call_once(|| {
-        // SAFETY: the handler only swaps atomics and calls close(2), both async-signal-safe,
-        // so it is fine in the child of any fork.
-        unsafe { libc::pthread_atfork(None, None, Some(close_connections_in_child)) };
-    });
-    TRACKED.iter().position(|slot| {
-        slot.compare_exchange(-1, fd, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    })
-}
-
 /// One process's connection to a manager.
 struct Conn {
     fd: Option<OwnedFd>,
     /// The process that opened it: in any other, it is an inherited copy.
     pid: Pid,
-    /// Its slot in [`TRACKED`]: if set, a fork closed the child's copy.
+    /// Its place among the descriptors every child closes
+    /// ([`crate::process::fork::close_in_children`]): if set, a fork closed the child's copy.
     slot: Option<usize>,
 }
 
@@ -144,13 +114,13 @@ impl Conn {
                 Err(e) => return Err(not_running(Some(e))),
             }
         }
-        let slot = track(fd.as_raw_fd());
+        let slot = crate::process::fork::close_in_children(fd.as_raw_fd());
         let conn = Self {
             fd: Some(fd),
             pid: my_pid(),
             slot,
         };
-        let hello = frame(&Dynamic::from_blob(authkey.to_vec()), &str::to_string)?;
+        let hello = pipe::frame(&Dynamic::from_blob(authkey.to_vec()), str::to_string)?;
         pipe::write_all(conn.fd(), &hello, true, WHAT).map_err(|e| lost(&e))?;
         Ok(conn)
     }
@@ -167,7 +137,7 @@ impl Drop for Conn {
         };
         if self.pid == my_pid() {
             if let Some(slot) = self.slot {
-                TRACKED[slot].store(-1, Ordering::Relaxed);
+                crate::process::fork::stop_closing_in_children(slot);
             }
             drop(fd);
         } else if self.slot.is_some() {
@@ -194,7 +164,7 @@ fn not_running(errno: Option<Errno>) -> Error {
 
 /// The connection broke in the middle of a call.
 fn lost(cause: &Error) -> Error {
-    if cause.kind == ErrorKind::Interrupted {
+    if matches!(cause.kind, ErrorKind::Interrupted(_)) {
         return cause.clone();
     }
     Error::new(
@@ -205,21 +175,6 @@ fn lost(cause: &Error) -> Error {
         ),
     )
     .with_errno(Errno::ECONNREFUSED as i32)
-}
-
-/// One framed message: an 8-byte length, then the encoding.
-fn frame(value: &Dynamic, type_name: &dyn Fn(&str) -> String) -> Result<Vec<u8>> {
-    let mut bytes = vec![0u8; 8];
-    codec::encode(value, &mut bytes).map_err(|e| pipe::codec_error(e, type_name))?;
-    let len = (bytes.len() - 8) as u64;
-    if len > pipe::MAX_MESSAGE {
-        return Err(Error::value(format!(
-            "a message of {len} bytes is larger than the limit of {}",
-            pipe::MAX_MESSAGE
-        )));
-    }
-    bytes[..8].copy_from_slice(&len.to_le_bytes());
-    Ok(bytes)
 }
 
 /// The one place a process waits for the manager: until its connection is readable (an
@@ -234,7 +189,7 @@ fn wait_for_answer(fd: BorrowedFd<'_>) -> Result<()> {
     }];
     crate::process::wait::wait_ready_or_signal(
         &mut fds,
-        crate::process::wait::Deadline::NEVER,
+        crate::sys::Deadline::NEVER,
         "waiting for the Manager",
     )?;
     Ok(())
@@ -242,11 +197,11 @@ fn wait_for_answer(fd: BorrowedFd<'_>) -> Result<()> {
 
 // ---------------------------------------------------------------- the manager handle
 
-impl Manager {
+impl SyncManager {
     /// Starts a manager process and returns a handle on it.
-    pub fn start() -> Result<Self> {
+    pub(crate) fn start() -> Result<Self> {
         let mut random = [0u8; AUTHKEY_LEN + 8];
-        fill_random(&mut random);
+        crate::sys::fd::fill_random(&mut random);
         let authkey = random[..AUTHKEY_LEN].to_vec();
         let tag: String = random[AUTHKEY_LEN..]
             .iter()
@@ -284,18 +239,18 @@ impl Manager {
     }
 
     /// The manager process's pid.
-    pub fn pid(&self) -> Pid {
+    pub(crate) fn pid(&self) -> Pid {
         self.0.pid
     }
 
     /// Whether this process has seen the manager shut down.
-    pub fn is_shut_down(&self) -> bool {
+    pub(crate) fn is_shut_down(&self) -> bool {
         self.0.shut_down.get()
     }
 
     /// Makes a shared object of `kind` (`dict`, `list`, `Value`, `Lock`, `Queue`,
     /// `Namespace`) from `args`; returns its id.
-    pub fn create(
+    pub(crate) fn create(
         &self,
         kind: &str,
         mut args: Array,
@@ -310,7 +265,7 @@ impl Manager {
     }
 
     /// Calls `method` of object `id` in the manager and returns its answer.
-    pub fn call(
+    pub(crate) fn call(
         &self,
         id: u64,
         method: &str,
@@ -323,7 +278,7 @@ impl Manager {
             Dynamic::from_array(args),
         ]);
         // Encode first: a value that cannot travel fails before anything is sent.
-        let bytes = frame(&request, type_name)?;
+        let bytes = pipe::frame(&request, type_name)?;
         if self.0.shut_down.get() {
             return Err(Error::new(
                 ErrorKind::ConnectionRefusedError,
@@ -337,13 +292,13 @@ impl Manager {
 
     /// Shuts the manager down: it answers, ends, and (in the process that started it) is
     /// joined. Every proxy fails afterwards. A second call does nothing.
-    pub fn shutdown(&self) -> Result<()> {
+    pub(crate) fn shutdown(&self) -> Result<()> {
         self.0.stop();
         crate::signal::check()
     }
 }
 
-impl std::fmt::Display for Manager {
+impl std::fmt::Display for SyncManager {
     /// `<SyncManager pid=4242 running>`, or `shut down`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = if self.is_shut_down() {
@@ -391,13 +346,13 @@ impl Shared {
         if self.shut_down.replace(true) {
             return;
         }
-        if let Ok(request) = frame(
+        if let Ok(request) = pipe::frame(
             &Dynamic::from_array(vec![
                 Dynamic::from_int(server::MANAGER as INT),
                 Dynamic::from("shutdown".to_string()),
                 Dynamic::from_array(Array::new()),
             ]),
-            &str::to_string,
+            str::to_string,
         ) {
             let _ = self.exchange(&request);
         }
@@ -485,31 +440,19 @@ fn listen(name: &str) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Random bytes from the kernel (a clock-and-pid mix only if it has none to give).
-fn fill_random(bytes: &mut [u8]) {
-    // SAFETY: the buffer is valid for writes of its length.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n == bytes.len() as isize {
-        return;
-    }
-    for b in bytes.iter_mut() {
-        *b = fastrand::u8(..);
-    }
-}
-
 // ---------------------------------------------------------------- proxies
 
 /// A handle on one object in a manager.
 #[derive(Clone)]
-pub struct Proxy {
-    manager: Manager,
+pub(crate) struct Proxy {
+    manager: SyncManager,
     id: u64,
 }
 
 impl Proxy {
     /// Makes an object of `kind` in `manager`.
-    pub fn create(
-        manager: &Manager,
+    pub(crate) fn create(
+        manager: &SyncManager,
         kind: &str,
         args: Array,
         type_name: &dyn Fn(&str) -> String,
@@ -522,7 +465,7 @@ impl Proxy {
     }
 
     /// Calls `method` (Python's name for it) with `args` in the manager.
-    pub fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         args: Array,
@@ -532,12 +475,12 @@ impl Proxy {
     }
 
     /// Calls a method whose arguments are plain values of procscript's own making.
-    pub fn call_plain(&self, method: &str, args: Array) -> Result<Dynamic> {
+    pub(crate) fn call_plain(&self, method: &str, args: Array) -> Result<Dynamic> {
         self.call(method, args, &str::to_string)
     }
 
     /// [`Proxy::call`] for a method whose answer is `()`.
-    pub fn call_unit(
+    pub(crate) fn call_unit(
         &self,
         method: &str,
         args: Array,
@@ -547,13 +490,8 @@ impl Proxy {
     }
 
     /// [`Proxy::call_plain`] for a method whose answer is `()`.
-    pub fn call_plain_unit(&self, method: &str, args: Array) -> Result<()> {
+    pub(crate) fn call_plain_unit(&self, method: &str, args: Array) -> Result<()> {
         self.call_plain(method, args).map(drop)
-    }
-
-    /// The manager holding the object.
-    pub fn manager(&self) -> &Manager {
-        &self.manager
     }
 }
 
@@ -561,7 +499,7 @@ macro_rules! proxy_types {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
         #[derive(Clone)]
-        pub struct $name(pub Proxy);
+        pub(crate) struct $name(pub(crate) Proxy);
     )*};
 }
 

@@ -11,65 +11,37 @@ use std::cmp::Ordering;
 use indexmap::IndexMap;
 use rhai::{Array, Dynamic, ImmutableString, Map, INT};
 
+use crate::convert::{must_be, type_error, type_name};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::codec;
 
 /// A `dict`: keys in insertion order, as Python's, identified by their encoding.
 #[derive(Default)]
-pub struct Dict {
+pub(crate) struct Dict {
     entries: IndexMap<Vec<u8>, (Dynamic, Dynamic)>,
 }
 
 /// A `list`.
 #[derive(Default)]
-pub struct List {
+pub(crate) struct List {
     items: Vec<Dynamic>,
 }
 
 /// A `Value(typecode, value)`: any value that travels, as Python's manager `Value` holds any
 /// object (the typecode is kept for display only).
-pub struct Value {
+pub(crate) struct Value {
     typecode: String,
     value: Dynamic,
 }
 
 /// A `Namespace`: named attributes.
 #[derive(Default)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     attrs: Map,
 }
 
-fn type_error(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::TypeError, message)
-}
-
-/// The script-facing name of a decoded value's type.
-pub fn type_name(value: &Dynamic) -> &'static str {
-    if value.is_unit() {
-        "()"
-    } else if value.is_bool() {
-        "bool"
-    } else if value.is_int() {
-        "int"
-    } else if value.is_float() {
-        "float"
-    } else if value.is_string() {
-        "string"
-    } else if value.is_char() {
-        "char"
-    } else if value.is_blob() {
-        "blob"
-    } else if value.is_array() {
-        "array"
-    } else if value.is_map() {
-        "map"
-    } else {
-        "unknown"
-    }
-}
-
 /// How a value is shown in messages: Rhai's debug form (`"text"`, `[1, 2]`).
-pub fn repr(value: &Dynamic) -> String {
+pub(crate) fn repr(value: &Dynamic) -> String {
     format!("{value:?}")
 }
 
@@ -78,7 +50,7 @@ pub fn repr(value: &Dynamic) -> String {
 fn key_of(key: &Dynamic) -> Result<Vec<u8>> {
     if key.is_array() || key.is_map() {
         return Err(type_error(format!(
-            "unhashable type: a {} cannot be a dict key (use (), a bool, a number, a string, a char or a blob)",
+            "unhashable type: {} cannot be a dict key (use (), a bool, a number, a string, a char or a blob)",
             type_name(key)
         )));
     }
@@ -93,7 +65,7 @@ fn key_error(key: &Dynamic) -> Error {
 
 /// Python's `==` over the values that travel: numbers compare by value (`1 == 1.0`),
 /// arrays and maps item by item, everything else by type and value.
-pub fn equal(a: &Dynamic, b: &Dynamic) -> bool {
+pub(crate) fn equal(a: &Dynamic, b: &Dynamic) -> bool {
     if let (Some(x), Some(y)) = (number(a), number(b)) {
         return x == y;
     }
@@ -151,23 +123,21 @@ fn compare(a: &Dynamic, b: &Dynamic) -> Result<Ordering> {
         return Ok(x.len().cmp(&y.len()));
     }
     Err(type_error(format!(
-        "'<' is not supported between a {} and a {}",
+        "'<' is not supported between {} and {}",
         type_name(a),
         type_name(b)
     )))
 }
 
 /// Reads argument `i` of a request.
-pub fn arg(args: &[Dynamic], i: usize) -> Result<&Dynamic> {
+pub(crate) fn arg(args: &[Dynamic], i: usize) -> Result<&Dynamic> {
     args.get(i)
         .ok_or_else(|| type_error(format!("missing argument {}", i + 1)))
 }
 
 fn int_arg(args: &[Dynamic], i: usize, what: &str) -> Result<INT> {
     let value = arg(args, i)?;
-    value
-        .as_int()
-        .map_err(|_| type_error(format!("{what} must be an int, not a {}", type_name(value))))
+    value.as_int().map_err(|_| must_be(what, "an int", value))
 }
 
 fn string_arg(args: &[Dynamic], i: usize, what: &str) -> Result<ImmutableString> {
@@ -175,12 +145,7 @@ fn string_arg(args: &[Dynamic], i: usize, what: &str) -> Result<ImmutableString>
     value
         .as_immutable_string_ref()
         .map(|s| s.clone())
-        .map_err(|_| {
-            type_error(format!(
-                "{what} must be a string, not a {}",
-                type_name(value)
-            ))
-        })
+        .map_err(|_| must_be(what, "a string", value))
 }
 
 fn array_arg(args: &[Dynamic], i: usize, what: &str) -> Result<Array> {
@@ -188,12 +153,7 @@ fn array_arg(args: &[Dynamic], i: usize, what: &str) -> Result<Array> {
     value
         .read_lock::<Array>()
         .map(|a| a.clone())
-        .ok_or_else(|| {
-            type_error(format!(
-                "{what} must be an array, not a {}",
-                type_name(value)
-            ))
-        })
+        .ok_or_else(|| must_be(what, "an array", value))
 }
 
 fn unknown(kind: &str, method: &str) -> Error {
@@ -213,7 +173,7 @@ fn string_key(key: &Dynamic) -> String {
 
 impl Dict {
     /// A dict holding the entries of `init`: a map, or an array of `[key, value]` pairs.
-    pub fn from_init(init: Option<&Dynamic>) -> Result<Self> {
+    pub(crate) fn from_init(init: Option<&Dynamic>) -> Result<Self> {
         let mut dict = Self::default();
         if let Some(init) = init {
             dict.update(init)?;
@@ -242,7 +202,7 @@ impl Dict {
         }
         let Some(pairs) = from.read_lock::<Array>() else {
             return Err(type_error(format!(
-                "a dict is updated from a map or an array of [key, value] pairs, not a {}",
+                "a dict is updated from a map or an array of [key, value] pairs, not {}",
                 type_name(from)
             )));
         };
@@ -261,7 +221,7 @@ impl Dict {
     }
 
     /// The entries as a map, keys turned into strings.
-    pub fn to_map(&self) -> Map {
+    pub(crate) fn to_map(&self) -> Map {
         self.entries
             .values()
             .map(|(k, v)| (string_key(k).into(), v.clone()))
@@ -269,7 +229,7 @@ impl Dict {
     }
 
     /// Runs `method` (Python's name) with `args`.
-    pub fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+    pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         Ok(match method {
             "__getitem__" => {
                 let key = arg(args, 0)?;
@@ -362,7 +322,7 @@ fn clamp(index: INT, len: usize) -> usize {
 
 impl List {
     /// A list holding the items of `init` (an array).
-    pub fn from_init(init: Option<&Dynamic>) -> Result<Self> {
+    pub(crate) fn from_init(init: Option<&Dynamic>) -> Result<Self> {
         match init {
             None => Ok(Self::default()),
             Some(init) => Ok(Self {
@@ -376,7 +336,19 @@ impl List {
     }
 
     /// Runs `method` (Python's name) with `args`.
-    pub fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+    pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        match method {
+            "__getitem__" | "__setitem__" | "slice" => self.index(method, args),
+            "append" | "extend" | "insert" => self.add(method, args),
+            "pop" | "remove" | "clear" => self.take(method, args),
+            "index" | "count" | "__contains__" | "__len__" | "copy" => self.look(method, args),
+            "reverse" | "sort" => self.order(method, args),
+            _ => Err(unknown("list", method)),
+        }
+    }
+
+    /// `l[i]`, `l[i] = v`, `l.slice(a, b)`.
+    fn index(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         let len = self.items.len();
         let out_of_range =
             |what: &str| Error::new(ErrorKind::IndexError, format!("list {what} out of range"));
@@ -396,7 +368,7 @@ impl List {
                 }
                 Dynamic::UNIT
             }
-            "slice" => {
+            _ => {
                 let start = clamp(int_arg(args, 0, "a slice start")?, len);
                 let end = clamp(int_arg(args, 1, "a slice end")?, len);
                 Dynamic::from_array(if start < end {
@@ -405,20 +377,28 @@ impl List {
                     Array::new()
                 })
             }
-            "append" => {
-                self.items.push(arg(args, 0)?.clone());
-                Dynamic::UNIT
-            }
-            "extend" => {
-                self.items
-                    .extend(array_arg(args, 0, "what extends a list")?);
-                Dynamic::UNIT
-            }
-            "insert" => {
-                let i = clamp(int_arg(args, 0, "an insert index")?, len);
+        })
+    }
+
+    /// `append`, `extend`, `insert`.
+    fn add(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        match method {
+            "append" => self.items.push(arg(args, 0)?.clone()),
+            "extend" => self
+                .items
+                .extend(array_arg(args, 0, "what extends a list")?),
+            _ => {
+                let i = clamp(int_arg(args, 0, "an insert index")?, self.items.len());
                 self.items.insert(i, arg(args, 1)?.clone());
-                Dynamic::UNIT
             }
+        }
+        Ok(Dynamic::UNIT)
+    }
+
+    /// `pop`, `remove`, `clear`.
+    fn take(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        let len = self.items.len();
+        match method {
             "pop" => {
                 if len == 0 {
                     return Err(Error::new(ErrorKind::IndexError, "pop from empty list"));
@@ -427,10 +407,15 @@ impl List {
                     None => len - 1,
                     Some(_) => match position(int_arg(args, 0, "a pop index")?, len) {
                         Some(i) => i,
-                        None => return Err(out_of_range("pop index")),
+                        None => {
+                            return Err(Error::new(
+                                ErrorKind::IndexError,
+                                "list pop index out of range",
+                            ))
+                        }
                     },
                 };
-                self.items.remove(i)
+                return Ok(self.items.remove(i));
             }
             "remove" => {
                 let value = arg(args, 0)?;
@@ -443,8 +428,15 @@ impl List {
                         )))
                     }
                 }
-                Dynamic::UNIT
             }
+            _ => self.items.clear(),
+        }
+        Ok(Dynamic::UNIT)
+    }
+
+    /// `index`, `count`, `x in l`, `len`, `copy`: what changes nothing.
+    fn look(&self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        Ok(match method {
             "index" => {
                 let value = arg(args, 0)?;
                 match self.index_of(value) {
@@ -460,48 +452,44 @@ impl List {
                 Dynamic::from_int(n as INT)
             }
             "__contains__" => Dynamic::from_bool(self.index_of(arg(args, 0)?).is_some()),
-            "__len__" => Dynamic::from_int(len as INT),
-            "copy" => Dynamic::from_array(self.items.clone()),
-            "clear" => {
-                self.items.clear();
-                Dynamic::UNIT
-            }
-            "reverse" => {
-                self.items.reverse();
-                Dynamic::UNIT
-            }
-            "sort" => {
-                let descending = args.first().is_some_and(|r| r.as_bool() == Ok(true));
-                // All or nothing: a failed sort leaves the list as it was.
-                let before = self.items.clone();
-                let mut failure = None;
-                self.items.sort_by(|a, b| match compare(a, b) {
-                    Ok(order) if descending => order.reverse(),
-                    Ok(order) => order,
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                        Ordering::Equal
-                    }
-                });
-                if let Some(e) = failure {
-                    self.items = before;
-                    return Err(e);
-                }
-                Dynamic::UNIT
-            }
-            _ => return Err(unknown("list", method)),
+            "__len__" => Dynamic::from_int(self.items.len() as INT),
+            _ => Dynamic::from_array(self.items.clone()),
         })
+    }
+
+    /// `reverse`, `sort`: all or nothing, a failed sort leaves the list as it was.
+    fn order(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+        if method == "reverse" {
+            self.items.reverse();
+            return Ok(Dynamic::UNIT);
+        }
+        let descending = args.first().is_some_and(|r| r.as_bool() == Ok(true));
+        let before = self.items.clone();
+        let mut failure = None;
+        self.items.sort_by(|a, b| match compare(a, b) {
+            Ok(order) if descending => order.reverse(),
+            Ok(order) => order,
+            Err(e) => {
+                failure.get_or_insert(e);
+                Ordering::Equal
+            }
+        });
+        if let Some(e) = failure {
+            self.items = before;
+            return Err(e);
+        }
+        Ok(Dynamic::UNIT)
     }
 }
 
 impl Value {
     /// A value with its typecode (any string; `""` when none was given).
-    pub fn new(typecode: String, value: Dynamic) -> Self {
+    pub(crate) fn new(typecode: String, value: Dynamic) -> Self {
         Self { typecode, value }
     }
 
     /// Runs `method` with `args`.
-    pub fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+    pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         Ok(match method {
             "get" => self.value.clone(),
             "set" => {
@@ -516,7 +504,7 @@ impl Value {
 
 impl Namespace {
     /// Runs `method` with `args`.
-    pub fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
+    pub(crate) fn call(&mut self, method: &str, args: &[Dynamic]) -> Result<Dynamic> {
         let missing = |name: &str| {
             Error::new(
                 ErrorKind::AttributeError,

@@ -5,19 +5,16 @@
 
 use std::any::TypeId;
 use std::ops::{Range, RangeInclusive};
-use std::time::Duration;
 
 use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, EvalAltResult, Map, INT};
+use rhai::{Array, Dynamic, Map, INT};
 
 use super::{
-    DictProxy, ListProxy, LockProxy, Manager, NamespaceProxy, Proxy, QueueProxy, ValueProxy,
+    DictProxy, ListProxy, LockProxy, NamespaceProxy, Proxy, QueueProxy, SyncManager, ValueProxy,
 };
-use crate::error::{Error, ErrorKind};
-use crate::process::package::seconds;
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+use crate::convert::{flag_or_seconds, type_error};
+use crate::error::{Error, ErrorKind, RhaiResult};
 
 def_package! {
     /// `Manager()` and its proxies: containers held by a manager process that every process
@@ -47,22 +44,14 @@ fn snapshot(proxy: &Proxy, method: &str) -> Items {
 /// A timeout argument: seconds (int or float), `()` for none, or Python's `block` flag
 /// (`false`: do not wait at all, `true`: wait without limit); as it travels: `()` or seconds.
 fn timeout(value: &Dynamic, what: &str) -> Result<Dynamic, Error> {
-    let limit = match value.as_bool() {
-        Ok(true) => None,
-        Ok(false) => Some(Duration::ZERO),
-        Err(_) => seconds(value, what)?,
-    };
+    let limit = flag_or_seconds(value, what)?;
     Ok(limit.map_or(Dynamic::UNIT, |t| Dynamic::from_float(t.as_secs_f64())))
-}
-
-fn namer<'a>(ctx: &'a NativeCallContext<'a>) -> impl Fn(&str) -> String + 'a {
-    |name| ctx.engine().map_type_name(name).to_string()
 }
 
 /// An array from an array, a range (`0..10`, `range(0, 10)`) or another manager list, as
 /// Python's `list(iterable)`.
-fn items(ctx: &NativeCallContext, init: Dynamic, what: &str) -> Result<Array, Error> {
-    let type_name = ctx.engine().map_type_name(init.type_name()).to_string();
+fn items(init: Dynamic, what: &str) -> Result<Array, Error> {
+    let type_name = crate::convert::type_name(&init);
     if init.is_array() {
         return Ok(init.cast::<Array>());
     }
@@ -75,10 +64,9 @@ fn items(ctx: &NativeCallContext, init: Dynamic, what: &str) -> Result<Array, Er
     if let Some(r) = init.try_cast::<RangeInclusive<INT>>() {
         return Ok(r.map(Dynamic::from_int).collect());
     }
-    Err(Error::new(
-        ErrorKind::TypeError,
-        format!("{what} must be an array, a range or a manager list, not {type_name}"),
-    ))
+    Err(type_error(format!(
+        "{what} must be an array, a range or a manager list, not {type_name}"
+    )))
 }
 
 fn array(value: Dynamic) -> Array {
@@ -98,11 +86,12 @@ fn shown(kind: &str, proxy: &Proxy, method: &str) -> String {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod manager_functions {
     use super::*;
 
     /// A manager process and the objects it holds.
-    pub type SyncManager = super::Manager;
+    pub type SyncManager = super::SyncManager;
     /// A dict held by a manager.
     pub type DictProxy = super::DictProxy;
     /// A list held by a manager.
@@ -138,7 +127,7 @@ mod manager_functions {
     /// ```
     #[rhai_fn(name = "Manager", return_raw, volatile)]
     pub fn manager_new() -> RhaiResult<SyncManager> {
-        Ok(super::Manager::start()?)
+        Ok(super::SyncManager::start()?)
     }
 
     /// A new, empty shared dict. Keys may be `()`, booleans, numbers, strings, chars or
@@ -154,12 +143,12 @@ mod manager_functions {
     /// print(d["hits"]);      // 1
     /// ```
     #[rhai_fn(name = "dict", return_raw, pure, volatile)]
-    pub fn manager_dict(ctx: NativeCallContext, m: &mut SyncManager) -> RhaiResult<DictProxy> {
+    pub fn manager_dict(m: &mut SyncManager) -> RhaiResult<DictProxy> {
         Ok(super::DictProxy(Proxy::create(
             m,
             "dict",
             Array::new(),
-            &namer(&ctx),
+            &crate::convert::script_type_name,
         )?))
     }
 
@@ -171,26 +160,19 @@ mod manager_functions {
     /// print(d[2]);           // two
     /// ```
     #[rhai_fn(name = "dict", return_raw, pure, volatile)]
-    pub fn manager_dict_init(
-        ctx: NativeCallContext,
-        m: &mut SyncManager,
-        init: Dynamic,
-    ) -> RhaiResult<DictProxy> {
+    pub fn manager_dict_init(m: &mut SyncManager, init: Dynamic) -> RhaiResult<DictProxy> {
         if !init.is_map() && !init.is_array() {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "dict(...) takes a map or an array of [key, value] pairs, not {}",
-                    ctx.engine().map_type_name(init.type_name())
-                ),
-            )
+            return Err(type_error(format!(
+                "dict(...) takes a map or an array of [key, value] pairs, not {}",
+                crate::convert::type_name(&init)
+            ))
             .into());
         }
         Ok(super::DictProxy(Proxy::create(
             m,
             "dict",
             vec![init],
-            &namer(&ctx),
+            &crate::convert::script_type_name,
         )?))
     }
 
@@ -203,12 +185,12 @@ mod manager_functions {
     /// print(l[0]);           // from the child
     /// ```
     #[rhai_fn(name = "list", return_raw, pure, volatile)]
-    pub fn manager_list(ctx: NativeCallContext, m: &mut SyncManager) -> RhaiResult<ListProxy> {
+    pub fn manager_list(m: &mut SyncManager) -> RhaiResult<ListProxy> {
         Ok(super::ListProxy(Proxy::create(
             m,
             "list",
             Array::new(),
-            &namer(&ctx),
+            &crate::convert::script_type_name,
         )?))
     }
 
@@ -219,17 +201,13 @@ mod manager_functions {
     /// print(l.to_array());   // [0, 1, 2, 3, 4]
     /// ```
     #[rhai_fn(name = "list", return_raw, pure, volatile)]
-    pub fn manager_list_init(
-        ctx: NativeCallContext,
-        m: &mut SyncManager,
-        init: Dynamic,
-    ) -> RhaiResult<ListProxy> {
-        let init = super::items(&ctx, init, "a list's initial items")?;
+    pub fn manager_list_init(m: &mut SyncManager, init: Dynamic) -> RhaiResult<ListProxy> {
+        let init = super::items(init, "a list's initial items")?;
         Ok(super::ListProxy(Proxy::create(
             m,
             "list",
             vec![Dynamic::from_array(init)],
-            &namer(&ctx),
+            &crate::convert::script_type_name,
         )?))
     }
 
@@ -243,17 +221,13 @@ mod manager_functions {
     /// print(v.value);        // [1, 2]
     /// ```
     #[rhai_fn(name = "Value", return_raw, pure, volatile)]
-    pub fn manager_value(
-        ctx: NativeCallContext,
-        m: &mut SyncManager,
-        value: Dynamic,
-    ) -> RhaiResult<ValueProxy> {
+    pub fn manager_value(m: &mut SyncManager, value: Dynamic) -> RhaiResult<ValueProxy> {
         let args = vec![Dynamic::from(String::new()), value];
         Ok(super::ValueProxy(Proxy::create(
             m,
             "Value",
             args,
-            &namer(&ctx),
+            &crate::convert::script_type_name,
         )?))
     }
 
@@ -266,7 +240,6 @@ mod manager_functions {
     /// ```
     #[rhai_fn(name = "Value", return_raw, pure, volatile)]
     pub fn manager_value_typecode(
-        ctx: NativeCallContext,
         m: &mut SyncManager,
         typecode: &str,
         value: Dynamic,
@@ -276,7 +249,7 @@ mod manager_functions {
             m,
             "Value",
             args,
-            &namer(&ctx),
+            &crate::convert::script_type_name,
         )?))
     }
 
@@ -363,16 +336,12 @@ mod manager_functions {
     /// print(ns.x + ns.y);    // 3
     /// ```
     #[rhai_fn(name = "Namespace", return_raw, pure, volatile)]
-    pub fn manager_namespace_init(
-        ctx: NativeCallContext,
-        m: &mut SyncManager,
-        attrs: Map,
-    ) -> RhaiResult<NamespaceProxy> {
+    pub fn manager_namespace_init(m: &mut SyncManager, attrs: Map) -> RhaiResult<NamespaceProxy> {
         Ok(super::NamespaceProxy(Proxy::create(
             m,
             "Namespace",
             vec![Dynamic::from_map(attrs)],
-            &namer(&ctx),
+            &crate::convert::script_type_name,
         )?))
     }
 
@@ -418,34 +387,25 @@ mod manager_functions {
 
     /// The value for `key`; a missing key is a `KeyError`.
     #[rhai_fn(index_get, return_raw, pure, volatile)]
-    pub fn dict_get_item(
-        ctx: NativeCallContext,
-        d: &mut DictProxy,
-        key: Dynamic,
-    ) -> RhaiResult<Dynamic> {
-        Ok(d.0.call("__getitem__", vec![key], &namer(&ctx))?)
+    pub fn dict_get_item(d: &mut DictProxy, key: Dynamic) -> RhaiResult<Dynamic> {
+        Ok(d.0.call("__getitem__", vec![key], &crate::convert::script_type_name)?)
     }
 
     /// Stores `value` under `key`.
     #[rhai_fn(index_set, return_raw, volatile)]
-    pub fn dict_set_item(
-        ctx: NativeCallContext,
-        d: &mut DictProxy,
-        key: Dynamic,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        d.0.call_unit("__setitem__", vec![key, value], &namer(&ctx))?;
+    pub fn dict_set_item(d: &mut DictProxy, key: Dynamic, value: Dynamic) -> RhaiResult<()> {
+        d.0.call_unit(
+            "__setitem__",
+            vec![key, value],
+            &crate::convert::script_type_name,
+        )?;
         Ok(())
     }
 
     /// The value for `key`, or `()` if there is none.
     #[rhai_fn(name = "get", return_raw, pure, volatile)]
-    pub fn dict_get(
-        ctx: NativeCallContext,
-        d: &mut DictProxy,
-        key: Dynamic,
-    ) -> RhaiResult<Dynamic> {
-        Ok(d.0.call("get", vec![key], &namer(&ctx))?)
+    pub fn dict_get(d: &mut DictProxy, key: Dynamic) -> RhaiResult<Dynamic> {
+        Ok(d.0.call("get", vec![key], &crate::convert::script_type_name)?)
     }
 
     /// The value for `key`, or `default` if there is none.
@@ -456,12 +416,11 @@ mod manager_functions {
     /// ```
     #[rhai_fn(name = "get", return_raw, pure, volatile)]
     pub fn dict_get_default(
-        ctx: NativeCallContext,
         d: &mut DictProxy,
         key: Dynamic,
         default: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        Ok(d.0.call("get", vec![key, default], &namer(&ctx))?)
+        Ok(d.0.call("get", vec![key, default], &crate::convert::script_type_name)?)
     }
 
     /// The value for `key`, stored as `default` first if there is none (one atomic step).
@@ -473,12 +432,15 @@ mod manager_functions {
     /// ```
     #[rhai_fn(name = "setdefault", return_raw, pure, volatile)]
     pub fn dict_setdefault(
-        ctx: NativeCallContext,
         d: &mut DictProxy,
         key: Dynamic,
         default: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        Ok(d.0.call("setdefault", vec![key, default], &namer(&ctx))?)
+        Ok(d.0.call(
+            "setdefault",
+            vec![key, default],
+            &crate::convert::script_type_name,
+        )?)
     }
 
     /// Removes `key` and returns its value; a missing key is a `KeyError`.
@@ -489,23 +451,18 @@ mod manager_functions {
     /// print(d.pop("a", 0));       // 0
     /// ```
     #[rhai_fn(name = "pop", return_raw, pure, volatile)]
-    pub fn dict_pop(
-        ctx: NativeCallContext,
-        d: &mut DictProxy,
-        key: Dynamic,
-    ) -> RhaiResult<Dynamic> {
-        Ok(d.0.call("pop", vec![key], &namer(&ctx))?)
+    pub fn dict_pop(d: &mut DictProxy, key: Dynamic) -> RhaiResult<Dynamic> {
+        Ok(d.0.call("pop", vec![key], &crate::convert::script_type_name)?)
     }
 
     /// Removes `key` and returns its value, or `default` if there is none.
     #[rhai_fn(name = "pop", return_raw, pure, volatile)]
     pub fn dict_pop_default(
-        ctx: NativeCallContext,
         d: &mut DictProxy,
         key: Dynamic,
         default: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        Ok(d.0.call("pop", vec![key, default], &namer(&ctx))?)
+        Ok(d.0.call("pop", vec![key, default], &crate::convert::script_type_name)?)
     }
 
     /// Removes the last entry and returns it as `[key, value]`; `KeyError` when empty.
@@ -586,12 +543,11 @@ mod manager_functions {
     /// print("a" in d);       // true
     /// ```
     #[rhai_fn(name = "contains", return_raw, pure, volatile)]
-    pub fn dict_contains(
-        ctx: NativeCallContext,
-        d: &mut DictProxy,
-        key: Dynamic,
-    ) -> RhaiResult<bool> {
-        Ok(d.0.call("__contains__", vec![key], &namer(&ctx))?.as_bool() == Ok(true))
+    pub fn dict_contains(d: &mut DictProxy, key: Dynamic) -> RhaiResult<bool> {
+        Ok(d.0
+            .call("__contains__", vec![key], &crate::convert::script_type_name)?
+            .as_bool()
+            == Ok(true))
     }
 
     /// Stores every entry of another manager dict, keys as they are.
@@ -612,12 +568,8 @@ mod manager_functions {
 
     /// Stores every entry of `entries`: a map, or an array of `[key, value]` pairs.
     #[rhai_fn(name = "update", return_raw, pure, volatile)]
-    pub fn dict_update(
-        ctx: NativeCallContext,
-        d: &mut DictProxy,
-        entries: Dynamic,
-    ) -> RhaiResult<()> {
-        d.0.call_unit("update", vec![entries], &namer(&ctx))?;
+    pub fn dict_update(d: &mut DictProxy, entries: Dynamic) -> RhaiResult<()> {
+        d.0.call_unit("update", vec![entries], &crate::convert::script_type_name)?;
         Ok(())
     }
 
@@ -703,16 +655,11 @@ mod manager_functions {
 
     /// Replaces item `i`; out of range is an `IndexError`.
     #[rhai_fn(index_set, return_raw, volatile)]
-    pub fn list_set_item(
-        ctx: NativeCallContext,
-        l: &mut ListProxy,
-        i: INT,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
+    pub fn list_set_item(l: &mut ListProxy, i: INT, value: Dynamic) -> RhaiResult<()> {
         l.0.call_unit(
             "__setitem__",
             vec![Dynamic::from_int(i), value],
-            &namer(&ctx),
+            &crate::convert::script_type_name,
         )?;
         Ok(())
     }
@@ -726,12 +673,8 @@ mod manager_functions {
     /// print(l);                   // [1, 2]
     /// ```
     #[rhai_fn(name = "append", name = "push", return_raw, pure, volatile)]
-    pub fn list_append(
-        ctx: NativeCallContext,
-        l: &mut ListProxy,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        l.0.call_unit("append", vec![value], &namer(&ctx))?;
+    pub fn list_append(l: &mut ListProxy, value: Dynamic) -> RhaiResult<()> {
+        l.0.call_unit("append", vec![value], &crate::convert::script_type_name)?;
         Ok(())
     }
 
@@ -744,9 +687,13 @@ mod manager_functions {
     /// print(l);                   // [1, 2, 3, 4, 5]
     /// ```
     #[rhai_fn(name = "extend", return_raw, pure, volatile)]
-    pub fn list_extend(ctx: NativeCallContext, l: &mut ListProxy, more: Dynamic) -> RhaiResult<()> {
-        let more = super::items(&ctx, more, "what extends a list")?;
-        l.0.call_unit("extend", vec![Dynamic::from_array(more)], &namer(&ctx))?;
+    pub fn list_extend(l: &mut ListProxy, more: Dynamic) -> RhaiResult<()> {
+        let more = super::items(more, "what extends a list")?;
+        l.0.call_unit(
+            "extend",
+            vec![Dynamic::from_array(more)],
+            &crate::convert::script_type_name,
+        )?;
         Ok(())
     }
 
@@ -758,13 +705,12 @@ mod manager_functions {
     /// print(l);                   // ["a", "b"]
     /// ```
     #[rhai_fn(name = "insert", return_raw, pure, volatile)]
-    pub fn list_insert(
-        ctx: NativeCallContext,
-        l: &mut ListProxy,
-        i: INT,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        l.0.call_unit("insert", vec![Dynamic::from_int(i), value], &namer(&ctx))?;
+    pub fn list_insert(l: &mut ListProxy, i: INT, value: Dynamic) -> RhaiResult<()> {
+        l.0.call_unit(
+            "insert",
+            vec![Dynamic::from_int(i), value],
+            &crate::convert::script_type_name,
+        )?;
         Ok(())
     }
 
@@ -795,12 +741,8 @@ mod manager_functions {
     /// print(l);                   // ["b", "a"]
     /// ```
     #[rhai_fn(name = "remove", return_raw, pure, volatile)]
-    pub fn list_remove(
-        ctx: NativeCallContext,
-        l: &mut ListProxy,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        l.0.call_unit("remove", vec![value], &namer(&ctx))?;
+    pub fn list_remove(l: &mut ListProxy, value: Dynamic) -> RhaiResult<()> {
+        l.0.call_unit("remove", vec![value], &crate::convert::script_type_name)?;
         Ok(())
     }
 
@@ -811,13 +753,9 @@ mod manager_functions {
     /// print(l.index("b"));        // 1
     /// ```
     #[rhai_fn(name = "index", return_raw, pure, volatile)]
-    pub fn list_index(
-        ctx: NativeCallContext,
-        l: &mut ListProxy,
-        value: Dynamic,
-    ) -> RhaiResult<INT> {
+    pub fn list_index(l: &mut ListProxy, value: Dynamic) -> RhaiResult<INT> {
         Ok(l.0
-            .call("index", vec![value], &namer(&ctx))?
+            .call("index", vec![value], &crate::convert::script_type_name)?
             .as_int()
             .unwrap_or(-1))
     }
@@ -829,13 +767,9 @@ mod manager_functions {
     /// print(l.count(1));          // 2: 1 == 1.0, as in Python
     /// ```
     #[rhai_fn(name = "count", return_raw, pure, volatile)]
-    pub fn list_count(
-        ctx: NativeCallContext,
-        l: &mut ListProxy,
-        value: Dynamic,
-    ) -> RhaiResult<INT> {
+    pub fn list_count(l: &mut ListProxy, value: Dynamic) -> RhaiResult<INT> {
         Ok(l.0
-            .call("count", vec![value], &namer(&ctx))?
+            .call("count", vec![value], &crate::convert::script_type_name)?
             .as_int()
             .unwrap_or(0))
     }
@@ -847,13 +781,13 @@ mod manager_functions {
     /// print(2 in l);              // true
     /// ```
     #[rhai_fn(name = "contains", return_raw, pure, volatile)]
-    pub fn list_contains(
-        ctx: NativeCallContext,
-        l: &mut ListProxy,
-        value: Dynamic,
-    ) -> RhaiResult<bool> {
+    pub fn list_contains(l: &mut ListProxy, value: Dynamic) -> RhaiResult<bool> {
         Ok(l.0
-            .call("__contains__", vec![value], &namer(&ctx))?
+            .call(
+                "__contains__",
+                vec![value],
+                &crate::convert::script_type_name,
+            )?
             .as_bool()
             == Ok(true))
     }
@@ -957,8 +891,8 @@ mod manager_functions {
 
     /// Replaces the value.
     #[rhai_fn(set = "value", return_raw, volatile)]
-    pub fn value_set(ctx: NativeCallContext, v: &mut ValueProxy, value: Dynamic) -> RhaiResult<()> {
-        v.0.call_unit("set", vec![value], &namer(&ctx))?;
+    pub fn value_set(v: &mut ValueProxy, value: Dynamic) -> RhaiResult<()> {
+        v.0.call_unit("set", vec![value], &crate::convert::script_type_name)?;
         Ok(())
     }
 
@@ -981,12 +915,8 @@ mod manager_functions {
     /// print(v.value);             // 8
     /// ```
     #[rhai_fn(name = "set", return_raw, pure, volatile)]
-    pub fn value_set_method(
-        ctx: NativeCallContext,
-        v: &mut ValueProxy,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        v.0.call_unit("set", vec![value], &namer(&ctx))?;
+    pub fn value_set_method(v: &mut ValueProxy, value: Dynamic) -> RhaiResult<()> {
+        v.0.call_unit("set", vec![value], &crate::convert::script_type_name)?;
         Ok(())
     }
 
@@ -1080,8 +1010,12 @@ mod manager_functions {
     /// Puts a value (anything that travels between processes), waiting for room in a
     /// bounded queue.
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
-    pub fn queue_put(ctx: NativeCallContext, q: &mut QueueProxy, value: Dynamic) -> RhaiResult<()> {
-        q.0.call_unit("put", vec![value, Dynamic::UNIT], &namer(&ctx))?;
+    pub fn queue_put(q: &mut QueueProxy, value: Dynamic) -> RhaiResult<()> {
+        q.0.call_unit(
+            "put",
+            vec![value, Dynamic::UNIT],
+            &crate::convert::script_type_name,
+        )?;
         Ok(())
     }
 
@@ -1094,13 +1028,16 @@ mod manager_functions {
     /// ```
     #[rhai_fn(name = "put", return_raw, pure, volatile)]
     pub fn queue_put_timeout(
-        ctx: NativeCallContext,
         q: &mut QueueProxy,
         value: Dynamic,
         timeout: Dynamic,
     ) -> RhaiResult<()> {
         let timeout = super::timeout(&timeout, "the put timeout")?;
-        q.0.call_unit("put", vec![value, timeout], &namer(&ctx))?;
+        q.0.call_unit(
+            "put",
+            vec![value, timeout],
+            &crate::convert::script_type_name,
+        )?;
         Ok(())
     }
 
@@ -1112,12 +1049,12 @@ mod manager_functions {
     /// try { q.put_nowait(2); } catch (e) { print(e.kind); }   // Full
     /// ```
     #[rhai_fn(name = "put_nowait", return_raw, pure, volatile)]
-    pub fn queue_put_nowait(
-        ctx: NativeCallContext,
-        q: &mut QueueProxy,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
-        q.0.call_unit("put", vec![value, Dynamic::from_float(0.0)], &namer(&ctx))?;
+    pub fn queue_put_nowait(q: &mut QueueProxy, value: Dynamic) -> RhaiResult<()> {
+        q.0.call_unit(
+            "put",
+            vec![value, Dynamic::from_float(0.0)],
+            &crate::convert::script_type_name,
+        )?;
         Ok(())
     }
 
@@ -1245,14 +1182,9 @@ mod manager_functions {
 
     /// Sets attribute `name` (`ns.name = value` does too).
     #[rhai_fn(index_set, return_raw, volatile)]
-    pub fn namespace_set(
-        ctx: NativeCallContext,
-        ns: &mut NamespaceProxy,
-        name: &str,
-        value: Dynamic,
-    ) -> RhaiResult<()> {
+    pub fn namespace_set(ns: &mut NamespaceProxy, name: &str, value: Dynamic) -> RhaiResult<()> {
         let args = vec![Dynamic::from(name.to_string()), value];
-        ns.0.call_unit("__setattr__", args, &namer(&ctx))?;
+        ns.0.call_unit("__setattr__", args, &crate::convert::script_type_name)?;
         Ok(())
     }
 
@@ -1265,13 +1197,12 @@ mod manager_functions {
     /// ```
     #[rhai_fn(name = "setattr", return_raw, pure, volatile)]
     pub fn namespace_setattr(
-        ctx: NativeCallContext,
         ns: &mut NamespaceProxy,
         name: &str,
         value: Dynamic,
     ) -> RhaiResult<()> {
         let args = vec![Dynamic::from(name.to_string()), value];
-        ns.0.call_unit("__setattr__", args, &namer(&ctx))?;
+        ns.0.call_unit("__setattr__", args, &crate::convert::script_type_name)?;
         Ok(())
     }
 

@@ -14,7 +14,7 @@
 //! leaves every waiter list, and a `Lock` it acquired and did not release is released.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -24,13 +24,13 @@ use rhai::{Array, Dynamic, Map, INT};
 
 use super::objects::{self, Dict, List, Namespace, Value};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::codec;
+use crate::ipc::pipe;
 use crate::ipc::pipe::MAX_MESSAGE;
 
 type ConnId = u64;
 
 /// The manager itself, as the target of a request (`create`, `shutdown`).
-pub const MANAGER: u64 = 0;
+pub(crate) const MANAGER: u64 = 0;
 
 struct Conn {
     fd: OwnedFd,
@@ -193,18 +193,20 @@ struct Server {
 const MAX_HELLO: u64 = 1024;
 
 /// Runs the manager until a `shutdown` request; returns the exit code.
-pub fn serve(listener: OwnedFd, authkey: Vec<u8>) -> i32 {
+pub(crate) fn serve(listener: OwnedFd, authkey: Vec<u8>) -> i32 {
     // Ctrl-C at a terminal goes to every process of the foreground process group. In a
     // group of its own, the manager is out of its reach, so that a REPL that goes on after
     // Ctrl-C keeps its manager (CPython's manager ignores SIGINT for the same reason). The
     // SIGINT or SIGTERM its creator passes on as it stops still ends it at once.
     let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
-    close_inherited(listener.as_raw_fd());
+    // The sockets and pipes inherited from the creator: the manager uses none of them, and a
+    // copy held here would keep a listening port bound, or hide the end of a pipe from its
+    // reader, for as long as the manager runs. Regular files (a `--trace` events file) stay.
+    crate::sys::fd::close_inherited_pipes_and_sockets(listener.as_raw_fd());
     let mut server = Server {
         listener,
         authkey,
-        // SAFETY: getuid has no preconditions and cannot fail.
-        uid: unsafe { libc::getuid() },
+        uid: nix::unistd::getuid().as_raw(),
         conns: HashMap::new(),
         next_conn: 1,
         objects: HashMap::new(),
@@ -220,36 +222,6 @@ pub fn serve(listener: OwnedFd, authkey: Vec<u8>) -> i32 {
             let text = format!("procscript: the Manager process stopped: {e}");
             let _ = crate::output::write_line(crate::output::Stream::Stderr, &text);
             1
-        }
-    }
-}
-
-/// Closes the sockets and pipes inherited from the creator: the manager uses none of them,
-/// and a copy held here would keep a listening port bound, or hide the end of a pipe from
-/// its reader, for as long as the manager runs. Regular files (a `--trace` events file)
-/// stay open.
-fn close_inherited(keep: RawFd) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<RawFd> = dir
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2 && fd != keep)
-        .collect();
-    for fd in fds {
-        let Ok(stat) = nix::sys::stat::fstat(
-            // SAFETY: `fd` was listed in /proc/self/fd just now and nothing closed it since;
-            // the borrow does not outlive this call.
-            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-        ) else {
-            continue;
-        };
-        let kind = stat.st_mode & libc::S_IFMT;
-        if kind == libc::S_IFSOCK || kind == libc::S_IFIFO {
-            // SAFETY: an inherited descriptor that nothing in this process uses (the
-            // manager runs only this loop, then `_exit`s without dropping its copies).
-            unsafe { libc::close(fd) };
         }
     }
 }
@@ -337,17 +309,15 @@ impl Server {
 
     fn accept(&mut self) {
         loop {
-            let raw = match socket::accept4(
+            let fd = match crate::sys::fd::accept(
                 self.listener.as_raw_fd(),
                 SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
             ) {
-                Ok(raw) => raw,
+                Ok(fd) => fd,
                 Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
                 // EAGAIN: none left. EMFILE and friends: the client waits in the backlog.
                 Err(_) => return,
             };
-            // SAFETY: accept4 just returned this descriptor, and nothing else owns it.
-            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
             let same_user = socket::getsockopt(&fd, sockopt::PeerCredentials)
                 .is_ok_and(|cred| cred.uid() == self.uid);
             if !same_user {
@@ -406,21 +376,24 @@ impl Server {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
             };
-            if conn.parked || conn.input.len() < 8 {
+            if conn.parked {
                 return;
             }
-            let len = u64::from_le_bytes(conn.input[..8].try_into().expect("8 bytes"));
-            if len > MAX_MESSAGE || (!conn.authenticated && len > MAX_HELLO) {
+            let hello_too_long = conn
+                .input
+                .first_chunk::<8>()
+                .is_some_and(|len| u64::from_le_bytes(*len) > MAX_HELLO);
+            if !conn.authenticated && hello_too_long {
                 return self.close(id);
             }
-            let end = 8 + len as usize;
-            if conn.input.len() < end {
-                return;
-            }
-            let message = codec::decode(&conn.input[8..end]);
-            conn.input.drain(..end);
-            let Ok(message) = message else {
-                return self.close(id);
+            // The framing of a `Pipe`: an 8-byte length, then the encoding.
+            let message = match pipe::unframe(&conn.input, "a Manager connection") {
+                Ok(Some((message, used))) => {
+                    conn.input.drain(..used);
+                    message
+                }
+                Ok(None) => return,
+                Err(_) => return self.close(id),
             };
             if !conn.authenticated {
                 if message.as_blob_ref().is_ok_and(|key| *key == self.authkey) {
@@ -534,18 +507,16 @@ impl Server {
             Ok(value) => Dynamic::from_array(vec![Dynamic::TRUE, value]),
             Err(e) => Dynamic::from_array(vec![Dynamic::FALSE, Dynamic::from_map(e.to_map())]),
         };
-        let start = conn.output.len();
-        conn.output.extend_from_slice(&[0u8; 8]);
-        if let Err(e) = codec::encode(&reply, &mut conn.output) {
+        let framed = pipe::frame(&reply, str::to_string).or_else(|e| {
             // Nested deeper than a message may be, once wrapped in the reply.
-            conn.output.truncate(start + 8);
-            let error = Error::value(format!("the answer cannot be sent: {e}"));
+            let error = Error::value(format!("the answer cannot be sent: {}", e.message));
             let reply =
                 Dynamic::from_array(vec![Dynamic::FALSE, Dynamic::from_map(error.to_map())]);
-            let _ = codec::encode(&reply, &mut conn.output);
+            pipe::frame(&reply, str::to_string)
+        });
+        if let Ok(framed) = framed {
+            conn.output.extend_from_slice(&framed);
         }
-        let len = (conn.output.len() - start - 8) as u64;
-        conn.output[start..start + 8].copy_from_slice(&len.to_le_bytes());
         self.flush(id);
     }
 

@@ -3,7 +3,7 @@
 
 /// A scan for the end of a line that resumes where it stopped when more bytes arrive.
 #[derive(Debug, Clone)]
-pub struct LineScan {
+pub(super) struct LineScan {
     limit: usize,
     /// How far the scan has looked: the start of the first character not yet counted.
     pos: usize,
@@ -13,7 +13,7 @@ pub struct LineScan {
 
 impl LineScan {
     /// A scan for a line of at most `limit` characters (`None`: no limit).
-    pub fn new(limit: Option<usize>) -> Self {
+    pub(super) fn new(limit: Option<usize>) -> Self {
         Self {
             limit: limit.unwrap_or(usize::MAX),
             pos: 0,
@@ -25,7 +25,7 @@ impl LineScan {
     /// if `buf` does not hold all of it yet. At the end of the stream (`at_eof`) a line may
     /// end without a newline, and a character cut short by the end counts as it is. `buf`
     /// must only have grown since the last call.
-    pub fn find(&mut self, buf: &[u8], at_eof: bool) -> Option<usize> {
+    pub(super) fn find(&mut self, buf: &[u8], at_eof: bool) -> Option<usize> {
         while self.pos < buf.len() {
             if self.chars >= self.limit {
                 return Some(self.pos);

@@ -22,16 +22,16 @@
 //!   `wait_ready`, checking for Ctrl-C and SIGTERM on every round.
 
 mod lines;
-pub mod package;
-pub mod select;
+pub(crate) mod package;
+pub(crate) mod select;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -39,21 +39,23 @@ use nix::poll::PollFlags;
 use nix::sys::socket::{self as sock, MsgFlags, SockFlag, SockaddrLike, SockaddrStorage, UnixAddr};
 use nix::unistd::Pid;
 
+use crate::convert::type_error;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::Deadline;
 
 /// Python's `socket.AF_UNIX`.
-pub const AF_UNIX: i64 = libc::AF_UNIX as i64;
+pub(crate) const AF_UNIX: i64 = libc::AF_UNIX as i64;
 /// Python's `socket.AF_INET`.
-pub const AF_INET: i64 = libc::AF_INET as i64;
+pub(crate) const AF_INET: i64 = libc::AF_INET as i64;
 /// Python's `socket.AF_INET6`.
-pub const AF_INET6: i64 = libc::AF_INET6 as i64;
+pub(crate) const AF_INET6: i64 = libc::AF_INET6 as i64;
 /// Python's `socket.SOCK_STREAM`.
-pub const SOCK_STREAM: i64 = libc::SOCK_STREAM as i64;
+pub(crate) const SOCK_STREAM: i64 = libc::SOCK_STREAM as i64;
 /// Python's `socket.SOCK_DGRAM`.
-pub const SOCK_DGRAM: i64 = libc::SOCK_DGRAM as i64;
+pub(crate) const SOCK_DGRAM: i64 = libc::SOCK_DGRAM as i64;
 
 /// The backlog of `listen()` without an argument (CPython's default).
-pub const DEFAULT_BACKLOG: i32 = 128;
+pub(crate) const DEFAULT_BACKLOG: i32 = 128;
 
 /// The largest buffer one `recv` allocates: a stream read may always return less, and no
 /// datagram procscript can send is larger.
@@ -61,7 +63,7 @@ const MAX_RECV: usize = 4 << 20;
 
 /// An address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     /// IPv4.
     Inet,
     /// IPv6.
@@ -72,7 +74,7 @@ pub enum Family {
 
 impl Family {
     /// The family of a script's `AF_*` constant.
-    pub fn from_raw(raw: i64) -> Result<Self> {
+    pub(crate) fn from_raw(raw: i64) -> Result<Self> {
         match raw {
             AF_INET => Ok(Self::Inet),
             AF_INET6 => Ok(Self::Inet6),
@@ -84,7 +86,7 @@ impl Family {
     }
 
     /// The constant's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Inet => "AF_INET",
             Self::Inet6 => "AF_INET6",
@@ -103,7 +105,7 @@ impl Family {
 
 /// A socket type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A byte stream (TCP, or a Unix stream).
     Stream,
     /// Datagrams (UDP).
@@ -112,7 +114,7 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of a script's `SOCK_*` constant.
-    pub fn from_raw(raw: i64) -> Result<Self> {
+    pub(crate) fn from_raw(raw: i64) -> Result<Self> {
         match raw {
             SOCK_STREAM => Ok(Self::Stream),
             SOCK_DGRAM => Ok(Self::Datagram),
@@ -123,7 +125,7 @@ impl Kind {
     }
 
     /// The constant's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Stream => "SOCK_STREAM",
             Self::Datagram => "SOCK_DGRAM",
@@ -132,12 +134,12 @@ impl Kind {
 }
 
 /// Which way `shutdown` closes.
-pub use nix::sys::socket::Shutdown;
+pub(crate) use nix::sys::socket::Shutdown;
 
 /// A socket address as Python's `getsockname()` gives it: `(host, port)` for IPv4,
 /// `(host, port, flowinfo, scope_id)` for IPv6, a path for Unix sockets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
+pub(crate) enum Address {
     /// An IPv4 address and port.
     V4 {
         /// The address as text, `127.0.0.1`.
@@ -191,7 +193,7 @@ impl Address {
 
 /// A datagram and where it came from.
 #[derive(Debug, Clone)]
-pub struct Datagram {
+pub(crate) struct Datagram {
     /// Its bytes.
     pub data: Vec<u8>,
     /// The sender as `host:port` text (a path, or empty, for Unix sockets).
@@ -262,7 +264,7 @@ impl Drop for Inner {
 
 /// A socket handle; clones share one descriptor, as Python objects do.
 #[derive(Clone)]
-pub struct Socket(Rc<RefCell<Inner>>);
+pub(crate) struct Socket(Rc<RefCell<Inner>>);
 
 thread_local! {
     /// `setdefaulttimeout`: the timeout new sockets start with (`None`: blocking).
@@ -270,13 +272,13 @@ thread_local! {
 }
 
 /// The timeout new sockets start with, `None` for blocking (Python's `getdefaulttimeout`).
-pub fn default_timeout() -> Option<Duration> {
+pub(crate) fn default_timeout() -> Option<Duration> {
     DEFAULT_TIMEOUT.with(Cell::get)
 }
 
 /// Sets the timeout of sockets made from now on in this process (and in children forked
 /// afterwards); existing sockets keep theirs.
-pub fn set_default_timeout(timeout: Option<Duration>) {
+pub(crate) fn set_default_timeout(timeout: Option<Duration>) {
     DEFAULT_TIMEOUT.with(|t| t.set(timeout));
 }
 
@@ -311,13 +313,7 @@ fn timed_out(what: &str) -> Error {
 
 /// Waits until `fd` is ready for `events` or `deadline` passes (a `TimeoutError`).
 /// Error conditions count as ready: the call that follows reports them.
-fn wait_ready(
-    fd: BorrowedFd,
-    events: PollFlags,
-    deadline: Option<Instant>,
-    what: &str,
-) -> Result<()> {
-    let deadline = crate::process::wait::Deadline::at(deadline);
+fn wait_ready(fd: BorrowedFd, events: PollFlags, deadline: Deadline, what: &str) -> Result<()> {
     if crate::process::wait::wait_fd(fd, events.bits(), deadline, what)? {
         Ok(())
     } else {
@@ -331,7 +327,7 @@ enum Patience {
     /// No timeout: wait as long as it takes.
     Block,
     /// A timeout: wait until then, then `TimeoutError`.
-    Until(Instant),
+    Until(Deadline),
     /// Timeout 0 (non-blocking): never wait; `BlockingIOError` instead.
     NoWait,
 }
@@ -341,7 +337,7 @@ impl Patience {
         match timeout {
             None => Self::Block,
             Some(t) if t.is_zero() => Self::NoWait,
-            Some(t) => Self::Until(Instant::now().checked_add(t).unwrap_or_else(far_future)),
+            Some(t) => Self::Until(Deadline::after(Some(t))),
         }
     }
 
@@ -364,8 +360,8 @@ fn wait_for(fd: BorrowedFd, events: PollFlags, patience: Patience, what: &str) -
             format!("{what}: the socket is non-blocking and not ready (errno 11)"),
         )
         .with_errno(Errno::EAGAIN as i32)),
-        Patience::Block => wait_ready(fd, events, None, what),
-        Patience::Until(deadline) => wait_ready(fd, events, Some(deadline), what),
+        Patience::Block => wait_ready(fd, events, Deadline::NEVER, what),
+        Patience::Until(deadline) => wait_ready(fd, events, deadline, what),
     }
 }
 
@@ -475,7 +471,7 @@ fn resolve(host: &str, port: u16, what: &str) -> Result<Vec<SocketAddr>> {
 
 /// What `create_server` takes beyond the address (Python's keyword arguments).
 #[derive(Debug, Clone)]
-pub struct ServerOptions {
+pub(crate) struct ServerOptions {
     /// `AF_INET` (the default) or `AF_INET6`.
     pub family: Family,
     /// The listen backlog; `None` for `listen()`'s default.
@@ -500,7 +496,7 @@ impl Default for ServerOptions {
 /// A listening TCP socket on `host:port`, as Python's `socket.create_server`: `SO_REUSEADDR`
 /// set (a restarted server can bind at once), `SO_REUSEPORT` if asked, IPv6-only unless
 /// dual-stack is asked.
-pub fn create_server(host: &str, port: i64, options: &ServerOptions) -> Result<Socket> {
+pub(crate) fn create_server(host: &str, port: i64, options: &ServerOptions) -> Result<Socket> {
     let what = format!("create_server on `{host}:{port}`");
     if options.family == Family::Unix {
         return Err(Error::value(format!(
@@ -530,7 +526,7 @@ pub fn create_server(host: &str, port: i64, options: &ServerOptions) -> Result<S
 /// address the name resolves to in turn and fails with the last error. The socket gets
 /// `timeout` before connecting (so the connect waits at most that) and keeps it. With
 /// `source`, binds to that host and port first.
-pub fn create_connection(
+pub(crate) fn create_connection(
     host: &str,
     port: i64,
     timeout: Option<Duration>,
@@ -557,7 +553,7 @@ pub fn create_connection(
         match attempt() {
             Ok(socket) => return Ok(socket),
             // Ctrl-C or SIGTERM ends the attempts at once.
-            Err(e) if e.kind == ErrorKind::Interrupted => return Err(e),
+            Err(e) if matches!(e.kind, ErrorKind::Interrupted(_)) => return Err(e),
             Err(e) => last = Some(e),
         }
     }
@@ -567,7 +563,7 @@ pub fn create_connection(
 
 /// Two connected sockets (Python's `socket.socketpair`): `AF_UNIX` is the only family
 /// Linux pairs.
-pub fn socketpair(family: Family, kind: Kind) -> Result<(Socket, Socket)> {
+pub(crate) fn socketpair(family: Family, kind: Kind) -> Result<(Socket, Socket)> {
     let what = format!("socketpair({}, {})", family.name(), kind.name());
     let ty = match kind {
         Kind::Stream => sock::SockType::Stream,
@@ -585,7 +581,7 @@ pub fn socketpair(family: Family, kind: Kind) -> Result<(Socket, Socket)> {
 impl Socket {
     /// A new socket of `family` and `kind`, close-on-exec, with the default timeout
     /// (blocking unless `setdefaulttimeout` said otherwise).
-    pub fn new(family: Family, kind: Kind) -> Result<Self> {
+    pub(crate) fn new(family: Family, kind: Kind) -> Result<Self> {
         let ty = match kind {
             Kind::Stream => sock::SockType::Stream,
             Kind::Datagram => sock::SockType::Datagram,
@@ -621,17 +617,17 @@ impl Socket {
     }
 
     /// Whether `self` and `other` are the same socket (handles on one descriptor).
-    pub fn same_as(&self, other: &Socket) -> bool {
+    pub(crate) fn same_as(&self, other: &Socket) -> bool {
         Rc::ptr_eq(&self.0, &other.0)
     }
 
     /// The address family.
-    pub fn family(&self) -> Family {
+    pub(crate) fn family(&self) -> Family {
         self.0.borrow().family
     }
 
     /// The socket type.
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         self.0.borrow().kind
     }
 
@@ -663,13 +659,10 @@ impl Socket {
             } else {
                 ("a host and a port", "a path")
             };
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{what}: an {} socket takes {takes}, not {given}",
-                    family.name()
-                ),
-            ));
+            return Err(type_error(format!(
+                "{what}: an {} socket takes {takes}, not {given}",
+                family.name()
+            )));
         }
         Ok(())
     }
@@ -685,7 +678,7 @@ impl Socket {
     }
 
     /// Sets an integer socket option (`setsockopt(level, option, value)`).
-    pub fn setsockopt(&self, level: i64, option: i64, value: i64) -> Result<()> {
+    pub(crate) fn setsockopt(&self, level: i64, option: i64, value: i64) -> Result<()> {
         let what = format!("setsockopt({level}, {option}, {value})");
         let (Ok(level), Ok(option), Ok(value)) = (
             i32::try_from(level),
@@ -695,48 +688,26 @@ impl Socket {
             return Err(Error::value(format!("{what}: arguments out of range")));
         };
         self.with_open_fd(&what, |fd| {
-            // SAFETY: `fd` is an open descriptor, and the option value is a live c_int whose
-            // size is passed alongside it.
-            let rc = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    level,
-                    option,
-                    (&value as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            Errno::result(rc).map(drop).map_err(|e| Error::os(&what, e))
+            crate::sys::fd::setsockopt_int(fd, level, option, value)
+                .map_err(|e| Error::os(&what, e))
         })
     }
 
     /// Reads an integer socket option (`getsockopt(level, option)`).
-    pub fn getsockopt(&self, level: i64, option: i64) -> Result<i64> {
+    pub(crate) fn getsockopt(&self, level: i64, option: i64) -> Result<i64> {
         let what = format!("getsockopt({level}, {option})");
         let (Ok(level), Ok(option)) = (i32::try_from(level), i32::try_from(option)) else {
             return Err(Error::value(format!("{what}: arguments out of range")));
         };
         self.with_open_fd(&what, |fd| {
-            let mut value: libc::c_int = 0;
-            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            // SAFETY: `fd` is an open descriptor; `value` and `len` are live locals, and
-            // `len` says how many bytes `value` holds.
-            let rc = unsafe {
-                libc::getsockopt(
-                    fd.as_raw_fd(),
-                    level,
-                    option,
-                    (&mut value as *mut libc::c_int).cast(),
-                    &mut len,
-                )
-            };
-            Errno::result(rc).map_err(|e| Error::os(&what, e))?;
+            let value = crate::sys::fd::getsockopt_int(fd, level, option)
+                .map_err(|e| Error::os(&what, e))?;
             Ok(i64::from(value))
         })
     }
 
     /// Binds to `host:port` (port 0: the OS chooses; host `""`: every address).
-    pub fn bind(&self, host: &str, port: i64) -> Result<()> {
+    pub(crate) fn bind(&self, host: &str, port: i64) -> Result<()> {
         let what = format!("bind to `{host}:{port}`");
         let addr = self.inet(host, port, &what)?;
         self.with_open_fd(&what, |fd| {
@@ -746,7 +717,7 @@ impl Socket {
 
     /// Binds a Unix socket to `path`; the path is removed again when this process closes
     /// it, if it is still the socket file made here.
-    pub fn bind_path(&self, path: &str) -> Result<()> {
+    pub(crate) fn bind_path(&self, path: &str) -> Result<()> {
         let what = format!("bind to `{path}`");
         let addr = self.unix(path, &what)?;
         self.with_open_fd(&what, |fd| {
@@ -767,7 +738,7 @@ impl Socket {
     }
 
     /// Listens with room for `backlog` connections waiting to be accepted.
-    pub fn listen(&self, backlog: i64) -> Result<()> {
+    pub(crate) fn listen(&self, backlog: i64) -> Result<()> {
         let what = format!("listen({backlog})");
         let backlog = sock::Backlog::new(backlog.clamp(0, i64::from(i32::MAX)) as i32)
             .unwrap_or(sock::Backlog::MAXCONN);
@@ -779,15 +750,13 @@ impl Socket {
     /// Waits for a connection and returns it, close-on-exec, with its peer's address
     /// recorded. The new socket has the default timeout (blocking unless
     /// `setdefaulttimeout` said otherwise), whatever the listener's, as in Python.
-    pub fn accept(&self) -> Result<Socket> {
+    pub(crate) fn accept(&self) -> Result<Socket> {
         let (family, kind) = (self.family(), self.kind());
         let fd = self.with_fd("accept", |fd, patience| {
             retry(fd, PollFlags::POLLIN, patience, "accept", |raw| {
-                sock::accept4(raw, SockFlag::SOCK_CLOEXEC)
+                crate::sys::fd::accept(raw, SockFlag::SOCK_CLOEXEC)
             })
         })?;
-        // SAFETY: accept4 just returned this descriptor; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let peer = sock::getpeername::<SockaddrStorage>(fd.as_raw_fd())
             .ok()
             .map(|a| format_addr(&a));
@@ -837,14 +806,14 @@ impl Socket {
     }
 
     /// Connects to `host:port`.
-    pub fn connect(&self, host: &str, port: i64) -> Result<()> {
+    pub(crate) fn connect(&self, host: &str, port: i64) -> Result<()> {
         let what = format!("connect to `{host}:{port}`");
         let addr = self.inet(host, port, &what)?;
         self.connect_to(&addr, &what)
     }
 
     /// Connects a Unix socket to `path`.
-    pub fn connect_path(&self, path: &str) -> Result<()> {
+    pub(crate) fn connect_path(&self, path: &str) -> Result<()> {
         let what = format!("connect to `{path}`");
         let addr = self.unix(path, &what)?;
         self.connect_to(&addr, &what)
@@ -865,13 +834,13 @@ impl Socket {
     }
 
     /// Whether `readline` holds bytes read ahead (so a read returns at once).
-    pub fn has_buffered(&self) -> bool {
+    pub(crate) fn has_buffered(&self) -> bool {
         !self.0.borrow().ahead.is_empty()
     }
 
     /// Receives at most `n` bytes; an empty result means the peer closed its side. Bytes
     /// `readline` read ahead come first.
-    pub fn recv(&self, n: i64) -> Result<Vec<u8>> {
+    pub(crate) fn recv(&self, n: i64) -> Result<Vec<u8>> {
         let n = usize::try_from(n)
             .map_err(|_| Error::value(format!("recv({n}): negative buffer size")))?;
         if let Some(buffered) = self.take_ahead(n, "recv")? {
@@ -889,7 +858,7 @@ impl Socket {
 
     /// Receives one datagram of at most `n` bytes, and its sender. (On a stream socket,
     /// bytes `readline` read ahead come first, from the peer.)
-    pub fn recvfrom(&self, n: i64) -> Result<Datagram> {
+    pub(crate) fn recvfrom(&self, n: i64) -> Result<Datagram> {
         let n = usize::try_from(n)
             .map_err(|_| Error::value(format!("recvfrom({n}): negative buffer size")))?;
         let mut buf = vec![0u8; n.min(MAX_RECV)];
@@ -938,7 +907,7 @@ impl Socket {
     /// count as one). At the end of the stream, the rest without a newline, then empty.
     /// The socket's timeout covers the whole call; bytes read past the line stay for the
     /// next read, and so do the bytes of a line cut short by a timeout.
-    pub fn readline(&self, limit: Option<usize>) -> Result<Vec<u8>> {
+    pub(crate) fn readline(&self, limit: Option<usize>) -> Result<Vec<u8>> {
         let patience = Patience::of(self.timeout());
         // Scanning resumes where it stopped, so a long line costs linear time.
         let mut scan = lines::LineScan::new(limit);
@@ -962,7 +931,7 @@ impl Socket {
 
     /// [`readline`](Self::readline) as text. A line that is not UTF-8 is a `ValueError`, and
     /// its bytes stay unread (a `recv` gets them).
-    pub fn readline_text(&self, limit: Option<usize>) -> Result<String> {
+    pub(crate) fn readline_text(&self, limit: Option<usize>) -> Result<String> {
         let line = self.readline(limit)?;
         String::from_utf8(line).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
@@ -977,7 +946,7 @@ impl Socket {
     }
 
     /// Sends what the socket takes of `data` at once; returns how many bytes that was.
-    pub fn send(&self, data: &[u8]) -> Result<usize> {
+    pub(crate) fn send(&self, data: &[u8]) -> Result<usize> {
         self.with_fd("send", |fd, patience| {
             retry(fd, PollFlags::POLLOUT, patience, "send", |raw| {
                 sock::send(raw, data, MsgFlags::MSG_NOSIGNAL | patience.flags())
@@ -987,7 +956,7 @@ impl Socket {
 
     /// Sends all of `data` (within one timeout, if the socket has one). Never blocks in the
     /// kernel: Ctrl-C and SIGTERM stop it within one wait slice however full the peer is.
-    pub fn sendall(&self, mut data: &[u8]) -> Result<()> {
+    pub(crate) fn sendall(&self, mut data: &[u8]) -> Result<()> {
         self.with_fd("sendall", |fd, patience| {
             while !data.is_empty() {
                 // Check on every round, not only on EINTR: a send interrupted after it took
@@ -1006,7 +975,7 @@ impl Socket {
     }
 
     /// Sends a datagram to `host:port`.
-    pub fn sendto(&self, data: &[u8], host: &str, port: i64) -> Result<usize> {
+    pub(crate) fn sendto(&self, data: &[u8], host: &str, port: i64) -> Result<usize> {
         let what = format!("sendto `{host}:{port}`");
         let addr = self.inet(host, port, &what)?;
         self.with_fd(&what, |fd, patience| {
@@ -1017,7 +986,7 @@ impl Socket {
     }
 
     /// Sets the timeout of each later call: `None` blocks, `Some(0)` never waits.
-    pub fn settimeout(&self, timeout: Option<Duration>) -> Result<()> {
+    pub(crate) fn settimeout(&self, timeout: Option<Duration>) -> Result<()> {
         self.with_open_fd("settimeout", |fd| {
             let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| Error::os("settimeout", e))?;
             let mut flags = OFlag::from_bits_truncate(flags);
@@ -1030,17 +999,17 @@ impl Socket {
     }
 
     /// The timeout, `None` for a blocking socket.
-    pub fn timeout(&self) -> Option<Duration> {
+    pub(crate) fn timeout(&self) -> Option<Duration> {
         self.0.borrow().timeout
     }
 
     /// `setblocking(true)` is `settimeout(None)`; `setblocking(false)` is `settimeout(0)`.
-    pub fn setblocking(&self, blocking: bool) -> Result<()> {
+    pub(crate) fn setblocking(&self, blocking: bool) -> Result<()> {
         self.settimeout((!blocking).then_some(Duration::ZERO))
     }
 
     /// False only for a socket with timeout 0 (Python's `getblocking`).
-    pub fn getblocking(&self) -> bool {
+    pub(crate) fn getblocking(&self) -> bool {
         self.timeout() != Some(Duration::ZERO)
     }
 
@@ -1048,7 +1017,7 @@ impl Socket {
     /// timeout. The two share the connection, and the file status flags (non-blocking
     /// mode) with it; a Unix path stays with the original, which removes it, and so do
     /// bytes `readline` read ahead.
-    pub fn dup(&self) -> Result<Socket> {
+    pub(crate) fn dup(&self) -> Result<Socket> {
         let fd = self.with_open_fd("dup", |fd| {
             fd.try_clone_to_owned()
                 .map_err(|e| Error::os("dup", Errno::from_raw(e.raw_os_error().unwrap_or(0))))
@@ -1065,7 +1034,7 @@ impl Socket {
     }
 
     /// Shuts down reading, writing or both, for every process sharing the connection.
-    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+    pub(crate) fn shutdown(&self, how: Shutdown) -> Result<()> {
         self.with_open_fd("shutdown", |fd| {
             sock::shutdown(fd.as_raw_fd(), how).map_err(|e| Error::os("shutdown", e))
         })
@@ -1073,17 +1042,17 @@ impl Socket {
 
     /// Closes this process's descriptor (and removes a Unix path this process bound, if
     /// the path is still that socket). Closing twice is fine.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.0.borrow_mut().release();
     }
 
     /// The descriptor number, -1 once closed.
-    pub fn fileno(&self) -> RawFd {
+    pub(crate) fn fileno(&self) -> RawFd {
         self.0.borrow().fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
     /// The local address (Python's `getsockname`); `EBADF` once closed.
-    pub fn getsockname(&self) -> Result<Address> {
+    pub(crate) fn getsockname(&self) -> Result<Address> {
         self.with_open_fd("getsockname", |fd| {
             sock::getsockname::<SockaddrStorage>(fd.as_raw_fd())
                 .map(|a| Address::from_storage(&a))
@@ -1093,7 +1062,7 @@ impl Socket {
 
     /// The peer's address (Python's `getpeername`); `ENOTCONN` (errno 107) when not
     /// connected.
-    pub fn getpeername(&self) -> Result<Address> {
+    pub(crate) fn getpeername(&self) -> Result<Address> {
         self.with_open_fd("getpeername", |fd| {
             sock::getpeername::<SockaddrStorage>(fd.as_raw_fd())
                 .map(|a| Address::from_storage(&a))
@@ -1107,17 +1076,17 @@ impl Socket {
     }
 
     /// The local address as `host:port` (or the bound path), `None` once closed.
-    pub fn local_addr(&self) -> Option<String> {
+    pub(crate) fn local_addr(&self) -> Option<String> {
         self.local().map(|a| format_addr(&a))
     }
 
     /// The local port, for IP sockets.
-    pub fn local_port(&self) -> Option<u16> {
+    pub(crate) fn local_port(&self) -> Option<u16> {
         self.local().and_then(|a| host_and_port(&a).1)
     }
 
     /// The peer's address, `None` when not connected.
-    pub fn peer_addr(&self) -> Option<String> {
+    pub(crate) fn peer_addr(&self) -> Option<String> {
         let inner = self.0.borrow();
         if inner.peer.is_some() {
             return inner.peer.clone();
@@ -1138,10 +1107,6 @@ fn recvfrom_flags(
     let mut iov = [std::io::IoSliceMut::new(buf)];
     let msg = sock::recvmsg::<SockaddrStorage>(fd, &mut iov, None, flags)?;
     Ok((msg.bytes, msg.address))
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365 * 30)
 }
 
 impl fmt::Display for Socket {

@@ -5,19 +5,17 @@
 
 use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Blob, Dynamic, EvalAltResult, ImmutableString, Map, INT};
+use rhai::{Array, Blob, Dynamic, ImmutableString, Map, INT};
 
 use super::select::{Entry, Want};
 use super::{Address, Family, Kind, ServerOptions, Shutdown, Socket};
-use crate::error::{Error, ErrorKind};
+use crate::convert::{must_be, seconds, type_error};
+use crate::error::{Error, RhaiResult};
 use crate::ipc::pipe::Connection;
 use crate::output::{self, Stream};
-use crate::process::package::seconds;
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// The constants scripts see, with Linux's (and so Python's) values.
-pub const CONSTANTS: &[(&str, i64)] = &[
+pub(crate) const CONSTANTS: &[(&str, i64)] = &[
     ("AF_UNIX", super::AF_UNIX),
     ("AF_INET", super::AF_INET),
     ("AF_INET6", super::AF_INET6),
@@ -68,12 +66,10 @@ fn with_bytes<T>(
     if let Some(text) = data.read_lock::<ImmutableString>() {
         return f(text.as_bytes());
     }
-    Err(Error::new(
-        ErrorKind::TypeError,
-        format!(
-            "{what}: data must be a blob or a string, not {}",
-            crate::error::type_name(data)
-        ),
+    Err(must_be(
+        format_args!("{what}: data"),
+        "a blob or a string",
+        data,
     ))
 }
 
@@ -84,13 +80,7 @@ fn timeout_arg(
     what: &str,
 ) -> Result<Option<std::time::Duration>, Error> {
     if !(value.is_unit() || value.is_int() || value.is_float()) {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "{what} must be a number of seconds or (), not {}",
-                crate::error::type_name(value)
-            ),
-        ));
+        return Err(must_be(what, "a number of seconds or ()", value));
     }
     seconds(value, what)
 }
@@ -103,13 +93,7 @@ fn flag_arg(_ctx: &NativeCallContext, value: &Dynamic, what: &str) -> Result<boo
     if let Ok(i) = value.as_int() {
         return Ok(i != 0);
     }
-    Err(Error::new(
-        ErrorKind::TypeError,
-        format!(
-            "{what} must be a bool (or an int), not {}",
-            crate::error::type_name(value)
-        ),
-    ))
+    Err(must_be(what, "a bool (or an int)", value))
 }
 
 /// An address as Python gives it: `[host, port]` for IPv4, `[host, port, flowinfo,
@@ -163,15 +147,9 @@ fn server_options(
     )?;
     let mut parsed = ServerOptions::default();
     let int = |key: &str, value: &Dynamic| {
-        value.as_int().map_err(|_| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{what}: `{key}` must be an int, not {}",
-                    crate::error::type_name(value)
-                ),
-            )
-        })
+        value
+            .as_int()
+            .map_err(|_| must_be(format_args!("{what}: `{key}`"), "an int", value))
     };
     if let Some(family) = options.get("family") {
         parsed.family = Family::from_raw(int("family", family)?)?;
@@ -213,15 +191,7 @@ fn connection_options(
         None => None,
         Some(v) if v.is_unit() => None,
         Some(v) => {
-            let bad = || {
-                Error::new(
-                    ErrorKind::TypeError,
-                    format!(
-                        "{what}: `source_address` must be [host, port], not {}",
-                        crate::error::type_name(v)
-                    ),
-                )
-            };
+            let bad = || must_be(format_args!("{what}: `source_address`"), "[host, port]", v);
             let pair = v.read_lock::<Array>().ok_or_else(bad)?;
             match pair.as_slice() {
                 [host, port] if host.is_string() && port.is_int() => Some((
@@ -252,13 +222,10 @@ fn select_entries(
                 i32::try_from(n).map_err(|_| Error::value(format!("select: no descriptor {n}")))?;
             (fd, false)
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "select: the lists hold sockets, Pipe ends or descriptors (ints), not {}",
-                    crate::error::type_name(item)
-                ),
-            ));
+            return Err(type_error(format!(
+                "select: the lists hold sockets, Pipe ends or descriptors (ints), not {}",
+                crate::convert::type_name(item)
+            )));
         };
         entries.push(Entry {
             fd,
@@ -289,19 +256,16 @@ fn wait_objects(objects: &Array, timeout: Option<std::time::Duration>) -> Result
                 i32::try_from(n).map_err(|_| Error::value(format!("wait: no descriptor {n}")))?;
             (fd, false)
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "wait: the list holds processes, Pipe ends, queues, sockets or descriptors \
+            return Err(type_error(format!(
+                "wait: the list holds processes, Pipe ends, queues, sockets or descriptors \
                      (ints, such as p.sentinel), not {}",
-                    crate::error::type_name(item)
-                ),
-            ));
+                crate::convert::type_name(item)
+            )));
         };
         if fd < 0 {
             return Err(Error::value(format!(
                 "wait: {} is closed",
-                crate::error::type_name(item)
+                crate::convert::type_name(item)
             )));
         }
         entries.push(Entry {
@@ -367,10 +331,10 @@ fn select_lists(
 
 /// What `s.lines()` returns: iterate it with `for` to read the socket line by line.
 #[derive(Clone)]
-pub struct SocketLines(Socket);
+pub(crate) struct SocketLines(Socket);
 
 /// The running side of a `for` loop over [`SocketLines`].
-pub struct LinesIter {
+pub(crate) struct LinesIter {
     socket: Socket,
     done: bool,
 }
@@ -432,12 +396,9 @@ fn option_value(value: Dynamic) -> Result<INT, Error> {
     if let Ok(b) = value.as_bool() {
         return Ok(INT::from(b));
     }
-    value.as_int().map_err(|t| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("setsockopt: value must be an integer, not {t}"),
-        )
-    })
+    value
+        .as_int()
+        .map_err(|_| must_be("setsockopt: value", "an integer", &value))
 }
 
 fn port_or_unit(port: Option<u16>) -> Dynamic {
@@ -449,6 +410,7 @@ fn text_or_unit(text: Option<String>) -> Dynamic {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod net_functions {
     use super::*;
 
@@ -1251,9 +1213,7 @@ fn read_line() -> Dynamic {
             }
             searched = buf.len();
             let mut chunk = [0u8; 4096];
-            // SAFETY: descriptor 0 stays open for the life of the process.
-            let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
-            match nix::unistd::read(stdin, &mut chunk) {
+            match nix::unistd::read(std::io::stdin(), &mut chunk) {
                 // Ctrl-C or SIGTERM: give up the line; the script stops at its next step.
                 Err(nix::errno::Errno::EINTR) if crate::signal::pending().is_some() => {
                     return Dynamic::UNIT

@@ -22,7 +22,7 @@ const EXCEPTIONAL: libc::c_short = libc::POLLPRI;
 
 /// Which of its three lists a descriptor came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Want {
+pub(crate) enum Want {
     /// `rlist`: ready to read.
     Read,
     /// `wlist`: ready to write.
@@ -53,7 +53,7 @@ impl Want {
 /// One entry of a `select`: a descriptor, what it is wanted for, and whether it is ready
 /// already without asking the kernel (a socket holding bytes read ahead).
 #[derive(Debug, Clone, Copy)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The descriptor.
     pub fd: RawFd,
     /// Its list.
@@ -66,7 +66,7 @@ pub struct Entry {
 /// returns which entries are ready (one flag per entry, in order). A descriptor that is
 /// not open is `OSError` `EBADF`, as `select(2)` reports it. Nothing to wait for and no
 /// timeout would block forever: a `ValueError` instead.
-pub fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec<bool>> {
+pub(crate) fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec<bool>> {
     if entries.is_empty() && timeout.is_none() {
         return Err(Error::value(
             "select: nothing to wait for and no timeout (this would wait forever; use sleep)",
@@ -78,7 +78,7 @@ pub fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec<bool>>
             bad.fd
         )));
     }
-    let deadline = crate::process::wait::Deadline::after(timeout);
+    let deadline = crate::sys::Deadline::after(timeout);
     let mut fds: Vec<libc::pollfd> = entries
         .iter()
         .map(|e| libc::pollfd {
@@ -112,14 +112,10 @@ pub fn select(entries: &[Entry], timeout: Option<Duration>) -> Result<Vec<bool>>
 /// One `poll` that does not wait; whether any descriptor is ready.
 fn poll_now(fds: &mut [libc::pollfd]) -> Result<bool> {
     loop {
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
-        match ready {
-            n if n >= 0 => return Ok(n > 0),
-            _ => match Errno::last() {
-                Errno::EINTR => crate::signal::check()?,
-                e => return Err(Error::os("select", e)),
-            },
+        match crate::sys::fd::poll_now(fds) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => crate::signal::check()?,
+            Err(e) => return Err(Error::os("select", e)),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use crate::error::Result;
-use crate::ipc::shm::Shm;
+use crate::sys::shm::Shm;
 
 use super::MAX_WORKERS;
 
@@ -28,11 +28,11 @@ const CANCELS: usize = 256;
 /// The shared words: `CANCELS` pairs `(job + 1, from)`, then one started-task count per
 /// worker slot.
 #[derive(Clone, Debug)]
-pub struct Board(Rc<Shm>);
+pub(crate) struct Board(Rc<Shm>);
 
 impl Board {
     /// A zeroed board for up to [`MAX_WORKERS`] workers.
-    pub fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self(Shm::new(8 * (2 * CANCELS + MAX_WORKERS))?))
     }
 
@@ -41,12 +41,12 @@ impl Board {
     }
 
     /// Parent: a new worker is about to be forked into `slot`.
-    pub fn reset(&self, slot: usize) {
+    pub(crate) fn reset(&self, slot: usize) {
         self.started_word(slot).store(0, Ordering::SeqCst);
     }
 
     /// Parent: how many tasks the worker in `slot` has started.
-    pub fn started(&self, slot: usize) -> u64 {
+    pub(crate) fn started(&self, slot: usize) -> u64 {
         self.started_word(slot).load(Ordering::SeqCst) as u64
     }
 
@@ -55,14 +55,14 @@ impl Board {
     /// `from` is written before the job, and read after it: a worker that sees a half
     /// written pair can only mistake which positions are cancelled, and the parent sends a
     /// task skipped by mistake again (see [`super::scheduler`]).
-    pub fn cancel(&self, job: u64, from: usize) {
+    pub(crate) fn cancel(&self, job: u64, from: usize) {
         let at = 2 * (job as usize % CANCELS);
         self.0.i64(at + 1).store(from as i64, Ordering::SeqCst);
         self.0.i64(at).store(job as i64 + 1, Ordering::SeqCst);
     }
 
     /// Whether position `index` of `job` is cancelled.
-    pub fn is_cancelled(&self, job: u64, index: usize) -> bool {
+    pub(crate) fn is_cancelled(&self, job: u64, index: usize) -> bool {
         let at = 2 * (job as usize % CANCELS);
         self.0.i64(at).load(Ordering::SeqCst) == job as i64 + 1
             && index as i64 >= self.0.i64(at + 1).load(Ordering::SeqCst)
@@ -70,7 +70,7 @@ impl Board {
 }
 
 /// What a worker tells and asks without a message.
-pub trait Notices {
+pub(crate) trait Notices {
     /// A task is about to start.
     fn started(&self);
     /// Whether position `index` of `job` is cancelled.
@@ -78,7 +78,7 @@ pub trait Notices {
 }
 
 /// The notices of a forked worker: its slot on the parent's board.
-pub struct SlotNotices {
+pub(crate) struct SlotNotices {
     /// The board it inherited.
     pub board: Board,
     /// Its slot.
@@ -98,7 +98,8 @@ impl Notices for SlotNotices {
 }
 
 /// The notices of a worker that shares no memory with the pool: none.
-pub struct NoNotices;
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) struct NoNotices;
 
 impl Notices for NoNotices {
     fn started(&self) {}

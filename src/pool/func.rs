@@ -4,12 +4,13 @@
 
 use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::convert::{must_be, type_error};
+use crate::error::Result;
 
 /// A function as it travels: its name (workers find the body in the code they inherited)
 /// and its curried arguments (a closure's captured values).
 #[derive(Debug, Clone)]
-pub struct Func {
+pub(crate) struct Func {
     /// The script function's name (`anon$...` for a closure).
     pub name: String,
     /// The closure's captured values, or `Fn("f").curry(x)`'s arguments.
@@ -18,15 +19,15 @@ pub struct Func {
 
 impl Func {
     /// Reads a function value (`square`, `Fn("square")`, a closure).
-    pub fn from_value(value: Dynamic, what: &str, type_name: &str) -> Result<Self> {
-        let Some(ptr) = value.try_cast::<FnPtr>() else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{what} must be a function (a name, `Fn(\"name\")` or a closure), not {type_name}"
-                ),
+    pub(crate) fn from_value(value: Dynamic, what: &str) -> Result<Self> {
+        if !value.is::<FnPtr>() {
+            return Err(must_be(
+                what,
+                "a function (a name, `Fn(\"name\")` or a closure)",
+                &value,
             ));
-        };
+        }
+        let ptr = value.cast::<FnPtr>();
         Ok(Self {
             name: ptr.fn_name().to_string(),
             curry: ptr.curry().to_vec(),
@@ -34,7 +35,7 @@ impl Func {
     }
 
     /// How messages name it: `square`, or "the closure".
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         if self.name.starts_with("anon$") {
             "the closure".into()
         } else {
@@ -62,7 +63,7 @@ impl Func {
     /// Checks that the script's definition takes each count of arguments in `given` (the
     /// number of arguments each call will pass, with the item it comes from for a message):
     /// `TypeError: square takes 1 argument, 2 given`.
-    pub fn check_arity(
+    pub(crate) fn check_arity(
         &self,
         ctx: &NativeCallContext,
         given: impl IntoIterator<Item = (usize, Option<usize>)>,
@@ -87,61 +88,23 @@ impl Func {
             };
             let noun = if last == 1 { "argument" } else { "arguments" };
             let place = item.map_or(String::new(), |i| format!(" (item {i})"));
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{} takes {counts} {noun}, {count} given{place}",
-                    self.shown()
-                ),
-            ));
+            return Err(type_error(format!(
+                "{} takes {counts} {noun}, {count} given{place}",
+                self.shown()
+            )));
         }
         Ok(())
     }
 
     /// Appends keyword arguments to `args` in the order of the parameters they name.
-    pub fn place_kwargs(
+    pub(crate) fn place_kwargs(
         &self,
         ctx: &NativeCallContext,
-        mut args: Array,
-        mut kwargs: Map,
+        args: Array,
+        kwargs: Map,
     ) -> Result<Array> {
-        if kwargs.is_empty() {
-            return Ok(args);
-        }
-        let total = args.len() + kwargs.len();
         let shown = self.shown();
-        let Some(params) = self.definitions(ctx).into_iter().find(|p| p.len() == total) else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "{shown} has no script definition taking {} positional and {} keyword \
-                     arguments",
-                    args.len(),
-                    kwargs.len()
-                ),
-            ));
-        };
-        let wanted = &params[args.len()..];
-        if let Some(extra) = kwargs
-            .keys()
-            .find(|k| !wanted.iter().any(|p| p == k.as_str()))
-        {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!("{shown} got an unexpected keyword argument `{extra}`"),
-            ));
-        }
-        for param in wanted {
-            match kwargs.remove(param.as_str()) {
-                Some(value) => args.push(value),
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::TypeError,
-                        format!("{shown} is missing its argument `{param}`"),
-                    ))
-                }
-            }
-        }
-        Ok(args)
+        let call = (self.name.as_str(), self.curry.len(), shown.as_str());
+        crate::convert::place_kwargs(ctx, call, args, kwargs)
     }
 }

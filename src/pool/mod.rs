@@ -29,14 +29,14 @@
 //! fork (every pool method; not a `for` loop over `imap`, which has no script context to
 //! fork with).
 
-pub mod board;
-pub mod func;
-pub mod package;
-pub mod protocol;
-pub mod remote;
-pub mod result;
-pub mod scheduler;
-mod worker;
+pub(crate) mod board;
+pub(crate) mod func;
+pub(crate) mod package;
+pub(crate) mod protocol;
+pub(crate) mod remote;
+pub(crate) mod result;
+pub(crate) mod scheduler;
+pub(crate) mod worker;
 
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -45,7 +45,6 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
@@ -57,18 +56,16 @@ use self::func::Func;
 use self::protocol::{ReplyMsg, ScriptMsg, TaskMsg};
 use self::remote::{Host, Link};
 use self::result::AsyncResult;
-pub use self::scheduler::Order;
+pub(crate) use self::scheduler::Order;
 use self::scheduler::{Death, Job, Next, Scheduler, Task, WorkerId};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, RhaiResult};
 use crate::ipc::pipe;
-use crate::ipc::sync::Deadline;
 use crate::process::wait::Exit;
 use crate::process::{my_pid, Options, Process};
-
-type RhaiResult<T> = std::result::Result<T, Box<EvalAltResult>>;
+use crate::sys::Deadline;
 
 /// The most workers a pool may have.
-pub const MAX_WORKERS: usize = 1024;
+pub(crate) const MAX_WORKERS: usize = 1024;
 
 /// Where a pool is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +87,7 @@ impl State {
 
 /// What `Pool(#{ ... })` takes besides the number of processes.
 #[derive(Debug, Clone, Default)]
-pub struct PoolOptions {
+pub(crate) struct PoolOptions {
     /// Called in each worker when it starts, with `initargs`.
     pub initializer: Option<Func>,
     /// The initializer's arguments.
@@ -103,7 +100,7 @@ pub struct PoolOptions {
 
 /// How a job's tasks are cut, sent and reported.
 #[derive(Debug, Clone, Copy)]
-pub struct JobSpec {
+pub(crate) struct JobSpec {
     /// Argument lists per task.
     pub chunksize: usize,
     /// How the results come out.
@@ -176,7 +173,7 @@ struct Inner {
 /// A handle on a pool; clones share it. When the last handle goes, the workers are
 /// terminated (in the process that made the pool).
 #[derive(Clone)]
-pub struct Pool(Rc<RefCell<Inner>>);
+pub(crate) struct Pool(Rc<RefCell<Inner>>);
 
 fn pool_error(message: impl Into<String>) -> Error {
     Error::value(message)
@@ -187,7 +184,7 @@ impl Pool {
     ///
     /// With `options.hosts`, `size` workers on each host: forked for [`Host::Local`],
     /// started through ssh for the others.
-    pub fn new(ctx: &NativeCallContext, size: usize, options: PoolOptions) -> Result<Self> {
+    pub(crate) fn new(ctx: &NativeCallContext, size: usize, options: PoolOptions) -> Result<Self> {
         let hosts = if options.hosts.is_empty() {
             vec![Host::Local]
         } else {
@@ -236,12 +233,12 @@ impl Pool {
     }
 
     /// The number of workers it keeps.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.0.borrow().size
     }
 
     /// The workers' pids, as they are now (after noticing the ones that died).
-    pub fn pids(&self) -> Vec<Pid> {
+    pub(crate) fn pids(&self) -> Vec<Pid> {
         if self.check_owner().is_ok() {
             if let Ok(mut inner) = self.0.try_borrow_mut() {
                 inner.exchange();
@@ -268,7 +265,7 @@ impl Pool {
 
     /// Checks that the pool takes new tasks: `ValueError` after `close()` or
     /// `terminate()`, the initializer's error once it has failed.
-    pub fn check_running(&self) -> Result<()> {
+    pub(crate) fn check_running(&self) -> Result<()> {
         self.check_owner()?;
         let inner = self.0.borrow();
         match inner.state {
@@ -310,9 +307,7 @@ impl Pool {
         };
         let mut script = self.0.borrow().script.clone().expect("made with the pool");
         script.host = host.remote.host.clone();
-        let first = pipe::frame(&script.into_value(), |t| {
-            ctx.engine().map_type_name(t).to_string()
-        })?;
+        let first = pipe::frame(&script.into_value(), crate::convert::script_type_name)?;
         let (process, fd, link) = remote::spawn(&host)?;
         let mut inner = self.0.borrow_mut();
         inner.sched.add_worker(id);
@@ -388,13 +383,7 @@ impl Pool {
 
     /// Adds a job calling `func` on each item of `items` (each item an argument list when
     /// `spec.star`, else the one argument); returns its id.
-    pub fn submit(
-        &self,
-        ctx: &NativeCallContext,
-        func: &Func,
-        items: Array,
-        spec: JobSpec,
-    ) -> Result<u64> {
+    pub(crate) fn submit(&self, func: &Func, items: Array, spec: JobSpec) -> Result<u64> {
         self.check_running()?;
         let total = items.len();
         let (job, remote) = {
@@ -416,7 +405,7 @@ impl Pool {
                 star: spec.star,
             };
             let bytes = message
-                .frame(|t| ctx.engine().map_type_name(t).to_string())
+                .frame(crate::convert::script_type_name)
                 .map_err(|e| {
                     let message = e.message.replace("a message of", "a pool task of");
                     if remote {
@@ -435,15 +424,11 @@ impl Pool {
             index += count;
         }
         let bar = (spec.progress && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new(total as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} pool {pos}/{len} tasks [{bar:30}] {elapsed_precise} eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar
+            crate::progress::bar(
+                total as u64,
+                "pool {pos}/{len} tasks",
+                "{elapsed_precise} eta {eta}",
+            )
         });
         let added = self
             .0
@@ -454,13 +439,13 @@ impl Pool {
     }
 
     /// Keeps `result` until its job is done and its callbacks have run.
-    pub fn watch(&self, result: AsyncResult) {
+    pub(crate) fn watch(&self, result: AsyncResult) {
         self.0.borrow_mut().watched.push(result);
     }
 
     /// Forgets a job: its remaining tasks are not sent, the workers skip those they hold,
     /// and replies still to come are dropped.
-    pub fn forget(&self, job: u64) {
+    pub(crate) fn forget(&self, job: u64) {
         if let Ok(mut inner) = self.0.try_borrow_mut() {
             inner.sched.forget(job);
             inner.post_cancellations();
@@ -468,20 +453,20 @@ impl Pool {
     }
 
     /// Lets a job run on with nobody waiting for its results (see [`Scheduler::detach`]).
-    pub fn detach(&self, job: u64) {
+    pub(crate) fn detach(&self, job: u64) {
         if let Ok(mut inner) = self.0.try_borrow_mut() {
             inner.sched.detach(job);
         }
     }
 
     /// Whether a job has all its results, or has failed.
-    pub fn job_done(&self, job: u64) -> bool {
+    pub(crate) fn job_done(&self, job: u64) -> bool {
         self.0.borrow().sched.job_done(job)
     }
 
     /// Sends and receives what can be without waiting (and forks replacements and runs due
     /// callbacks with `ctx`).
-    pub fn poke(&self, ctx: Option<&NativeCallContext>) -> RhaiResult<()> {
+    pub(crate) fn poke(&self, ctx: Option<&NativeCallContext>) -> RhaiResult<()> {
         self.pump(ctx, Deadline::after(Some(Duration::ZERO)), |_| false)
             .map(|_| ())
     }
@@ -583,7 +568,7 @@ impl Pool {
 
     /// Runs the callbacks of the watched results whose jobs are done, one at a time (a
     /// callback may call the pool again); the first error a callback raises is returned.
-    pub fn run_callbacks(&self, ctx: &NativeCallContext) -> RhaiResult<()> {
+    pub(crate) fn run_callbacks(&self, ctx: &NativeCallContext) -> RhaiResult<()> {
         loop {
             let due = {
                 let mut inner = self.0.borrow_mut();
@@ -602,7 +587,7 @@ impl Pool {
     }
 
     /// Waits for a job to finish, at most `timeout`; `Ok(false)` if it did not in time.
-    pub fn wait_job(
+    pub(crate) fn wait_job(
         &self,
         ctx: Option<&NativeCallContext>,
         job: u64,
@@ -612,12 +597,12 @@ impl Pool {
     }
 
     /// Takes a finished job's results in order, or its error.
-    pub fn take_results(&self, job: u64) -> std::result::Result<Array, Map> {
+    pub(crate) fn take_results(&self, job: u64) -> std::result::Result<Array, Map> {
         self.0.borrow_mut().sched.take_results(job)
     }
 
     /// The next result of an `imap` job: `Ok(None)` at the end.
-    pub fn next_result(
+    pub(crate) fn next_result(
         &self,
         ctx: Option<&NativeCallContext>,
         job: u64,
@@ -639,7 +624,7 @@ impl Pool {
     }
 
     /// `close()`: no new tasks; the workers end once the queued ones are done (`join`).
-    pub fn close(&self) -> Result<()> {
+    pub(crate) fn close(&self) -> Result<()> {
         self.check_owner()?;
         let mut inner = self.0.borrow_mut();
         if inner.state == State::Running {
@@ -649,7 +634,7 @@ impl Pool {
     }
 
     /// `terminate()`: ends the workers now; calls still waiting fail.
-    pub fn terminate(&self) -> Result<()> {
+    pub(crate) fn terminate(&self) -> Result<()> {
         self.check_owner()?;
         let (workers, watched) = {
             let mut inner = self.0.borrow_mut();
@@ -671,7 +656,7 @@ impl Pool {
 
     /// `join()`: after `close()`, waits for the queued tasks and for the workers to end;
     /// after `terminate()`, waits for the workers to end.
-    pub fn join(&self, ctx: &NativeCallContext) -> RhaiResult<()> {
+    pub(crate) fn join(&self, ctx: &NativeCallContext) -> RhaiResult<()> {
         self.check_owner()?;
         if self.0.borrow().state == State::Running {
             return Err(pool_error(
@@ -696,7 +681,7 @@ impl Pool {
     }
 
     /// Python's repr: `<Pool processes=2 state=RUN pool_size=2>`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let inner = self.0.borrow();
         format!(
             "<Pool processes={} state={} pool_size={}>",
@@ -805,7 +790,7 @@ impl Inner {
                         match ReplyMsg::from_value(value) {
                             Ok(ReplyMsg::Print { text }) if worker.link.is_some() => {
                                 let pid = worker.process.pid().map_or(0, Pid::as_raw);
-                                crate::runtime::print_for(&worker.process.name(), pid, &text);
+                                crate::output::print(&text, || (worker.process.name(), pid));
                             }
                             Ok(ReplyMsg::StartFailed { error }) if worker.link.is_some() => {
                                 // It could not take the script: as if it never started.
@@ -981,6 +966,6 @@ impl Worker {
 }
 
 /// Turns a caught error map into an error the script can catch.
-pub fn raise(map: Map) -> Box<EvalAltResult> {
+pub(crate) fn raise(map: Map) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(Dynamic::from_map(map), Position::NONE).into()
 }

@@ -9,20 +9,19 @@ use std::rc::Rc;
 
 use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Blob, Dynamic, EvalAltResult, FnPtr, Map, Scope, INT};
+use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, INT};
 
 use super::func::Func;
 use super::remote::{Host, RemoteHost};
 use super::result::Callbacks;
 use super::{AsyncResult, JobSpec, Order, Pool, PoolOptions};
 use crate::command::remote::Remote;
-use crate::error::{Error, ErrorKind};
-use crate::process::package::seconds;
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+use crate::convert::{must_be, seconds, type_error};
+use crate::convert::{type_name, NotItems};
+use crate::error::{Error, RhaiResult};
 
 /// The most items a range may give a pool call (each item travels in a message).
-pub const MAX_ITEMS: u64 = 10_000_000;
+pub(crate) const MAX_ITEMS: u64 = 10_000_000;
 
 def_package! {
     /// Process pools with Python's `multiprocessing.Pool` names.
@@ -34,7 +33,7 @@ def_package! {
 
 /// What `imap` and `imap_unordered` return: iterate it with `for`.
 #[derive(Clone)]
-pub struct PoolIterator(Rc<Cursor>);
+pub(crate) struct PoolIterator(Rc<Cursor>);
 
 struct Cursor {
     pool: Pool,
@@ -76,7 +75,7 @@ impl PoolIterator {
 }
 
 /// The running side of a `for` loop over a [`PoolIterator`].
-pub struct PoolIter(PoolIterator);
+pub(crate) struct PoolIter(PoolIterator);
 
 impl Iterator for PoolIter {
     type Item = RhaiResult<Dynamic>;
@@ -95,83 +94,23 @@ impl IntoIterator for PoolIterator {
     }
 }
 
-/// The name scripts know a value's type by (`range`, `Process`), never a Rust path.
-fn type_name(ctx: &NativeCallContext, value: &Dynamic) -> String {
-    let name = ctx.engine().map_type_name(value.type_name());
-    match name.split('<').next().unwrap_or(name).rsplit("::").next() {
-        Some(last) if name.contains("::") => last.to_string(),
-        _ => name.to_string(),
-    }
-}
-
-/// `count`: how many items, as said in the message ("1000000000", "more than ...").
-fn too_many(count: &str) -> Error {
-    Error::value(format!(
-        "a list of {count} items is too long for a pool call (at most {MAX_ITEMS}): cut it \
-         into parts"
-    ))
-}
-
-fn int_range(start: INT, end_inclusive: INT) -> Result<Array, Error> {
-    if end_inclusive < start {
-        return Ok(Array::new());
-    }
-    let count = (end_inclusive as i128 - start as i128 + 1) as u128;
-    if count > MAX_ITEMS as u128 {
-        return Err(too_many(&count.to_string()));
-    }
-    Ok((start..=end_inclusive).map(Dynamic::from_int).collect())
-}
-
 /// The items of anything a `for` loop can walk: an array, a range (`0..10`, `0..=9`,
 /// `range(0, 10)`, `range(0, 10, 2)`), a string (its characters), a blob (its bytes as
-/// ints), or any other type with an iterator.
-pub fn items_of(ctx: &NativeCallContext, value: Dynamic, what: &str) -> RhaiResult<Array> {
-    if value.is_array() {
-        return Ok(value.cast::<Array>());
-    }
-    if value.is::<std::ops::Range<INT>>() {
-        let r = value.cast::<std::ops::Range<INT>>();
-        if r.start >= r.end {
-            return Ok(Array::new());
-        }
-        return Ok(int_range(r.start, r.end - 1)?);
-    }
-    if value.is::<std::ops::RangeInclusive<INT>>() {
-        let r = value.cast::<std::ops::RangeInclusive<INT>>();
-        return Ok(int_range(*r.start(), *r.end())?);
-    }
-    if value.is_string() {
-        let text = value.into_immutable_string().unwrap_or_default();
-        return Ok(text.chars().map(Dynamic::from_char).collect());
-    }
-    if value.is_blob() {
-        let bytes = value.cast::<Blob>();
-        return Ok(bytes
-            .into_iter()
-            .map(|b| Dynamic::from_int(b.into()))
-            .collect());
-    }
-    let shown = type_name(ctx, &value);
-    // Anything else that a `for` loop can walk (a stepped range, a PoolIterator): walk it
-    // with the engine's own iterator for the type.
-    let mut scope = Scope::new();
-    scope.push("items", value);
-    scope.push("limit", MAX_ITEMS as INT);
-    let walked = ctx.engine().eval_with_scope::<Dynamic>(
-        &mut scope,
-        "let out = []; for item in items { if out.len() == limit { return (); } out.push(item); } out",
-    );
-    match walked {
-        Ok(items) if items.is_unit() => Err(too_many(&format!("more than {MAX_ITEMS}")).into()),
-        Ok(items) => Ok(items.cast::<Array>()),
-        Err(e) if matches!(*e, EvalAltResult::ErrorFor(..)) => Err(Error::new(
-            ErrorKind::TypeError,
-            format!("{what} must be an array, a range, a string or another iterable, not {shown}"),
-        )
-        .into()),
-        Err(e) => Err(e),
-    }
+/// ints), or any other type with an iterator; at most [`MAX_ITEMS`].
+pub(crate) fn items_of(ctx: &NativeCallContext, value: Dynamic, what: &str) -> RhaiResult<Array> {
+    let shown = type_name(&value);
+    crate::convert::items(ctx, value, MAX_ITEMS, false).map_err(|e| match e {
+        NotItems::TooMany(count) => Error::value(format!(
+            "a list of {count} items is too long for a pool call (at most {MAX_ITEMS}): cut it \
+             into parts"
+        ))
+        .into(),
+        NotItems::NotIterable => type_error(format!(
+            "{what} must be an array, a range, a string or another iterable, not {shown}"
+        ))
+        .into(),
+        NotItems::Failed(e) => e,
+    })
 }
 
 /// A call's options map, with the keys that call takes.
@@ -190,19 +129,16 @@ fn function_option(
     if value.is_unit() {
         return Ok(None);
     }
-    let shown = type_name(ctx, &value);
-    let Some(f) = value.try_cast::<FnPtr>() else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("`{key}` must be a function, not {shown}"),
-        ));
-    };
+    if !value.is::<FnPtr>() {
+        return Err(must_be(format_args!("`{key}`"), "a function", &value));
+    }
+    let f = value.cast::<FnPtr>();
     let func = Func {
         name: f.fn_name().to_string(),
         curry: f.curry().to_vec(),
     };
     func.check_arity(ctx, [(1, None)])
-        .map_err(|e| Error::new(ErrorKind::TypeError, format!("`{key}`: {}", e.message)))?;
+        .map_err(|e| type_error(format!("`{key}`: {}", e.message)))?;
     Ok(Some(f))
 }
 
@@ -215,13 +151,10 @@ fn call_options(
     if value.is_unit() {
         return Ok(options);
     }
-    let shown = type_name(ctx, &value);
-    let Some(map) = value.try_cast::<Map>() else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("the options must be a map, not {shown}"),
-        ));
-    };
+    if !value.is::<Map>() {
+        return Err(must_be("the options", "a map", &value));
+    }
+    let map = value.cast::<Map>();
     for (key, value) in map {
         let key = key.as_str();
         if !allowed.contains(&key) {
@@ -233,26 +166,14 @@ fn call_options(
         }
         match key {
             "progress" => {
-                options.progress = value.as_bool().map_err(|t| {
-                    Error::new(
-                        ErrorKind::TypeError,
-                        format!(
-                            "`progress` must be a boolean, not {}",
-                            ctx.engine().map_type_name(t)
-                        ),
-                    )
-                })?;
+                options.progress = value
+                    .as_bool()
+                    .map_err(|_| must_be("`progress`", "a boolean", &value))?;
             }
             "chunksize" => {
-                let n = value.as_int().map_err(|t| {
-                    Error::new(
-                        ErrorKind::TypeError,
-                        format!(
-                            "`chunksize` must be an integer, not {}",
-                            ctx.engine().map_type_name(t)
-                        ),
-                    )
-                })?;
+                let n = value
+                    .as_int()
+                    .map_err(|_| must_be("`chunksize`", "an integer", &value))?;
                 if n < 1 {
                     return Err(Error::value(format!(
                         "`chunksize` must be at least 1, not {n}"
@@ -279,9 +200,8 @@ fn default_chunksize(len: usize, workers: usize) -> usize {
     len.div_ceil(workers * 4).max(1)
 }
 
-fn task_function(ctx: &NativeCallContext, f: Dynamic) -> Result<Func, Error> {
-    let shown = type_name(ctx, &f);
-    Func::from_value(f, "the task function", &shown)
+fn task_function(f: Dynamic) -> Result<Func, Error> {
+    Func::from_value(f, "the task function")
 }
 
 /// The items of a `starmap`: each an array (or other iterable) of arguments.
@@ -338,7 +258,7 @@ fn prepare(
     allowed: &[&str],
 ) -> RhaiResult<Prepared> {
     pool.check_running()?;
-    let func = task_function(ctx, f)?;
+    let func = task_function(f)?;
     let mut items = items_of(ctx, list, "the list")?;
     if star {
         items = star_items(ctx, items)?;
@@ -375,7 +295,7 @@ fn run_map(
         progress: options.progress,
         star,
     };
-    let job = pool.submit(ctx, &func, items, spec)?;
+    let job = pool.submit(&func, items, spec)?;
     let waited = pool.wait_job(Some(ctx), job, None);
     if let Err(e) = waited {
         pool.forget(job);
@@ -407,7 +327,7 @@ fn run_map_async(
         progress: options.progress,
         star,
     };
-    let job = pool.submit(ctx, &func, items, spec)?;
+    let job = pool.submit(&func, items, spec)?;
     let result = AsyncResult::new(pool, job, false, options.callbacks);
     pool.poke(Some(ctx))?;
     Ok(result)
@@ -434,7 +354,7 @@ fn run_imap(
         progress: options.progress,
         star: false,
     };
-    let job = pool.submit(ctx, &func, items, spec)?;
+    let job = pool.submit(&func, items, spec)?;
     let iterator = PoolIterator(Rc::new(Cursor {
         pool: pool.clone(),
         job,
@@ -445,17 +365,14 @@ fn run_imap(
     Ok(iterator)
 }
 
-fn kwargs_of(ctx: &NativeCallContext, value: Dynamic) -> Result<Map, Error> {
+fn kwargs_of(value: Dynamic) -> Result<Map, Error> {
     if value.is_unit() {
         return Ok(Map::new());
     }
-    let shown = type_name(ctx, &value);
-    value.try_cast::<Map>().ok_or_else(|| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("`kwargs` must be a map, not {shown}"),
-        )
-    })
+    let shown = type_name(&value);
+    value
+        .try_cast::<Map>()
+        .ok_or_else(|| type_error(format!("`kwargs` must be a map, not {shown}")))
 }
 
 fn submit_one(
@@ -467,13 +384,13 @@ fn submit_one(
     opts: Dynamic,
 ) -> RhaiResult<AsyncResult> {
     pool.check_running()?;
-    let func = task_function(ctx, f)?;
+    let func = task_function(f)?;
     let args = if args.is_unit() {
         Array::new()
     } else {
         items_of(ctx, args, "`args`")?
     };
-    let kwargs = kwargs_of(ctx, kwargs)?;
+    let kwargs = kwargs_of(kwargs)?;
     let options = call_options(ctx, opts, APPLY_OPTIONS)?;
     let args = func.place_kwargs(ctx, args, kwargs)?;
     func.check_arity(ctx, [(args.len(), None)])?;
@@ -485,52 +402,38 @@ fn submit_one(
         progress: false,
         star: true,
     };
-    let job = pool.submit(ctx, &func, vec![Dynamic::from_array(args)], spec)?;
+    let job = pool.submit(&func, vec![Dynamic::from_array(args)], spec)?;
     let result = AsyncResult::new(pool, job, true, options.callbacks);
     pool.poke(Some(ctx))?;
     Ok(result)
 }
 
 /// A list of strings, for `what`.
-fn strings(
-    ctx: &NativeCallContext,
-    value: Dynamic,
-    what: &str,
-    like: &str,
-) -> Result<Vec<String>, Error> {
-    let shown = type_name(ctx, &value);
+fn strings(value: Dynamic, what: &str, like: &str) -> Result<Vec<String>, Error> {
+    let shown = type_name(&value);
     if value.is_string() {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "{what} is a list like {like}, not one string: {:?}",
-                value.to_string()
-            ),
-        ));
+        return Err(type_error(format!(
+            "{what} is a list like {like}, not one string: {:?}",
+            value.to_string()
+        )));
     }
     let Some(items) = value.try_cast::<Array>() else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("{what} must be a list like {like}, not {shown}"),
-        ));
+        return Err(type_error(format!(
+            "{what} must be a list like {like}, not {shown}"
+        )));
     };
     items
         .into_iter()
         .map(|item| {
-            let shown = type_name(ctx, &item);
-            item.into_string().map_err(|_| {
-                Error::new(
-                    ErrorKind::TypeError,
-                    format!("{what} must hold strings, not {shown}"),
-                )
-            })
+            let shown = type_name(&item);
+            item.into_string()
+                .map_err(|_| type_error(format!("{what} must hold strings, not {shown}")))
         })
         .collect()
 }
 
 /// Reads `hosts`, `ssh` and `procscript` into the places workers run.
 fn hosts_of(
-    ctx: &NativeCallContext,
     hosts: Option<Dynamic>,
     ssh: Option<Dynamic>,
     program: Option<Dynamic>,
@@ -547,7 +450,6 @@ fn hosts_of(
             return Ok(Vec::new());
         }
         Some(hosts) => strings(
-            ctx,
             hosts,
             "`hosts`",
             "[\"localhost\", \"node1\", \"user@node2\"]",
@@ -558,19 +460,16 @@ fn hosts_of(
     }
     let ssh = match ssh.filter(|v| !v.is_unit()) {
         None => Vec::new(),
-        Some(v) => strings(ctx, v, "`ssh`", "[\"-p\", \"2222\"]")?,
+        Some(v) => strings(v, "`ssh`", "[\"-p\", \"2222\"]")?,
     };
     let procscript = match program.filter(|v| !v.is_unit()) {
         None => super::remote::DEFAULT_PROGRAM.to_string(),
         Some(v) => {
-            let shown = type_name(ctx, &v);
+            let shown = type_name(&v);
             let path = v.into_string().map_err(|_| {
-                Error::new(
-                    ErrorKind::TypeError,
-                    format!(
-                        "`procscript` must be the path of procscript on the hosts, not {shown}"
-                    ),
-                )
+                type_error(format!(
+                    "`procscript` must be the path of procscript on the hosts, not {shown}"
+                ))
             })?;
             if path.is_empty() || path.contains('\0') {
                 return Err(Error::value(
@@ -618,11 +517,10 @@ fn pool_options(ctx: &NativeCallContext, map: Map) -> RhaiResult<(usize, PoolOpt
             "hosts" => hosts = Some(value),
             "ssh" => ssh = Some(value),
             "procscript" => program = Some(value),
-            "processes" => processes = processes_of(ctx, value)?,
+            "processes" => processes = processes_of(value)?,
             "initializer" => {
                 if !value.is_unit() {
-                    let shown = type_name(ctx, &value);
-                    options.initializer = Some(Func::from_value(value, "`initializer`", &shown)?);
+                    options.initializer = Some(Func::from_value(value, "`initializer`")?);
                 }
             }
             "initargs" => {
@@ -637,7 +535,7 @@ fn pool_options(ctx: &NativeCallContext, map: Map) -> RhaiResult<(usize, PoolOpt
                     let shown = if value.is_int() || value.is_float() {
                         value.to_string()
                     } else {
-                        type_name(ctx, &value)
+                        type_name(&value)
                     };
                     match value.as_int() {
                         Ok(n) if n >= 1 => options.maxtasksperchild = Some(n as usize),
@@ -660,7 +558,7 @@ fn pool_options(ctx: &NativeCallContext, map: Map) -> RhaiResult<(usize, PoolOpt
         }
     }
     options.initargs = initargs.unwrap_or_default();
-    options.hosts = hosts_of(ctx, hosts, ssh, program)?;
+    options.hosts = hosts_of(hosts, ssh, program)?;
     if !options.hosts.is_empty() && processes.is_none() {
         return Err(Error::value(
             "a Pool with `hosts` needs `processes`: the number of workers on each host",
@@ -679,16 +577,15 @@ fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn processes_of(ctx: &NativeCallContext, n: Dynamic) -> Result<Option<usize>, Error> {
+fn processes_of(n: Dynamic) -> Result<Option<usize>, Error> {
     if n.is_unit() {
         return Ok(None);
     }
-    let shown = type_name(ctx, &n);
+    let shown = type_name(&n);
     let n = n.as_int().map_err(|_| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("the number of processes must be an integer, not {shown}"),
-        )
+        type_error(format!(
+            "the number of processes must be an integer, not {shown}"
+        ))
     })?;
     if !(1..=super::MAX_WORKERS as INT).contains(&n) {
         return Err(Error::value(format!(
@@ -700,6 +597,7 @@ fn processes_of(ctx: &NativeCallContext, n: Dynamic) -> Result<Option<usize>, Er
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod pool_functions {
     use super::*;
 
@@ -765,16 +663,15 @@ mod pool_functions {
         let (size, options) = if n.is_map() {
             pool_options(&ctx, n.cast::<Map>())?
         } else {
-            let shown = type_name(&ctx, &n);
+            let shown = type_name(&n);
             if !n.is_unit() && !n.is_int() {
-                return Err(Error::new(
-                    ErrorKind::TypeError,
-                    format!("Pool(n) takes a number of processes or an options map, not {shown}"),
-                )
+                return Err(type_error(format!(
+                    "Pool(n) takes a number of processes or an options map, not {shown}"
+                ))
                 .into());
             }
             (
-                processes_of(&ctx, n)?.unwrap_or_else(cpu_count),
+                processes_of(n)?.unwrap_or_else(cpu_count),
                 PoolOptions::default(),
             )
         };

@@ -29,15 +29,15 @@ use crate::error::{Error, Result};
 use crate::ipc::pipe;
 
 /// The version of this protocol: a remote worker that speaks another refuses the script.
-pub const PROTOCOL: u64 = 1;
+pub(crate) const PROTOCOL: u64 = 1;
 
 /// What a remote worker writes first, then `PROTOCOL VERSION\n`.
-pub const HELLO: &[u8] = b"\0procscript-pool-worker ";
+pub(crate) const HELLO: &[u8] = b"\0procscript-pool-worker ";
 
 /// The first message to a remote worker: the script it calls functions of, and what the
 /// functions may read besides their arguments.
 #[derive(Debug, Clone)]
-pub struct ScriptMsg {
+pub(crate) struct ScriptMsg {
     /// [`PROTOCOL`] of the sender.
     pub protocol: u64,
     /// The script's name, for error messages (`job.rhai`).
@@ -60,7 +60,7 @@ pub struct ScriptMsg {
 
 /// A chunk of a job, for one worker: call `function` on each item of `items`.
 #[derive(Debug, Clone)]
-pub struct TaskMsg {
+pub(crate) struct TaskMsg {
     /// The job (one pool call) it belongs to.
     pub job: u64,
     /// The position of `items[0]` in the job's list.
@@ -77,7 +77,7 @@ pub struct TaskMsg {
 
 /// A worker's answer to a task, or to its own start.
 #[derive(Debug, Clone)]
-pub enum ReplyMsg {
+pub(crate) enum ReplyMsg {
     /// The task ran: one value per item.
     Done {
         /// The task's job.
@@ -123,7 +123,7 @@ pub enum ReplyMsg {
 
 impl ReplyMsg {
     /// The task a reply answers, if it answers one.
-    pub fn task(&self) -> Option<(u64, usize)> {
+    pub(crate) fn task(&self) -> Option<(u64, usize)> {
         match self {
             Self::Done { job, index, .. }
             | Self::Failed { job, index, .. }
@@ -174,7 +174,7 @@ fn fields(value: Dynamic) -> Result<(String, Array)> {
 
 impl TaskMsg {
     /// As a codec value.
-    pub fn into_value(self) -> Dynamic {
+    pub(crate) fn into_value(self) -> Dynamic {
         Dynamic::from_array(vec![
             "task".into(),
             int(self.job),
@@ -187,12 +187,12 @@ impl TaskMsg {
     }
 
     /// Framed, ready to write; `type_name` names the type of a value that cannot travel.
-    pub fn frame(self, type_name: impl Fn(&str) -> String) -> Result<Vec<u8>> {
+    pub(crate) fn frame(self, type_name: impl Fn(&str) -> String) -> Result<Vec<u8>> {
         pipe::frame(&self.into_value(), type_name)
     }
 
     /// Reads a task from a codec value.
-    pub fn from_value(value: Dynamic) -> Result<Self> {
+    pub(crate) fn from_value(value: Dynamic) -> Result<Self> {
         let (kind, fields) = fields(value)?;
         let Ok([job, index, function, curry, items, star]) = <[Dynamic; 6]>::try_from(fields)
         else {
@@ -216,7 +216,7 @@ impl TaskMsg {
 
 impl ReplyMsg {
     /// As a codec value.
-    pub fn into_value(self) -> Dynamic {
+    pub(crate) fn into_value(self) -> Dynamic {
         let items: Array = match self {
             Self::Done { job, index, values } => vec![
                 "done".into(),
@@ -239,7 +239,7 @@ impl ReplyMsg {
     }
 
     /// Reads a reply from a codec value.
-    pub fn from_value(value: Dynamic) -> Result<Self> {
+    pub(crate) fn from_value(value: Dynamic) -> Result<Self> {
         let (kind, fields) = fields(value)?;
         let reply = match kind.as_str() {
             "done" | "failed" => {
@@ -298,7 +298,7 @@ impl ReplyMsg {
 
 impl ScriptMsg {
     /// As a codec value.
-    pub fn into_value(self) -> Dynamic {
+    pub(crate) fn into_value(self) -> Dynamic {
         Dynamic::from_array(vec![
             "script".into(),
             int(self.protocol),
@@ -314,7 +314,8 @@ impl ScriptMsg {
 
     /// Reads the script message from a codec value. Only its first two fields are read
     /// when `protocol` is not [`PROTOCOL`], so that a worker can say which it speaks.
-    pub fn from_value(value: Dynamic) -> Result<Self> {
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+    pub(crate) fn from_value(value: Dynamic) -> Result<Self> {
         let (kind, fields) = fields(value)?;
         if kind != "script" {
             return Err(bad(&format!("`{kind}` where the script was expected")));

@@ -43,44 +43,39 @@
 //! as for remote commands) is raised in one call, the oldest waiting or else the next one,
 //! once per host.
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::io::IsTerminal;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use rhai::{Array, Dynamic, Map, NativeCallContext, Scope, INT};
+use rhai::{Array, Dynamic, Map, NativeCallContext, INT};
 
-use super::board::NoNotices;
 use super::func::Func;
-use super::protocol::{ReplyMsg, ScriptMsg, HELLO, PROTOCOL};
+use super::protocol::{ScriptMsg, HELLO, PROTOCOL};
 use super::scheduler::Death;
-use super::worker::{serve, Channel, ContextCaller};
 use crate::command::remote::{command_line, ssh_argv, Remote, SshLog};
 use crate::command::{Command, Stdio};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::{codec, pipe};
-use crate::output::{write_line, Stream};
 use crate::process::wait::Exit;
 use crate::process::{Options, Process};
 
 /// The host name that means "fork here", not ssh.
-pub const LOCALHOST: &str = "localhost";
+pub(crate) const LOCALHOST: &str = "localhost";
 
 /// The program started on a remote host when the pool's options name none.
-pub const DEFAULT_PROGRAM: &str = "procscript";
+pub(crate) const DEFAULT_PROGRAM: &str = "procscript";
 
 /// The most bytes a login may print before the worker's hello.
 const MAX_NOISE: usize = 64 * 1024;
 
 /// The native the worker's own statements call to serve; no script can reach it.
-const SERVE: &str = "procscript_remote_worker_serve";
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) const SERVE: &str = "procscript_remote_worker_serve";
 
 /// Where a remote worker runs: the ssh destination and options, and the program there.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteHost {
+pub(crate) struct RemoteHost {
     /// The ssh destination and the script's extra ssh arguments.
     pub remote: Remote,
     /// `procscript` on that host: a name looked up in the login's `PATH`, or a path.
@@ -89,7 +84,7 @@ pub struct RemoteHost {
 
 /// Where a pool worker runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
+pub(crate) enum Host {
     /// Forked from the script (`"localhost"`, or no `hosts`).
     Local,
     /// `procscript worker` under ssh.
@@ -183,7 +178,7 @@ pub(super) fn script_message(
                 Dynamic::from_array(func.curry.clone()),
                 Dynamic::from_array(initargs.clone()),
             ]);
-            pipe::frame(&value, |t| ctx.engine().map_type_name(t).to_string()).map_err(|e| {
+            pipe::frame(&value, crate::convert::script_type_name).map_err(|e| {
                 Error::value(format!(
                     "the initializer and `initargs` of a Pool with remote hosts travel to each \
                      host: {}; {}",
@@ -289,6 +284,58 @@ pub(super) fn take_hello(input: &mut Vec<u8>) -> std::result::Result<bool, Strin
     Ok(true)
 }
 
+/// What to say of how a remote worker ended, and the error's kind: refused by the other
+/// side, ssh failed (`ConnectionError`), or the program ended (before or after it started).
+fn how_it_ended(link: &Link, exit: Option<Exit>, refused: Option<&str>) -> (String, ErrorKind) {
+    if let Some(reason) = refused {
+        return (
+            format!("could not start: {reason}"),
+            ErrorKind::ProcessError,
+        );
+    }
+    let ssh_failed = matches!(exit, Some(Exit::Code(255)))
+        .then_some(link.log.as_ref())
+        .flatten()
+        .and_then(|log| crate::command::remote::ssh_failure(&log.text()));
+    if let Some(message) = ssh_failed {
+        let what = if link.greeted {
+            "lost its ssh connection"
+        } else {
+            "could not start: ssh failed"
+        };
+        return (
+            format!("{what} (exit status 255): {message}"),
+            ErrorKind::ConnectionError,
+        );
+    }
+    let (host, program) = (&link.host.remote.host, &link.host.procscript);
+    let how = match exit {
+        Some(Exit::Code(127)) if !link.greeted => format!(
+            "could not start: `{program}` was not found on {host} (exit status 127; give \
+             its path with the Pool's `procscript` option)"
+        ),
+        Some(Exit::Code(c)) if !link.greeted => format!(
+            "ended with exit status {c} before it started (is `{program}` on {host} a \
+             procscript with remote pool workers?)"
+        ),
+        Some(Exit::Code(c)) if c > 128 && c <= 128 + 64 => {
+            match nix::sys::signal::Signal::try_from(c - 128) {
+                Ok(s) => format!("was killed by {} on {host} (exit status {c})", s.as_str()),
+                Err(_) => format!("ended with exit status {c} on {host}"),
+            }
+        }
+        Some(Exit::Code(c)) => {
+            format!("exited with code {c} (`exit()` in a task ends its worker)")
+        }
+        Some(Exit::Signal(sig)) => match nix::sys::signal::Signal::try_from(sig) {
+            Ok(s) => format!("ended: its ssh was killed by {}", s.as_str()),
+            Err(_) => format!("ended: its ssh was killed by signal {sig}"),
+        },
+        None => "ended".into(),
+    };
+    (how, ErrorKind::ProcessError)
+}
+
 /// How a remote worker ended, for the scheduler: what to say, the error's kind, and
 /// whether the failure must be reported in a call although no task ran there (a worker
 /// that never started; `report` is false when this host's failure was already reported).
@@ -305,57 +352,7 @@ pub(super) fn death(
         "a remote pool worker ({} on {host}, ssh pid {pid})",
         process.name()
     );
-    let code = match exit {
-        Some(Exit::Code(code)) => Some(code),
-        _ => None,
-    };
-    let ssh_failed = code
-        .filter(|c| *c == 255)
-        .and(link.log.as_ref())
-        .and_then(|log| crate::command::remote::ssh_failure(&log.text()));
-    let program = &link.host.procscript;
-    let (how, kind) = if let Some(reason) = refused {
-        (
-            format!("could not start: {reason}"),
-            ErrorKind::ProcessError,
-        )
-    } else if let Some(message) = ssh_failed {
-        let what = if link.greeted {
-            "lost its ssh connection"
-        } else {
-            "could not start: ssh failed"
-        };
-        (
-            format!("{what} (exit status 255): {message}"),
-            ErrorKind::ConnectionError,
-        )
-    } else {
-        let how = match exit {
-            Some(Exit::Code(127)) if !link.greeted => format!(
-                "could not start: `{program}` was not found on {host} (exit status 127; give \
-                 its path with the Pool's `procscript` option)"
-            ),
-            Some(Exit::Code(c)) if !link.greeted => format!(
-                "ended with exit status {c} before it started (is `{program}` on {host} a \
-                 procscript with remote pool workers?)"
-            ),
-            Some(Exit::Code(c)) if c > 128 && c <= 128 + 64 => {
-                match nix::sys::signal::Signal::try_from(c - 128) {
-                    Ok(s) => format!("was killed by {} on {host} (exit status {c})", s.as_str()),
-                    Err(_) => format!("ended with exit status {c} on {host}"),
-                }
-            }
-            Some(Exit::Code(c)) => {
-                format!("exited with code {c} (`exit()` in a task ends its worker)")
-            }
-            Some(Exit::Signal(sig)) => match nix::sys::signal::Signal::try_from(sig) {
-                Ok(s) => format!("ended: its ssh was killed by {}", s.as_str()),
-                Err(_) => format!("ended: its ssh was killed by signal {sig}"),
-            },
-            None => "ended".into(),
-        };
-        (how, ErrorKind::ProcessError)
-    };
+    let (how, kind) = how_it_ended(link, exit, refused);
     let what = format!("{who} {how}");
     let exitcode = exit.map(Exit::exitcode);
     if link.greeted {
@@ -381,37 +378,10 @@ pub(super) fn death(
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The worker's side: `procscript worker`.
-
-/// Moves the pool's channel off the standard streams: returns (input, output), both
-/// close-on-exec, and leaves stdin on `/dev/null` and stdout on stderr.
-fn take_channel() -> Result<(OwnedFd, OwnedFd)> {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let keep = |fd: BorrowedFd<'_>, what: &str| -> Result<OwnedFd> {
-        let copy = nix::unistd::dup(fd).map_err(|e| Error::os(what, e))?;
-        fcntl(&copy, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(|e| Error::os(what, e))?;
-        Ok(copy)
-    };
-    let input = keep(stdin.as_fd(), "keeping the pool's channel")?;
-    let output = keep(stdout.as_fd(), "keeping the pool's channel")?;
-    let null = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
-        .map_err(|e| Error::os("opening /dev/null", e))?;
-    nix::unistd::dup2_stdin(&null).map_err(|e| Error::os("moving stdin", e))?;
-    nix::unistd::dup2_stdout(std::io::stderr()).map_err(|e| Error::os("moving stdout", e))?;
-    Ok((input, output))
-}
-
-fn send(output: BorrowedFd<'_>, reply: ReplyMsg) {
-    let _ = pipe::with_message(&reply.into_value(), str::to_string, |pieces| {
-        pipe::write_pieces(output, pieces, false, "the pool's channel")
-    });
-}
-
 /// The worker's names for the pool's closures: the pool's `[name, params, places...]`
 /// matched with this process's closures at the same place.
-fn closure_names(sent: &Array, ast: &rhai::AST) -> HashMap<String, String> {
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) fn closure_names(sent: &Array, ast: &rhai::AST) -> HashMap<String, String> {
     let mut mine: HashMap<String, Option<String>> = HashMap::new();
     for def in ast.iter_fn_def().filter(|d| d.name.starts_with("anon$")) {
         let key = format!("{:?}", closure_place(def));
@@ -442,193 +412,6 @@ fn closure_names(sent: &Array, ast: &rhai::AST) -> HashMap<String, String> {
         }
     }
     names
-}
-
-fn initializer(init: Dynamic) -> Option<(Func, Array)> {
-    let fields = init.try_cast::<Array>()?;
-    let [name, curry, args] = <[Dynamic; 3]>::try_from(fields).ok()?;
-    Some((
-        Func {
-            name: name.into_string().ok()?,
-            curry: curry.try_cast::<Array>()?,
-        },
-        args.try_cast::<Array>()?,
-    ))
-}
-
-/// What the serving native takes once.
-struct Serving {
-    input: OwnedFd,
-    output: OwnedFd,
-    host: String,
-    closures: HashMap<String, String>,
-    init: Option<(Func, Array)>,
-}
-
-/// `procscript worker`: a pool worker for a pool on another host, over stdin and stdout.
-/// Returns the exit code.
-///
-/// It reads the script message, compiles the script without running its statements, and
-/// serves tasks until stdin ends. It takes no arguments and reads no script file or
-/// environment variable that could change what it runs: what it runs comes only from the
-/// pool, over its own channel.
-pub fn worker_main() -> i32 {
-    if std::io::stdin().is_terminal() {
-        let _ = write_line(
-            Stream::Stderr,
-            "procscript worker: this is a pool worker started by a Pool with remote hosts \
-             through ssh; it reads the pool's messages on its standard input, not a terminal",
-        );
-        return 2;
-    }
-    let (input, output) = match take_channel() {
-        Ok(channel) => channel,
-        Err(e) => {
-            let _ = write_line(Stream::Stderr, &format!("procscript worker: {}", e.message));
-            return 2;
-        }
-    };
-    let hello = [
-        HELLO,
-        format!("{PROTOCOL} {}\n", env!("CARGO_PKG_VERSION")).as_bytes(),
-    ]
-    .concat();
-    if pipe::write_all(output.as_fd(), &hello, false, "the pool's channel").is_err() {
-        return 0;
-    }
-    let message = match pipe::read_message(input.as_fd(), "the pool's channel", || {}, &mut |_| {
-        Ok(true)
-    }) {
-        Ok(Some(message)) => message,
-        // The pool went before it said anything.
-        Ok(None) => return 0,
-        Err(e) if e.kind == ErrorKind::EOFError => return 0,
-        Err(e) => {
-            let _ = write_line(
-                Stream::Stderr,
-                &format!(
-                    "procscript worker: {} (it reads only the messages of a Pool)",
-                    e.message
-                ),
-            );
-            return 2;
-        }
-    };
-    let script = match ScriptMsg::from_value(message) {
-        Ok(script) => script,
-        Err(e) => {
-            let error = Error::value(format!("it refused the script: {}", e.message));
-            send(
-                output.as_fd(),
-                ReplyMsg::StartFailed {
-                    error: error.to_map(),
-                },
-            );
-            return 1;
-        }
-    };
-    serve_script(script, input, output)
-}
-
-fn serve_script(script: ScriptMsg, input: OwnedFd, output: OwnedFd) -> i32 {
-    let mut runtime = crate::Runtime::new();
-    let args: Vec<String> = script.args.iter().map(ToString::to_string).collect();
-    runtime.set_args(&args);
-    let ast = match runtime.compile_source(&script.name, &script.source) {
-        Ok(ast) => ast,
-        Err(e) => {
-            let error = Error::process(format!(
-                "the script does not compile on {} (procscript {} there):\n{e}",
-                script.host,
-                env!("CARGO_PKG_VERSION")
-            ));
-            send(
-                output.as_fd(),
-                ReplyMsg::StartFailed {
-                    error: error.to_map(),
-                },
-            );
-            return 1;
-        }
-    };
-    let closures = closure_names(&script.closures, &ast);
-    // The script's own lines: `print` in a task goes to the pool, as a message; in a
-    // process a task started, to this worker's stdout, which is its stderr.
-    let printer = output.as_raw_fd();
-    let me = nix::unistd::getpid();
-    runtime.engine_mut().on_print(move |text| {
-        if nix::unistd::getpid() != me {
-            let _ = write_line(Stream::Stdout, text);
-            return;
-        }
-        // SAFETY: `printer` is the worker's channel, owned by `Serving`, which the serving
-        // native holds open while it runs tasks (the only time a script's `print` runs in
-        // this process) and closes when they are over.
-        let fd = unsafe { BorrowedFd::borrow_raw(printer) };
-        send(fd, ReplyMsg::Print { text: text.into() });
-    });
-    let code = Rc::new(Cell::new(0));
-    let serving = Rc::new(RefCell::new(Some(Serving {
-        input,
-        output,
-        host: script.host.clone(),
-        closures,
-        init: initializer(script.init),
-    })));
-    let (set, take) = (code.clone(), serving.clone());
-    runtime
-        .engine_mut()
-        .register_fn(SERVE, move |ctx: NativeCallContext| {
-            let Some(s) = take.borrow_mut().take() else {
-                return;
-            };
-            let mut caller = ContextCaller::remote(&ctx, s.host, s.closures);
-            let channel = Channel {
-                input: s.input.as_fd(),
-                output: s.output.as_fd(),
-            };
-            set.set(serve(&mut caller, channel, &NoNotices, s.init));
-        });
-    // The worker's statements: the global constants, then the serving loop. The script's
-    // own statements never run here.
-    let mut scope = Scope::new();
-    let mut text = String::new();
-    for (i, (name, value)) in script.constants.into_iter().enumerate() {
-        let holder = format!("procscript_constant_{i}");
-        text.push_str(&format!("const {name} = {holder};\n"));
-        scope.push(holder, value);
-    }
-    text.push_str(&format!("{SERVE}();\n"));
-    let statements = match runtime.engine().compile(&text) {
-        Ok(ast) => ast,
-        Err(e) => {
-            let error = Error::process(format!("its own statements do not compile: {e}"));
-            if let Some(s) = serving.borrow_mut().take() {
-                send(
-                    s.output.as_fd(),
-                    ReplyMsg::StartFailed {
-                        error: error.to_map(),
-                    },
-                );
-            }
-            return 1;
-        }
-    };
-    let mut program = ast.clone_functions_only().merge(&statements);
-    program.set_source(script.name.as_str());
-    let result = runtime.engine().run_ast_with_scope(&mut scope, &program);
-    drop(serving);
-    crate::runtime::finish();
-    match result {
-        Ok(()) => code.get(),
-        Err(e) => {
-            let _ = write_line(
-                Stream::Stderr,
-                &format!("procscript worker: {}", crate::diagnostic::message(&e)),
-            );
-            1
-        }
-    }
 }
 
 #[cfg(test)]
@@ -662,10 +445,10 @@ mod tests {
 
     #[test]
     fn closures_are_matched_by_their_place_not_their_name() {
-        let runtime = crate::Runtime::new();
+        let engine = rhai::Engine::new();
         let source = "let k = 2;\nlet f = |x| x * k;\nlet g = |x| x * k;\nfn named(a) { a }\n";
-        let one = runtime.compile_source("a.rhai", source).unwrap();
-        let two = runtime.compile_source("a.rhai", source).unwrap();
+        let one = engine.compile(source).unwrap();
+        let two = engine.compile(source).unwrap();
         let sent: Array = one
             .iter_fn_def()
             .filter(|d| d.name.starts_with("anon$"))

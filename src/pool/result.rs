@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind};
 
 /// Functions to call with the value (`callback`) or the error map (`error_callback`).
 #[derive(Debug, Clone, Default)]
-pub struct Callbacks {
+pub(crate) struct Callbacks {
     /// Called with the result (the list, for `map_async`).
     pub callback: Option<FnPtr>,
     /// Called with the error map.
@@ -21,14 +21,14 @@ pub struct Callbacks {
 
 impl Callbacks {
     /// Whether there is any.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.callback.is_some() || self.error_callback.is_some()
     }
 }
 
 /// A result to come: clones share it.
 #[derive(Clone)]
-pub struct AsyncResult(Rc<Pending>);
+pub(crate) struct AsyncResult(Rc<Pending>);
 
 struct Pending {
     pool: Pool,
@@ -52,7 +52,7 @@ impl Drop for Pending {
 impl AsyncResult {
     /// The result of `job` on `pool`; with callbacks, the pool keeps it until they have run
     /// (even if the script drops it, as Python does).
-    pub fn new(pool: &Pool, job: u64, single: bool, callbacks: Callbacks) -> Self {
+    pub(crate) fn new(pool: &Pool, job: u64, single: bool, callbacks: Callbacks) -> Self {
         let any = callbacks.any();
         let result = Self(Rc::new(Pending {
             pool: pool.clone(),
@@ -68,12 +68,12 @@ impl AsyncResult {
     }
 
     /// Its job on the pool.
-    pub fn job(&self) -> u64 {
+    pub(crate) fn job(&self) -> u64 {
         self.0.job
     }
 
     /// Takes the job's outcome from the pool once it is done.
-    pub fn settle(&self) {
+    pub(crate) fn settle(&self) {
         if self.0.outcome.borrow().is_some() || !self.0.pool.job_done(self.0.job) {
             return;
         }
@@ -89,7 +89,7 @@ impl AsyncResult {
     }
 
     /// Calls its callback or error callback, once, after [`AsyncResult::settle`].
-    pub fn run_callback(&self, ctx: &NativeCallContext) -> Result<(), Box<EvalAltResult>> {
+    pub(crate) fn run_callback(&self, ctx: &NativeCallContext) -> Result<(), Box<EvalAltResult>> {
         let Some(callbacks) = self.0.callbacks.borrow_mut().take() else {
             return Ok(());
         };
@@ -112,7 +112,7 @@ impl AsyncResult {
 
     /// Waits at most `timeout` (`None`: no limit) for the outcome; whether it came. Due
     /// callbacks run first, this one's included, as in Python.
-    pub fn wait(
+    pub(crate) fn wait(
         &self,
         ctx: &NativeCallContext,
         timeout: Option<Duration>,
@@ -128,7 +128,7 @@ impl AsyncResult {
     }
 
     /// The value, or the task's error raised again; a `TimeoutError` after `timeout`.
-    pub fn get(
+    pub(crate) fn get(
         &self,
         ctx: &NativeCallContext,
         timeout: Option<Duration>,
@@ -148,7 +148,7 @@ impl AsyncResult {
     }
 
     /// Whether the outcome has come (looking without waiting).
-    pub fn ready(&self, ctx: &NativeCallContext) -> Result<bool, Box<EvalAltResult>> {
+    pub(crate) fn ready(&self, ctx: &NativeCallContext) -> Result<bool, Box<EvalAltResult>> {
         if self.0.outcome.borrow().is_none() {
             self.0.pool.poke(Some(ctx))?;
             self.0.pool.run_callbacks(ctx)?;
@@ -158,7 +158,7 @@ impl AsyncResult {
     }
 
     /// Whether it finished without an error; `ValueError` while it is not ready.
-    pub fn successful(&self, ctx: &NativeCallContext) -> Result<bool, Box<EvalAltResult>> {
+    pub(crate) fn successful(&self, ctx: &NativeCallContext) -> Result<bool, Box<EvalAltResult>> {
         if !self.ready(ctx)? {
             return Err(Error::value("the pool task is not ready yet").into());
         }
@@ -166,7 +166,7 @@ impl AsyncResult {
     }
 
     /// `<AsyncResult ready>` or `<AsyncResult pending>`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let state = if self.0.outcome.borrow().is_some() {
             "ready"
         } else {

@@ -16,15 +16,15 @@ use super::protocol::ReplyMsg;
 use crate::error::{Error, ErrorKind};
 
 /// Which worker: its slot on the board (unique among the live workers).
-pub type WorkerId = usize;
+pub(crate) type WorkerId = usize;
 
 /// Tasks of a `map` or `imap` a worker may hold at once, queued behind the one it runs: a
 /// few, so that it never waits for the parent, and not many, so that work stays balanced.
-pub const LAZY_IN_FLIGHT: usize = 4;
+pub(crate) const LAZY_IN_FLIGHT: usize = 4;
 
 /// How a job hands out its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
+pub(crate) enum Order {
     /// By position (`map`, `starmap`, `imap`, `apply`).
     Ordered,
     /// As they arrive (`imap_unordered`).
@@ -33,7 +33,7 @@ pub enum Order {
 
 /// A chunk of a job, framed and ready to write.
 #[derive(Debug, Clone)]
-pub struct Task {
+pub(crate) struct Task {
     /// Its job.
     pub job: u64,
     /// The position of its first item.
@@ -48,7 +48,7 @@ pub struct Task {
 
 /// One pool call's worth of tasks and what came back.
 #[derive(Debug)]
-pub struct Job {
+pub(crate) struct Job {
     order: Order,
     /// The results are wanted all together or not at all (`map`, `apply`, the `_async`
     /// forms), rather than one by one (`imap`).
@@ -69,7 +69,7 @@ pub struct Job {
 
 impl Job {
     /// A job of `total` results.
-    pub fn new(order: Order, whole: bool, total: usize, bar: Option<ProgressBar>) -> Self {
+    pub(crate) fn new(order: Order, whole: bool, total: usize, bar: Option<ProgressBar>) -> Self {
         Self {
             order,
             whole,
@@ -111,7 +111,7 @@ impl Job {
 
 /// What [`Scheduler::next_result`] found.
 #[derive(Debug)]
-pub enum Next {
+pub(crate) enum Next {
     /// The next result.
     Value(Dynamic),
     /// No more results.
@@ -124,7 +124,7 @@ pub enum Next {
 
 /// How a worker ended, as the IO side saw it.
 #[derive(Debug, Clone)]
-pub struct Death {
+pub(crate) struct Death {
     /// What to say: "a pool worker (ForkPoolWorker-3, pid 42) was killed by SIGKILL".
     pub what: String,
     /// Its exit code, if known (`-9` for SIGKILL).
@@ -142,7 +142,7 @@ pub struct Death {
 
 impl Death {
     /// A local worker's death: `ProcessError`, nothing to report beyond the task it ran.
-    pub fn new(what: String, exitcode: Option<i64>, started: Option<u64>) -> Self {
+    pub(crate) fn new(what: String, exitcode: Option<i64>, started: Option<u64>) -> Self {
         Self {
             what,
             exitcode,
@@ -166,7 +166,7 @@ struct Slot {
 
 /// The bookkeeping of one pool.
 #[derive(Debug, Default)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     jobs: HashMap<u64, Job>,
     pending: VecDeque<Task>,
     workers: Vec<Slot>,
@@ -180,7 +180,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler whose workers each take at most `max_tasks` tasks (`None`: no limit).
-    pub fn new(max_tasks: Option<usize>) -> Self {
+    pub(crate) fn new(max_tasks: Option<usize>) -> Self {
         Self {
             max_tasks,
             ..Self::default()
@@ -188,7 +188,7 @@ impl Scheduler {
     }
 
     /// A new worker, ready for tasks.
-    pub fn add_worker(&mut self, id: WorkerId) {
+    pub(crate) fn add_worker(&mut self, id: WorkerId) {
         self.workers.push(Slot {
             id,
             in_flight: VecDeque::new(),
@@ -197,18 +197,13 @@ impl Scheduler {
         });
     }
 
-    /// The live workers.
-    pub fn worker_ids(&self) -> Vec<WorkerId> {
-        self.workers.iter().map(|w| w.id).collect()
-    }
-
     /// The number the next job gets.
-    pub fn next_job_id(&self) -> u64 {
+    pub(crate) fn next_job_id(&self) -> u64 {
         self.next_job
     }
 
     /// Adds a job (numbered [`Scheduler::next_job_id`]) and its tasks; returns its number.
-    pub fn add_job(&mut self, job: Job, tasks: Vec<Task>) -> u64 {
+    pub(crate) fn add_job(&mut self, job: Job, tasks: Vec<Task>) -> u64 {
         let id = self.next_job;
         self.next_job += 1;
         self.jobs.insert(id, job);
@@ -220,14 +215,14 @@ impl Scheduler {
     }
 
     /// Why the pool takes no work: its initializer failed.
-    pub fn broken(&self) -> Option<&Map> {
+    pub(crate) fn broken(&self) -> Option<&Map> {
         self.broken.as_ref()
     }
 
     /// Raises `error` in one call: the oldest that someone waits for, else the next one
     /// made. For a failure that no task of any call ran into (a remote worker that could
     /// not start: its host is unreachable), which must not pass unnoticed.
-    pub fn report(&mut self, error: Map) {
+    pub(crate) fn report(&mut self, error: Map) {
         let oldest = self
             .jobs
             .iter()
@@ -241,17 +236,17 @@ impl Scheduler {
     }
 
     /// Whether a job has all its results, or has failed (a forgotten job counts as done).
-    pub fn job_done(&self, job: u64) -> bool {
+    pub(crate) fn job_done(&self, job: u64) -> bool {
         self.jobs.get(&job).is_none_or(Job::done)
     }
 
     /// Whether nothing waits to be sent and no worker holds a task.
-    pub fn idle(&self) -> bool {
+    pub(crate) fn idle(&self) -> bool {
         self.pending.is_empty() && self.workers.iter().all(|w| w.in_flight.is_empty())
     }
 
     /// Takes a finished job's results in order, or its error.
-    pub fn take_results(&mut self, job: u64) -> Result<Array, Map> {
+    pub(crate) fn take_results(&mut self, job: u64) -> Result<Array, Map> {
         let Some(job) = self.jobs.remove(&job) else {
             return Err(Error::process("the results of this call are gone").to_map());
         };
@@ -269,7 +264,7 @@ impl Scheduler {
     }
 
     /// The result at `position` of an `imap` job (the next arrival for an unordered one).
-    pub fn next_result(&mut self, job: u64, position: usize) -> Next {
+    pub(crate) fn next_result(&mut self, job: u64, position: usize) -> Next {
         let Some(j) = self.jobs.get_mut(&job) else {
             return Next::End;
         };
@@ -295,7 +290,7 @@ impl Scheduler {
     }
 
     /// Whether [`Scheduler::next_result`] has something to say for `position`.
-    pub fn has_next(&self, job: u64, position: usize) -> bool {
+    pub(crate) fn has_next(&self, job: u64, position: usize) -> bool {
         match self.jobs.get(&job) {
             None => true,
             Some(j) => {
@@ -313,7 +308,7 @@ impl Scheduler {
 
     /// Forgets a job: its queued tasks are not sent, the workers skip those they hold, and
     /// replies still to come are dropped.
-    pub fn forget(&mut self, job: u64) {
+    pub(crate) fn forget(&mut self, job: u64) {
         if let Some(j) = self.jobs.remove(&job) {
             if let Some(bar) = j.bar {
                 bar.finish_and_clear();
@@ -326,7 +321,7 @@ impl Scheduler {
 
     /// Lets a job run to its end with nobody waiting for it: its results are dropped as they
     /// come (an `AsyncResult` the script dropped; its tasks still run, as in Python).
-    pub fn detach(&mut self, job: u64) {
+    pub(crate) fn detach(&mut self, job: u64) {
         if let Some(j) = self.jobs.get_mut(&job) {
             j.detached = true;
         }
@@ -342,7 +337,7 @@ impl Scheduler {
     }
 
     /// Cancellations to post on the board since the last call: `(job, from)`.
-    pub fn take_cancellations(&mut self) -> Vec<(u64, usize)> {
+    pub(crate) fn take_cancellations(&mut self) -> Vec<(u64, usize)> {
         std::mem::take(&mut self.cancelled)
     }
 
@@ -367,7 +362,7 @@ impl Scheduler {
     /// With `limit` (the pool can fork replacements), a worker that has been handed
     /// `max_tasks` tasks gets no more; without it (inside a `for` loop over `imap`, where no
     /// replacement can be forked), the limit waits for the next pool call.
-    pub fn dispatch(&mut self, limit: bool) -> Vec<(WorkerId, Rc<Vec<u8>>)> {
+    pub(crate) fn dispatch(&mut self, limit: bool) -> Vec<(WorkerId, Rc<Vec<u8>>)> {
         let mut out = Vec::new();
         if self.broken.is_some() {
             self.pending.clear();
@@ -403,7 +398,7 @@ impl Scheduler {
     }
 
     /// Workers that have taken their `max_tasks` and finished them: to be ended and replaced.
-    pub fn retiring(&self) -> Vec<WorkerId> {
+    pub(crate) fn retiring(&self) -> Vec<WorkerId> {
         let Some(max) = self.max_tasks else {
             return Vec::new();
         };
@@ -415,14 +410,14 @@ impl Scheduler {
     }
 
     /// Forgets a worker that holds no task (a retired one).
-    pub fn remove_worker(&mut self, id: WorkerId) {
+    pub(crate) fn remove_worker(&mut self, id: WorkerId) {
         self.workers
             .retain(|w| w.id != id || !w.in_flight.is_empty());
     }
 
     /// A reply from worker `id`. `Err` when it makes no sense (not the task the worker
     /// holds first): the IO side then ends that worker, and [`Scheduler::buried`] follows.
-    pub fn handle_reply(&mut self, id: WorkerId, reply: ReplyMsg) -> Result<(), String> {
+    pub(crate) fn handle_reply(&mut self, id: WorkerId, reply: ReplyMsg) -> Result<(), String> {
         let Some(w) = self.workers.iter().position(|w| w.id == id) else {
             return Err("a reply from an unknown worker".into());
         };
@@ -513,7 +508,7 @@ impl Scheduler {
 
     /// Worker `id` is gone. The task it was running fails its call with `death`'s message;
     /// the tasks it had not started go back to the front of the queue, in order.
-    pub fn buried(&mut self, id: WorkerId, death: Death) {
+    pub(crate) fn buried(&mut self, id: WorkerId, death: Death) {
         let Some(w) = self.workers.iter().position(|w| w.id == id) else {
             return;
         };
@@ -548,7 +543,7 @@ impl Scheduler {
     }
 
     /// With no worker left and none to be forked, queued work can only fail with `message`.
-    pub fn fail_if_no_workers(&mut self, message: &str) {
+    pub(crate) fn fail_if_no_workers(&mut self, message: &str) {
         if !self.workers.is_empty() {
             return;
         }
@@ -559,7 +554,7 @@ impl Scheduler {
 
     /// `terminate()`: nothing more is sent, every call still waiting fails with `message`,
     /// and the workers are forgotten.
-    pub fn terminate(&mut self, message: &str) {
+    pub(crate) fn terminate(&mut self, message: &str) {
         self.pending.clear();
         self.workers.clear();
         let jobs: Vec<u64> = self.jobs.keys().copied().collect();

@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ipc::{codec, pipe};
 
 /// How a call in a task ended, when it did not return a value.
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     /// It raised an error: the catchable map to send back.
     Failed(Map),
     /// It called `exit(n)`: the worker ends with `n`.
@@ -27,7 +27,7 @@ pub(super) enum Outcome {
 }
 
 /// Calls the functions that tasks name.
-pub(super) trait Caller {
+pub(crate) trait Caller {
     /// Calls `name` with `curry` and then `args`; `role` says what for in an error's
     /// message ("a pool task", "the pool's initializer").
     fn call(
@@ -44,7 +44,7 @@ pub(super) trait Caller {
 }
 
 /// The two directions of a worker's channel to its pool.
-pub(super) struct Channel<'a> {
+pub(crate) struct Channel<'a> {
     /// Tasks come in here.
     pub input: BorrowedFd<'a>,
     /// Replies go out here.
@@ -61,7 +61,7 @@ fn is_socket(fd: BorrowedFd<'_>) -> bool {
 /// Serves tasks until the input ends (the pool closed it, or the parent went) or a task
 /// calls `exit(n)`; returns the worker's exit code. Runs `init` first: if it fails, says so
 /// and ends with 1.
-pub(super) fn serve(
+pub(crate) fn serve(
     caller: &mut dyn Caller,
     channel: Channel<'_>,
     notices: &dyn Notices,
@@ -163,7 +163,7 @@ pub(super) fn main(
 
 /// Calls through a script context: the one a forked worker inherited, or the one a remote
 /// worker made from the script's source.
-pub(super) struct ContextCaller<'a, 'b> {
+pub(crate) struct ContextCaller<'a, 'b> {
     ctx: &'a NativeCallContext<'b>,
     source: Option<String>,
     /// The function of the current task: its name, curry length, arity and pointer (with
@@ -187,7 +187,8 @@ impl<'a, 'b> ContextCaller<'a, 'b> {
 
     /// Calls functions of `ctx`'s script for a pool on another host, known there as
     /// `host`, whose closure names become the ones of `closures`.
-    pub(super) fn remote(
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+    pub(crate) fn remote(
         ctx: &'a NativeCallContext<'b>,
         host: String,
         closures: HashMap<String, String>,
@@ -258,7 +259,7 @@ impl Caller for ContextCaller<'_, '_> {
     }
 
     fn type_name(&self, rust: &str) -> String {
-        self.ctx.engine().map_type_name(rust).to_string()
+        crate::convert::script_type_name(rust)
     }
 
     fn new_task(&mut self) {
@@ -292,7 +293,7 @@ fn not_found(name: &str, arity: usize, remote: bool) -> Map {
 /// The catchable map for a task's error: the task's own kind when it raised a procscript
 /// error, `ProcessError` otherwise; the message says where in the task it happened.
 fn task_error(err: &EvalAltResult, source: Option<&str>, role: &str) -> Map {
-    let located = crate::diagnostic::locate(err, source);
+    let located = crate::diagnostic::Diagnostic::of(err, source);
     let mut inner = err;
     while let EvalAltResult::ErrorInFunctionCall(_, _, e, _) = inner {
         inner = e;

@@ -34,13 +34,14 @@ use super::fork::{self, ChildSetup};
 use super::wait::{self, Exit, SlotId};
 use super::{Job, Options, Process};
 use crate::error::{Error, Result};
+use crate::sys::Deadline;
 
 /// Exit code of a child whose exec failed (as a shell reports a command it cannot run).
-pub const EXEC_FAILED_CODE: i32 = 127;
+pub(crate) const EXEC_FAILED_CODE: i32 = 127;
 
 /// Where a child's standard stream goes.
 #[derive(Debug, Clone)]
-pub enum Stdio {
+pub(crate) enum Stdio {
     /// The parent's own stream.
     Inherit,
     /// `/dev/null`.
@@ -58,7 +59,7 @@ pub enum Stdio {
 impl Stdio {
     /// Reads a stream option: `"inherit"`, `"null"`, `"pipe"`, `"stdout"` (stderr only), or
     /// any other string as a file path.
-    pub fn parse(value: &str, stream: &str) -> Result<Self> {
+    pub(crate) fn parse(value: &str, stream: &str) -> Result<Self> {
         Ok(match value {
             "inherit" => Self::Inherit,
             "null" => Self::Null,
@@ -77,7 +78,7 @@ impl Stdio {
 
 /// A program to run, as a script described it.
 #[derive(Debug, Clone)]
-pub struct Command {
+pub(crate) struct Command {
     /// The program and its arguments; the program is looked up in `PATH` unless it has a `/`.
     pub argv: Vec<String>,
     /// The directory to run it in.
@@ -94,7 +95,7 @@ pub struct Command {
 
 impl Command {
     /// A command with every stream inherited.
-    pub fn new(argv: Vec<String>) -> Self {
+    pub(crate) fn new(argv: Vec<String>) -> Self {
         Self {
             argv,
             cwd: None,
@@ -106,7 +107,7 @@ impl Command {
     }
 
     /// The program's name, for messages.
-    pub fn program(&self) -> &str {
+    pub(crate) fn program(&self) -> &str {
         self.argv.first().map_or("", String::as_str)
     }
 }
@@ -234,6 +235,40 @@ fn stream_fds(stdio: &Stdio, target: RawFd, what: &str) -> Result<StreamFds> {
     })
 }
 
+/// The program's environment as `KEY=value` C strings, and the `PATH` it is looked up in:
+/// `env` when the script gave one (its `PATH`, else this process's), else this process's
+/// whole environment.
+fn environment(env: Option<&[(String, String)]>) -> Result<(Vec<CString>, Option<OsString>)> {
+    let Some(env) = env else {
+        let envp = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut entry = k.into_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(v.as_bytes());
+                c_string(entry, "an environment variable")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return Ok((envp, std::env::var_os("PATH")));
+    };
+    let mut path = None;
+    let mut envp = Vec::with_capacity(env.len());
+    for (key, value) in env {
+        if key.is_empty() || key.contains('=') {
+            return Err(Error::value(format!(
+                "bad environment variable name `{key}`"
+            )));
+        }
+        if key == "PATH" {
+            path = Some(OsString::from(value));
+        }
+        envp.push(c_string(
+            format!("{key}={value}"),
+            "an environment variable",
+        )?);
+    }
+    Ok((envp, path.or_else(|| std::env::var_os("PATH"))))
+}
+
 /// Everything a child needs, made before the fork.
 struct Launch {
     program: String,
@@ -254,6 +289,8 @@ struct Launch {
 }
 
 impl Launch {
+    /// Checks `command` and makes, in the parent, all that the child will need: C strings,
+    /// the program's candidate paths, and its streams.
     fn prepare(command: &Command) -> Result<Self> {
         if command.argv.is_empty() {
             return Err(Error::value(
@@ -268,38 +305,7 @@ impl Launch {
             .iter()
             .map(|a| c_string(a.as_str(), "a command argument"))
             .collect::<Result<Vec<_>>>()?;
-        let (envp, path) = match &command.env {
-            Some(env) => {
-                let mut path = None;
-                let mut envp = Vec::with_capacity(env.len());
-                for (key, value) in env {
-                    if key.is_empty() || key.contains('=') {
-                        return Err(Error::value(format!(
-                            "bad environment variable name `{key}`"
-                        )));
-                    }
-                    if key == "PATH" {
-                        path = Some(OsString::from(value));
-                    }
-                    envp.push(c_string(
-                        format!("{key}={value}"),
-                        "an environment variable",
-                    )?);
-                }
-                (envp, path.or_else(|| std::env::var_os("PATH")))
-            }
-            None => {
-                let envp = std::env::vars_os()
-                    .map(|(k, v)| {
-                        let mut entry = k.into_vec();
-                        entry.push(b'=');
-                        entry.extend_from_slice(v.as_bytes());
-                        c_string(entry, "an environment variable")
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                (envp, std::env::var_os("PATH"))
-            }
-        };
+        let (envp, path) = environment(command.env.as_deref())?;
         let candidates = candidates(command.program(), path)?;
         let cwd = command
             .cwd
@@ -474,7 +480,7 @@ fn fail_with(report: RawFd, step: Step, errno: i32) -> ! {
 }
 
 /// A pipe the parent reads from, with what was read past the last line taken.
-pub struct Reader {
+pub(crate) struct Reader {
     pub(crate) fd: Option<OwnedFd>,
     /// What was read and not yet taken.
     pub(crate) buffer: Vec<u8>,
@@ -496,7 +502,7 @@ impl Reader {
     }
 
     /// Whether the stream was started as a pipe.
-    pub fn is_pipe(&self) -> bool {
+    pub(crate) fn is_pipe(&self) -> bool {
         self.piped
     }
 
@@ -524,14 +530,14 @@ impl Reader {
     }
 
     /// Everything up to end of file.
-    pub fn read_all(&mut self) -> Result<Vec<u8>> {
+    pub(crate) fn read_all(&mut self) -> Result<Vec<u8>> {
         while self.fill()? {}
         Ok(std::mem::take(&mut self.buffer))
     }
 
     /// The next line without its newline; `None` at end of file. A last line without a
     /// newline is returned as it is.
-    pub fn read_line(&mut self) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn read_line(&mut self) -> Result<Option<Vec<u8>>> {
         let mut searched = 0;
         loop {
             if let Some(at) = self.buffer[searched..].iter().position(|b| *b == b'\n') {
@@ -552,7 +558,7 @@ impl Reader {
 }
 
 /// The parent's ends of a command's pipes (each `None` unless that stream was `"pipe"`).
-pub struct Pipes {
+pub(crate) struct Pipes {
     /// Writes to the program's standard input.
     pub stdin: RefCell<Option<OwnedFd>>,
     /// Reads its standard output.
@@ -562,7 +568,7 @@ pub struct Pipes {
 }
 
 /// Writes all of `bytes` to `fd` (non-blocking), waiting for room with `ppoll`.
-pub fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<()> {
     while !bytes.is_empty() {
         match nix::unistd::write(fd, bytes) {
             Ok(n) => bytes = &bytes[n..],
@@ -587,7 +593,7 @@ pub(crate) fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
 /// Waits until one of `fds` is ready (true) or `deadline` passes (false); see
 /// [`wait::wait_ready_or_signal`].
 pub(crate) fn wait_ready(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> Result<bool> {
-    wait::wait_ready_or_signal(fds, wait::Deadline::at(deadline), "wait for a command")
+    wait::wait_ready_or_signal(fds, Deadline::at(deadline), "wait for a command")
 }
 
 fn set_nonblocking(fd: &OwnedFd) {
@@ -636,7 +642,7 @@ impl Child {
         if self.exit.is_none() {
             self.exit = wait::take_exit(self.slot).map(|reaped| {
                 super::program_ended(self.pid);
-                crate::trace::exited(self.pid.as_raw(), &reaped);
+                reaped.trace(self.pid.as_raw());
                 reaped.exit
             });
         }
@@ -647,7 +653,7 @@ impl Child {
     pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let slot = self.slot;
         if self.exit.is_none()
-            && wait::wait_until_or_signal(wait::Deadline::at(deadline), || wait::has_exited(slot))?
+            && wait::wait_until_or_signal(Deadline::at(deadline), || wait::has_exited(slot))?
         {
             self.take_exit();
         }
@@ -658,7 +664,7 @@ impl Child {
     pub(crate) fn wait_uninterrupted(&mut self, deadline: Option<Instant>) -> bool {
         let slot = self.slot;
         if self.exit.is_none()
-            && wait::wait_until(wait::Deadline::at(deadline), || wait::has_exited(slot))
+            && wait::wait_until(Deadline::at(deadline), || wait::has_exited(slot))
         {
             self.take_exit();
         }
@@ -694,13 +700,13 @@ impl Drop for Child {
 
 /// A process handle that will run `command` when started; `label` names it in messages
 /// and traces.
-pub fn process(command: Command, label: String, options: Options) -> Process {
+pub(crate) fn process(command: Command, label: String, options: Options) -> Process {
     Process::new(Some(Job::Command(command)), label, options)
 }
 
 /// Starts a command process (called by `start()`): fork, exec, and the pipes attached to
 /// the handle. A program that cannot be run is an error here, after its child is reaped.
-pub fn start(process: &Process, command: &Command) -> Result<()> {
+pub(crate) fn start(process: &Process, command: &Command) -> Result<()> {
     let launch = Launch::prepare(command)?;
     process.fork_program(ChildSetup::program(process.name()), || {
         launch.exec_in_child()
@@ -719,7 +725,7 @@ pub fn start(process: &Process, command: &Command) -> Result<()> {
 
 /// Closes the parent's ends of a command process's pipes (when its parent ends, so that a
 /// program waiting for more input sees end of file instead of keeping the parent waiting).
-pub fn release_pipes(process: &Process) {
+pub(crate) fn release_pipes(process: &Process) {
     if let Some(pipes) = pipes_of(process) {
         if let Ok(mut stdin) = pipes.stdin.try_borrow_mut() {
             drop(stdin.take());
@@ -733,6 +739,6 @@ pub fn release_pipes(process: &Process) {
 }
 
 /// The pipes of a command process (none for a process that runs a function).
-pub fn pipes_of(process: &Process) -> Option<Rc<Pipes>> {
+pub(crate) fn pipes_of(process: &Process) -> Option<Rc<Pipes>> {
     process.attachment::<Pipes>()
 }

@@ -19,6 +19,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 use nix::sys::signal::Signal;
@@ -30,11 +31,11 @@ use crate::error::{Error, Result};
 use crate::output::{self, Stream};
 
 /// Exit code of a child whose body panicked (Rust's own code for a panic).
-pub const PANIC_EXIT_CODE: i32 = 101;
+pub(crate) const PANIC_EXIT_CODE: i32 = 101;
 
 /// Number of threads in this process, from the link count of `/proc/self/task`
 /// (one entry per thread, plus `.` and `..`). One `stat`, cheap enough to do per fork.
-pub fn thread_count() -> Option<u64> {
+pub(crate) fn thread_count() -> Option<u64> {
     let stat = nix::sys::stat::stat("/proc/self/task").ok()?;
     Some((stat.st_nlink as u64).saturating_sub(2))
 }
@@ -69,7 +70,7 @@ pub(crate) enum Role {
 }
 
 /// Everything a new child sets up before it runs anything else (see the module docs).
-pub struct ChildSetup {
+pub(crate) struct ChildSetup {
     pub(crate) role: Role,
     /// The child's name, for messages.
     name: String,
@@ -107,7 +108,7 @@ impl ChildSetup {
     }
 
     /// The setup of a child that will run a program.
-    pub fn program(name: impl Into<String>) -> Self {
+    pub(crate) fn program(name: impl Into<String>) -> Self {
         Self {
             role: Role::Program,
             name: name.into(),
@@ -119,20 +120,20 @@ impl ChildSetup {
     }
 
     /// The child gets `signal` when its parent dies, even by SIGKILL (`None`: it lives on).
-    pub fn die_with_parent(mut self, signal: Option<Signal>) -> Self {
+    pub(crate) fn die_with_parent(mut self, signal: Option<Signal>) -> Self {
         self.die_with_parent = signal;
         self
     }
 
     /// Resource limits, applied with `setrlimit`.
-    pub fn limits(mut self, limits: Limits) -> Self {
+    pub(crate) fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
     /// Descriptors the child closes first: the parent's ends of what it shares with the
     /// child, so that the child sees end of file when the parent goes.
-    pub fn close(mut self, fds: impl IntoIterator<Item = RawFd>) -> Self {
+    pub(crate) fn close(mut self, fds: impl IntoIterator<Item = RawFd>) -> Self {
         self.close.extend(fds);
         self
     }
@@ -150,6 +151,7 @@ impl ChildSetup {
             // or closes them again.
             unsafe { libc::close(*fd) };
         }
+        close_for_every_child();
         crate::signal::reset_in_child();
         if let Some(signal) = self.die_with_parent {
             // Survives exec: a program dies with us as a script child does.
@@ -181,13 +183,50 @@ impl ChildSetup {
     }
 }
 
+/// How many descriptors [`close_in_children`] can track.
+const MAX_CLOSED_IN_CHILDREN: usize = 256;
+
+/// Descriptors every new child closes first, -1 in unused places. Changed by normal code
+/// only; a child reads its own copy as it starts.
+static CLOSED_IN_CHILDREN: [AtomicI32; MAX_CLOSED_IN_CHILDREN] =
+    [const { AtomicI32::new(-1) }; MAX_CLOSED_IN_CHILDREN];
+
+/// Has every child forked from now on close `fd` before it runs anything: a connection of
+/// this process that no child may share (a manager's), so that its other end sees it close
+/// exactly when this process ends. Returns the place it took, `None` when all are taken
+/// (children then inherit it, as with any descriptor).
+pub(crate) fn close_in_children(fd: RawFd) -> Option<usize> {
+    CLOSED_IN_CHILDREN.iter().position(|place| {
+        place
+            .compare_exchange(-1, fd, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+/// Stops closing the descriptor at `place` in new children (this process closed it).
+pub(crate) fn stop_closing_in_children(place: usize) {
+    CLOSED_IN_CHILDREN[place].store(-1, Ordering::Relaxed);
+}
+
+/// In a new child: closes what [`close_in_children`] named, and forgets it.
+fn close_for_every_child() {
+    for place in &CLOSED_IN_CHILDREN {
+        let fd = place.swap(-1, Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: a descriptor of the parent that the child inherited and must not keep;
+            // the child's copy of its owner knows not to close it again (it checks its pid).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
 /// `/dev/null`, opened once (close-on-exec) so that each child only `dup2`s it onto its
 /// standard input.
 static DEV_NULL: OnceLock<Option<OwnedFd>> = OnceLock::new();
 
 /// Opens `/dev/null` for children's stdin now, so that a process's descriptor count does not
 /// change once it starts forking (the runtime calls it, as it does [`wait::prepare`]).
-pub fn prepare() {
+pub(crate) fn prepare() {
     DEV_NULL.get_or_init(|| std::fs::File::open("/dev/null").ok().map(OwnedFd::from));
 }
 
@@ -206,7 +245,10 @@ fn stdin_to_null() {
 ///
 /// A failed fork is a `ProcessError` carrying the errno (11, `EAGAIN`, when the process or
 /// user is out of processes).
-pub fn fork_and_run(setup: ChildSetup, child_body: impl FnOnce() -> i32) -> Result<(Pid, SlotId)> {
+pub(crate) fn fork_and_run(
+    setup: ChildSetup,
+    child_body: impl FnOnce() -> i32,
+) -> Result<(Pid, SlotId)> {
     check_single_threaded()?;
     super::hugetext::prepare_for_fork();
     if matches!(setup.role, Role::Script { .. }) {
@@ -253,7 +295,7 @@ pub fn fork_and_run(setup: ChildSetup, child_body: impl FnOnce() -> i32) -> Resu
 }
 
 /// Flushes and ends this process at once, without unwinding or running `atexit` handlers.
-pub fn exit_now(code: i32) -> ! {
+pub(crate) fn exit_now(code: i32) -> ! {
     output::flush_std_streams();
     // SAFETY: `_exit` is always safe to call; skipping destructors and atexit handlers is the
     // point, since they belong to the parent's copy of the program.
@@ -263,7 +305,7 @@ pub fn exit_now(code: i32) -> ! {
 /// Ends this process by `signal` as if it had not been caught: the default disposition,
 /// then the signal sent to itself and let through. Its parent sees `-N`, as for any process
 /// that signal ended.
-pub fn die_by(signal: Signal) -> ! {
+pub(crate) fn die_by(signal: Signal) -> ! {
     output::flush_std_streams();
     crate::signal::reset_in_child();
     let _ = nix::sys::signal::raise(signal);
@@ -277,7 +319,7 @@ pub fn die_by(signal: Signal) -> ! {
 /// The stack the `procscript` binary gives the script's thread: Rhai clones, compares and
 /// drops nested arrays and maps by recursion, a few hundred bytes to a few KiB of stack per
 /// level, so a value nested some 10,000 deep overflowed the usual 8 MiB and aborted.
-pub const STACK_LIMIT: u64 = 1 << 30;
+pub(crate) const STACK_LIMIT: u64 = 1 << 30;
 
 /// The soft stack limit before [`raise_stack_limit`], for programs a script runs; 0 when
 /// unchanged.
@@ -288,7 +330,7 @@ static ORIGINAL_STACK_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::A
 /// it. Programs started by `run`, `pipeline` or `Process(#{ command })` get the original
 /// limit back before `exec` (see [`restore_stack_limit`]), since glibc sizes every thread's
 /// stack by it. Call it once, before any script runs and before other threads exist.
-pub fn raise_stack_limit() {
+pub(crate) fn raise_stack_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_STACK) else {
         return;
@@ -304,7 +346,7 @@ pub fn raise_stack_limit() {
 
 /// Puts back the stack limit [`raise_stack_limit`] raised. Async-signal-safe: for a forked
 /// child just before it `exec`s a program.
-pub fn restore_stack_limit() {
+pub(crate) fn restore_stack_limit() {
     let soft = ORIGINAL_STACK_LIMIT.load(std::sync::atomic::Ordering::Relaxed);
     if soft == 0 {
         return;

@@ -57,7 +57,7 @@ static REMAPPED: AtomicBool = AtomicBool::new(false);
 
 /// Turns the remapping off (or back on, if it has not happened yet): a host that embeds
 /// procscript and would rather keep its text file-backed calls this before the first fork.
-pub fn set_enabled(enabled: bool) {
+pub(crate) fn set_enabled(enabled: bool) {
     if !enabled {
         STATE.store(SETTLED, Ordering::Relaxed);
     } else if !REMAPPED.load(Ordering::Relaxed) {
@@ -66,14 +66,14 @@ pub fn set_enabled(enabled: bool) {
 }
 
 /// Whether the executable's code now runs from huge pages.
-pub fn remapped() -> bool {
+pub(crate) fn remapped() -> bool {
     REMAPPED.load(Ordering::Relaxed)
 }
 
 /// Moves the program's code (and read-only data) onto huge pages, once per program (a
 /// child inherits the result), before its 16th fork. Called before
 /// each fork; it costs an atomic load or two.
-pub fn prepare_for_fork() {
+pub(crate) fn prepare_for_fork() {
     if STATE.load(Ordering::Relaxed) != UNTRIED
         || FORKS.fetch_add(1, Ordering::Relaxed) + 1 < FORKS_BEFORE_REMAP
     {
@@ -85,7 +85,7 @@ pub fn prepare_for_fork() {
 /// Moves the program's code (and read-only data) onto huge pages now, if it has not been
 /// tried yet (see the module docs for when it gives up). Returns whether the code runs from
 /// huge pages.
-pub fn remap_now() -> bool {
+pub(crate) fn remap_now() -> bool {
     if STATE.load(Ordering::Relaxed) != UNTRIED {
         return remapped();
     }

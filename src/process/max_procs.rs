@@ -55,34 +55,20 @@ thread_local! {
 ///
 /// # Errors
 /// `OSError` if the shared table cannot be mapped.
-pub fn set(max: usize) -> Result<()> {
+pub(crate) fn set(max: usize) -> Result<()> {
     if max == 0 || TABLE.get().is_some() {
         return Ok(());
     }
     let max = max.min(MOST);
-    let len = max * std::mem::size_of::<AtomicU64>();
-    // SAFETY: an anonymous mapping with no address hint touches no existing memory; the
-    // result is checked against MAP_FAILED before use.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
+    let entries = crate::sys::shm::lifelong_words(max).map_err(|errno| {
+        Error::os(
+            format_args!(
+                "mapping the --max-procs table ({} bytes)",
+                max * std::mem::size_of::<AtomicU64>()
+            ),
+            errno,
         )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(Error::os(
-            format_args!("mapping the --max-procs table ({len} bytes)"),
-            Errno::last(),
-        ));
-    }
-    // SAFETY: the mapping is `len` bytes, page-aligned (so 8-aligned), zero-filled (every
-    // entry free), never unmapped (it lives as long as the process, as the `'static` says),
-    // and only ever accessed through atomics, from this and the forked processes.
-    let entries = unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), max) };
+    })?;
     let _ = TABLE.set(Table {
         entries,
         hint: AtomicUsize::new(0),
@@ -91,14 +77,14 @@ pub fn set(max: usize) -> Result<()> {
 }
 
 /// The cap, if one is set.
-pub fn cap() -> Option<usize> {
+pub(crate) fn cap() -> Option<usize> {
     TABLE.get().map(|t| t.entries.len())
 }
 
 /// A place claimed for a process about to be forked; freed again if dropped before
 /// [`Ticket::started`] (the fork failed).
 #[must_use]
-pub struct Ticket {
+pub(crate) struct Ticket {
     index: usize,
     token: u64,
 }
@@ -163,7 +149,7 @@ impl Table {
 ///
 /// # Errors
 /// `ProcessError` when the run already has as many live processes as the cap allows.
-pub fn claim(name: &str) -> Result<Option<Ticket>> {
+pub(crate) fn claim(name: &str) -> Result<Option<Ticket>> {
     let Some(table) = table() else {
         return Ok(None);
     };
@@ -189,7 +175,7 @@ fn full(name: &str, table: &Table) -> Error {
 
 impl Ticket {
     /// Records that the fork made `pid`; the place is freed when [`collected`] is called.
-    pub fn started(self, pid: Pid) {
+    pub(crate) fn started(self, pid: Pid) {
         let ticket = std::mem::ManuallyDrop::new(self);
         let Some(table) = table() else {
             return;
@@ -228,7 +214,7 @@ impl Drop for Ticket {
 }
 
 /// Frees the place of a child this process started and has now collected.
-pub fn collected(pid: Pid) {
+pub(crate) fn collected(pid: Pid) {
     let Some(table) = table() else {
         return;
     };

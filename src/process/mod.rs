@@ -10,12 +10,16 @@
 //! - when a process ends (the main script or a child), its daemon children get SIGTERM and
 //!   then all of its children are waited for ([`finish_children`]).
 
-pub mod exec;
-pub mod fork;
-pub mod hugetext;
-pub mod max_procs;
-pub mod package;
-pub mod wait;
+#[allow(unsafe_code)] // the child's side of exec: dup2, execve, _exit
+pub(crate) mod exec;
+#[allow(unsafe_code)] // fork, the child's setup, _exit
+pub(crate) mod fork;
+#[allow(unsafe_code)] // moving the code onto huge pages: mmap, mremap
+pub(crate) mod hugetext;
+pub(crate) mod max_procs;
+pub(crate) mod package;
+#[allow(unsafe_code)] // the reaper: pidfds, waitid, epoll and the SIGCHLD handler
+pub(crate) mod wait;
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -30,12 +34,13 @@ use nix::unistd::Pid;
 use rhai::{Dynamic, FnPtr};
 
 use crate::error::{Error, Result};
+use crate::sys::Deadline;
 use fork::ChildSetup;
-use wait::{Deadline, Exit, SlotId};
+use wait::{Exit, SlotId};
 
 /// What a started process runs. Held only until `start`.
 #[derive(Clone)]
-pub enum Job {
+pub(crate) enum Job {
     /// Call a function (by name, `Fn`, or closure) with positional arguments.
     Call {
         /// The function.
@@ -145,26 +150,11 @@ fn my_authkey() -> Rc<[u8]> {
             .authkey
             .get_or_insert_with(|| {
                 let mut key = [0u8; 32];
-                fill_random(&mut key);
+                crate::sys::fd::fill_random(&mut key);
                 Rc::from(&key[..])
             })
             .clone()
     })
-}
-
-/// Fills `bytes` from the kernel's random source (or, failing that, the clock and pid).
-fn fill_random(bytes: &mut [u8]) {
-    // SAFETY: the buffer is valid for writes of its length.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n != bytes.len() as isize {
-        let mut rng = fastrand::Rng::with_seed(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-                ^ u64::from(std::process::id()),
-        );
-        rng.fill(bytes);
-    }
 }
 
 thread_local! {
@@ -183,7 +173,7 @@ thread_local! {
 
 /// Options for a new process.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Its name; `Process-N` when `None`.
     pub name: Option<String>,
     /// Whether it is ended (SIGTERM) rather than waited for when its parent finishes.
@@ -197,7 +187,7 @@ pub struct Options {
 
 /// Resource limits for a child, applied with `setrlimit` before it runs its target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// CPU seconds (`RLIMIT_CPU`): SIGXCPU at the limit, SIGKILL a second later.
     pub cpu_secs: Option<u64>,
     /// Address space in bytes (`RLIMIT_AS`): allocations past it fail.
@@ -238,19 +228,11 @@ static MAX_LIVE_CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::At
 /// Caps the live processes of the whole run, the main process aside (`--max-procs`): a
 /// `start` past the cap, in any process of the tree, is a `ProcessError`. 0 means no cap.
 /// Call it before the first process starts (see [`max_procs`]).
-pub fn set_max_children(max: usize) {
+pub(crate) fn set_max_children(max: usize) {
     MAX_LIVE_CHILDREN.store(max, std::sync::atomic::Ordering::Relaxed);
     if let Err(e) = max_procs::set(max) {
         let _ =
             crate::output::write_line(crate::output::Stream::Stderr, &format!("procscript: {e}"));
-    }
-}
-
-/// The cap set by [`set_max_children`], if any.
-pub fn max_children() -> Option<usize> {
-    match MAX_LIVE_CHILDREN.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => None,
-        n => Some(max_procs::cap().unwrap_or(n)),
     }
 }
 
@@ -285,7 +267,7 @@ pub(crate) fn program_ended(pid: Pid) {
 
 impl Process {
     /// A new, unstarted process that will run `job`.
-    pub fn new(job: Option<Job>, label: impl Into<String>, options: Options) -> Self {
+    pub(crate) fn new(job: Option<Job>, label: impl Into<String>, options: Options) -> Self {
         let (identity, creator, inherited_daemon) = ME.with(|me| {
             let mut me = me.borrow_mut();
             me.counter += 1;
@@ -368,7 +350,7 @@ impl Process {
     }
 
     /// Renames the process (in this process's view, as in Python).
-    pub fn set_name(&self, name: String) {
+    pub(crate) fn set_name(&self, name: String) {
         let mut inner = self.0.borrow_mut();
         if matches!(inner.state, State::Current { .. }) {
             // Renaming this process: its error banner and `--label` prefix follow.
@@ -383,7 +365,7 @@ impl Process {
     }
 
     /// Sets the daemon flag; only before start.
-    pub fn set_daemon(&self, daemon: bool) -> Result<()> {
+    pub(crate) fn set_daemon(&self, daemon: bool) -> Result<()> {
         let mut inner = self.0.borrow_mut();
         if inner.state != State::Initial {
             return Err(Error::process(
@@ -392,11 +374,6 @@ impl Process {
         }
         inner.daemon = daemon;
         Ok(())
-    }
-
-    /// What the process runs, for messages and traces.
-    pub fn label(&self) -> String {
-        self.0.borrow().label.clone()
     }
 
     /// Its pid, once started.
@@ -420,7 +397,7 @@ impl Process {
     }
 
     /// How it ended, once it has.
-    pub fn exit(&self) -> Option<Exit> {
+    pub(crate) fn exit(&self) -> Option<Exit> {
         collect();
         match self.0.borrow().state {
             State::Exited { exit, .. } => exit,
@@ -448,7 +425,7 @@ impl Process {
     }
 
     /// A copy of what the process will run, `None` once started (for `p.run()`).
-    pub fn job(&self) -> Option<Job> {
+    pub(crate) fn job(&self) -> Option<Job> {
         self.0.borrow().job.clone()
     }
 
@@ -456,7 +433,7 @@ impl Process {
     ///
     /// Python's checks, as real errors: not twice, only by the process that made the
     /// handle, and not in a daemon (whose children would be orphaned when it is ended).
-    pub fn take_job_for_start(&self) -> Result<Option<Job>> {
+    pub(crate) fn take_job_for_start(&self) -> Result<Option<Job>> {
         self.check_closed()?;
         let mut inner = self.0.borrow_mut();
         if inner.state != State::Initial {
@@ -483,14 +460,18 @@ impl Process {
     /// been reset and then waits for its own children; the parent records the child.
     ///
     /// Call [`Process::take_job_for_start`] first.
-    pub fn fork(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
+    pub(crate) fn fork(&self, body: impl FnOnce() -> i32) -> Result<Pid> {
         self.fork_closing(Vec::new(), body)
     }
 
     /// [`Process::fork`] whose child first closes `close`: the parent's ends of what it
     /// shares with the child (a pool closes its ends of the workers' sockets), so that the
     /// child sees end of file when the parent goes.
-    pub fn fork_closing(&self, close: Vec<RawFd>, body: impl FnOnce() -> i32) -> Result<Pid> {
+    pub(crate) fn fork_closing(
+        &self,
+        close: Vec<RawFd>,
+        body: impl FnOnce() -> i32,
+    ) -> Result<Pid> {
         collect();
         let ticket = self.check_room()?;
         let setup = self.setup(ChildSetup::script(self)).close(close);
@@ -542,7 +523,11 @@ impl Process {
     /// child as [`Process::fork`] does.
     ///
     /// Call [`Process::take_job_for_start`] first.
-    pub fn fork_program(&self, setup: ChildSetup, body: impl FnOnce() -> i32) -> Result<Pid> {
+    pub(crate) fn fork_program(
+        &self,
+        setup: ChildSetup,
+        body: impl FnOnce() -> i32,
+    ) -> Result<Pid> {
         collect();
         let ticket = self.check_room()?;
         let (pid, slot) = fork::fork_and_run(self.setup(setup), body)?;
@@ -554,12 +539,12 @@ impl Process {
     }
 
     /// What another module attached to this handle, if it is a `T`.
-    pub fn attachment<T: 'static>(&self) -> Option<Rc<T>> {
+    pub(crate) fn attachment<T: 'static>(&self) -> Option<Rc<T>> {
         self.0.borrow().attachment.clone()?.downcast::<T>().ok()
     }
 
     /// Attaches `value` to the handle (and to its clones), replacing any earlier one.
-    pub fn set_attachment(&self, value: Rc<dyn Any>) {
+    pub(crate) fn set_attachment(&self, value: Rc<dyn Any>) {
         self.0.borrow_mut().attachment = Some(value);
     }
 
@@ -584,9 +569,9 @@ impl Process {
             _ => None,
         };
         let ended = match slot {
-            Some(slot) => wait::wait_until_or_signal(wait::Deadline::after(timeout), || {
-                wait::has_exited(slot)
-            })?,
+            Some(slot) => {
+                wait::wait_until_or_signal(Deadline::after(timeout), || wait::has_exited(slot))?
+            }
             None => true,
         };
         let code = self.exitcode();
@@ -617,7 +602,7 @@ impl Process {
     }
 
     /// Sends `signal` if the process is still running (a no-op once it has ended).
-    pub fn signal(&self, signal: Signal) -> Result<()> {
+    pub(crate) fn signal(&self, signal: Signal) -> Result<()> {
         let verb = match signal {
             Signal::SIGKILL => "kill",
             _ => "terminate",
@@ -650,7 +635,7 @@ impl Process {
     }
 
     /// Fails with `ValueError` once [`Process::close`] has been called, as Python does.
-    pub fn check_closed(&self) -> Result<()> {
+    pub(crate) fn check_closed(&self) -> Result<()> {
         let inner = self.0.borrow();
         if inner.closed {
             return Err(Error::value(format!(
@@ -664,7 +649,7 @@ impl Process {
     /// Python's `close()`: releases what the handle holds (its sentinel, a command's pipes).
     /// A `ValueError` while the process runs; afterwards most methods raise `ValueError`.
     /// Closing twice does nothing.
-    pub fn close(&self) -> Result<()> {
+    pub(crate) fn close(&self) -> Result<()> {
         collect();
         if self.0.borrow().closed {
             return Ok(());
@@ -686,7 +671,7 @@ impl Process {
     /// Python's `sentinel`: a descriptor that becomes readable when the process ends, and
     /// stays readable after. It is a duplicate of the child's pidfd, owned by the handle
     /// (closed by `close()` or when the last copy of the handle goes).
-    pub fn sentinel(&self) -> Result<RawFd> {
+    pub(crate) fn sentinel(&self) -> Result<RawFd> {
         self.check_closed()?;
         if let Some(fd) = &self.0.borrow().sentinel {
             return Ok(fd.as_raw_fd());
@@ -710,7 +695,7 @@ impl Process {
 
     /// The authentication key (Python's `authkey`): inherited from the process that made
     /// the handle; the main process's is 32 random bytes.
-    pub fn authkey(&self) -> Rc<[u8]> {
+    pub(crate) fn authkey(&self) -> Rc<[u8]> {
         let inner = self.0.borrow();
         if let State::Current { .. } = inner.state {
             return my_authkey();
@@ -720,7 +705,7 @@ impl Process {
 
     /// Sets the authentication key; for `current_process()`, this process's own (which its
     /// children then inherit).
-    pub fn set_authkey(&self, key: &[u8]) {
+    pub(crate) fn set_authkey(&self, key: &[u8]) {
         let key: Rc<[u8]> = Rc::from(key);
         let mut inner = self.0.borrow_mut();
         if let State::Current { .. } = inner.state {
@@ -775,7 +760,7 @@ impl fmt::Display for Process {
 /// Makes what forking needs (the reaper's epoll set, `/dev/null` for children's stdin) now
 /// rather than at the first fork, so that a process's descriptor count does not change once
 /// it starts forking (the runtime calls it).
-pub fn prepare() {
+pub(crate) fn prepare() {
     wait::prepare();
     fork::prepare();
 }
@@ -786,18 +771,18 @@ pub(crate) fn is_child_process() -> bool {
 }
 
 /// This process's pid, as procscript tracks it (one `getpid` per fork, not per call).
-pub fn my_pid() -> Pid {
+pub(crate) fn my_pid() -> Pid {
     ME.with(|me| me.borrow().pid)
 }
 
 /// This process's name (`MainProcess`, `Process-1`, ...).
-pub fn my_name() -> String {
+pub(crate) fn my_name() -> String {
     ME.with(|me| me.borrow().name.clone())
 }
 
 /// Moves the exit statuses the reaper has gathered into their handles: only those of
 /// children that ended since the last look, so the cost does not grow with live children.
-pub fn collect() {
+pub(crate) fn collect() {
     wait::reap_if_signalled();
     let ended = wait::take_newly_exited();
     if ended.is_empty() {
@@ -821,7 +806,7 @@ pub fn collect() {
                     exit: reaped.exit,
                 };
                 crate::progress::finished();
-                crate::trace::exited(pid.as_raw(), &reaped);
+                reaped.trace(pid.as_raw());
             }
         }
     });
@@ -829,7 +814,7 @@ pub fn collect() {
 
 /// The started children that have not ended, as `active_children()` reports them, in the
 /// order they were made.
-pub fn active_children() -> Vec<Process> {
+pub(crate) fn active_children() -> Vec<Process> {
     collect();
     let mut children: Vec<Process> = ME.with(|me| me.borrow().children.values().cloned().collect());
     children.sort_by_key(|child| child.0.borrow().identity.last().copied());
@@ -838,7 +823,7 @@ pub fn active_children() -> Vec<Process> {
 
 /// The end of a process: daemon children get SIGTERM, then every child is waited for
 /// (CPython's exit handler does the same, in this order).
-pub fn finish_children() {
+pub(crate) fn finish_children() {
     for child in active_children() {
         // Nothing reads or writes a program's pipes any more: let it see end of file.
         exec::release_pipes(&child);
@@ -854,20 +839,20 @@ pub fn finish_children() {
 }
 
 /// Sends `signal` to every running child (Ctrl-C and SIGTERM handling).
-pub fn signal_children(signal: Signal) {
+pub(crate) fn signal_children(signal: Signal) {
     for child in active_children() {
         let _ = child.signal(signal);
     }
 }
 
 /// How long children get to end after a termination signal is passed on, before SIGKILL.
-pub const GRACE: Duration = Duration::from_secs(3);
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
 
 /// Ends the children after this process was stopped by `signal` (Ctrl-C or SIGTERM): pass
 /// it on, wait up to [`GRACE`] (less in a child), then SIGKILL what is left, and reap everything. A child
 /// with children of its own does the same before it ends, so the signal reaches the whole
 /// tree and each process ends its own children first.
-pub fn end_children(signal: Signal) {
+pub(crate) fn end_children(signal: Signal) {
     signal_children(signal);
     // A child's own children get half the time its parent gives it, and theirs half again,
     // so that each level has ended its children before its parent's grace runs out.

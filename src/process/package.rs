@@ -11,47 +11,24 @@ use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, Position, INT};
 
 use super::{Job, Limits, Options, Process};
+use crate::convert::{
+    as_array, map_or_empty, must_be, place_kwargs, seconds, take_typed, type_error,
+};
 use crate::diagnostic;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, RhaiResult};
 use crate::output::{self, Stream};
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 def_package! {
     /// Processes: `Process`, `spawn`, `join`, `getpid`, `sleep`, `exit` and the rest of
     /// Python's `multiprocessing.Process` surface.
     ///
-    /// `spawn` is syntax, not a function: add it with [`register_spawn_syntax`].
+    /// `spawn EXPR` and `spawn { BLOCK }` are syntax, not functions: registering the
+    /// package into an engine adds them too.
     pub ProcessPackage(lib) {
         combine_with_exported_module!(lib, "process", process_functions);
+    } |> |engine| {
+        register_spawn_syntax(engine);
     }
-}
-
-/// Converts a number of seconds (`()` meaning "no limit") to a duration.
-pub fn seconds(value: &Dynamic, what: &str) -> Result<Option<Duration>, Error> {
-    let secs = if value.is_unit() {
-        return Ok(None);
-    } else if let Ok(i) = value.as_int() {
-        i as f64
-    } else if let Ok(f) = value.as_float() {
-        f
-    } else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "{what} must be a number of seconds, not {}",
-                crate::error::type_name(value)
-            ),
-        ));
-    };
-    if secs.is_nan() || secs < 0.0 {
-        return Err(Error::value(format!(
-            "{what} must be a non-negative number of seconds, not {secs}"
-        )));
-    }
-    Ok(Some(
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
-    ))
 }
 
 /// A join timeout: `()` waits for ever, a negative number is taken as 0 (as Python's
@@ -64,90 +41,13 @@ fn join_seconds(value: &Dynamic) -> Result<Option<Duration>, Error> {
     seconds(value, "the join timeout")
 }
 
-/// Puts keyword arguments in the positions of the target's parameters of those names.
-fn place_kwargs(
-    ctx: &NativeCallContext,
-    target: &FnPtr,
-    mut args: Vec<Dynamic>,
-    mut kwargs: Map,
-) -> Result<Vec<Dynamic>, Error> {
-    if kwargs.is_empty() {
-        return Ok(args);
-    }
-    let name = target.fn_name();
-    let shown = if target.is_anonymous() {
-        "the closure".to_string()
-    } else {
-        format!("`{name}`")
-    };
-    let curried = target.curry().len();
-    let total = curried + args.len() + kwargs.len();
-    let mut defs = ctx
-        .iter_namespaces()
-        .flat_map(|m| m.iter_script_fn_info())
-        .filter(|f| f.2 == name);
-    let Some(def) = defs.find(|f| f.3 == total).map(|f| f.4.clone()) else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "{shown} has no script definition taking {} positional and {} keyword arguments",
-                args.len(),
-                kwargs.len()
-            ),
-        ));
-    };
-    let wanted = &def.params[(curried + args.len()).min(def.params.len())..];
-    if let Some(extra) = kwargs
-        .keys()
-        .find(|k| !wanted.iter().any(|p| p.as_str() == k.as_str()))
-    {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("{shown} got an unexpected keyword argument `{extra}`"),
-        ));
-    }
-    for param in wanted {
-        match kwargs.remove(param.as_str()) {
-            Some(value) => args.push(value),
-            None => {
-                return Err(Error::new(
-                    ErrorKind::TypeError,
-                    format!("{shown} is missing its argument `{param}`"),
-                ))
-            }
-        }
-    }
-    Ok(args)
-}
-
-fn expect_map(value: Dynamic, what: &str) -> Result<Map, Error> {
-    if value.is_unit() {
-        return Ok(Map::new());
-    }
-    let type_name = crate::error::type_name(&value);
-    value.try_cast::<Map>().ok_or_else(|| {
-        Error::new(
-            ErrorKind::TypeError,
-            format!("{what} must be a map, not {type_name}"),
-        )
-    })
-}
-
 fn expect_args(value: Dynamic) -> Result<Vec<Dynamic>, Error> {
     if value.is_unit() {
         return Ok(Vec::new());
     }
-    crate::builtins::as_array(&value)
+    as_array(&value)
         .map(|a| a.into_iter().collect())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "`args` must be an array (or a range), not {}",
-                    crate::error::type_name(&value)
-                ),
-            )
-        })
+        .ok_or_else(|| must_be("`args`", "an array (or a range)", &value))
 }
 
 /// How many arguments each script definition of `name` takes, less the `curried` ones
@@ -196,7 +96,7 @@ fn native_takes(engine: &Engine, name: &str, count: usize) -> bool {
 /// Python's check that a call fits its function, made in the parent before anything
 /// forks: `TypeError: task takes 1 argument, 2 given`. Functions with no script
 /// definition (natives) are left to the call itself.
-pub fn check_call_arity<'a>(
+pub(crate) fn check_call_arity<'a>(
     namespaces: impl Iterator<Item = &'a rhai::Module>,
     engine: &Engine,
     name: &str,
@@ -219,14 +119,17 @@ pub fn check_call_arity<'a>(
         None => String::new(),
     };
     let plural = if counts == [1] { "" } else { "s" };
-    Err(Error::new(
-        ErrorKind::TypeError,
-        format!("{shown} takes {wanted} argument{plural}, {given} given"),
-    ))
+    Err(type_error(format!(
+        "{shown} takes {wanted} argument{plural}, {given} given"
+    )))
 }
 
 /// [`check_call_arity`] for a function value called with `given` arguments.
-pub fn check_arity(ctx: &NativeCallContext, target: &FnPtr, given: usize) -> Result<(), Error> {
+pub(crate) fn check_arity(
+    ctx: &NativeCallContext,
+    target: &FnPtr,
+    given: usize,
+) -> Result<(), Error> {
     check_call_arity(
         ctx.iter_namespaces(),
         ctx.engine(),
@@ -238,7 +141,7 @@ pub fn check_arity(ctx: &NativeCallContext, target: &FnPtr, given: usize) -> Res
 
 /// The fields of an object-style ("subclass" form) process, as the parent sees them:
 /// readable and settable as `p.count`, and handed to the child as `this` at `start()`.
-pub struct ObjectFields(pub RefCell<Map>);
+pub(crate) struct ObjectFields(pub RefCell<Map>);
 
 /// The object-style fields of `process`, if it was made from a map with `run`.
 fn fields_of(process: &Process) -> Option<Rc<ObjectFields>> {
@@ -253,36 +156,15 @@ fn object_for_child(process: &Process, fields: &ObjectFields) -> Dynamic {
     map.into()
 }
 
-/// Takes an optional option of type `T` out of `map` (`()` counts as absent).
-fn take_typed<T: rhai::Variant + Clone>(
-    map: &mut Map,
-    key: &str,
-    type_name: &str,
-) -> Result<Option<T>, Error> {
-    match map.remove(key) {
-        None => Ok(None),
-        Some(v) if v.is_unit() => Ok(None),
-        Some(v) => {
-            let actual = crate::error::type_name(&v);
-            v.try_cast::<T>().map(Some).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::TypeError,
-                    format!("`{key}` must be a {type_name}, not {actual}"),
-                )
-            })
-        }
-    }
-}
-
 /// Reads the process options (`name`, `daemon`, `die_with_parent`, `limits`) out of a map,
 /// leaving the rest.
 pub(crate) fn take_options(map: &mut Map) -> Result<Options, Error> {
-    let name = take_typed::<ImmutableString>(map, "name", "string")?.map(|s| s.to_string());
-    let daemon = take_typed::<bool>(map, "daemon", "boolean")?;
-    let die_with_parent = take_typed::<bool>(map, "die_with_parent", "boolean")?;
+    let name = take_typed::<ImmutableString>(map, "name", "a string")?.map(|s| s.to_string());
+    let daemon = take_typed::<bool>(map, "daemon", "a boolean")?;
+    let die_with_parent = take_typed::<bool>(map, "die_with_parent", "a boolean")?;
     let limits = match map.remove("limits") {
         None => Limits::default(),
-        Some(v) => take_limits(expect_map(v, "`limits`")?)?,
+        Some(v) => take_limits(map_or_empty(v, "`limits`")?)?,
     };
     Ok(Options {
         name,
@@ -299,13 +181,9 @@ fn take_limits(mut map: Map) -> Result<Limits, Error> {
             None => Ok(None),
             Some(v) if v.is_unit() => Ok(None),
             Some(v) => {
-                let type_name = crate::error::type_name(&v);
-                let n = v.as_int().map_err(|_| {
-                    Error::new(
-                        ErrorKind::TypeError,
-                        format!("limit `{key}` must be an integer, not {type_name}"),
-                    )
-                })?;
+                let n = v
+                    .as_int()
+                    .map_err(|_| must_be(format_args!("limit `{key}`"), "an integer", &v))?;
                 u64::try_from(n).map(Some).map_err(|_| {
                     Error::value(format!("limit `{key}` must not be negative, not {n}"))
                 })
@@ -341,20 +219,18 @@ fn from_target(
 ) -> Result<Process, Error> {
     if target.is_map() {
         if !args.is_unit() || !opts.is_unit() {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                "Process(#{ ... }) takes its arguments inside the map (`args`, `kwargs`, `name`, `daemon`)",
-            ));
+            return Err(type_error("Process(#{ ... }) takes its arguments inside the map (`args`, `kwargs`, `name`, `daemon`)"));
         }
         return from_map(ctx, target.cast::<Map>());
     }
-    let type_name = crate::error::type_name(&target);
-    let Some(target) = target.try_cast::<FnPtr>() else {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            format!("a process target must be a function (a name, `Fn(\"name\")` or a closure), not {type_name}"),
+    if !target.is::<FnPtr>() {
+        return Err(must_be(
+            "a process target",
+            "a function (a name, `Fn(\"name\")` or a closure)",
+            &target,
         ));
-    };
+    }
+    let target = target.cast::<FnPtr>();
     // `Process(task, #{ name: "x" })`: a map in second place is the options.
     let (args, opts) = if args.is_map() && opts.is_unit() {
         (Dynamic::UNIT, args)
@@ -362,10 +238,10 @@ fn from_target(
         (args, opts)
     };
     let args = expect_args(args)?;
-    let mut opts = expect_map(opts, "the options")?;
+    let mut opts = map_or_empty(opts, "the options")?;
     let options = take_options(&mut opts)?;
     let kwargs = match opts.remove("kwargs") {
-        Some(k) => expect_map(k, "`kwargs`")?,
+        Some(k) => map_or_empty(k, "`kwargs`")?,
         None => Map::new(),
     };
     if let Some(extra) = opts.keys().next() {
@@ -375,7 +251,13 @@ fn from_target(
         )));
     }
     check_arity(ctx, &target, args.len() + kwargs.len())?;
-    let args = place_kwargs(ctx, &target, args, kwargs)?;
+    let shown = if target.is_anonymous() {
+        "the closure".to_string()
+    } else {
+        format!("`{}`", target.fn_name())
+    };
+    let call = (target.fn_name(), target.curry().len(), shown.as_str());
+    let args = place_kwargs(ctx, call, args, kwargs)?;
     let label = fn_label(&target);
     Ok(Process::new(
         Some(Job::Call { target, args }),
@@ -387,7 +269,7 @@ fn from_target(
 /// `Process(#{ target, args, ... })` and the object form `Process(#{ run, ... })`. A map
 /// with `command` is a program, which the command package handles (it registers its own
 /// `Process(map)`, which comes here for the other maps).
-pub fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
+pub(crate) fn from_map(ctx: &NativeCallContext, mut map: Map) -> Result<Process, Error> {
     if map.contains_key("command") {
         return Err(Error::value(
             "`Process(#{ command: [...] })` needs procscript's command package (`run`, `pipeline`), \
@@ -443,11 +325,11 @@ fn no_field(process: &Process, field: &str) -> Error {
 
 /// What a child's script result means as an exit code; prints an uncaught error the way
 /// CPython does (`Process Process-1:` then the error).
-pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
+pub(crate) fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
     let Err(err) = result else {
         // A last `print` that found the reader gone: a death by SIGPIPE, as a shell says.
-        return if crate::runtime::stdout_closed() {
-            crate::runtime::EXIT_PIPE_CLOSED
+        return if output::stdout_closed() {
+            output::EXIT_PIPE_CLOSED
         } else {
             0
         };
@@ -463,7 +345,7 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
     let text = format!(
         "Process {}:\n{}",
         super::my_name(),
-        diagnostic::render(&err, source, crate::runtime::stderr_color())
+        diagnostic::render(&err, source, output::stderr_color())
     );
     let _ = output::write_line(Stream::Stderr, &text);
     1
@@ -471,7 +353,7 @@ pub fn exit_code_of(result: RhaiResult<Dynamic>, source: Option<&str>) -> i32 {
 
 /// The code an `exit(...)` asked for, if this error is one. `exit("text")` prints the text
 /// and gives 1, as Python's `sys.exit("text")` does.
-pub fn exit_request(err: &EvalAltResult) -> Option<i32> {
+pub(crate) fn exit_request(err: &EvalAltResult) -> Option<i32> {
     match err {
         EvalAltResult::ErrorTerminated(value, _) | EvalAltResult::Exit(value, _) => {
             Some(if value.is_unit() {
@@ -510,7 +392,7 @@ fn run_job(ctx: &NativeCallContext, job: Option<Job>) -> i32 {
 }
 
 /// Starts `process`, whose child runs its job with the script context `ctx`.
-pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), Error> {
+pub(crate) fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), Error> {
     let job = match process.take_job_for_start()? {
         // The child gets the fields as the parent left them (`p.count = 9` before start).
         Some(Job::Object(object)) => Some(Job::Object(
@@ -531,7 +413,7 @@ pub fn start_process(ctx: &NativeCallContext, process: &Process) -> Result<(), E
 
 /// Registers `spawn EXPR` / `spawn { BLOCK }`: fork now, evaluate in the child (which sees
 /// the current variables), and return the started process.
-pub fn register_spawn_syntax(engine: &mut Engine) {
+pub(crate) fn register_spawn_syntax(engine: &mut Engine) {
     engine
         .register_custom_syntax(["spawn", "$expr$"], false, |context, inputs| {
             if let rhai::Expr::FnCall(call, _) = &*inputs[0] {
@@ -556,6 +438,7 @@ pub fn register_spawn_syntax(engine: &mut Engine) {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod process_functions {
     use super::*;
 
@@ -852,14 +735,7 @@ mod process_functions {
         } else if key.is_string() {
             key.to_string().into_bytes()
         } else {
-            return Err(Error::new(
-                ErrorKind::TypeError,
-                format!(
-                    "`authkey` must be a blob or a string, not {}",
-                    key.type_name()
-                ),
-            )
-            .into());
+            return Err(must_be("`authkey`", "a blob or a string", &key).into());
         };
         process.set_authkey(&bytes);
         Ok(())

@@ -45,12 +45,12 @@
 //!   On kernels before 5.16 (no `futex_waitv`) the word wait sleeps in slices of 100 ms.
 
 use std::cell::RefCell;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
@@ -58,67 +58,11 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
-
-/// A point in time to give up at; [`Deadline::NEVER`] waits forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(Option<Instant>);
-
-impl Deadline {
-    /// No deadline.
-    pub const NEVER: Self = Self(None);
-
-    /// A deadline `timeout` from now (`None`: never). A timeout too large to represent is
-    /// taken as a hundred years.
-    pub fn after(timeout: Option<Duration>) -> Self {
-        Self(timeout.map(|t| {
-            let now = Instant::now();
-            now.checked_add(t)
-                .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-        }))
-    }
-
-    /// A deadline at `instant` (`None`: never).
-    pub fn at(instant: Option<Instant>) -> Self {
-        Self(instant)
-    }
-
-    /// The instant, if there is one.
-    pub fn instant(self) -> Option<Instant> {
-        self.0
-    }
-
-    /// Time left: `None` for no deadline, `Some(ZERO)` once it has passed.
-    pub fn left(self) -> Option<Duration> {
-        self.0.map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    /// Whether the deadline has passed.
-    pub fn passed(self) -> bool {
-        self.left().is_some_and(|l| l.is_zero())
-    }
-
-    /// Time left, capped at `cap`.
-    pub fn left_capped(self, cap: Duration) -> Duration {
-        self.left().map_or(cap, |l| l.min(cap))
-    }
-
-    /// Whether there is one.
-    pub fn is_some(self) -> bool {
-        self.0.is_some()
-    }
-
-    /// The earlier of two deadlines.
-    pub fn min(self, other: Self) -> Self {
-        match (self.0, other.0) {
-            (Some(a), Some(b)) => Self(Some(a.min(b))),
-            (a, b) => Self(a.or(b)),
-        }
-    }
-}
+use crate::sys::{self, Deadline};
 
 /// How a child ended: Python's `exitcode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// It exited with this code (0 for success, 1 for an uncaught error).
     Code(i32),
     /// A signal ended it.
@@ -127,7 +71,7 @@ pub enum Exit {
 
 impl Exit {
     /// Decodes a `waitpid` status.
-    pub fn from_status(status: i32) -> Self {
+    pub(crate) fn from_status(status: i32) -> Self {
         if libc::WIFSIGNALED(status) {
             Self::Signal(libc::WTERMSIG(status))
         } else {
@@ -136,7 +80,7 @@ impl Exit {
     }
 
     /// Python's `exitcode`: the code, or minus the signal number.
-    pub fn exitcode(self) -> i64 {
+    pub(crate) fn exitcode(self) -> i64 {
         match self {
             Self::Code(code) => code.into(),
             Self::Signal(sig) => -i64::from(sig),
@@ -146,7 +90,7 @@ impl Exit {
 
 /// A finished child as the reaper saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Reaped {
+pub(crate) struct Reaped {
     /// How it ended; `None` if someone else took its status.
     pub exit: Option<Exit>,
     /// User CPU seconds.
@@ -159,10 +103,34 @@ pub struct Reaped {
     pub ended: f64,
 }
 
+impl Reaped {
+    /// Records in the trace how child `pid` ended, as the reaper saw it (a no-op when not
+    /// tracing).
+    pub(crate) fn trace(&self, pid: i32) {
+        if crate::trace::enabled() {
+            crate::trace::record(&crate::trace::Event::Exit {
+                t: self.ended,
+                pid,
+                code: match self.exit {
+                    Some(Exit::Code(code)) => Some(code),
+                    _ => None,
+                },
+                signal: match self.exit {
+                    Some(Exit::Signal(sig)) => Some(sig),
+                    _ => None,
+                },
+                user_cpu: self.user_cpu,
+                sys_cpu: self.sys_cpu,
+                max_rss_kib: self.max_rss_kib,
+            });
+        }
+    }
+}
+
 /// Identifies a registered child: its index in the table and that entry's generation, so
 /// that an old id never names the child that reused the entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SlotId {
+pub(crate) struct SlotId {
     index: u32,
     generation: u32,
 }
@@ -361,41 +329,24 @@ fn install_handler() {
 /// reaped; checking for Ctrl-C before a wait; and, across `fork`, holding a SIGTERM sent to
 /// the new child until the child has put back the default disposition, so that
 /// `p.terminate()` right after `p.start()` is not lost in the parent's handler.
-pub struct SigchldBlock {
-    previous: SigSet,
+pub(crate) struct SigchldBlock {
+    block: crate::signal::Block,
 }
 
 impl SigchldBlock {
-    /// Blocks SIGCHLD, SIGINT and SIGTERM until the guard is dropped.
-    pub fn new() -> Self {
+    /// Installs the SIGCHLD handler (once), then blocks SIGCHLD, SIGINT and SIGTERM until
+    /// the guard is dropped.
+    pub(crate) fn new() -> Self {
         install_handler();
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGCHLD);
-        set.add(Signal::SIGINT);
-        set.add(Signal::SIGTERM);
-        let previous = set
-            .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
-            .unwrap_or_else(|_| SigSet::empty());
-        Self { previous }
-    }
-
-    /// The mask to wait with: the one before the block, with SIGCHLD let through.
-    fn waiting_mask(&self) -> SigSet {
-        let mut mask = self.previous;
-        mask.remove(Signal::SIGCHLD);
-        mask
+        Self {
+            block: crate::signal::Block::new(),
+        }
     }
 }
 
 impl Default for SigchldBlock {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for SigchldBlock {
-    fn drop(&mut self) {
-        let _ = self.previous.thread_set_mask();
     }
 }
 
@@ -420,7 +371,7 @@ fn raise_nofile() {
 /// Puts back the soft descriptor limit this process started with, if procscript raised it:
 /// for a program about to be `exec`uted, which may use `select()` and expect the default.
 /// Only `setrlimit`, so it is safe in a freshly forked child.
-pub fn restore_nofile() {
+pub(crate) fn restore_nofile() {
     let soft = ORIGINAL_NOFILE.load(Ordering::Relaxed);
     if soft != 0 {
         // SAFETY: a plain struct read by setrlimit; no memory is kept.
@@ -432,17 +383,6 @@ pub fn restore_nofile() {
             }
         }
     }
-}
-
-/// A pidfd for `pid`, if the kernel has them and a descriptor is free.
-fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just returned this descriptor (close-on-exec); we own it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 impl Reaper {
@@ -548,7 +488,7 @@ impl Reaper {
 
 /// Makes the epoll set of children now rather than at the first fork, so that a process's
 /// descriptor count does not change once it starts forking (the runtime calls it).
-pub fn prepare() {
+pub(crate) fn prepare() {
     install_handler();
     let _block = SigchldBlock::new();
     REAPER.with(|reaper| {
@@ -558,7 +498,7 @@ pub fn prepare() {
 
 /// Registers a just-forked child. Call with SIGCHLD blocked (the guard proves it), before
 /// any reaping could look for it.
-pub fn register(pid: Pid, block: &SigchldBlock) -> Result<SlotId> {
+pub(crate) fn register(pid: Pid, block: &SigchldBlock) -> Result<SlotId> {
     raise_nofile();
     REAPER.with(|reaper| {
         let reaper = &mut *reaper.borrow_mut();
@@ -579,7 +519,7 @@ pub fn register(pid: Pid, block: &SigchldBlock) -> Result<SlotId> {
                 index
             }
         };
-        let pidfd = pidfd_open(pid);
+        let pidfd = crate::sys::fd::pidfd_open(pid.as_raw()).ok();
         let watched = match &pidfd {
             Some(fd) => {
                 let key = (u64::from(index) << 32) | u64::from(fd.as_raw_fd() as u32);
@@ -636,7 +576,7 @@ fn wait4_pid(pid: Pid) -> Option<Reaped> {
 }
 
 /// Reaps every registered child that has ended.
-pub fn reap() {
+pub(crate) fn reap() {
     reap_blocked(&SigchldBlock::new());
 }
 
@@ -651,19 +591,19 @@ fn reap_blocked(block: &SigchldBlock) {
 
 /// Moves what the SIGCHLD handler reaped into the table, if it reaped anything since the
 /// last look: one atomic load otherwise, cheap enough to call between script operations.
-pub fn reap_if_signalled() {
+pub(crate) fn reap_if_signalled() {
     if CHILD_EVENT.load(Ordering::Relaxed) {
         reap();
     }
 }
 
 /// The children reaped since the last call (whose exits are waiting in [`take_exit`]).
-pub fn take_newly_exited() -> Vec<SlotId> {
+pub(crate) fn take_newly_exited() -> Vec<SlotId> {
     REAPER.with(|reaper| std::mem::take(&mut reaper.borrow_mut().exited))
 }
 
 /// Takes a finished child's exit from its entry and frees the entry; `None` while it runs.
-pub fn take_exit(id: SlotId) -> Option<Reaped> {
+pub(crate) fn take_exit(id: SlotId) -> Option<Reaped> {
     REAPER.with(|reaper| {
         let mut reaper = reaper.borrow_mut();
         let reaped = match reaper.entry(id)?.state {
@@ -677,7 +617,7 @@ pub fn take_exit(id: SlotId) -> Option<Reaped> {
 }
 
 /// Whether the child has ended (its status is waiting to be taken), as of the last reaping.
-pub fn has_exited(id: SlotId) -> bool {
+pub(crate) fn has_exited(id: SlotId) -> bool {
     REAPER.with(|reaper| {
         reaper
             .borrow()
@@ -690,7 +630,7 @@ pub fn has_exited(id: SlotId) -> bool {
 /// never reach another process that reused the pid. A no-op once the child was reaped:
 /// reaping only happens in procscript's own code, so a child seen running here is at worst
 /// a zombie, whose pid is still ours.
-pub fn send_signal(id: SlotId, signal: Signal) -> nix::Result<()> {
+pub(crate) fn send_signal(id: SlotId, signal: Signal) -> nix::Result<()> {
     // With SIGCHLD blocked and what the handler reaped drained, a running entry's pidfd is
     // still open: the handler closes pidfds only of children it reaped.
     let block = SigchldBlock::new();
@@ -735,7 +675,7 @@ pub fn send_signal(id: SlotId, signal: Signal) -> nix::Result<()> {
 /// A new descriptor for a running child's pidfd (close-on-exec), for `p.sentinel`: it
 /// becomes readable when the child ends and stays readable after. `ENOSYS` where the child
 /// has no pidfd (kernels before 5.3).
-pub fn dup_pidfd(id: SlotId) -> nix::Result<OwnedFd> {
+pub(crate) fn dup_pidfd(id: SlotId) -> nix::Result<OwnedFd> {
     let block = SigchldBlock::new();
     reap_blocked(&block);
     REAPER.with(|reaper| {
@@ -751,18 +691,6 @@ pub fn dup_pidfd(id: SlotId) -> nix::Result<OwnedFd> {
     })
 }
 
-/// How many registered children are running (not yet reaped).
-pub fn running() -> usize {
-    REAPER.with(|reaper| {
-        reaper
-            .borrow()
-            .entries
-            .iter()
-            .filter(|e| matches!(e.state, State::Running))
-            .count()
-    })
-}
-
 /// The raw descriptor of the epoll set of children, if there is one, for a wait to watch.
 fn reaper_fd() -> Option<libc::c_int> {
     REAPER.with(|reaper| reaper.borrow().epoll.as_ref().map(|e| e.0.as_raw_fd()))
@@ -770,20 +698,20 @@ fn reaper_fd() -> Option<libc::c_int> {
 
 /// Waits until `done` holds or `deadline` passes, reaping children meanwhile; returns
 /// whether `done` held. A termination signal does not end it (for cleaning up).
-pub fn wait_until(deadline: Deadline, done: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(deadline: Deadline, done: impl FnMut() -> bool) -> bool {
     wait_inner(&mut [], deadline, false, done, "wait").unwrap_or(false)
 }
 
 /// Like [`wait_until`], but gives up with [`crate::ErrorKind::Interrupted`] when Ctrl-C or
 /// SIGTERM arrives (see [`crate::signal`]): the waits a script makes.
-pub fn wait_until_or_signal(deadline: Deadline, done: impl FnMut() -> bool) -> Result<bool> {
+pub(crate) fn wait_until_or_signal(deadline: Deadline, done: impl FnMut() -> bool) -> Result<bool> {
     wait_inner(&mut [], deadline, true, done, "wait")
 }
 
 /// Waits until one of `fds` is ready (true) or `deadline` passes (false), reaping children
 /// meanwhile; Ctrl-C or SIGTERM end the wait with [`crate::ErrorKind::Interrupted`]. The
 /// `revents` of `fds` say which are ready.
-pub fn wait_ready_or_signal(
+pub(crate) fn wait_ready_or_signal(
     fds: &mut [libc::pollfd],
     deadline: Deadline,
     what: &str,
@@ -794,7 +722,7 @@ pub fn wait_ready_or_signal(
 /// Waits until one of `fds` is ready, `done` holds, or `deadline` passes (false); Ctrl-C
 /// or SIGTERM end the wait with [`crate::ErrorKind::Interrupted`]. With
 /// [`reaped_count`], `done` can watch for any child ending.
-pub fn wait_ready_or(
+pub(crate) fn wait_ready_or(
     fds: &mut [libc::pollfd],
     deadline: Deadline,
     what: &str,
@@ -804,13 +732,13 @@ pub fn wait_ready_or(
 }
 
 /// How many children this process has reaped so far: a wait can end when it changes.
-pub fn reaped_count() -> u64 {
+pub(crate) fn reaped_count() -> u64 {
     REAPED.load(Ordering::Relaxed)
 }
 
 /// Waits until `fd` is ready for `events` (true) or `deadline` passes (false): the common
 /// case of [`wait_ready_or_signal`]. Error conditions count as ready.
-pub fn wait_fd(
+pub(crate) fn wait_fd(
     fd: std::os::fd::BorrowedFd<'_>,
     events: libc::c_short,
     deadline: Deadline,
@@ -825,14 +753,13 @@ pub fn wait_fd(
 }
 
 /// Sleeps for `duration`, reaping children meanwhile; Ctrl-C or SIGTERM cut it short.
-pub fn sleep(duration: Duration) -> Result<()> {
+pub(crate) fn sleep(duration: Duration) -> Result<()> {
     wait_until_or_signal(Deadline::after(Some(duration)), || false).map(|_| ())
 }
 
-/// The one descriptor wait: checks `done` (and, if `interruptible`, a termination signal)
-/// with SIGCHLD, SIGINT and SIGTERM blocked, then sleeps in `ppoll` on `fds` and the
-/// children's epoll set, letting the signals in atomically, so none can slip between the
-/// check and the sleep. No timer wakes it: only an event, the deadline or a signal.
+/// The one descriptor wait of a process with children: [`sys::wait::ready`] that also
+/// wakes when a child ends and reaps it, with SIGCHLD, SIGINT and SIGTERM blocked between
+/// sleeps.
 fn wait_inner(
     fds: &mut [libc::pollfd],
     deadline: Deadline,
@@ -841,208 +768,23 @@ fn wait_inner(
     what: &str,
 ) -> Result<bool> {
     let block = SigchldBlock::new();
-    let mask = block.waiting_mask();
-    let mut all: Vec<libc::pollfd> = Vec::with_capacity(fds.len() + 1);
-    loop {
+    let poll = sys::wait::Poll {
+        fds,
+        also: reaper_fd(),
+        deadline,
+        interruptible,
+        what,
+    };
+    sys::wait::ready(&block.block, poll, || {
         reap_blocked(&block);
-        if done() {
-            return Ok(true);
-        }
-        if interruptible {
-            crate::signal::check()?;
-        }
-        let timeout = match deadline.left() {
-            None => None,
-            Some(left) if left.is_zero() => {
-                // Still look once: a ready descriptor wins over a deadline that has passed.
-                if fds.is_empty() {
-                    return Ok(false);
-                }
-                Some(Duration::ZERO)
-            }
-            Some(left) => Some(left),
-        };
-        all.clear();
-        all.extend_from_slice(fds);
-        let reaper = reaper_fd();
-        if let Some(fd) = reaper {
-            all.push(libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        let timeout = timeout.map(nix::sys::time::TimeSpec::from_duration);
-        let timeout_ptr = timeout
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
-        // SAFETY: `all` is a valid array of its length, and the timeout and mask point to
-        // live values (or null, for no timeout) for the call.
-        let ready = unsafe {
-            libc::ppoll(
-                all.as_mut_ptr(),
-                all.len() as libc::nfds_t,
-                timeout_ptr,
-                mask.as_ref(),
-            )
-        };
-        match ready {
-            n if n > 0 => {
-                for (fd, polled) in fds.iter_mut().zip(&all) {
-                    fd.revents = polled.revents;
-                }
-                if fds.iter().any(|fd| fd.revents != 0) {
-                    reap_blocked(&block);
-                    return Ok(true);
-                }
-            }
-            0 => {
-                if timeout.is_some_and(|t| t.tv_sec() == 0 && t.tv_nsec() == 0) {
-                    return Ok(false);
-                }
-            }
-            _ => match Errno::last() {
-                Errno::EINTR => {}
-                e => return Err(Error::os(what, e)),
-            },
-        }
-    }
+        done()
+    })
 }
 
-/// Whether `futex_waitv` (Linux 5.16) is missing: then word waits sleep in slices.
-static NO_FUTEX_WAITV: AtomicBool = AtomicBool::new(false);
-
-/// The longest sleep of a word wait on a kernel without `futex_waitv`, so that a signal that
-/// lands just before the sleep is still noticed within this time.
-const FALLBACK_SLICE: Duration = Duration::from_millis(100);
-
-/// One entry of `futex_waitv`'s array (struct futex_waitv of linux/futex.h).
-#[repr(C)]
-struct FutexWaitv {
-    val: u64,
-    uaddr: u64,
-    flags: u32,
-    reserved: u32,
-}
-
-const FUTEX2_SIZE_U32: u32 = 0x02;
-const FUTEX2_PRIVATE: u32 = 128;
-
-/// Sleeps while `word` holds `expected`, until woken, the deadline, or a signal.
-///
-/// Returns `Ok(true)` when the word may have changed or a waker called (callers re-check
-/// their condition in a loop, as with any futex), `Ok(false)` once the deadline has
-/// passed, and [`crate::ErrorKind::Interrupted`] on Ctrl-C or SIGTERM. Children that end
-/// meanwhile are reaped. `word` must be shared memory (`MAP_SHARED`), waited on and woken
-/// without `FUTEX_PRIVATE_FLAG`.
-pub fn wait_word(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<bool> {
-    loop {
-        let seen = crate::signal::wake_word().load(Ordering::SeqCst);
-        reap_if_signalled();
-        crate::signal::check()?;
-        if word.load(Ordering::SeqCst) != expected {
-            return Ok(true);
-        }
-        let left = deadline.left();
-        if left.is_some_and(|l| l.is_zero()) {
-            return Ok(false);
-        }
-        if NO_FUTEX_WAITV.load(Ordering::Relaxed) {
-            futex_wait_slice(
-                word,
-                expected,
-                left.map_or(FALLBACK_SLICE, |l| l.min(FALLBACK_SLICE)),
-            );
-            continue;
-        }
-        match futex_waitv(word, expected, seen, left) {
-            Ok(0) => return Ok(true),
-            // The wake word moved (a signal): reap, check, and sleep again.
-            Ok(_) | Err(Errno::EINTR) => {}
-            // One of the words no longer holds what we expected: look again.
-            Err(Errno::EAGAIN) => {}
-            Err(Errno::ETIMEDOUT) => return Ok(false),
-            Err(Errno::ENOSYS) => NO_FUTEX_WAITV.store(true, Ordering::Relaxed),
-            Err(_) => futex_wait_slice(word, expected, FALLBACK_SLICE),
-        }
-    }
-}
-
-/// `futex_waitv` on `word` (shared) and the process's wake word (private), with an absolute
-/// monotonic deadline `left` from now. Returns the index of the word that was woken.
-fn futex_waitv(
-    word: &AtomicU32,
-    expected: u32,
-    wake_seen: u32,
-    left: Option<Duration>,
-) -> std::result::Result<usize, Errno> {
-    let waiters = [
-        FutexWaitv {
-            val: u64::from(expected),
-            uaddr: word.as_ptr() as u64,
-            flags: FUTEX2_SIZE_U32,
-            reserved: 0,
-        },
-        FutexWaitv {
-            val: u64::from(wake_seen),
-            uaddr: crate::signal::wake_word().as_ptr() as u64,
-            flags: FUTEX2_SIZE_U32 | FUTEX2_PRIVATE,
-            reserved: 0,
-        },
-    ];
-    let timeout = match left {
-        None => None,
-        Some(left) => {
-            let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
-            let end = Duration::new(now.tv_sec() as u64, now.tv_nsec() as u32).saturating_add(left);
-            Some(libc::timespec {
-                tv_sec: end.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
-                tv_nsec: end.subsec_nanos() as libc::c_long,
-            })
-        }
-    };
-    let timeout_ptr = timeout
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `waiters` is a valid array of two futex_waitv entries whose addresses are
-    // aligned 32-bit words that outlive the call; the timeout is null or a live timespec on
-    // CLOCK_MONOTONIC, as the call requires. futex_waitv only reads the words.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_futex_waitv,
-            waiters.as_ptr(),
-            waiters.len() as libc::c_uint,
-            0u32,
-            timeout_ptr,
-            libc::CLOCK_MONOTONIC,
-        )
-    };
-    if result < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(result as usize)
-    }
-}
-
-/// `FUTEX_WAIT` (shared) for at most `slice`: the fallback without `futex_waitv`.
-fn futex_wait_slice(word: &AtomicU32, expected: u32, slice: Duration) {
-    let ts = libc::timespec {
-        tv_sec: slice.as_secs() as libc::time_t,
-        tv_nsec: slice.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a valid, aligned 32-bit word for the duration of the call, and the
-    // timeout points at a live timespec. FUTEX_WAIT only reads the word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-            0usize,
-            0u32,
-        );
-    }
+/// Sleeps while `word` holds `expected`, until woken, the deadline, or a signal
+/// ([`sys::wait::word`]), reaping children that end meanwhile.
+pub(crate) fn wait_word(word: &AtomicU32, expected: u32, deadline: Deadline) -> Result<bool> {
+    sys::wait::word(word, expected, deadline, reap_if_signalled)
 }
 
 /// Forgets the parent's children in a newly forked child: they are its siblings now.
@@ -1051,7 +793,7 @@ fn futex_wait_slice(word: &AtomicU32, expected: u32, slice: Duration) {
 /// change the shared epoll set, so it drops its view of them without closing anything
 /// (closing thousands of inherited descriptors would cost every fork; they are
 /// close-on-exec, and go when the child ends).
-pub fn reset_in_child() {
+pub(crate) fn reset_in_child() {
     // Called with SIGCHLD blocked (across the fork), so the handler sees no half-reset.
     EPOLL_FD.store(-1, Ordering::Release);
     RING_CAP.store(0, Ordering::Release);
@@ -1077,25 +819,5 @@ mod tests {
         assert_eq!(Exit::from_status(0).exitcode(), 0);
         assert_eq!(Exit::from_status(libc::SIGKILL).exitcode(), -9);
         assert_eq!(Exit::from_status(libc::SIGTERM).exitcode(), -15);
-    }
-
-    #[test]
-    fn deadlines_compare_and_pass() {
-        assert!(Deadline::after(Some(Duration::ZERO)).passed());
-        assert!(!Deadline::NEVER.passed());
-        assert_eq!(Deadline::NEVER.left(), None);
-        let soon = Deadline::after(Some(Duration::from_secs(1)));
-        assert_eq!(soon.min(Deadline::NEVER), soon);
-        assert!(Deadline::after(Some(Duration::MAX)).is_some());
-    }
-
-    #[test]
-    fn word_wait_returns_on_mismatch_and_deadline() {
-        let word = AtomicU32::new(0);
-        assert!(wait_word(&word, 1, Deadline::NEVER).unwrap());
-        let start = Instant::now();
-        let woken = wait_word(&word, 0, Deadline::after(Some(Duration::from_millis(20)))).unwrap();
-        assert!(!woken);
-        assert!(start.elapsed() >= Duration::from_millis(15));
     }
 }

@@ -31,7 +31,7 @@ const RESET: &str = "\x1b[0m";
 
 /// A variable of the session, as completion sees it.
 #[derive(Debug, Clone, Default)]
-pub struct Variable {
+pub(super) struct Variable {
     /// Its name.
     pub name: String,
     /// Its type as `type_of` says it (`Process`, `string`, `map`).
@@ -42,21 +42,21 @@ pub struct Variable {
 
 /// What the session has defined, refreshed after each input.
 #[derive(Debug, Default)]
-pub struct State {
+pub(super) struct State {
     variables: Vec<Variable>,
     functions: Vec<String>,
 }
 
 impl State {
     /// Replaces what is known with the session's current variables and functions.
-    pub fn update(&mut self, variables: Vec<Variable>, functions: Vec<(String, String)>) {
+    pub(super) fn update(&mut self, variables: Vec<Variable>, functions: Vec<(String, String)>) {
         self.variables = variables;
         self.functions = functions.into_iter().map(|(name, _)| name).collect();
     }
 }
 
 /// The REPL's rustyline helper.
-pub struct ReplHelper {
+pub(super) struct ReplHelper {
     /// Every built-in function name (procscript's and Rhai's).
     builtins: BTreeSet<String>,
     /// Methods and properties by receiver type (`Process` → `join`, `pid`, ...).
@@ -105,7 +105,7 @@ fn receiver_type(rust: &str) -> Option<String> {
         "Instant" => "timestamp",
         "FnPtr" => "Fn",
         other if other.starts_with("std::ops::Range<") && !other.ends_with("<i64>") => return None,
-        other => return Some(procscript::error::script_type_name(other)),
+        other => return Some(crate::convert::script_type_name(other)),
     };
     Some(name.to_string())
 }
@@ -120,7 +120,7 @@ fn is_identifier(name: &str) -> bool {
 impl ReplHelper {
     /// A helper that knows the engine's functions and, through [`ReplHelper::state`], the
     /// session's own.
-    pub fn new(engine: &rhai::Engine, color: bool) -> Self {
+    pub(super) fn new(engine: &rhai::Engine, color: bool) -> Self {
         let mut builtins = BTreeSet::new();
         let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let metadata = engine
@@ -197,7 +197,7 @@ impl ReplHelper {
     }
 
     /// The candidates for the word ending at `pos`: where it starts, and the names.
-    pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+    pub(super) fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let before = &line[..pos];
         let start = before
             .char_indices()
@@ -265,7 +265,7 @@ impl Hinter for ReplHelper {
 }
 
 /// Colours keywords and string literals; everything else is left as typed.
-pub fn highlight_code(line: &str) -> String {
+pub(super) fn highlight_code(line: &str) -> String {
     let mut out = String::with_capacity(line.len() + 16);
     let mut chars = line.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -340,7 +340,7 @@ mod tests {
     use super::*;
 
     fn helper() -> ReplHelper {
-        let runtime = procscript::Runtime::new();
+        let runtime = crate::runtime::Runtime::new();
         let helper = ReplHelper::new(runtime.engine(), false);
         helper.state.borrow_mut().update(
             vec![

@@ -10,11 +10,11 @@ mod helper;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use procscript::output::{write_line, Stream};
-use procscript::process::package::exit_request;
-use procscript::reference::{function_docs, help_for, FnDoc};
-use procscript::runtime::stderr_color;
-use procscript::Runtime;
+use crate::output::stderr_color;
+use crate::output::{write_line, Stream};
+use crate::process::package::exit_request;
+use crate::reference::{function_docs, help_for, FnDoc};
+use crate::runtime::{Builder, Runtime};
 use rhai::{Dynamic, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -69,9 +69,9 @@ enum Step {
 }
 
 impl Session {
-    fn new() -> Self {
+    fn new(builder: Builder) -> Self {
         Self {
-            runtime: Runtime::new(),
+            runtime: builder.build(),
             scope: Scope::new(),
             functions: AST::empty(),
             transcript: String::new(),
@@ -94,7 +94,7 @@ impl Session {
             text.push('\n');
         }
         text.push_str(input);
-        procscript::diagnostic::register_source(SOURCE, &text);
+        crate::diagnostic::register_source(SOURCE, &text);
     }
 
     /// Compiles `input`; `None` when it is unfinished and more lines are wanted.
@@ -110,7 +110,7 @@ impl Session {
     /// Prints a compile error of `input`.
     fn report_parse_error(&self, input: &str, error: rhai::ParseError) {
         self.show_source_with(input);
-        let rendered = procscript::diagnostic::render(&error.into(), Some(SOURCE), stderr_color());
+        let rendered = crate::diagnostic::render(&error.into(), Some(SOURCE), stderr_color());
         let _ = write_line(Stream::Stderr, &rendered);
     }
 
@@ -122,7 +122,7 @@ impl Session {
         }
         self.transcript.push_str(input);
         self.lines += input.split('\n').count();
-        procscript::diagnostic::register_source(SOURCE, &self.transcript);
+        crate::diagnostic::register_source(SOURCE, &self.transcript);
         let echo_none = ends_in_plain_value(&ast, input);
         self.functions += ast;
         self.functions.set_source(SOURCE);
@@ -138,18 +138,17 @@ impl Session {
                 }
                 Step::Continue
             }
-            Err(_) if procscript::signal::pending().is_some() => {
+            Err(_) if crate::signal::pending().is_some() => {
                 // Ctrl-C stopped this input (and, through the terminal, its children); the
                 // session goes on.
-                procscript::signal::clear();
+                crate::signal::clear();
                 let _ = write_line(Stream::Stderr, "interrupted");
                 Step::Continue
             }
             Err(error) => match exit_request(&error) {
                 Some(code) => Step::Exit(code),
                 None => {
-                    let rendered =
-                        procscript::diagnostic::render(&error, Some(SOURCE), stderr_color());
+                    let rendered = crate::diagnostic::render(&error, Some(SOURCE), stderr_color());
                     let _ = write_line(Stream::Stderr, &rendered);
                     Step::Continue
                 }
@@ -164,7 +163,7 @@ impl Session {
             .iter_raw()
             .map(|(name, _, value)| Variable {
                 name: name.to_string(),
-                type_name: procscript::error::type_name(value),
+                type_name: crate::convert::type_name(value),
                 fields: fields_of(value),
             })
             .collect()
@@ -223,8 +222,8 @@ fn fields_of(value: &Dynamic) -> Vec<String> {
     if let Some(map) = value.read_lock::<rhai::Map>() {
         return map.keys().map(|k| k.to_string()).collect();
     }
-    if let Some(process) = value.read_lock::<procscript::Process>() {
-        if let Some(fields) = process.attachment::<procscript::process::package::ObjectFields>() {
+    if let Some(process) = value.read_lock::<crate::process::Process>() {
+        if let Some(fields) = process.attachment::<crate::process::package::ObjectFields>() {
             return fields.0.borrow().keys().map(|k| k.to_string()).collect();
         }
     }
@@ -254,13 +253,13 @@ fn ends_in_plain_value(ast: &AST, input: &str) -> bool {
 /// `<Process name=... pid=... started>` rather than a type name.
 fn show(value: &Dynamic) -> String {
     if value.is_unit() {
-        return procscript::builtins::NONE_TEXT.into();
+        return crate::builtins::NONE_TEXT.into();
     }
-    if let Some(process) = value.read_lock::<procscript::Process>() {
+    if let Some(process) = value.read_lock::<crate::process::Process>() {
         return process.to_string();
     }
     if let Some(blob) = value.read_lock::<rhai::Blob>() {
-        return procscript::builtins::bytes_repr(&blob);
+        return crate::builtins::bytes_repr(&blob);
     }
     if let Some(array) = value.read_lock::<rhai::Array>() {
         let items: Vec<String> = array.iter().map(show).collect();
@@ -273,7 +272,7 @@ fn show(value: &Dynamic) -> String {
             .collect();
         return format!("#{{{}}}", items.join(", "));
     }
-    procscript::error::without_rust_paths(&format!("{value:?}")).into_owned()
+    crate::convert::without_rust_paths(&format!("{value:?}")).into_owned()
 }
 
 /// Whether a parse error means the input is unfinished: an open bracket or string, or
@@ -312,14 +311,16 @@ fn proc_age_and_state(pid: i32) -> Option<(f64, char)> {
         .next()?
         .parse()
         .ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
     Some(((uptime - start_ticks / ticks).max(0.0), state))
 }
 
 /// The `ps` command: one line per live child.
 fn ps_table() -> String {
-    let children = procscript::process::active_children();
+    let children = crate::process::active_children();
     if children.is_empty() {
         return "no live children".into();
     }
@@ -336,45 +337,180 @@ fn ps_table() -> String {
     out
 }
 
-/// What an input is, before it is compiled as script.
-enum Command<'a> {
-    Quit,
-    Help,
-    HelpFor(&'a str),
-    Dir,
-    Ps,
-    Script,
+/// A REPL command: the inputs that call it, and what it does with the rest of the input
+/// (the name after `help `).
+struct Command {
+    words: &'static [&'static str],
+    run: fn(&mut Repl, &str) -> Step,
 }
 
-fn command(input: &str) -> Command<'_> {
-    match input {
-        "quit" | "exit" | "quit()" | "exit()" => Command::Quit,
-        "help" | "help()" => Command::Help,
-        "dir" | "dir()" => Command::Dir,
-        "ps" => Command::Ps,
-        _ => match input.strip_prefix("help ").map(str::trim) {
-            Some(name) => Command::HelpFor(name),
-            None => Command::Script,
-        },
+/// The REPL's own commands; any other input is script.
+const COMMANDS: &[Command] = &[
+    Command {
+        words: &["quit", "exit", "quit()", "exit()"],
+        run: |_, _| Step::Exit(0),
+    },
+    Command {
+        words: &["help", "help()"],
+        run: |repl, _| repl.say(&format!("{HELP}\n\n{}", repl.session.dir())),
+    },
+    Command {
+        words: &["dir", "dir()"],
+        run: |repl, _| repl.say(&repl.session.dir()),
+    },
+    Command {
+        words: &["ps"],
+        run: |repl, _| repl.say(&ps_table()),
+    },
+    Command {
+        words: &["help "],
+        run: Repl::help_for,
+    },
+];
+
+/// The command `input` calls, and the rest of the input after its word.
+fn command(input: &str) -> Option<(&'static Command, &str)> {
+    COMMANDS.iter().find_map(|command| {
+        command
+            .words
+            .iter()
+            .find_map(|word| match word.strip_suffix(' ') {
+                Some(prefix) => input
+                    .strip_prefix(prefix)
+                    .filter(|rest| rest.starts_with(' '))
+                    .map(|rest| (command, rest.trim())),
+                None => (input == *word).then_some((command, "")),
+            })
+    })
+}
+
+/// A REPL session at the terminal: the script session, the documentation `help NAME`
+/// shows, what the completer knows, and the lines of an unfinished input.
+struct Repl {
+    session: Session,
+    docs: Vec<FnDoc>,
+    state: std::rc::Rc<std::cell::RefCell<helper::State>>,
+    buffer: String,
+}
+
+impl Repl {
+    /// The prompt: a fresh one, or the one that continues an unfinished input.
+    fn prompt(&self) -> &'static str {
+        if self.buffer.is_empty() {
+            PROMPT
+        } else {
+            MORE
+        }
+    }
+
+    /// Prints `text` on stdout.
+    fn say(&mut self, text: &str) -> Step {
+        let _ = write_line(Stream::Stdout, text);
+        Step::Continue
+    }
+
+    /// `help NAME`: every overload of `name` with its documentation.
+    fn help_for(&mut self, name: &str) -> Step {
+        let _ = match help_for(&self.docs, name) {
+            Some(text) => write_line(Stream::Stdout, &text),
+            None => write_line(
+                Stream::Stderr,
+                &format!("no procscript function named `{name}`"),
+            ),
+        };
+        Step::Continue
+    }
+
+    /// Adds a typed line to the input; the input to act on, `None` when it is empty.
+    fn push_line(&mut self, line: &str) -> Option<String> {
+        if !self.buffer.is_empty() {
+            self.buffer.push('\n');
+        }
+        self.buffer.push_str(line);
+        let input = self.buffer.trim().to_string();
+        if input.is_empty() {
+            self.buffer.clear();
+            return None;
+        }
+        Some(input)
+    }
+
+    /// Acts on the whole input: a command, or script, which is compiled and run once it is
+    /// finished (an unfinished one waits for more lines).
+    fn act(&mut self, input: &str) -> Step {
+        let step = match command(input) {
+            Some((command, rest)) => (command.run)(self, rest),
+            None => {
+                let script = self.buffer.clone();
+                match self.session.compile(&script) {
+                    None => return Step::Continue,
+                    Some(Err(error)) => {
+                        self.session.report_parse_error(&script, error);
+                        Step::Continue
+                    }
+                    Some(Ok(ast)) => {
+                        let step = self.session.eval(&script, ast);
+                        self.state
+                            .borrow_mut()
+                            .update(self.session.variables(), self.session.function_signatures());
+                        step
+                    }
+                }
+            }
+        };
+        self.buffer.clear();
+        step
+    }
+
+    /// What a failed read means: Ctrl-C clears the input; the end of input ends the REPL
+    /// (saying so if it ended inside an unfinished statement); other errors end it with 1.
+    fn read_failed(&mut self, error: ReadlineError) -> Step {
+        match error {
+            ReadlineError::Interrupted => self.buffer.clear(),
+            // SIGINT while waiting for input that is not a terminal: clear the line, as
+            // Ctrl-C does on a terminal.
+            ReadlineError::Errno(e) if e as i32 == libc::EINTR => self.buffer.clear(),
+            ReadlineError::Io(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                self.buffer.clear()
+            }
+            ReadlineError::Eof => {
+                if !self.buffer.trim().is_empty() {
+                    if let Some(error) = compile_anyway(&self.session, &self.buffer) {
+                        self.session.report_parse_error(&self.buffer, error);
+                    }
+                }
+                return Step::Exit(0);
+            }
+            error => {
+                let _ = write_line(Stream::Stderr, &format!("error: reading input: {error}"));
+                return Step::Exit(1);
+            }
+        }
+        Step::Continue
     }
 }
 
-/// Runs the REPL until `quit`, Ctrl-D or `exit(n)`; returns the exit code.
-pub fn run() -> i32 {
-    let mut session = Session::new();
-    let docs: Vec<FnDoc> = function_docs(session.runtime.engine());
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal();
-    let helper = ReplHelper::new(session.runtime.engine(), color);
-    let state = helper.state.clone();
+/// The line editor, with the completer and the history of earlier sessions.
+fn editor(helper: ReplHelper) -> Option<Editor<ReplHelper, DefaultHistory>> {
     let config = Config::builder()
         .completion_type(CompletionType::List)
         .build();
-    let Ok(mut editor) = Editor::<ReplHelper, DefaultHistory>::with_config(config) else {
+    let mut editor = Editor::<ReplHelper, DefaultHistory>::with_config(config).ok()?;
+    editor.set_helper(Some(helper));
+    Some(editor)
+}
+
+/// Runs the REPL until `quit`, Ctrl-D or `exit(n)`; returns the exit code.
+pub(crate) fn run(builder: Builder) -> i32 {
+    let session = Session::new(builder);
+    let docs: Vec<FnDoc> = function_docs(session.runtime.engine());
+    let color = crate::output::color_allowed() && std::io::stdout().is_terminal();
+    let helper = ReplHelper::new(session.runtime.engine(), color);
+    let state = helper.state.clone();
+    let Some(mut editor) = editor(helper) else {
         let _ = write_line(Stream::Stderr, "error: cannot start the line editor");
         return 1;
     };
-    editor.set_helper(Some(helper));
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -386,92 +522,35 @@ pub fn run() -> i32 {
             env!("CARGO_PKG_VERSION")
         ),
     );
-    let mut buffer = String::new();
+    let mut repl = Repl {
+        session,
+        docs,
+        state,
+        buffer: String::new(),
+    };
     let code = loop {
-        let prompt = if buffer.is_empty() { PROMPT } else { MORE };
         // A Ctrl-C that arrived between inputs must not stop the next one.
-        procscript::signal::clear();
-        match editor.readline(prompt) {
-            Ok(line) => {
-                if !buffer.is_empty() {
-                    buffer.push('\n');
+        crate::signal::clear();
+        let step = match editor.readline(repl.prompt()) {
+            Ok(line) => match repl.push_line(&line) {
+                Some(input) => {
+                    let _ = editor.add_history_entry(input.as_str());
+                    repl.act(&input)
                 }
-                buffer.push_str(&line);
-                let input = buffer.trim();
-                if input.is_empty() {
-                    buffer.clear();
-                    continue;
-                }
-                let _ = editor.add_history_entry(input);
-                match command(input) {
-                    Command::Quit => break 0,
-                    Command::Help => {
-                        let text = format!("{HELP}\n\n{}", session.dir());
-                        let _ = write_line(Stream::Stdout, &text);
-                    }
-                    Command::Dir => {
-                        let _ = write_line(Stream::Stdout, &session.dir());
-                    }
-                    Command::Ps => {
-                        let _ = write_line(Stream::Stdout, &ps_table());
-                    }
-                    Command::HelpFor(name) => {
-                        let _ = match help_for(&docs, name) {
-                            Some(text) => write_line(Stream::Stdout, &text),
-                            None => write_line(
-                                Stream::Stderr,
-                                &format!("no procscript function named `{name}`"),
-                            ),
-                        };
-                    }
-                    Command::Script => {
-                        let input = buffer.clone();
-                        match session.compile(&input) {
-                            None => continue,
-                            Some(Err(error)) => session.report_parse_error(&input, error),
-                            Some(Ok(ast)) => {
-                                let step = session.eval(&input, ast);
-                                state
-                                    .borrow_mut()
-                                    .update(session.variables(), session.function_signatures());
-                                if let Step::Exit(code) = step {
-                                    buffer.clear();
-                                    break code;
-                                }
-                            }
-                        }
-                    }
-                }
-                buffer.clear();
-            }
-            Err(ReadlineError::Interrupted) => buffer.clear(),
-            // SIGINT while waiting for input that is not a terminal: clear the line, as Ctrl-C
-            // does on a terminal.
-            Err(ReadlineError::Errno(e)) if e as i32 == libc::EINTR => buffer.clear(),
-            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
-                buffer.clear()
-            }
-            Err(ReadlineError::Eof) => {
-                if !buffer.trim().is_empty() {
-                    // The input ended inside an unfinished statement: say so.
-                    if let Some(error) = compile_anyway(&session, &buffer) {
-                        session.report_parse_error(&buffer, error);
-                    }
-                }
-                break 0;
-            }
-            Err(error) => {
-                let _ = write_line(Stream::Stderr, &format!("error: reading input: {error}"));
-                break 1;
-            }
+                None => Step::Continue,
+            },
+            Err(error) => repl.read_failed(error),
+        };
+        if let Step::Exit(code) = step {
+            break code;
         }
     };
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
     say_who_is_waited_for();
-    procscript::runtime::finish();
-    match procscript::signal::pending() {
+    crate::runtime::finish();
+    match crate::signal::pending() {
         Some(signal) => 128 + signal as i32,
         None => code,
     }
@@ -488,7 +567,7 @@ fn compile_anyway(session: &Session, input: &str) -> Option<rhai::ParseError> {
 
 /// Before the REPL waits for its children at the end, says how many and how to stop them.
 fn say_who_is_waited_for() {
-    let waited = procscript::process::active_children()
+    let waited = crate::process::active_children()
         .iter()
         .filter(|c| !c.daemon())
         .count();
@@ -521,9 +600,13 @@ mod tests {
 
     #[test]
     fn commands_are_told_from_script() {
-        assert!(matches!(command("dir()"), Command::Dir));
-        assert!(matches!(command("help()"), Command::Help));
-        assert!(matches!(command("help join"), Command::HelpFor("join")));
-        assert!(matches!(command("help_me()"), Command::Script));
+        let word = |input: &str| command(input).map(|(c, rest)| (c.words[0], rest.to_string()));
+        assert_eq!(word("dir()"), Some(("dir", String::new())));
+        assert_eq!(word("help()"), Some(("help", String::new())));
+        assert_eq!(word("help join"), Some(("help ", "join".to_string())));
+        assert_eq!(word("help   join"), Some(("help ", "join".to_string())));
+        assert_eq!(word("exit"), Some(("quit", String::new())));
+        assert_eq!(word("help_me()"), None);
+        assert_eq!(word("helpjoin"), None);
     }
 }

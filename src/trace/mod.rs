@@ -13,26 +13,30 @@
 //! as completely as one that returns.
 
 mod model;
-pub mod report;
-pub mod timeline;
+pub(crate) mod report;
+pub(crate) mod timeline;
 
-pub use model::{ExitStatus, Trace, TraceEvent, TracedProcess};
+pub(crate) use model::{ExitStatus, Trace, TracedProcess};
 
+use std::cell::RefCell;
+use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::output::{self, Stream};
 
-/// The events file's descriptor in this process, or -1 when not tracing.
-static EVENTS_FD: AtomicI32 = AtomicI32::new(-1);
+thread_local! {
+    /// The events file in this process (and, through `fork`, its children), while tracing.
+    static EVENTS: RefCell<Option<Rc<OwnedFd>>> = const { RefCell::new(None) };
+}
 
 /// One line of the events file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// A process was started.
     Spawn {
         /// When (seconds on the monotonic clock).
@@ -95,32 +99,29 @@ pub enum Event {
 }
 
 /// Seconds on the monotonic clock, which all processes of a machine share.
-pub fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|ts| ts.tv_sec() as f64 + ts.tv_nsec() as f64 / 1e9)
         .unwrap_or(0.0)
 }
 
 /// Whether this run is being traced.
-pub fn enabled() -> bool {
-    EVENTS_FD.load(Ordering::Relaxed) >= 0
+pub(crate) fn enabled() -> bool {
+    EVENTS.with(|events| events.borrow().is_some())
 }
 
 /// Appends an event, if tracing (a no-op otherwise).
-pub fn record(event: &Event) {
-    let fd = EVENTS_FD.load(Ordering::Relaxed);
-    if fd < 0 {
+pub(crate) fn record(event: &Event) {
+    let Some(fd) = EVENTS.with(|events| events.borrow().clone()) else {
         return;
-    }
+    };
     let Ok(mut line) = serde_json::to_string(event) else {
         return;
     };
     line.push('\n');
-    // SAFETY: `fd` is the events file, opened by `start` and never closed while tracing.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let mut bytes = line.as_bytes();
     while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
+        match nix::unistd::write(&*fd, bytes) {
             Ok(n) => bytes = &bytes[n..],
             Err(nix::errno::Errno::EINTR) => {}
             Err(_) => return,
@@ -129,7 +130,7 @@ pub fn record(event: &Event) {
 }
 
 /// Records that this process started `pid` (a no-op when not tracing).
-pub fn spawned(pid: i32, name: &str, target: &str) {
+pub(crate) fn spawned(pid: i32, name: &str, target: &str) {
     if enabled() {
         record(&Event::Spawn {
             t: now(),
@@ -141,32 +142,9 @@ pub fn spawned(pid: i32, name: &str, target: &str) {
     }
 }
 
-/// Records how a child of this process ended, as the reaper saw it (a no-op when not
-/// tracing).
-pub fn exited(pid: i32, reaped: &crate::process::wait::Reaped) {
-    use crate::process::wait::Exit;
-    if enabled() {
-        record(&Event::Exit {
-            t: reaped.ended,
-            pid,
-            code: match reaped.exit {
-                Some(Exit::Code(code)) => Some(code),
-                _ => None,
-            },
-            signal: match reaped.exit {
-                Some(Exit::Signal(sig)) => Some(sig),
-                _ => None,
-            },
-            user_cpu: reaped.user_cpu,
-            sys_cpu: reaped.sys_cpu,
-            max_rss_kib: reaped.max_rss_kib,
-        });
-    }
-}
-
 /// A traced run in the main process: where the events go, and what to write at the end.
-pub struct Tracing {
-    events: std::os::fd::OwnedFd,
+pub(crate) struct Tracing {
+    events: Rc<OwnedFd>,
     started: f64,
     main_pid: i32,
     script: String,
@@ -196,7 +174,7 @@ fn private_events_file() -> Result<std::os::fd::OwnedFd> {
     let _ = std::fs::remove_dir(&dir);
     let file = file.map_err(|e| {
         Error::new(
-            crate::ErrorKind::OSError,
+            crate::error::ErrorKind::OSError,
             format!("creating `{}`: {e}", path.display()),
         )
     })?;
@@ -204,17 +182,14 @@ fn private_events_file() -> Result<std::os::fd::OwnedFd> {
 }
 
 impl Tracing {
-    /// Starts recording events for a run of `script`.
-    ///
-    /// The events file has no name (see the module docs): `near`, the output path, is no
-    /// longer used for it and is kept for compatibility.
-    pub fn start(near: &Path, script: &str) -> Result<Self> {
-        let _ = near;
+    /// Starts recording events for a run of `script`. The events file has no name (see
+    /// [`private_events_file`]).
+    pub(crate) fn start(script: &str) -> Result<Self> {
         let main_pid = nix::unistd::getpid().as_raw();
         // The standard library opens files close-on-exec, so programs a script runs do not
         // inherit the events file; forked children do, which is the point.
-        let events = private_events_file()?;
-        EVENTS_FD.store(std::os::fd::AsRawFd::as_raw_fd(&events), Ordering::Relaxed);
+        let events = Rc::new(private_events_file()?);
+        EVENTS.with(|slot| *slot.borrow_mut() = Some(events.clone()));
         let started = now();
         record(&Event::Spawn {
             t: started,
@@ -232,7 +207,7 @@ impl Tracing {
     }
 
     /// Records the main process's own end and folds the events into a trace.
-    pub fn finish(self, exit_code: i32) -> Result<Trace> {
+    pub(crate) fn finish(self, exit_code: i32) -> Result<Trace> {
         let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok();
         record(&Event::Exit {
             t: now(),
@@ -243,11 +218,11 @@ impl Tracing {
             sys_cpu: usage.map_or(0.0, |u| timeval_secs(u.system_time())),
             max_rss_kib: usage.map_or(0, |u| u.max_rss()),
         });
-        EVENTS_FD.store(-1, Ordering::Relaxed);
+        EVENTS.with(|slot| slot.borrow_mut().take());
         let mut text = Vec::new();
         let mut buf = vec![0; 1 << 16];
         loop {
-            match nix::sys::uio::pread(&self.events, &mut buf, text.len() as libc::off_t) {
+            match nix::sys::uio::pread(&*self.events, &mut buf, text.len() as libc::off_t) {
                 Ok(0) => break,
                 Ok(n) => text.extend_from_slice(&buf[..n]),
                 Err(nix::errno::Errno::EINTR) => {}
@@ -264,7 +239,7 @@ impl Tracing {
 
 /// Refuses an output path that names an input of the run (`run --trace x.rhai x.rhai` would
 /// replace the script with YAML), checked by device and inode, before anything runs.
-pub fn refuse_overwrite(output: &Path, input: &Path, what: &str) -> Result<()> {
+pub(crate) fn refuse_overwrite(output: &Path, input: &Path, what: &str) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     // The output's own entry (a symlink there is replaced, not followed), the input's file.
     if let (Ok(out), Ok(inp)) = (std::fs::symlink_metadata(output), std::fs::metadata(input)) {
@@ -283,12 +258,12 @@ pub fn refuse_overwrite(output: &Path, input: &Path, what: &str) -> Result<()> {
 /// to `path` with `O_EXCL | O_NOFOLLOW` under an unpredictable name, which is then renamed
 /// onto `path`. A symlink at `path` is replaced, never followed, so `--trace` cannot be
 /// turned into a write to whatever a link points at, and a reader never sees half a file.
-pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let fail = |e: std::io::Error| {
         Error::new(
-            crate::ErrorKind::from_errno(nix::errno::Errno::from_raw(
+            crate::error::ErrorKind::from_errno(nix::errno::Errno::from_raw(
                 e.raw_os_error().unwrap_or(0),
             )),
             format!("writing `{}`: {e}", path.display()),
@@ -328,22 +303,23 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Seconds in a `timeval`.
-pub fn timeval_secs(tv: nix::sys::time::TimeVal) -> f64 {
+pub(crate) fn timeval_secs(tv: nix::sys::time::TimeVal) -> f64 {
     tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6
 }
 
 /// Writes a trace as YAML.
-pub fn write_yaml(trace: &Trace, path: &Path) -> Result<()> {
+pub(crate) fn write_yaml(trace: &Trace, path: &Path) -> Result<()> {
     let text = serde_yaml::to_string(trace)
         .map_err(|e| Error::value(format!("serialising the trace: {e}")))?;
     write_output(path, text.as_bytes())
 }
 
 /// Reads a trace written by [`write_yaml`].
-pub fn read_yaml(path: &Path) -> Result<Trace> {
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) fn read_yaml(path: &Path) -> Result<Trace> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::new(
-            crate::ErrorKind::OSError,
+            crate::error::ErrorKind::OSError,
             format!("reading `{}`: {e}", path.display()),
         )
     })?;
@@ -363,7 +339,7 @@ pub fn read_yaml(path: &Path) -> Result<Trace> {
 }
 
 /// Tells the user where a file went (to stderr, so stdout stays the script's).
-pub fn announce(what: &str, path: &Path) {
+pub(crate) fn announce(what: &str, path: &Path) {
     let _ = output::write_line(
         Stream::Stderr,
         &format!("procscript: {what} written to {}", path.display()),

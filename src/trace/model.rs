@@ -6,7 +6,7 @@ use super::Event;
 
 /// How a traced process ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExitStatus {
+pub(crate) struct ExitStatus {
     /// The exit code, if it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<i32>,
@@ -20,7 +20,7 @@ pub struct ExitStatus {
 
 impl ExitStatus {
     /// Python's `exitcode` text: `0`, `1`, `-SIGKILL`.
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         match (self.code, &self.signal_name, self.signal) {
             (Some(code), _, _) => code.to_string(),
             (None, Some(name), _) => format!("-{name}"),
@@ -32,7 +32,7 @@ impl ExitStatus {
 
 /// One process of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TracedProcess {
+pub(crate) struct TracedProcess {
     /// Its pid.
     pub pid: i32,
     /// Its parent's pid.
@@ -62,14 +62,14 @@ pub struct TracedProcess {
 
 impl TracedProcess {
     /// How long it ran, if it was seen to end.
-    pub fn duration(&self) -> Option<f64> {
+    pub(crate) fn duration(&self) -> Option<f64> {
         self.end.map(|end| end - self.start)
     }
 }
 
 /// Something one process did to another, in time order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TraceEvent {
+pub(crate) struct TraceEvent {
     /// Seconds from the start of the run.
     pub t: f64,
     /// `spawn`, `exit`, `join`, `terminate` or `kill`.
@@ -83,7 +83,7 @@ pub struct TraceEvent {
 
 /// A whole traced run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Trace {
+pub(crate) struct Trace {
     /// Format version of this file.
     pub procscript_trace: u32,
     /// The script that ran.
@@ -101,12 +101,77 @@ fn micros(t: f64) -> f64 {
     (t * 1e6).round() / 1e6
 }
 
+impl TracedProcess {
+    /// A process just spawned at `start` (seconds into the run), not yet seen to end.
+    fn started(pid: i32, ppid: i32, name: &str, target: &str, start: f64) -> Self {
+        Self {
+            pid,
+            ppid,
+            name: name.to_string(),
+            target: target.to_string(),
+            start,
+            end: None,
+            exit: None,
+            user_cpu: None,
+            sys_cpu: None,
+            max_rss_kib: None,
+        }
+    }
+
+    /// Records how it ended, from its exit event, at `end` seconds into the run.
+    fn ended(&mut self, exit: &Event, end: f64) {
+        let Event::Exit {
+            code,
+            signal,
+            user_cpu,
+            sys_cpu,
+            max_rss_kib,
+            ..
+        } = exit
+        else {
+            return;
+        };
+        self.end = Some(end.max(self.start));
+        self.exit = Some(ExitStatus {
+            code: *code,
+            signal: *signal,
+            signal_name: signal
+                .and_then(|s| nix::sys::signal::Signal::try_from(s).ok())
+                .map(|s| s.as_str().to_string()),
+        });
+        self.user_cpu = Some(micros(*user_cpu));
+        self.sys_cpu = Some(micros(*sys_cpu));
+        self.max_rss_kib = Some(*max_rss_kib);
+    }
+}
+
+impl TraceEvent {
+    /// The log entry of `event`, its time made relative by `rel`.
+    fn of(event: &Event, rel: impl Fn(f64) -> f64) -> Self {
+        let (t, kind, pid, by) = match event {
+            Event::Spawn { t, pid, ppid, .. } => (t, "spawn", pid, Some(*ppid)),
+            Event::Exit { t, pid, .. } => (t, "exit", pid, None),
+            Event::Join { t, pid, by } => (t, "join", pid, Some(*by)),
+            Event::Terminate { t, pid, by } => (t, "terminate", pid, Some(*by)),
+            Event::Kill { t, pid, by } => (t, "kill", pid, Some(*by)),
+        };
+        Self {
+            t: rel(*t),
+            event: kind.into(),
+            pid: *pid,
+            by,
+        }
+    }
+}
+
 impl Trace {
-    /// Folds a run's events (times on the monotonic clock) into a trace starting at `started`.
-    pub fn from_events(script: &str, started: f64, events: &[Event]) -> Self {
+    /// Folds a run's events (times on the monotonic clock) into a trace starting at `started`:
+    /// each spawn starts a process, each exit ends the latest process with its pid (pids can
+    /// be reused in a long run), and every event goes into the log, in time order.
+    pub(crate) fn from_events(script: &str, started: f64, events: &[Event]) -> Self {
         let rel = |t: f64| micros(t - started);
         let mut processes: Vec<TracedProcess> = Vec::new();
-        let mut log: Vec<TraceEvent> = Vec::new();
+        let mut log: Vec<TraceEvent> = Vec::with_capacity(events.len());
         for event in events {
             match event {
                 Event::Spawn {
@@ -116,78 +181,20 @@ impl Trace {
                     name,
                     target,
                 } => {
-                    processes.push(TracedProcess {
-                        pid: *pid,
-                        ppid: *ppid,
-                        name: name.clone(),
-                        target: target.clone(),
-                        start: rel(*t),
-                        end: None,
-                        exit: None,
-                        user_cpu: None,
-                        sys_cpu: None,
-                        max_rss_kib: None,
-                    });
-                    log.push(TraceEvent {
-                        t: rel(*t),
-                        event: "spawn".into(),
-                        pid: *pid,
-                        by: Some(*ppid),
-                    });
+                    processes.push(TracedProcess::started(*pid, *ppid, name, target, rel(*t)));
                 }
-                Event::Exit {
-                    t,
-                    pid,
-                    code,
-                    signal,
-                    user_cpu,
-                    sys_cpu,
-                    max_rss_kib,
-                } => {
-                    // The latest process with that pid (pids can be reused in a long run).
+                Event::Exit { t, pid, .. } => {
                     if let Some(p) = processes
                         .iter_mut()
                         .rev()
                         .find(|p| p.pid == *pid && p.end.is_none())
                     {
-                        p.end = Some(rel(*t).max(p.start));
-                        p.exit = Some(ExitStatus {
-                            code: *code,
-                            signal: *signal,
-                            signal_name: signal
-                                .and_then(|s| nix::sys::signal::Signal::try_from(s).ok())
-                                .map(|s| s.as_str().to_string()),
-                        });
-                        p.user_cpu = Some(micros(*user_cpu));
-                        p.sys_cpu = Some(micros(*sys_cpu));
-                        p.max_rss_kib = Some(*max_rss_kib);
+                        p.ended(event, rel(*t));
                     }
-                    log.push(TraceEvent {
-                        t: rel(*t),
-                        event: "exit".into(),
-                        pid: *pid,
-                        by: None,
-                    });
                 }
-                Event::Join { t, pid, by } => log.push(TraceEvent {
-                    t: rel(*t),
-                    event: "join".into(),
-                    pid: *pid,
-                    by: Some(*by),
-                }),
-                Event::Terminate { t, pid, by } => log.push(TraceEvent {
-                    t: rel(*t),
-                    event: "terminate".into(),
-                    pid: *pid,
-                    by: Some(*by),
-                }),
-                Event::Kill { t, pid, by } => log.push(TraceEvent {
-                    t: rel(*t),
-                    event: "kill".into(),
-                    pid: *pid,
-                    by: Some(*by),
-                }),
+                Event::Join { .. } | Event::Terminate { .. } | Event::Kill { .. } => {}
             }
+            log.push(TraceEvent::of(event, rel));
         }
         processes.sort_by(|a, b| a.start.total_cmp(&b.start));
         log.sort_by(|a, b| a.t.total_cmp(&b.t));
@@ -212,7 +219,7 @@ impl Trace {
     /// Processes whose parents name each other in a cycle, which only a hand-made trace can
     /// hold, are listed after the rest, each cycle from its first member in the file (see
     /// [`Trace::cycles`]). Time O(n log n) and memory O(n) for n processes, at any depth.
-    pub fn tree(&self) -> Vec<(usize, bool, &TracedProcess)> {
+    pub(crate) fn tree(&self) -> Vec<(usize, bool, &TracedProcess)> {
         self.layout()
             .0
             .into_iter()
@@ -222,7 +229,8 @@ impl Trace {
 
     /// The pids at which [`Trace::tree`] had to start listing a parent-pid cycle (empty for
     /// a trace procscript wrote).
-    pub fn cycles(&self) -> Vec<i32> {
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+    pub(crate) fn cycles(&self) -> Vec<i32> {
         self.layout()
             .1
             .into_iter()
@@ -305,7 +313,8 @@ impl Trace {
 
     /// Checks a trace read from a file: every time and CPU figure must be a finite number,
     /// so that drawing it takes bounded work. The error names the field.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         fn finite(value: f64, field: &dyn Fn() -> String) -> std::result::Result<(), String> {
             if value.is_finite() {
                 Ok(())

@@ -16,7 +16,7 @@ fn seconds(s: Option<f64>) -> String {
 }
 
 /// Text on one line: control characters (a newline in a command's argument) escaped.
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -58,27 +58,54 @@ fn guides(open: &[bool], depth: usize, last: bool) -> String {
     prefix
 }
 
+/// The report's columns: their headings, and which are numbers (right-aligned).
+const HEADER: [&str; 9] = [
+    "PID", "PPID", "NAME", "TARGET", "START", "TIME", "CPU", "PEAK MEM", "EXIT",
+];
+const RIGHT: [bool; 9] = [true, true, false, false, true, true, true, true, false];
+
 /// The tree as text: one line per process, the name indented under its parent.
-pub fn render(trace: &Trace) -> String {
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) fn render(trace: &Trace) -> String {
+    let rows = rows(trace);
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count().min(MAX_PAD));
+        }
+    }
+    let mut out = format!(
+        "trace of {} ({} processes, {:.3}s)\n",
+        trace.script,
+        trace.processes.len(),
+        trace.duration
+    );
+    out.push_str(&aligned(&HEADER.map(String::from), &widths));
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&aligned(row, &widths));
+        out.push('\n');
+    }
+    let cycles = trace.cycles();
+    if !cycles.is_empty() {
+        let pids: Vec<String> = cycles.iter().map(i32::to_string).collect();
+        out.push_str(&format!(
+            "note: the parent pids of some processes form a cycle; listed from pid {}\n",
+            pids.join(", ")
+        ));
+    }
+    out
+}
+
+/// One row of cells per process, in tree order, the name behind its tree guides.
+fn rows(trace: &Trace) -> Vec<[String; 9]> {
     let tree = trace.tree();
     let mut open: Vec<bool> = Vec::new();
-    let mut names = Vec::with_capacity(tree.len());
-    for (depth, last, p) in &tree {
-        open.truncate(*depth);
-        names.push(format!(
-            "{}{}",
-            guides(&open, *depth, *last),
-            one_line(&p.name)
-        ));
-        open.push(!last);
-    }
-    let header = [
-        "PID", "PPID", "NAME", "TARGET", "START", "TIME", "CPU", "PEAK MEM", "EXIT",
-    ];
-    let rows: Vec<[String; 9]> = tree
-        .iter()
-        .zip(names)
-        .map(|((_, _, p), name)| {
+    tree.iter()
+        .map(|(depth, last, p)| {
+            open.truncate(*depth);
+            let name = format!("{}{}", guides(&open, *depth, *last), one_line(&p.name));
+            open.push(!last);
             [
                 p.pid.to_string(),
                 p.ppid.to_string(),
@@ -93,58 +120,32 @@ pub fn render(trace: &Trace) -> String {
                     .map_or_else(|| "running?".into(), |e| e.short()),
             ]
         })
+        .collect()
+}
+
+/// One line of the table: numbers right-aligned, words left-aligned, to `widths`.
+fn aligned(cells: &[String], widths: &[usize; 9]) -> String {
+    let parts: Vec<String> = cells
+        .iter()
+        .zip(widths)
+        .zip(RIGHT)
+        .map(|((cell, w), right)| {
+            let pad = " ".repeat(w.saturating_sub(cell.chars().count()));
+            if right {
+                format!("{pad}{cell}")
+            } else {
+                format!("{cell}{pad}")
+            }
+        })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count().min(MAX_PAD));
-        }
-    }
-    // Numbers are right-aligned, words left-aligned.
-    let right = [true, true, false, false, true, true, true, true, false];
-    let line = |cells: &[String]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .zip(right)
-            .map(|((cell, w), r)| {
-                let pad = " ".repeat(w.saturating_sub(cell.chars().count()));
-                if r {
-                    format!("{pad}{cell}")
-                } else {
-                    format!("{cell}{pad}")
-                }
-            })
-            .collect();
-        parts.join("  ").trim_end().to_string()
-    };
-    let mut out = format!(
-        "trace of {} ({} processes, {:.3}s)\n",
-        trace.script,
-        trace.processes.len(),
-        trace.duration
-    );
-    out.push_str(&line(&header.map(String::from)));
-    out.push('\n');
-    for row in &rows {
-        out.push_str(&line(row));
-        out.push('\n');
-    }
-    let cycles = trace.cycles();
-    if !cycles.is_empty() {
-        let pids: Vec<String> = cycles.iter().map(i32::to_string).collect();
-        out.push_str(&format!(
-            "note: the parent pids of some processes form a cycle; listed from pid {}\n",
-            pids.join(", ")
-        ));
-    }
-    out
+    parts.join("  ").trim_end().to_string()
 }
 
 /// Writes the report to standard output. A reader that stops early (`| head`) ends the
 /// writing quietly: `Ok(false)`, which `procscript report` turns into exit code 0, as
 /// ripgrep does, since everything the reader wanted was written.
-pub fn print(trace: &Trace) -> crate::error::Result<bool> {
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // used by the binary
+pub(crate) fn print(trace: &Trace) -> crate::error::Result<bool> {
     use crate::output::{self, Stream};
     match output::write_all(Stream::Stdout, render(trace).as_bytes()) {
         Ok(()) => Ok(true),

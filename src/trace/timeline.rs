@@ -123,24 +123,99 @@ fn tick_step(span: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
-/// Renders the timeline as an SVG document.
-pub fn render(trace: &Trace) -> String {
-    let tree = trace.tree();
-    let span = trace
-        .processes
-        .iter()
-        .filter_map(|p| p.end)
-        .chain(trace.events.iter().map(|e| e.t))
-        .fold(trace.duration, f64::max)
-        .max(1e-3);
-    let x = |t: f64| LABEL_WIDTH + t / span * PLOT_WIDTH;
-    let height = TOP + ROW * tree.len() as f64 + MARGIN * 2.0 + LEGEND;
-    let width = LABEL_WIDTH + PLOT_WIDTH + MARGIN * 2.0;
+/// The picture's measures: the time it spans, its size, and where times and rows go.
+struct Frame {
+    span: f64,
+    width: f64,
+    height: f64,
+}
 
-    let mut doc = Document::new()
-        .set("viewBox", (0, 0, width, height))
-        .set("width", width)
-        .set("height", height)
+impl Frame {
+    fn of(trace: &Trace, rows: usize) -> Self {
+        let span = trace
+            .processes
+            .iter()
+            .filter_map(|p| p.end)
+            .chain(trace.events.iter().map(|e| e.t))
+            .fold(trace.duration, f64::max)
+            .max(1e-3);
+        Self {
+            span,
+            width: LABEL_WIDTH + PLOT_WIDTH + MARGIN * 2.0,
+            height: TOP + ROW * rows as f64 + MARGIN * 2.0 + LEGEND,
+        }
+    }
+
+    /// The x of time `t`.
+    fn x(&self, t: f64) -> f64 {
+        LABEL_WIDTH + t / self.span * PLOT_WIDTH
+    }
+
+    /// The top of row `row`.
+    fn row_y(&self, row: usize) -> f64 {
+        TOP + ROW * row as f64
+    }
+}
+
+/// The rows of the picture: the trace's tree in depth-first order, each row's depth and
+/// process, and each row's parent row.
+struct Rows<'a> {
+    tree: Vec<(usize, bool, &'a super::TracedProcess)>,
+    parents: Vec<Option<usize>>,
+}
+
+impl<'a> Rows<'a> {
+    fn of(trace: &'a Trace) -> Self {
+        let tree = trace.tree();
+        // The nearest row above with one less depth, found in one pass.
+        let mut last_at_depth: Vec<Option<usize>> = Vec::new();
+        let parents = tree
+            .iter()
+            .enumerate()
+            .map(|(row, (depth, _, _))| {
+                last_at_depth.truncate(*depth);
+                last_at_depth.resize(*depth, None);
+                let parent = depth.checked_sub(1).and_then(|d| last_at_depth[d]);
+                last_at_depth.push(Some(row));
+                parent
+            })
+            .collect();
+        Self { tree, parents }
+    }
+
+    /// The first row of each pid, for the joins: linear in the trace's size.
+    fn first_of_each_pid(&self) -> std::collections::HashMap<i32, usize> {
+        let mut rows = std::collections::HashMap::with_capacity(self.tree.len());
+        for (row, (_, _, p)) in self.tree.iter().enumerate() {
+            rows.entry(p.pid).or_insert(row);
+        }
+        rows
+    }
+}
+
+/// Renders the timeline as an SVG document: the title, the time axis, the tree's
+/// connectors, one row per process, the joins, and the legend.
+pub(crate) fn render(trace: &Trace) -> String {
+    let rows = Rows::of(trace);
+    let frame = Frame::of(trace, rows.tree.len());
+    let mut doc = page(trace, &frame)
+        .add(axis(&frame))
+        .add(connectors(&rows, &frame));
+    for row in 0..rows.tree.len() {
+        doc = doc.add(process_row(&rows, row, &frame));
+    }
+    for join in joins(trace, &rows, &frame) {
+        doc = doc.add(join);
+    }
+    doc.add(legend(&frame)).to_string()
+}
+
+/// The document with its white ground and title line.
+fn page(trace: &Trace, frame: &Frame) -> Document {
+    Document::new()
+        .set("viewBox", (0, 0, frame.width, frame.height))
+        .set("width", frame.width)
+        .set("height", frame.height)
         .set("font-family", FONT)
         .set("font-size", 12)
         .add(
@@ -160,166 +235,174 @@ pub fn render(trace: &Trace) -> String {
             .set("y", 20)
             .set("font-size", 14)
             .set("font-weight", "bold"),
-        );
+        )
+}
 
-    // Time axis with grid lines.
-    let step = tick_step(span);
+/// The time axis, with grid lines.
+fn axis(frame: &Frame) -> Group {
+    let step = tick_step(frame.span);
     let mut axis = Group::new().set("class", "axis");
     let mut t = 0.0;
-    while t <= span + step * 1e-9 {
+    while t <= frame.span + step * 1e-9 {
         axis = axis
             .add(
                 Line::new()
-                    .set("x1", x(t))
-                    .set("x2", x(t))
+                    .set("x1", frame.x(t))
+                    .set("x2", frame.x(t))
                     .set("y1", TOP - 6.0)
-                    .set("y2", height - MARGIN - LEGEND)
+                    .set("y2", frame.height - MARGIN - LEGEND)
                     .set("stroke", "#e0e0e0"),
             )
             .add(
                 Text::new(format!("{t:.2}s"))
-                    .set("x", x(t))
+                    .set("x", frame.x(t))
                     .set("y", TOP - 10.0)
                     .set("text-anchor", "middle")
                     .set("fill", "#616161"),
             );
         t += step;
     }
-    doc = doc.add(axis);
+    axis
+}
 
-    // The first row of each pid, looked up once per join: linear in the trace's size.
-    let mut rows = std::collections::HashMap::with_capacity(tree.len());
-    for (row, (_, _, p)) in tree.iter().enumerate() {
-        rows.entry(p.pid).or_insert(row);
-    }
-    let row_of = |pid: i32| rows.get(&pid).copied();
-    let row_y = |row: usize| TOP + ROW * row as f64;
-    // Each row's parent row: the nearest row above with one less depth, found in one pass
-    // (the rows are the tree in depth-first order).
-    let parents: Vec<Option<usize>> = {
-        let mut last_at_depth: Vec<Option<usize>> = Vec::new();
-        tree.iter()
-            .enumerate()
-            .map(|(row, (depth, _, _))| {
-                last_at_depth.truncate(*depth);
-                last_at_depth.resize(*depth, None);
-                let parent = depth.checked_sub(1).and_then(|d| last_at_depth[d]);
-                last_at_depth.push(Some(row));
-                parent
-            })
-            .collect()
-    };
-    let parent_row = |row: usize| parents[row];
+/// The tree: in the label column, a connector from under each parent's name to its
+/// child's; in the plot, a dotted line where the parent forked the child.
+fn connectors(rows: &Rows<'_>, frame: &Frame) -> Group {
     let mut connectors = Group::new()
         .set("class", "tree")
         .set("stroke", CONNECTOR)
         .set("stroke-width", 1)
         .set("fill", "none");
-    for (row, (depth, _, p)) in tree.iter().enumerate() {
-        let Some(parent) = parent_row(row) else {
+    for (row, (depth, _, p)) in rows.tree.iter().enumerate() {
+        let Some(parent) = rows.parents[row] else {
             continue;
         };
-        // In the label column: down from under the parent's name, across to this one's.
         let trunk = MARGIN + INDENT * (drawn(*depth) - 1.0) + 4.0;
-        let mid = row_y(row) + ROW / 2.0;
+        let mid = frame.row_y(row) + ROW / 2.0;
         connectors = connectors.add(Path::new().set(
             "d",
             format!(
                 "M{trunk},{} V{mid} H{}",
-                row_y(parent) + ROW - 6.0,
+                frame.row_y(parent) + ROW - 6.0,
                 trunk + INDENT - 6.0
             ),
         ));
-        // In the plot: a dotted line where the parent forked it.
         connectors = connectors.add(
             Line::new()
                 .set("class", "spawn")
-                .set("x1", x(p.start))
-                .set("x2", x(p.start))
-                .set("y1", row_y(parent) + ROW - 5.0)
-                .set("y2", row_y(row) + 5.0)
+                .set("x1", frame.x(p.start))
+                .set("x2", frame.x(p.start))
+                .set("y1", frame.row_y(parent) + ROW - 5.0)
+                .set("y2", frame.row_y(row) + 5.0)
                 .set("stroke-dasharray", "2,2"),
         );
     }
-    doc = doc.add(connectors);
-    for (row, (depth, _, p)) in tree.iter().enumerate() {
-        let y = row_y(row);
-        let end = p.end.unwrap_or(span);
-        let label = label(*depth, &p.name, p.pid, &p.target);
-        let parent = parent_row(row).map(|r| tree[r].2);
-        let fill = colour(p.exit.as_ref());
-        let (bar_x, bar_y) = (x(p.start), y + 5.0);
-        let (bar_w, bar_h) = ((x(end) - x(p.start)).max(1.5), ROW - 10.0);
-        let title = bar_title(p, parent, end);
-        let mut group = Group::new().set("class", "process").set("data-pid", p.pid);
-        group = group
-            .add(
-                Text::new(label)
-                    .set("x", MARGIN + INDENT * drawn(*depth))
-                    .set("y", y + ROW * 0.62),
-            )
-            // The whole life, pale; its CPU share, in full colour from the bottom up.
-            .add(
-                Rectangle::new()
-                    .set("class", "bar")
-                    .set("x", bar_x)
-                    .set("y", bar_y)
-                    .set("width", bar_w)
-                    .set("height", bar_h)
-                    .set("rx", 3)
-                    .set("fill", fill)
-                    .set("fill-opacity", 0.35)
-                    .set("stroke", fill)
-                    .add(Title::new(title.clone())),
-            );
-        if let Some(share) = cpu_share(p) {
-            let h = bar_h * share;
-            group = group.add(
-                Rectangle::new()
-                    .set("class", "cpu")
-                    .set("data-share", format!("{share:.3}"))
-                    .set("x", bar_x)
-                    .set("y", bar_y + bar_h - h)
-                    .set("width", bar_w)
-                    .set("height", h)
-                    .set("fill", fill)
-                    .add(Title::new(title)),
-            );
-        }
-        doc = doc.add(group);
-    }
+    connectors
+}
 
-    // Joins: a dark diamond on the joined process's row where the parent's join returned.
-    for event in trace.events.iter().filter(|e| e.event == "join") {
-        let Some(row) = row_of(event.pid) else {
-            continue;
-        };
-        let (cx, cy) = (x(event.t), TOP + ROW * row as f64 + ROW / 2.0);
-        let points = format!(
-            "{},{} {},{} {},{} {},{}",
-            cx,
-            cy - 7.0,
-            cx + 5.0,
-            cy,
-            cx,
-            cy + 7.0,
-            cx - 5.0,
-            cy
+/// One process's row: its label, its whole life as a pale bar, and its CPU share in full
+/// colour from the bottom up, each with the hover text.
+fn process_row(rows: &Rows<'_>, row: usize, frame: &Frame) -> Group {
+    let (depth, _, p) = &rows.tree[row];
+    let y = frame.row_y(row);
+    let end = p.end.unwrap_or(frame.span);
+    let parent = rows.parents[row].map(|r| rows.tree[r].2);
+    let fill = colour(p.exit.as_ref());
+    let (bar_x, bar_y) = (frame.x(p.start), y + 5.0);
+    let (bar_w, bar_h) = ((frame.x(end) - frame.x(p.start)).max(1.5), ROW - 10.0);
+    let title = bar_title(p, parent, end);
+    let mut group = Group::new()
+        .set("class", "process")
+        .set("data-pid", p.pid)
+        .add(
+            Text::new(label(*depth, &p.name, p.pid, &p.target))
+                .set("x", MARGIN + INDENT * drawn(*depth))
+                .set("y", y + ROW * 0.62),
+        )
+        .add(
+            Rectangle::new()
+                .set("class", "bar")
+                .set("x", bar_x)
+                .set("y", bar_y)
+                .set("width", bar_w)
+                .set("height", bar_h)
+                .set("rx", 3)
+                .set("fill", fill)
+                .set("fill-opacity", 0.35)
+                .set("stroke", fill)
+                .add(Title::new(title.clone())),
         );
-        doc = doc.add(
-            Polygon::new()
-                .set("class", "join")
-                .set("points", points)
-                .set("fill", "#212121")
-                .add(Title::new(format!(
-                    "joined by pid {} at {:.3}s",
-                    event.by.unwrap_or(0),
-                    event.t
-                ))),
+    if let Some(share) = cpu_share(p) {
+        let h = bar_h * share;
+        group = group.add(
+            Rectangle::new()
+                .set("class", "cpu")
+                .set("data-share", format!("{share:.3}"))
+                .set("x", bar_x)
+                .set("y", bar_y + bar_h - h)
+                .set("width", bar_w)
+                .set("height", h)
+                .set("fill", fill)
+                .add(Title::new(title)),
         );
     }
-    // Legend.
-    let y = height - MARGIN - 6.0;
+    group
+}
+
+/// The points of a diamond centred on `(cx, cy)`, `w` wide and `h` high.
+fn diamond(cx: f64, cy: f64, w: f64, h: f64) -> String {
+    format!(
+        "{},{} {},{} {},{} {},{}",
+        cx,
+        cy - h / 2.0,
+        cx + w / 2.0,
+        cy,
+        cx,
+        cy + h / 2.0,
+        cx - w / 2.0,
+        cy
+    )
+}
+
+/// The joins: a dark diamond on the joined process's row where the parent's join returned.
+fn joins(trace: &Trace, rows: &Rows<'_>, frame: &Frame) -> Vec<Polygon> {
+    let first = rows.first_of_each_pid();
+    trace
+        .events
+        .iter()
+        .filter(|e| e.event == "join")
+        .filter_map(|event| {
+            let row = *first.get(&event.pid)?;
+            let (cx, cy) = (frame.x(event.t), frame.row_y(row) + ROW / 2.0);
+            Some(
+                Polygon::new()
+                    .set("class", "join")
+                    .set("points", diamond(cx, cy, 10.0, 14.0))
+                    .set("fill", "#212121")
+                    .add(Title::new(format!(
+                        "joined by pid {} at {:.3}s",
+                        event.by.unwrap_or(0),
+                        event.t
+                    ))),
+            )
+        })
+        .collect()
+}
+
+/// A small square of `fill` at `x` on the legend's line `y`.
+fn swatch(x: f64, y: f64, fill: &str) -> Rectangle {
+    Rectangle::new()
+        .set("x", x)
+        .set("y", y - 10.0)
+        .set("width", 12)
+        .set("height", 12)
+        .set("rx", 2)
+        .set("fill", fill)
+}
+
+/// The legend: what the colours, the diamond and a bar's fill mean.
+fn legend(frame: &Frame) -> Group {
+    let y = frame.height - MARGIN - 6.0;
     let mut legend = Group::new().set("class", "legend");
     let mut lx = MARGIN;
     for (fill, text) in [
@@ -329,31 +412,16 @@ pub fn render(trace: &Trace) -> String {
         ("#9e9e9e", "end not seen"),
     ] {
         legend = legend
-            .add(
-                Rectangle::new()
-                    .set("x", lx)
-                    .set("y", y - 10.0)
-                    .set("width", 12)
-                    .set("height", 12)
-                    .set("rx", 2)
-                    .set("fill", fill),
-            )
+            .add(swatch(lx, y, fill))
             .add(Text::new(text).set("x", lx + 17.0).set("y", y));
         lx += 34.0 + 7.0 * text.len() as f64;
     }
-    let points = format!(
-        "{},{} {},{} {},{} {},{}",
-        lx + 5.0,
-        y - 11.0,
-        lx + 10.0,
-        y - 4.0,
-        lx + 5.0,
-        y + 3.0,
-        lx,
-        y - 4.0
-    );
     legend = legend
-        .add(Polygon::new().set("points", points).set("fill", "#212121"))
+        .add(
+            Polygon::new()
+                .set("points", diamond(lx + 5.0, y - 4.0, 10.0, 14.0))
+                .set("fill", "#212121"),
+        )
         .add(
             Text::new("the parent's join returned")
                 .set("x", lx + 15.0)
@@ -361,15 +429,9 @@ pub fn render(trace: &Trace) -> String {
         );
     // What the fill of a bar means: a pale bar with its CPU share filled from below.
     let lx = lx + 15.0 + 7.0 * 28.0;
-    legend = legend
+    legend
         .add(
-            Rectangle::new()
-                .set("x", lx)
-                .set("y", y - 10.0)
-                .set("width", 12)
-                .set("height", 12)
-                .set("rx", 2)
-                .set("fill", "#43a047")
+            swatch(lx, y, "#43a047")
                 .set("fill-opacity", 0.35)
                 .set("stroke", "#43a047"),
         )
@@ -385,8 +447,7 @@ pub fn render(trace: &Trace) -> String {
             Text::new("filled: share of time on a CPU")
                 .set("x", lx + 17.0)
                 .set("y", y),
-        );
-    doc.add(legend).to_string()
+        )
 }
 
 #[cfg(test)]

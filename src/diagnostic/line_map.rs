@@ -22,11 +22,11 @@ const RHAI_MAX: usize = u16::MAX as usize;
 
 /// Packed lines are cut after about this many characters (well below Rhai's 65,535, so
 /// columns never stop counting either).
-pub const PACK_WIDTH: usize = 4000;
+pub(crate) const PACK_WIDTH: usize = 4000;
 
 /// Where each stretch of a packed line came from.
 #[derive(Debug, Clone, Default)]
-pub struct LineMap {
+pub(crate) struct LineMap {
     /// Per packed line (index 0 is line 1): (packed column, original line, original column)
     /// at the start of each token, by packed column.
     lines: Vec<Vec<(usize, usize, usize)>>,
@@ -34,7 +34,7 @@ pub struct LineMap {
 
 impl LineMap {
     /// The original 1-based line and column of a packed position.
-    pub fn original(&self, line: usize, column: usize) -> Option<(usize, usize)> {
+    pub(crate) fn original(&self, line: usize, column: usize) -> Option<(usize, usize)> {
         let segments = self.lines.get(line.checked_sub(1)?)?;
         let index = segments.partition_point(|&(col, ..)| col <= column.max(1));
         let &(col, line, start) = segments.get(index.checked_sub(1)?)?;
@@ -47,7 +47,7 @@ thread_local! {
 }
 
 /// Remembers the map of the script known as `name` (replacing or removing an earlier one).
-pub fn register(name: &str, map: Option<LineMap>) {
+pub(crate) fn register(name: &str, map: Option<LineMap>) {
     MAPS.with(|m| match map {
         Some(map) => {
             m.borrow_mut().insert(name.to_string(), Rc::new(map));
@@ -60,13 +60,13 @@ pub fn register(name: &str, map: Option<LineMap>) {
 
 /// The original line and column of a position Rhai reported in script `name`, when the
 /// script was packed; `None` when it was not (its positions are then exact, up to 65,535).
-pub fn original(name: &str, line: usize, column: usize) -> Option<(usize, usize)> {
+pub(crate) fn original(name: &str, line: usize, column: usize) -> Option<(usize, usize)> {
     let map = MAPS.with(|m| m.borrow().get(name).cloned())?;
     map.original(line, column)
 }
 
 /// Whether `source` has more lines than Rhai can number.
-pub fn too_long(source: &str) -> bool {
+pub(crate) fn too_long(source: &str) -> bool {
     source
         .bytes()
         .filter(|&b| b == b'\n')
@@ -251,7 +251,7 @@ fn tokens(text: &str) -> Option<(Vec<Lexed>, Option<usize>)> {
 }
 
 /// Packs `source` (see the module docs); `None` when it cannot be done safely.
-pub fn pack(source: &str) -> Option<(String, LineMap)> {
+pub(crate) fn pack(source: &str) -> Option<(String, LineMap)> {
     let (lexed, lex_error) = tokens(source)?;
     // The packed copy: tokens as they are, and between two of them nothing if there was
     // nothing, else one space, or a line break once a packed line is long enough.

@@ -1,15 +1,21 @@
-//! Script errors as people read them: the message, then `file:line:col`, the source line and
-//! a caret under the spot, then the chain of calls that led there (innermost first).
+//! Script errors as data and as people read them.
 //!
-//! Rendering is codespan-reporting's; this module only finds the spot in Rhai's nested
-//! errors and keeps the source text of every compiled script so a child process, which
-//! fails far from where its code was read, can still show the line.
+//! [`Diagnostic::of`] finds the spot in Rhai's nested errors: the message, the file, line
+//! and column, the chain of calls that led there, and hints for Python habits. The edge (the
+//! binary, the REPL, a child that dies of an uncaught error) renders it: the message, then
+//! `file:line:col`, the source line and a caret under the spot, then the calls and hints.
+//! Rendering is codespan-reporting's; this module keeps the source text of every compiled
+//! script so a child process, which fails far from where its code was read, can still show
+//! the line.
+
+pub(crate) mod excerpt;
+pub(crate) mod line_map;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use codespan_reporting::diagnostic::{Diagnostic, Label};
+use codespan_reporting::diagnostic::Label;
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, termcolor};
 use rhai::{EvalAltResult, Position};
@@ -21,33 +27,83 @@ thread_local! {
 }
 
 /// Remembers the text of a script under the name its errors will carry.
-pub fn register_source(name: &str, text: &str) {
+pub(crate) fn register_source(name: &str, text: &str) {
     SOURCES.with(|s| s.borrow_mut().insert(name.to_string(), Rc::from(text)));
 }
 
 /// The text registered under `name` (what a remote pool worker is sent).
-pub fn source_text(name: &str) -> Option<Rc<str>> {
+pub(crate) fn source_text(name: &str) -> Option<Rc<str>> {
     SOURCES.with(|s| s.borrow().get(name).cloned())
 }
 
-/// Where an error happened, and the calls that led there.
+/// A script error as data: what went wrong, where, the calls that led there and any hints.
+/// [`Diagnostic::render`] shows it with the source line and a caret; `Display` shows it so
+/// without colour.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Located {
+pub struct Diagnostic {
     /// The message without its position.
-    pub message: String,
+    pub(crate) message: String,
     /// The script it happened in, when known.
-    pub source: Option<String>,
-    /// The spot (1-based line and column), when known.
-    pub position: Position,
-    /// Calls that led there, innermost first: `in call to `f` at file:line:col`.
-    pub calls: Vec<String>,
+    pub(crate) source: Option<String>,
+    /// The spot in the compiled text (1-based line and column), when known.
+    pub(crate) position: Position,
+    /// Calls that led there, outermost first: `in call to `f` at file:line:col`.
+    pub(crate) calls: Vec<String>,
+    /// Hints, each with its label: `hint: ...`, `help: ...`.
+    pub(crate) hints: Vec<String>,
+}
+
+impl Diagnostic {
+    /// Finds the innermost spot of an error raised while running `source` (a script's name).
+    pub(crate) fn of(err: &EvalAltResult, source: Option<&str>) -> Self {
+        locate(err, source)
+    }
+
+    /// The message, without its position (`ValueError: ...`, `Variable not found: x`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The script's name (its path, `<repl>`), when known.
+    pub fn file(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The 1-based line and column in the script as written, when known.
+    pub fn line_column(&self) -> Option<(usize, usize)> {
+        let (line, column) = (self.position.line()?, self.position.position().unwrap_or(1));
+        let file = self.source.as_deref().unwrap_or("<script>");
+        Some(line_map::original(file, line, column).unwrap_or((line, column)))
+    }
+
+    /// The calls that led to the error, outermost first (`in call to `f` at file:3:5`).
+    pub fn calls(&self) -> &[String] {
+        &self.calls
+    }
+
+    /// Hints, each with its label (`help: functions are written with `fn`: ...`).
+    pub fn hints(&self) -> &[String] {
+        &self.hints
+    }
+
+    /// The error as people read it: the message, `file:line:col`, the source line with a
+    /// caret, then the calls and hints; with ANSI colour when `color` is true.
+    pub fn render(&self, color: bool) -> String {
+        render_located(self, color)
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(false))
+    }
 }
 
 /// The one-line message of an error, without position: procscript's own errors as
 /// `Kind: message`, Rhai's in its words.
-pub fn message(err: &EvalAltResult) -> String {
+pub(crate) fn message(err: &EvalAltResult) -> String {
     let text = raw_message(err);
-    crate::error::without_rust_paths(&text).into_owned()
+    crate::convert::without_rust_paths(&text).into_owned()
 }
 
 fn raw_message(err: &EvalAltResult) -> String {
@@ -79,7 +135,7 @@ fn display_fn_name(name: &str) -> String {
 fn at(source: Option<&str>, pos: Position) -> String {
     let file = source.unwrap_or("<script>");
     if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
-        if let Some((line, col)) = crate::line_map::original(file, line, col) {
+        if let Some((line, col)) = line_map::original(file, line, col) {
             return format!("{file}:{line}:{col}");
         }
     }
@@ -91,7 +147,7 @@ fn at(source: Option<&str>, pos: Position) -> String {
 }
 
 /// Finds the innermost spot of an error raised while running `source`.
-pub fn locate(err: &EvalAltResult, source: Option<&str>) -> Located {
+fn locate(err: &EvalAltResult, source: Option<&str>) -> Diagnostic {
     let mut calls = Vec::new();
     let mut source = source.map(str::to_string);
     let mut err = err;
@@ -120,8 +176,9 @@ pub fn locate(err: &EvalAltResult, source: Option<&str>) -> Located {
         }
     }
     calls.reverse();
+    let mut hints = Vec::new();
     if matches!(err, EvalAltResult::ErrorDataRace(..)) {
-        calls.push(
+        hints.push(
             "hint: a closure read a variable that a method call was holding, typically the \
              variable with its own process handle during `p.start()`; in the child use \
              `current_process()`, or call `start(p)` instead of `p.start()`"
@@ -132,20 +189,25 @@ pub fn locate(err: &EvalAltResult, source: Option<&str>) -> Located {
     let position = err.position();
     let text = source.as_deref().and_then(source_text);
     if let Some(help) = python_hint(&message, text.as_deref(), position.line()) {
-        calls.push(format!("help: {help}"));
+        hints.push(format!("help: {help}"));
     }
-    Located {
+    Diagnostic {
         message,
         source,
         position,
         calls,
+        hints,
     }
 }
 
 /// One line of help for a Python habit that Rhai rejects (keyword arguments, `import os`,
 /// `def`, `True`/`None`, f-strings, `:` blocks ...), found on the error's line or the line
 /// before it (`import os` fails only at the next line). `None` when nothing fits.
-pub fn python_hint(message: &str, text: Option<&str>, line: Option<usize>) -> Option<String> {
+pub(crate) fn python_hint(
+    message: &str,
+    text: Option<&str>,
+    line: Option<usize>,
+) -> Option<String> {
     let lines: Vec<&str> = text.map(|t| t.lines().collect()).unwrap_or_default();
     let at = |n: usize| lines.get(n.wrapping_sub(1)).copied().map(strip_comment);
     let here = line.and_then(at).unwrap_or("");
@@ -430,15 +492,17 @@ fn python_value(value: &str) -> String {
 }
 
 /// Renders an error raised while running `source` (a script path or `<repl>`).
-pub fn render(err: &EvalAltResult, source: Option<&str>, color: bool) -> String {
-    render_located(&locate(err, source), color)
+pub(crate) fn render(err: &EvalAltResult, source: Option<&str>, color: bool) -> String {
+    Diagnostic::of(err, source).render(color)
 }
 
-/// Renders an already located error.
-pub fn render_located(located: &Located, color: bool) -> String {
-    let mut diagnostic = Diagnostic::error()
-        .with_message(crate::excerpt::cap_message(&located.message))
-        .with_notes(located.calls.clone());
+/// Renders a located error.
+fn render_located(located: &Diagnostic, color: bool) -> String {
+    let mut notes = located.calls.clone();
+    notes.extend(located.hints.iter().cloned());
+    let mut diagnostic = codespan_reporting::diagnostic::Diagnostic::error()
+        .with_message(excerpt::cap_message(&located.message))
+        .with_notes(notes);
     let name = located.source.clone().unwrap_or_else(|| "<script>".into());
     let text = located.source.as_deref().and_then(source_text);
     let mut buffer = if color {
@@ -448,11 +512,11 @@ pub fn render_located(located: &Located, color: bool) -> String {
     };
     let column = located.position.position().unwrap_or(1);
     let excerpt = match (&text, located.position.line()) {
-        (Some(text), Some(line)) => match crate::line_map::original(&name, line, column) {
-            Some((line, column)) => crate::excerpt::Excerpt::around(&name, text, line, column)
+        (Some(text), Some(line)) => match line_map::original(&name, line, column) {
+            Some((line, column)) => excerpt::Excerpt::around(&name, text, line, column)
                 .map(|(file, span)| (file, span, Vec::new()))
                 .ok_or(None),
-            None => crate::excerpt::Excerpt::locate(&name, text, line, column),
+            None => excerpt::Excerpt::locate(&name, text, line, column),
         },
         _ => Err(None),
     };
@@ -547,11 +611,12 @@ mod tests {
     #[test]
     fn renders_file_line_column_source_and_caret() {
         register_source("t.rhai", "let a = 1;\nlet b = nope;\n");
-        let located = Located {
+        let located = Diagnostic {
             message: "Variable not found: nope".into(),
             source: Some("t.rhai".into()),
             position: Position::new(2, 9),
             calls: vec![],
+            hints: vec![],
         };
         let text = render_located(&located, false);
         assert!(text.contains("error: Variable not found: nope"), "{text}");

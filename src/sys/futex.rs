@@ -31,7 +31,7 @@
 //! Where no head is registered (musl before its first robust mutex), procscript registers
 //! one of its own; where the robust list cannot be used at all (a seccomp filter, an
 //! unexpected offset), locks still work, and a waiter checks the holder's pid every
-//! [`crate::ipc::sync::LIVENESS_CHECK`] instead (see `RawLock::acquire`).
+//! [`super::lock::LIVENESS_CHECK`] instead (see `RawLock::acquire`).
 //!
 //! # Entries no one else may touch
 //!
@@ -49,20 +49,22 @@ use std::rc::Rc;
 use std::sync::atomic::{compiler_fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
 
+use std::time::Duration;
+
 use nix::errno::Errno;
 
 use super::shm::Shm;
 
 /// `FUTEX_WAITERS`: someone may sleep on the word.
-pub const WAITERS: u32 = 0x8000_0000;
+pub(crate) const WAITERS: u32 = 0x8000_0000;
 /// `FUTEX_OWNER_DIED`: the kernel found the holder gone.
-pub const OWNER_DIED: u32 = 0x4000_0000;
+pub(crate) const OWNER_DIED: u32 = 0x4000_0000;
 /// `FUTEX_TID_MASK`: the holder's thread id.
-pub const TID_MASK: u32 = 0x3fff_ffff;
+pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
 
 /// Bytes of one lock slot: two cache lines, so that the word, which waiters spin on, has a
 /// line to itself while the holder writes the list fields and its pid (see [`Layout`]).
-pub const SLOT: usize = 128;
+pub(crate) const SLOT: usize = 128;
 
 /// `struct robust_list_head` of `<linux/futex.h>`.
 #[repr(C)]
@@ -84,7 +86,7 @@ struct OwnHead {
 
 /// Where the fields of a lock slot are, in bytes from its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The futex word.
     pub word: usize,
     /// The list entry (the `next` pointer); `prev` is 8 bytes before it.
@@ -103,7 +105,7 @@ impl Layout {
     /// A placement of the fields in a [`SLOT`] that puts the word `offset` bytes from the
     /// entry, all fields naturally aligned and apart, preferring one where the word's cache
     /// line holds nothing else; `None` if there is none.
-    pub fn for_offset(offset: isize) -> Option<Self> {
+    pub(crate) fn for_offset(offset: isize) -> Option<Self> {
         if offset % 4 != 0 {
             return None;
         }
@@ -165,7 +167,7 @@ fn registered_head() -> Result<Option<(usize, usize)>, Errno> {
 
 /// The slot layout every process of this program uses, decided once from the first
 /// thread's head (every thread and fork child of one libc has the same offset).
-pub fn layout() -> &'static Layout {
+pub(crate) fn layout() -> &'static Layout {
     static LAYOUT: OnceLock<Layout> = OnceLock::new();
     LAYOUT.get_or_init(|| match registered_head() {
         Ok(Some((head, len))) if len == std::mem::size_of::<RobustListHead>() => {
@@ -186,7 +188,7 @@ pub fn layout() -> &'static Layout {
 
 /// One lock's slot: [`SLOT`] bytes of a shared mapping laid out by [`layout`].
 #[derive(Clone, Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     shm: Rc<Shm>,
     /// Index of the word among the mapping's 32-bit words.
     word: usize,
@@ -203,7 +205,7 @@ impl Slot {
     ///
     /// # Panics
     /// If the slot is not aligned to [`SLOT`] or does not fit the mapping (a layout bug).
-    pub fn new(shm: Rc<Shm>, base: usize) -> Self {
+    pub(crate) fn new(shm: Rc<Shm>, base: usize) -> Self {
         assert!(
             base % SLOT == 0 && base + SLOT <= shm.size(),
             "lock slot at {base} does not fit"
@@ -220,7 +222,7 @@ impl Slot {
     }
 
     /// The futex word: holder's tid, [`WAITERS`], [`OWNER_DIED`].
-    pub fn word(&self) -> &AtomicU32 {
+    pub(crate) fn word(&self) -> &AtomicU32 {
         self.shm.u32(self.word)
     }
 
@@ -229,7 +231,7 @@ impl Slot {
     }
 
     /// The holder's pid (0 while unknown: between taking the word and recording it).
-    pub fn owner(&self) -> &AtomicU32 {
+    pub(crate) fn owner(&self) -> &AtomicU32 {
         self.meta(0)
     }
 
@@ -242,7 +244,7 @@ impl Slot {
     }
 
     /// A spare word for the lock's user (an `RLock` keeps its count here).
-    pub fn extra(&self) -> &AtomicU32 {
+    pub(crate) fn extra(&self) -> &AtomicU32 {
         self.meta(3)
     }
 
@@ -261,7 +263,7 @@ impl Slot {
 }
 
 /// Whether process `pid` exists and has not ended (a zombie counts as ended).
-pub fn pid_alive(pid: u32) -> bool {
+pub(crate) fn pid_alive(pid: u32) -> bool {
     match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None) {
         Err(Errno::ESRCH) => false,
         _ => !is_zombie(pid),
@@ -300,7 +302,7 @@ extern "C" fn after_fork_in_child() {
 }
 
 /// This thread's robust list, and the procscript locks linked into it.
-pub struct ThreadList {
+pub(crate) struct ThreadList {
     generation: u64,
     tid: u32,
     pid: u32,
@@ -356,17 +358,12 @@ impl ThreadList {
     }
 
     /// This thread's id, as lock words hold it.
-    pub fn tid(&self) -> u32 {
+    pub(crate) fn tid(&self) -> u32 {
         self.tid
     }
 
-    /// This process's id.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
     /// Whether the kernel watches this thread's locks.
-    pub fn robust(&self) -> bool {
+    pub(crate) fn robust(&self) -> bool {
         self.head != 0
     }
 
@@ -387,18 +384,18 @@ impl ThreadList {
     }
 
     /// Names `slot` as the lock being taken or let go, until [`Self::end`].
-    pub fn begin(&self, slot: &Slot) {
+    pub(crate) fn begin(&self, slot: &Slot) {
         self.set_pending(slot.node());
     }
 
     /// Ends what [`Self::begin`] started.
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         self.set_pending(0);
     }
 
     /// After taking `slot`'s word: records this process as the holder and puts the slot on
     /// this thread's list, unless another live thread's list still holds it.
-    pub fn hold(&mut self, slot: &Slot) {
+    pub(crate) fn hold(&mut self, slot: &Slot) {
         slot.owner().store(self.pid, Ordering::Relaxed);
         if self.head == 0 {
             return;
@@ -455,7 +452,7 @@ impl ThreadList {
 
     /// Before letting go of `slot`'s word: takes the slot off this thread's list if it is
     /// on it.
-    pub fn unhold(&mut self, slot: &Slot) {
+    pub(crate) fn unhold(&mut self, slot: &Slot) {
         let node = slot.node();
         if let Some(i) = self.linked.iter().rposition(|s| s.node() == node) {
             let slot = self.linked.swap_remove(i);
@@ -487,7 +484,7 @@ impl ThreadList {
 
     /// Takes off this list the slots another process released (Python lets any process
     /// release a `Lock`), so that their next holders are watched again.
-    pub fn reconcile(&mut self) {
+    pub(crate) fn reconcile(&mut self) {
         let mut i = 0;
         while i < self.linked.len() {
             if self.linked[i].word().load(Ordering::SeqCst) & TID_MASK != self.tid {
@@ -549,7 +546,7 @@ fn register_own_head(offset: isize) -> usize {
 }
 
 /// Runs `f` with this thread's list, set up on first use (and again in a fork child).
-pub fn with_list<R>(f: impl FnOnce(&mut ThreadList) -> R) -> R {
+pub(crate) fn with_list<R>(f: impl FnOnce(&mut ThreadList) -> R) -> R {
     LIST.with(|cell| {
         let mut list = cell.borrow_mut();
         let generation = FORKS.load(Ordering::SeqCst);
@@ -565,7 +562,7 @@ pub fn with_list<R>(f: impl FnOnce(&mut ThreadList) -> R) -> R {
 }
 
 /// Wakes up to `count` processes waiting on `word`.
-pub fn futex_wake(word: &AtomicU32, count: i32) {
+pub(crate) fn futex_wake(word: &AtomicU32, count: i32) {
     // SAFETY: `word` is a valid, aligned 32-bit word; FUTEX_WAKE does not access memory.
     unsafe {
         libc::syscall(
@@ -574,6 +571,96 @@ pub fn futex_wake(word: &AtomicU32, count: i32) {
             libc::FUTEX_WAKE,
             count,
             0usize,
+            0usize,
+            0u32,
+        );
+    }
+}
+/// One entry of `futex_waitv`'s array (struct futex_waitv of linux/futex.h).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+const FUTEX2_SIZE_U32: u32 = 0x02;
+const FUTEX2_PRIVATE: u32 = 128;
+
+/// `futex_waitv` on `word` (shared) and `wake`, a word private to this process (the
+/// signal handlers' wake word), with an absolute monotonic deadline `left` from now.
+/// Returns the index of the word that was woken.
+pub(crate) fn futex_waitv(
+    word: &AtomicU32,
+    expected: u32,
+    wake: &AtomicU32,
+    wake_seen: u32,
+    left: Option<Duration>,
+) -> std::result::Result<usize, Errno> {
+    let waiters = [
+        FutexWaitv {
+            val: u64::from(expected),
+            uaddr: word.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        },
+        FutexWaitv {
+            val: u64::from(wake_seen),
+            uaddr: wake.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32 | FUTEX2_PRIVATE,
+            reserved: 0,
+        },
+    ];
+    let timeout = match left {
+        None => None,
+        Some(left) => {
+            let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
+            let end = Duration::new(now.tv_sec() as u64, now.tv_nsec() as u32).saturating_add(left);
+            Some(libc::timespec {
+                tv_sec: end.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
+                tv_nsec: end.subsec_nanos() as libc::c_long,
+            })
+        }
+    };
+    let timeout_ptr = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `waiters` is a valid array of two futex_waitv entries whose addresses are
+    // aligned 32-bit words that outlive the call; the timeout is null or a live timespec on
+    // CLOCK_MONOTONIC, as the call requires. futex_waitv only reads the words.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            waiters.as_ptr(),
+            waiters.len() as libc::c_uint,
+            0u32,
+            timeout_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if result < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(result as usize)
+    }
+}
+
+/// `FUTEX_WAIT` (shared) for at most `slice`: the fallback without `futex_waitv`.
+pub(crate) fn futex_wait_slice(word: &AtomicU32, expected: u32, slice: Duration) {
+    let ts = libc::timespec {
+        tv_sec: slice.as_secs() as libc::time_t,
+        tv_nsec: slice.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `word` is a valid, aligned 32-bit word for the duration of the call, and the
+    // timeout points at a live timespec. FUTEX_WAIT only reads the word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
             0usize,
             0u32,
         );

@@ -6,10 +6,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+pub mod worker;
+
+use crate::runtime::{Builder, Runtime, ScriptError};
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
-use procscript::{Runtime, ScriptError};
 
 /// Run process-orchestration scripts written in Rhai, with real fork()-based processes.
 ///
@@ -112,10 +114,15 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    procscript::signal::install_termination_handlers();
-    procscript::runtime::raise_stack_limit();
+    // Every command: Ctrl-C and SIGTERM end scripts and their children, and values may nest
+    // deep.
+    let base = Runtime::builder().handle_signals(true).large_stack(true);
+    base.apply();
+    // A run writes only through procscript's unbuffered output, so forks need not flush
+    // Rust's buffered streams.
+    let unbuffered = base.clone().std_streams_unused(true);
     match cli.command {
-        None | Some(Command::Repl) => crate::repl::run(),
+        None | Some(Command::Repl) => crate::repl::run(base),
         Some(Command::Run {
             label,
             max_procs,
@@ -125,25 +132,20 @@ pub fn run() -> i32 {
             file,
             args,
         }) => {
-            procscript::runtime::set_labels(label);
-            // From here on the binary writes only through procscript's unbuffered output.
-            procscript::output::std_streams_unused();
-            procscript::process::set_max_children(max_procs.unwrap_or(0));
-            if progress {
-                procscript::progress::enable();
+            let mut builder = unbuffered
+                .labels(label)
+                .max_procs(max_procs.unwrap_or(0))
+                .progress(progress);
+            if let Some(path) = trace {
+                builder = builder.trace(path);
             }
-            if trace.is_none() && timeline.is_none() {
-                return report(Runtime::new().run_file(&file, &args));
+            if let Some(path) = timeline {
+                builder = builder.timeline(path);
             }
-            edge(traced_run(
-                &file,
-                &args,
-                trace.as_deref(),
-                timeline.as_deref(),
-            ))
+            report(builder.build().run_file(&file, &args))
         }
         Some(Command::Report { trace, svg }) => edge(show_report(&trace, svg.as_deref())),
-        Some(Command::Check { file }) => report(Runtime::new().compile_file(&file).map(|_| 0)),
+        Some(Command::Check { file }) => report(base.build().compile_file(&file).map(|_| 0)),
         Some(Command::Doc {
             out,
             check,
@@ -152,7 +154,7 @@ pub fn run() -> i32 {
             let failed = run_examples(&examples)?;
             Ok(if failed { 1 } else { code })
         })),
-        Some(Command::Script(words)) => run_script_words(words),
+        Some(Command::Script(words)) => run_script_words(unbuffered, words),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -163,10 +165,7 @@ pub fn run() -> i32 {
             0
         }
         Some(Command::Man) => edge(man()),
-        Some(Command::Worker) => {
-            procscript::output::std_streams_unused();
-            procscript::pool::remote::worker_main()
-        }
+        Some(Command::Worker) => worker::main(unbuffered),
     }
 }
 
@@ -178,39 +177,9 @@ fn edge(result: anyhow::Result<i32>) -> i32 {
     })
 }
 
-/// `run --trace/--timeline`: the run, then the trace written where asked.
-fn traced_run(
-    file: &std::path::Path,
-    args: &[String],
-    trace_path: Option<&std::path::Path>,
-    timeline_path: Option<&std::path::Path>,
-) -> anyhow::Result<i32> {
-    use procscript::trace;
-    let near = trace_path
-        .or(timeline_path)
-        .context("a trace or timeline path")?;
-    for (path, what) in [(trace_path, "trace"), (timeline_path, "timeline")] {
-        if let Some(path) = path {
-            trace::refuse_overwrite(path, file, what)?;
-        }
-    }
-    let tracing = trace::Tracing::start(near, &file.display().to_string())?;
-    let code = report(Runtime::new().run_file(file, args));
-    let recorded = tracing.finish(code)?;
-    if let Some(path) = trace_path {
-        trace::write_yaml(&recorded, path)?;
-        trace::announce("trace", path);
-    }
-    if let Some(path) = timeline_path {
-        trace::write_output(path, trace::timeline::render(&recorded).as_bytes())?;
-        trace::announce("timeline", path);
-    }
-    Ok(code)
-}
-
 /// `report TRACE [--svg FILE]`.
 fn show_report(path: &std::path::Path, svg: Option<&std::path::Path>) -> anyhow::Result<i32> {
-    use procscript::trace;
+    use crate::trace;
     if let Some(svg) = svg {
         trace::refuse_overwrite(svg, path, "timeline")?;
     }
@@ -235,12 +204,12 @@ fn man() -> anyhow::Result<i32> {
 
 /// `procscript FILE [ARGS...]`, as `python FILE` runs a file (and so `#!/usr/bin/env
 /// procscript` scripts run directly).
-fn run_script_words(words: Vec<OsString>) -> i32 {
+fn run_script_words(base: Builder, words: Vec<OsString>) -> i32 {
     let mut words = words.into_iter();
     let file = PathBuf::from(words.next().unwrap_or_default());
     if !file.is_file() {
-        let _ = procscript::output::write_line(
-            procscript::output::Stream::Stderr,
+        let _ = crate::output::write_line(
+            crate::output::Stream::Stderr,
             &format!(
                 "error: `{}` is neither a command nor a script file\n\n\
                  Usage: procscript [COMMAND]   or   procscript FILE [ARGS...]\n\n\
@@ -251,12 +220,11 @@ fn run_script_words(words: Vec<OsString>) -> i32 {
         return 2;
     }
     let args: Vec<String> = words.map(|w| w.to_string_lossy().into_owned()).collect();
-    procscript::output::std_streams_unused();
-    report(Runtime::new().run_file(&file, &args))
+    report(base.build().run_file(&file, &args))
 }
 
 fn doc(out: Option<&std::path::Path>, check: bool) -> anyhow::Result<i32> {
-    let text = procscript::reference::reference_markdown();
+    let text = crate::reference::reference_markdown();
     let output = match out {
         Some(path) if path.as_os_str() != "-" => path,
         _ if check => std::path::Path::new("docs/reference.md"),
@@ -290,8 +258,8 @@ fn run_examples(files: &[PathBuf]) -> anyhow::Result<bool> {
     for file in files {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("reading `{}`", file.display()))?;
-        let blocks = procscript::reference::rhai_examples(&text);
-        let rows = procscript::reference::table_examples(&text);
+        let blocks = crate::reference::rhai_examples(&text);
+        let rows = crate::reference::table_examples(&text);
         for (kind, list) in [("example", blocks), ("table row", rows)] {
             for (i, code) in list.into_iter().enumerate() {
                 examples.push((format!("{} {kind} {}", file.display(), i + 1), code));
@@ -353,10 +321,7 @@ fn report(result: Result<i32, ScriptError>) -> i32 {
     match result {
         Ok(code) => code,
         Err(error) => {
-            let _ = procscript::output::write_line(
-                procscript::output::Stream::Stderr,
-                &error.to_string(),
-            );
+            let _ = crate::output::write_line(crate::output::Stream::Stderr, &error.to_string());
             error.exit_code()
         }
     }

@@ -4,18 +4,15 @@
 //!
 //! Glue only: conversions between script values, no system calls beyond the clocks.
 
+pub(crate) mod format;
+
 use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Blob, Dynamic, EvalAltResult, ImmutableString, NativeCallContext, FLOAT, INT};
+use rhai::FuncRegistration;
+use rhai::{Array, Blob, Dynamic, ImmutableString, NativeCallContext, FLOAT, INT};
 
-use crate::error::{type_name, Error, ErrorKind};
-
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// Rhai's `a..b` and `range(a, b)`.
-type ExclusiveRange = std::ops::Range<INT>;
-/// Rhai's `a..=b`.
-type InclusiveRange = std::ops::RangeInclusive<INT>;
+use crate::convert::{as_array, type_error, type_name, ExclusiveRange, InclusiveRange};
+use crate::error::{Error, ErrorKind, RhaiResult};
 
 def_package! {
     /// Python's builtins that a tutorial's reader types first: `print(a, b, ...)`, `str`,
@@ -23,12 +20,13 @@ def_package! {
     /// print as Python's bytes (`b'hi'`) and `()` as `None`.
     pub BuiltinsPackage(lib) {
         combine_with_exported_module!(lib, "builtins", builtin_functions);
+        register_print(lib);
     }
 }
 
 /// Python's `repr()` of bytes: `b'hello'`, with `\n`, `\r`, `\t`, `\\`, `\xNN` escapes, in
 /// single quotes unless the bytes hold a `'` and no `"` (then in double quotes, as Python).
-pub fn bytes_repr(bytes: &[u8]) -> String {
+pub(crate) fn bytes_repr(bytes: &[u8]) -> String {
     let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
         '"'
     } else {
@@ -53,70 +51,30 @@ pub fn bytes_repr(bytes: &[u8]) -> String {
 }
 
 /// What `()` prints as: Python's `None`.
-pub const NONE_TEXT: &str = "None";
+pub(crate) const NONE_TEXT: &str = "None";
 
 /// A value as `print` and `str()` show it: strings as they are, everything else through the
 /// script-visible `to_string` (so a process prints as `<Process ...>`, a blob as `b'...'`).
-pub fn to_text(ctx: &NativeCallContext, value: &mut Dynamic) -> String {
+pub(crate) fn to_text(ctx: &NativeCallContext, value: &mut Dynamic) -> String {
     if let Some(text) = value.read_lock::<ImmutableString>() {
         return text.to_string();
     }
     match ctx.call_native_fn_raw("to_string", true, &mut [value]) {
         Ok(text) if text.is_string() => text.into_string().unwrap_or_default(),
-        _ => crate::error::without_rust_paths(&value.to_string()).into_owned(),
+        _ => crate::convert::without_rust_paths(&value.to_string()).into_owned(),
     }
-}
-
-/// The items of a list-like value without running script code: an array (copied), a range
-/// (`range(a, b)`, `a..b`, `a..=b`). `None` for anything else.
-///
-/// Natives that take a list use this, so that `Process(task, range(0, 3))` works as it
-/// would with `[0, 1, 2]`.
-pub fn as_array(value: &Dynamic) -> Option<Array> {
-    if let Some(array) = value.read_lock::<Array>() {
-        return Some(array.clone());
-    }
-    if let Some(range) = value.read_lock::<ExclusiveRange>() {
-        return Some(range.clone().map(Dynamic::from_int).collect());
-    }
-    if let Some(range) = value.read_lock::<InclusiveRange>() {
-        return Some(range.clone().map(Dynamic::from_int).collect());
-    }
-    None
 }
 
 /// The items of anything a `for` loop can walk (arrays, ranges, stepped ranges, strings,
 /// blobs), or the keys of a map, as Python's `list()` gives them.
-pub fn list_of(ctx: &NativeCallContext, value: Dynamic) -> Result<Array, Error> {
-    if let Some(array) = as_array(&value) {
-        return Ok(array);
-    }
-    if let Some(map) = value.read_lock::<rhai::Map>() {
-        return Ok(map.keys().map(|k| Dynamic::from(k.to_string())).collect());
-    }
-    let not_iterable = || {
-        Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "list() takes something a `for` loop can walk (an array, a range, a \
-                 string, a blob) or a map, not {}",
-                type_name(&value)
-            ),
-        )
-    };
-    if value.is_unit() || value.is_int() || value.is_float() || value.is_bool() {
-        return Err(not_iterable());
-    }
-    // Anything else a `for` loop accepts: let the engine walk it with its own iterators.
-    let engine = ctx.engine();
-    let ast = engine
-        .compile("let items = []; for item in value { items.push(item); } items")
-        .map_err(|e| Error::value(e.to_string()))?;
-    let mut scope = rhai::Scope::new();
-    scope.push("value", value.clone());
-    engine
-        .eval_ast_with_scope::<Array>(&mut scope, &ast)
-        .map_err(|_| not_iterable())
+pub(crate) fn list_of(ctx: &NativeCallContext, value: Dynamic) -> Result<Array, Error> {
+    let shown = type_name(&value);
+    crate::convert::items(ctx, value, u64::MAX, true).map_err(|_| {
+        type_error(format!(
+            "list() takes something a `for` loop can walk (an array, a range, a \
+             string, a blob) or a map, not {shown}"
+        ))
+    })
 }
 
 /// The length of a range, 0 when empty.
@@ -210,9 +168,61 @@ fn seconds_since(clock: nix::time::ClockId) -> FLOAT {
     })
 }
 
-fn join_texts(ctx: &NativeCallContext, values: &mut [&mut Dynamic]) -> String {
+/// `values` on one line, joined by one space, as Python's `print(a, b)` shows them.
+fn join_texts<const N: usize>(ctx: &NativeCallContext, mut values: [Dynamic; N]) -> String {
     let texts: Vec<String> = values.iter_mut().map(|v| to_text(ctx, v)).collect();
     texts.join(" ")
+}
+
+/// The documentation of `print(a, b)`; the overloads with more values say how many.
+const PRINT_DOC: &str = "\
+/// Prints the values on one line, joined by one space, as Python's `print(a, b)`.
+/// Strings print as they are; other values as `str(x)` shows them (a blob as `b'...'`,
+/// `()` as `None`). Up to 8 values; one value prints as Rhai's own `print(x)`.
+///
+/// ```rhai
+/// print(getpid(), getppid());       // 4242 4241
+/// print(\"got\", \"hi\".encode().len(), \"bytes\");   // got 2 bytes
+/// ```";
+
+/// `print(a, b, ...)` with 2 to 8 values (Rhai's own takes one), as Python's `print`: one
+/// registration per count, each the same function of its values.
+fn register_print(lib: &mut Module) {
+    const NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    const COUNTS: [&str; 7] = ["two", "three", "four", "five", "six", "seven", "eight"];
+    let print = |n: usize| {
+        let mut params: Vec<String> = NAMES[..n].iter().map(|p| format!("{p}: Dynamic")).collect();
+        params.push("String".into());
+        let doc = match n {
+            2 => PRINT_DOC.to_string(),
+            _ => format!("/// `print` with {} values.", COUNTS[n - 2]),
+        };
+        FuncRegistration::new("print")
+            .with_params_info(params)
+            .with_comments([doc])
+    };
+    type D = Dynamic;
+    type C<'a> = NativeCallContext<'a>;
+    print(2).set_into_module(lib, |x: C, a: D, b: D| join_texts(&x, [a, b]));
+    print(3).set_into_module(lib, |x: C, a: D, b: D, c: D| join_texts(&x, [a, b, c]));
+    print(4).set_into_module(lib, |x: C, a: D, b: D, c: D, d: D| {
+        join_texts(&x, [a, b, c, d])
+    });
+    print(5).set_into_module(lib, |x: C, a: D, b: D, c: D, d: D, e: D| {
+        join_texts(&x, [a, b, c, d, e])
+    });
+    print(6).set_into_module(lib, |x: C, a: D, b: D, c: D, d: D, e: D, f: D| {
+        join_texts(&x, [a, b, c, d, e, f])
+    });
+    print(7).set_into_module(lib, |x: C, a: D, b: D, c: D, d: D, e: D, f: D, g: D| {
+        join_texts(&x, [a, b, c, d, e, f, g])
+    });
+    print(8).set_into_module(
+        lib,
+        |x: C, a: D, b: D, c: D, d: D, e: D, f: D, g: D, h: D| {
+            join_texts(&x, [a, b, c, d, e, f, g, h])
+        },
+    );
 }
 
 /// Python's `strip(chars)`: which characters go.
@@ -221,114 +231,9 @@ fn strip_set(chars: &str) -> impl Fn(char) -> bool + '_ {
 }
 
 #[export_module]
+#[allow(unreachable_pub)]
 mod builtin_functions {
     use super::*;
-
-    /// Prints the values on one line, joined by one space, as Python's `print(a, b)`.
-    /// Strings print as they are; other values as `str(x)` shows them (a blob as `b'...'`,
-    /// `()` as `None`). Up to 8 values; one value prints as Rhai's own `print(x)`.
-    ///
-    /// ```rhai
-    /// print(getpid(), getppid());       // 4242 4241
-    /// print("got", "hi".encode().len(), "bytes");   // got 2 bytes
-    /// ```
-    #[rhai_fn(name = "print")]
-    pub fn print2(ctx: NativeCallContext, a: Dynamic, b: Dynamic) -> String {
-        let (mut a, mut b) = (a, b);
-        join_texts(&ctx, &mut [&mut a, &mut b])
-    }
-
-    /// `print` with three values.
-    #[rhai_fn(name = "print")]
-    pub fn print3(ctx: NativeCallContext, a: Dynamic, b: Dynamic, c: Dynamic) -> String {
-        let (mut a, mut b, mut c) = (a, b, c);
-        join_texts(&ctx, &mut [&mut a, &mut b, &mut c])
-    }
-
-    /// `print` with four values.
-    #[rhai_fn(name = "print")]
-    pub fn print4(
-        ctx: NativeCallContext,
-        a: Dynamic,
-        b: Dynamic,
-        c: Dynamic,
-        d: Dynamic,
-    ) -> String {
-        let (mut a, mut b, mut c, mut d) = (a, b, c, d);
-        join_texts(&ctx, &mut [&mut a, &mut b, &mut c, &mut d])
-    }
-
-    /// `print` with five values.
-    #[rhai_fn(name = "print")]
-    pub fn print5(
-        ctx: NativeCallContext,
-        a: Dynamic,
-        b: Dynamic,
-        c: Dynamic,
-        d: Dynamic,
-        e: Dynamic,
-    ) -> String {
-        let (mut a, mut b, mut c, mut d, mut e) = (a, b, c, d, e);
-        join_texts(&ctx, &mut [&mut a, &mut b, &mut c, &mut d, &mut e])
-    }
-
-    /// `print` with six values.
-    #[rhai_fn(name = "print")]
-    pub fn print6(
-        ctx: NativeCallContext,
-        a: Dynamic,
-        b: Dynamic,
-        c: Dynamic,
-        d: Dynamic,
-        e: Dynamic,
-        f: Dynamic,
-    ) -> String {
-        let (mut a, mut b, mut c, mut d, mut e, mut f) = (a, b, c, d, e, f);
-        join_texts(&ctx, &mut [&mut a, &mut b, &mut c, &mut d, &mut e, &mut f])
-    }
-
-    /// `print` with seven values.
-    #[rhai_fn(name = "print")]
-    #[allow(clippy::too_many_arguments)]
-    pub fn print7(
-        ctx: NativeCallContext,
-        a: Dynamic,
-        b: Dynamic,
-        c: Dynamic,
-        d: Dynamic,
-        e: Dynamic,
-        f: Dynamic,
-        g: Dynamic,
-    ) -> String {
-        let (mut a, mut b, mut c, mut d, mut e, mut f, mut g) = (a, b, c, d, e, f, g);
-        join_texts(
-            &ctx,
-            &mut [&mut a, &mut b, &mut c, &mut d, &mut e, &mut f, &mut g],
-        )
-    }
-
-    /// `print` with eight values.
-    #[rhai_fn(name = "print")]
-    #[allow(clippy::too_many_arguments)]
-    pub fn print8(
-        ctx: NativeCallContext,
-        a: Dynamic,
-        b: Dynamic,
-        c: Dynamic,
-        d: Dynamic,
-        e: Dynamic,
-        f: Dynamic,
-        g: Dynamic,
-        h: Dynamic,
-    ) -> String {
-        let (mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h) = (a, b, c, d, e, f, g, h);
-        join_texts(
-            &ctx,
-            &mut [
-                &mut a, &mut b, &mut c, &mut d, &mut e, &mut f, &mut g, &mut h,
-            ],
-        )
-    }
 
     /// A blob as Python shows bytes: `b'hello there'`, with `\xff`, `\n`, `\\` and `\'`
     /// escapes. `print(b)`, `` `${b}` `` and `b.to_string()` all show it so.
@@ -531,13 +436,10 @@ mod builtin_functions {
         if let Ok(c) = value.as_char() {
             return Ok(parse_int(&c.to_string(), 10)?);
         }
-        Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "int() takes a number, a boolean or a string, not {}",
-                type_name(&value)
-            ),
-        )
+        Err(type_error(format!(
+            "int() takes a number, a boolean or a string, not {}",
+            type_name(&value)
+        ))
         .into())
     }
 
@@ -584,13 +486,10 @@ mod builtin_functions {
         if let Some(text) = value.read_lock::<ImmutableString>() {
             return Ok(parse_float(&text)?);
         }
-        Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "float() takes a number, a boolean or a string, not {}",
-                type_name(&value)
-            ),
-        )
+        Err(type_error(format!(
+            "float() takes a number, a boolean or a string, not {}",
+            type_name(&value)
+        ))
         .into())
     }
 
@@ -655,13 +554,10 @@ mod builtin_functions {
         if let Some(items) = as_array(&value) {
             return Ok(items.len() as INT);
         }
-        Err(Error::new(
-            ErrorKind::TypeError,
-            format!(
-                "len() takes a string, an array, a map, a blob or a range, not {}",
-                type_name(&value)
-            ),
-        )
+        Err(type_error(format!(
+            "len() takes a string, an array, a map, a blob or a range, not {}",
+            type_name(&value)
+        ))
         .into())
     }
 

@@ -17,7 +17,7 @@ const WHOLE: usize = 2 * SIDE + 40;
 
 /// One source line, or a window of it, as codespan-reporting reads a file.
 #[derive(Debug, Clone)]
-pub struct Excerpt {
+pub(crate) struct Excerpt {
     name: String,
     /// The text shown: the window, with `…` where it was cut.
     text: String,
@@ -33,7 +33,7 @@ impl Excerpt {
     /// The excerpt of 1-based `line` of `source` around 1-based character `column`, and the
     /// byte range in it of the character to underline. `None` when the source has no such
     /// line.
-    pub fn around(
+    pub(crate) fn around(
         name: &str,
         source: &str,
         line: usize,
@@ -82,14 +82,14 @@ impl Excerpt {
 }
 
 /// The largest line or column Rhai can report: its positions are 16-bit and stop there.
-pub const RHAI_MAX: usize = u16::MAX as usize;
+pub(crate) const RHAI_MAX: usize = u16::MAX as usize;
 
 impl Excerpt {
     /// The excerpt for a position Rhai reported, with notes when Rhai's 16-bit positions
     /// stopped counting: `Err` with a note when the line cannot be known (`Err(None)` when
     /// the source has no such line).
     #[allow(clippy::type_complexity)]
-    pub fn locate(
+    pub(crate) fn locate(
         name: &str,
         source: &str,
         line: usize,
@@ -122,7 +122,7 @@ impl Excerpt {
 const MESSAGE_MAX: usize = 2000;
 
 /// `message`, cut to 2,000 characters with a note of how much was left out.
-pub fn cap_message(message: &str) -> String {
+pub(crate) fn cap_message(message: &str) -> String {
     match message.char_indices().nth(MESSAGE_MAX) {
         None => message.to_string(),
         Some((cut, _)) => format!(

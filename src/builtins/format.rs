@@ -10,8 +10,9 @@
 
 use std::fmt::Write;
 
+use rhai::def_package;
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
+use rhai::{Array, Dynamic, ImmutableString, Map};
 
 /// One container being printed: the elements still to show, and those shown, moved back
 /// into a new container of the same kind so that the value is rebuilt as it is walked.
@@ -144,7 +145,16 @@ fn format(ctx: &NativeCallContext, value: Dynamic) -> (ImmutableString, Dynamic)
     }
 }
 
+def_package! {
+    /// `print`, `to_string`, `debug` and `to_debug` of arrays and maps, without recursion:
+    /// the same text as Rhai's own, which they replace.
+    pub FormatPackage(lib) {
+        combine_with_exported_module!(lib, "format", format_functions);
+    }
+}
+
 #[export_module]
+#[allow(unreachable_pub)]
 mod format_functions {
     /// Shows an array as `[1, "two", [3]]`, however deeply it nests.
     #[rhai_fn(
@@ -175,11 +185,6 @@ mod format_functions {
     }
 }
 
-/// Installs the overrides on an engine (after Rhai's standard packages, which they replace).
-pub fn register(engine: &mut Engine) {
-    engine.register_global_module(exported_module!(format_functions).into());
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -188,7 +193,7 @@ mod tests {
         let rhai_text: String = engine
             .eval(r#"let m = #{b: [1, "x", 'c', 2.5, (), true, #{}], a: []}; `${[m, [[]], "s"]}`"#)
             .unwrap();
-        super::register(&mut engine);
+        rhai::packages::Package::register_into_engine(&super::FormatPackage::new(), &mut engine);
         let ours: String = engine
             .eval(r#"let m = #{b: [1, "x", 'c', 2.5, (), true, #{}], a: []}; `${[m, [[]], "s"]}`"#)
             .unwrap();
