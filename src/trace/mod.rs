@@ -269,6 +269,29 @@ pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
             format!("writing `{}`: {e}", path.display()),
         )
     };
+    // A device or a pipe (`/dev/null`, `/dev/stdout`'s target, a FIFO) is written into, as
+    // any program writes to them: renaming over it would replace a system file with ours.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_char_device() || kind.is_fifo() || kind.is_socket() || kind.is_block_device() {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+                .map_err(fail)?;
+            return file
+                .write_all(bytes)
+                .and_then(|()| file.flush())
+                .map_err(fail);
+        }
+        if kind.is_dir() {
+            return Err(Error::value(format!(
+                "`{}` is a directory, not a file to write",
+                path.display()
+            )));
+        }
+    }
     let name = path
         .file_name()
         .ok_or_else(|| Error::value(format!("`{}` is not a file name", path.display())))?;
