@@ -5,6 +5,9 @@
 /// The `Test` builder and system checks (zombies, descriptors).
 mod support;
 
+/// Issue 10, second round: regressions found by the adversarial probes (fuzz/adversarial/).
+mod adversarial;
+
 /// `procscript run`, `check`, exit codes, `--help`, the REPL.
 mod cli;
 /// External commands: run, pipeline, Process(#{ command }) with pipes and files.

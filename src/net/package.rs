@@ -432,10 +432,13 @@ fn option_value(value: Dynamic) -> Result<INT, Error> {
     if let Ok(b) = value.as_bool() {
         return Ok(INT::from(b));
     }
-    value.as_int().map_err(|t| {
+    value.as_int().map_err(|_| {
         Error::new(
             ErrorKind::TypeError,
-            format!("setsockopt: value must be an integer, not {t}"),
+            format!(
+                "setsockopt: value must be an integer, not {}",
+                crate::error::type_name(&value)
+            ),
         )
     })
 }

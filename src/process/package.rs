@@ -856,7 +856,7 @@ mod process_functions {
                 ErrorKind::TypeError,
                 format!(
                     "`authkey` must be a blob or a string, not {}",
-                    key.type_name()
+                    crate::error::type_name(&key)
                 ),
             )
             .into());
