@@ -112,7 +112,14 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    procscript::signal::install_termination_handlers();
+    // Only where a script runs: elsewhere the default dispositions let Ctrl-C and SIGTERM
+    // end a blocked open or write (`doc --out FIFO` with no reader) at once.
+    if matches!(
+        cli.command,
+        None | Some(Command::Repl | Command::Run { .. } | Command::Script(_) | Command::Worker)
+    ) {
+        procscript::signal::install_termination_handlers();
+    }
     procscript::runtime::raise_stack_limit();
     match cli.command {
         None | Some(Command::Repl) => crate::repl::run(),

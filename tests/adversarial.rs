@@ -289,3 +289,29 @@ fn sigterm_ends_the_reading_of_a_script_that_never_ends() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
+
+/// `doc --out FIFO` with no reader waits in open(2), as the shell's `>` does; SIGTERM did not
+/// end it (handlers for the script runtime were installed for every subcommand, with
+/// SA_RESTART). Now only commands that run scripts install them.
+#[test]
+fn sigterm_ends_doc_blocked_on_a_fifo_nobody_reads() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TempDir::new();
+    let fifo = dir.path().join("out.fifo");
+    mkfifo(&fifo);
+    let mut child = std::process::Command::new(BIN)
+        .args(["doc", "--out"])
+        .arg(&fifo)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on this test's own unreaped child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = Instant::now();
+    let ended = eventually(BACKSTOP, || child.try_wait().unwrap().is_some());
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    assert!(ended, "still running {:?} after SIGTERM", started.elapsed());
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+}

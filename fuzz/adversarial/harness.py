@@ -188,10 +188,16 @@ def universal_problems(code, out, err):
     problems = []
     if code == 101:
         problems.append("exit code 101 (a Rust panic)")
-    if code is not None and code < 0 and -code in BAD_SIGNALS:
+    if code is not None and code < 0 and -code in BAD_SIGNALS and not (
+            -code == signal.SIGABRT and "memory allocation of" in err):
+        # (An abort after "memory allocation of N bytes failed" is Rust's documented reaction
+        # to exhausted memory; the probes that exhaust it record it instead.)
         problems.append(f"died of {signal.Signals(-code).name}")
     if code is not None and code - 128 in (6, 11) and "Aborted" in err:
         problems.append("aborted")
+    # Rust's report of a failed allocation ("memory allocation of N bytes failed" and its
+    # RUST_BACKTRACE note) is judged by the probes that exhaust memory, not here.
+    err = re.sub(r"memory allocation of \d+ bytes failed\n(note: run with `RUST_BACKTRACE=1`[^\n]*\n)?", "", err)
     for name, text in (("stdout", out), ("stderr", err)):
         m = PANIC.search(text)
         if m:

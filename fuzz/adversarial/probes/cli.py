@@ -206,6 +206,16 @@ def hostile_flags_and_outputs(ctx):
     for name, t in targets.items():
         if name in ("the script", "a hard link of the script"):
             continue  # `doc --out PATH` writes where it is told
+        if name == "fifo":
+            # Opening a FIFO nobody reads waits, as the shell's `>` does: SIGTERM must end it.
+            ctx.inputs += 1
+            ctx.faults += 1
+            live = Live([B(), "doc", "--out", t], cwd=d, env=ctx.env(), stdin=subprocess.DEVNULL)
+            if live.wait(2) is None:
+                live.signal(15)
+                ctx.check(live.wait(5) is not None, "doc --out FIFO (no reader): SIGTERM did not end it")
+            ctx.end(live, 5, what="doc --out fifo")
+            continue
         res = run_cli(ctx, [B(), "doc", "--out", t], timeout=60, what=f"doc --out {name}")
         ctx.check(res.code is not None and res.code not in (101, 134), f"doc --out {name}: exit {res.code}")
         ctx.note(f"doc --out {name}: exit {res.code}")

@@ -381,8 +381,9 @@ def judge(ctx, calls, outcomes, blocked, ended, label):
         name = calls[idx][0] if idx < len(calls) else "?"
         if name not in WAITS:
             flag(name, f"ran over {SLOW:.0f} s though it is not a call that waits", f"`{text[:200]}`")
-        elif re.search(r"\b(0\.5|0\.01|1e-300|-1|0|1|2)\)$", text) and name in (
-                "get", "acquire", "join", "wait", "poll", "put", "next", "select"):
+        elif re.search(r"\b(0\.5|0\.01|1e-300|-1|0|1|2)\)$", text) and (name in (
+                "get", "acquire", "join", "wait", "poll", "next", "select") or (
+                name == "put" and "," in text)):
             flag(name, "blocked despite a small timeout", f"`{text[:200]}`")
     for idx, text, code, err in ended:
         ctx.note(f"ended the script: {text[:80]} ({code})")

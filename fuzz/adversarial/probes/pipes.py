@@ -197,8 +197,8 @@ def socket_peer_stops_reading(ctx):
 let pr = socketpair();
 let a = pr[0];
 let b = pr[1];
-let go = Event();
-let r = spawn { go.wait(); let n = 0; loop { let d = b.recv(65536); if d.len() == 0 { break; } n += d.len(); } print(`READ ${n}`); };
+let start = Event();
+let r = spawn { start.wait(); let n = 0; loop { let d = b.recv(65536); if d.len() == 0 { break; } n += d.len(); } print(`READ ${n}`); };
 b.close();
 a.settimeout(0.5);
 let sent = 0;
@@ -207,7 +207,7 @@ try { a.sendall(blob(50000000)); sent = 50000000; } catch (e) { print(`KIND ${e.
 a.settimeout(());
 print("WAITING");
 input();
-go.set();
+start.set();
 a.close();
 r.join();
 '''
