@@ -603,6 +603,16 @@ def diagnose(pid):
             bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "bt"], capture_output=True,
                                 text=True, timeout=60).stdout
             out.append("\n".join(l for l in bt.splitlines() if l.startswith("#"))[:3000])
+            # The futex word a waiter sleeps on, as it is now.
+            m = re.search(r"word=(0x[0-9a-f]+)", bt)
+            if m:
+                try:
+                    with open(f"/proc/{pid}/mem", "rb") as f:
+                        f.seek(int(m.group(1), 16))
+                        word = int.from_bytes(f.read(4), "little")
+                    out.append(f"futex word at {m.group(1)} now {word:#010x}")
+                except OSError as e:
+                    out.append(f"cannot read the futex word: {e}")
         except subprocess.TimeoutExpired:
             out.append("gdb timed out")
     return "\n".join(out)

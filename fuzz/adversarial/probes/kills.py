@@ -80,13 +80,16 @@ print(`FREE ${{ok}}`);
         end = time.monotonic() + ctx.rng.uniform(1.5, 3.0)
         victims = list(pids)
         ctx.rng.shuffle(victims)
+        log = []
         while time.monotonic() < end and len(victims) > 2:
             time.sleep(ctx.rng.uniform(0.05, 0.4))
             v = victims.pop()
             how = ctx.rng.choice([signal.SIGKILL, signal.SIGKILL, signal.SIGTERM])
+            log.append(f"{time.monotonic():.3f} {v} {how.name}")
             hit(ctx, v, how)
             killed += 1
         # stop one survivor for a while: the others must wait for it, not break the lock
+        log.append(f"{time.monotonic():.3f} {victims[0]} STOP/CONT")
         hit(ctx, victims[0], "STOP")
         live.send("\n")
         try:
@@ -98,7 +101,7 @@ print(`FREE ${{ok}}`);
         total, summed, broken, dead_seen = (int(m.group(i)) for i in range(1, 5))
         if "None" in m.group(5):
             stuck = [p for p in pids if alive(p)]
-            ctx.fail(f"{kind}: a locker never ended ({m.group(5)}); its state:\n"
+            ctx.fail(f"{kind}: a locker never ended ({m.group(5)}) after {log}; pids {pids}; its state:\n"
                      + "\n".join(harness.diagnose(p) for p in stuck))
             for p in stuck:
                 harness.kill_quietly(p)
