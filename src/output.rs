@@ -7,12 +7,13 @@
 //!
 //! - to a regular file or a terminal, one `write(2)` is never interleaved with another;
 //! - to a pipe, FIFO or socket, a write of up to `PIPE_BUF` (4096 bytes) is atomic, but a
-//!   longer one can be split, and another process's line can land between the pieces. So a
-//!   longer line is written holding [the line lock](LineLock): a robust futex
+//!   longer one can be split, and another process's line can land between the pieces. So
+//!   every line there is written holding [the line lock](LineLock): a robust futex
 //!   ([`crate::sys::lock`]) in an anonymous `MAP_SHARED` page made before the first fork,
-//!   so every process of the run shares it. A writer that dies holding it (killed mid-line)
-//!   cannot block the others: the kernel marks the lock and wakes a waiter, which takes it
-//!   over at once. Waiters sleep in the kernel; nothing polls.
+//!   so every process of the run shares it. Short lines take it too: a short line written
+//!   while a long one is between two pieces would land inside it. A writer that dies
+//!   holding it (killed mid-line) cannot block the others: the kernel marks the lock and
+//!   wakes a waiter, which takes it over at once. Waiters sleep in the kernel; nothing polls.
 
 use std::cell::OnceCell;
 use std::io::{IsTerminal, Write};
@@ -125,16 +126,16 @@ pub(crate) fn stderr_color() -> bool {
     color_allowed() && std::io::stderr().is_terminal()
 }
 
-/// Writes `text` followed by a newline in one `write(2)` where the OS allows; a line longer
-/// than `PIPE_BUF` to a pipe, FIFO or socket is written under the shared line lock, so that
-/// it stays whole there too.
+/// Writes `text` followed by a newline in one `write(2)` where the OS allows; a line to a
+/// pipe, FIFO or socket is written under the shared line lock, so that it stays whole there
+/// too (a long one may take several writes, and no other line may come between them).
 ///
 /// Returns `EPIPE` when the reader has gone, so that the caller can end quietly.
 pub(crate) fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
     let mut line = Vec::with_capacity(text.len() + 1);
     line.extend_from_slice(text.as_bytes());
     line.push(b'\n');
-    if line.len() > libc::PIPE_BUF && may_split(stream) {
+    if may_split(stream) {
         if let Some(lock) = LineLock::shared() {
             let _held = lock.acquire()?;
             return write_all(stream, &line);

@@ -333,7 +333,7 @@ impl Runtime {
     /// Reads and compiles a script, remembering its text for diagnostics.
     pub fn compile_file(&self, path: &Path) -> Result<AST, ScriptError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ScriptError::Read {
+        let text = read_script(path).map_err(|error| ScriptError::Read {
             path: name.clone(),
             error,
         })?;
@@ -457,6 +457,32 @@ impl Runtime {
             }),
         }
     }
+}
+
+/// Reads a script file as `fs::read_to_string` does, but stops at Ctrl-C or SIGTERM: a file
+/// that never ends (`procscript run /dev/zero`) must not leave the run deaf to them.
+fn read_script(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        if crate::signal::pending().is_some() {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
 }
 
 /// Whether an error is an uncaught `KeyboardInterrupt` (which ends a run with 130).

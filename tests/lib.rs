@@ -5,6 +5,9 @@
 /// The `Test` builder and system checks (zombies, descriptors).
 mod support;
 
+/// Issue 10, second round: regressions found by the adversarial probes (fuzz/adversarial/).
+mod adversarial;
+
 /// Issue 13: rooms depend one way, as docs/architecture.md draws them.
 mod architecture;
 /// `procscript run`, `check`, exit codes, `--help`, the REPL.

@@ -688,32 +688,3 @@ fn the_events_file_has_no_name_and_nothing_survives_sigkill() {
     assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
     assert!(listing(out.path()).is_empty(), "{:?}", listing(out.path()));
 }
-
-/// `--trace` to a device or a FIFO writes into it, as any program does, and leaves the node
-/// where it was: renaming a new file over it (the safe way to write a regular file) would
-/// have replaced `/dev/null` with a regular file when run as root.
-#[test]
-fn trace_to_a_fifo_writes_into_it_and_leaves_it_a_fifo() {
-    use std::os::unix::fs::FileTypeExt;
-    let dir = TempDir::new();
-    let fifo = dir.path().join("trace.fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
-    };
-    let script = dir.write("t.rhai", "let p = spawn 0; p.join();\n");
-    Test::new()
-        .args(&[
-            "run",
-            "--trace",
-            fifo.to_str().unwrap(),
-            script.to_str().unwrap(),
-        ])
-        .run()
-        .success();
-    let text = reader.join().unwrap();
-    assert!(text.contains("procscript_trace"), "{text}");
-    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
-    assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
-}

@@ -114,9 +114,16 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    // Every command: Ctrl-C and SIGTERM end scripts and their children, and values may nest
-    // deep.
-    let base = Runtime::builder().handle_signals(true).large_stack(true);
+    // Ctrl-C and SIGTERM end scripts and their children; only where a script runs, so that
+    // elsewhere the default dispositions end a blocked open or write (`doc --out FIFO` with
+    // no reader) at once. Values may nest deep.
+    let scripted = matches!(
+        cli.command,
+        None | Some(Command::Repl | Command::Run { .. } | Command::Script(_) | Command::Worker)
+    );
+    let base = Runtime::builder()
+        .handle_signals(scripted)
+        .large_stack(true);
     base.apply();
     // A run writes only through procscript's unbuffered output, so forks need not flush
     // Rust's buffered streams.
@@ -156,13 +163,10 @@ pub fn run() -> i32 {
         })),
         Some(Command::Script(words)) => run_script_words(unbuffered, words),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "procscript",
-                &mut std::io::stdout(),
-            );
-            0
+            // Into a buffer: clap_complete panics on a write error (`| head`, a full disk).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "procscript", &mut script);
+            edge(print_stdout(&script, "writing the completions"))
         }
         Some(Command::Man) => edge(man()),
         Some(Command::Worker) => worker::main(unbuffered),
@@ -198,8 +202,19 @@ fn man() -> anyhow::Result<i32> {
     clap_mangen::Man::new(Cli::command())
         .render(&mut page)
         .context("rendering the man page")?;
-    std::io::Write::write_all(&mut std::io::stdout(), &page).context("writing the man page")?;
-    Ok(0)
+    print_stdout(&page, "writing the man page")
+}
+
+/// Writes generated text to standard output. A reader that stops early (`| head`) ends the
+/// writing quietly with exit code 0, as `procscript report` does; other errors are errors.
+fn print_stdout(bytes: &[u8], what: &str) -> anyhow::Result<i32> {
+    use crate::output::{write_all, Stream};
+    match write_all(Stream::Stdout, bytes) {
+        Ok(()) | Err(nix::errno::Errno::EPIPE) => Ok(0),
+        Err(errno) => {
+            Err(anyhow::Error::from(std::io::Error::from(errno)).context(what.to_string()))
+        }
+    }
 }
 
 /// `procscript FILE [ARGS...]`, as `python FILE` runs a file (and so `#!/usr/bin/env
@@ -238,11 +253,7 @@ fn doc(out: Option<&std::path::Path>, check: bool) -> anyhow::Result<i32> {
     let output = match out {
         Some(path) if path.as_os_str() != "-" => path,
         _ if check => std::path::Path::new("docs/reference.md"),
-        _ => {
-            std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())
-                .context("writing the reference")?;
-            return Ok(0);
-        }
+        _ => return print_stdout(text.as_bytes(), "writing the reference"),
     };
     if check {
         let current = std::fs::read_to_string(output)
@@ -332,7 +343,9 @@ fn report(result: Result<i32, ScriptError>) -> i32 {
         Ok(code) => code,
         Err(error) => {
             let _ = crate::output::write_line(crate::output::Stream::Stderr, &error.to_string());
-            error.exit_code()
+            // Stopped by Ctrl-C or SIGTERM before the script ran (reading a script that
+            // never ends, such as /dev/zero): exit as a shell reports it.
+            crate::signal::pending().map_or(error.exit_code(), |signal| 128 + signal as i32)
         }
     }
 }

@@ -616,7 +616,7 @@ impl Process {
             ))),
             State::Running { pid, slot } if !wait::has_exited(slot) => {
                 // Through the pidfd: never a stranger that reused the pid.
-                if crate::trace::enabled() {
+                if crate::trace::enabled() && signal != Signal::SIGCONT {
                     let (t, target, by) = (crate::trace::now(), pid.as_raw(), my_pid().as_raw());
                     crate::trace::record(&match signal {
                         Signal::SIGKILL => crate::trace::Event::Kill { t, pid: target, by },
@@ -676,6 +676,9 @@ impl Process {
         if let Some(fd) = &self.0.borrow().sentinel {
             return Ok(fd.as_raw_fd());
         }
+        // A child reaped during a wait (its pidfd closed) but not yet marked ended gets an
+        // ended sentinel, not ESRCH from duplicating the closed pidfd.
+        collect();
         let state = self.0.borrow().state;
         let fd = match state {
             State::Running { slot, .. } => wait::dup_pidfd(slot)
@@ -854,6 +857,8 @@ pub(crate) const GRACE: Duration = Duration::from_secs(3);
 /// tree and each process ends its own children first.
 pub(crate) fn end_children(signal: Signal) {
     signal_children(signal);
+    // A stopped child acts on the signal only once continued (a shell's `kill` does this too).
+    signal_children(Signal::SIGCONT);
     // A child's own children get half the time its parent gives it, and theirs half again,
     // so that each level has ended its children before its parent's grace runs out.
     let depth = ME.with(|me| me.borrow().identity.len()).min(16) as i32;

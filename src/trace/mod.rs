@@ -269,25 +269,35 @@ pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
             format!("writing `{}`: {e}", path.display()),
         )
     };
-    // A device or a pipe (`/dev/null`, `/dev/stdout`'s target, a FIFO) is written into, as
-    // any program writes to them: renaming over it would replace a system file with ours.
+    // A device or a FIFO is written into, as the shell's `>` does: renaming over it would
+    // replace it (as root, `--trace /dev/null` replaced the machine's /dev/null).
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         let kind = meta.file_type();
-        if kind.is_char_device() || kind.is_fifo() || kind.is_socket() || kind.is_block_device() {
+        if kind.is_char_device() || kind.is_fifo() {
+            // O_NONBLOCK: a FIFO nobody reads is an error (ENXIO), not a hang.
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
-                .custom_flags(libc::O_NOFOLLOW)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .open(path)
                 .map_err(fail)?;
-            return file
-                .write_all(bytes)
-                .and_then(|()| file.flush())
-                .map_err(fail);
+            // Blocking again once open: a reader slower than the writer is waited for.
+            nix::fcntl::fcntl(
+                &file,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+            )
+            .map_err(|e| fail(e.into()))?;
+            return file.write_all(bytes).map_err(fail);
         }
         if kind.is_dir() {
             return Err(Error::value(format!(
                 "`{}` is a directory, not a file to write",
+                path.display()
+            )));
+        }
+        if kind.is_block_device() || kind.is_socket() {
+            return Err(Error::value(format!(
+                "refusing to write to `{}`: it is not a regular file",
                 path.display()
             )));
         }
