@@ -60,6 +60,9 @@ pub enum ErrorKind {
     AssertionError,
     /// A `Barrier` was aborted, reset, or broken by a party's timeout.
     BrokenBarrierError,
+    /// Memory for a value could not be had (a command's captured output larger than the
+    /// process may allocate).
+    MemoryError,
 }
 
 impl ErrorKind {
@@ -89,6 +92,7 @@ impl ErrorKind {
             Self::KeyError => "KeyError",
             Self::AssertionError => "AssertionError",
             Self::BrokenBarrierError => "BrokenBarrierError",
+            Self::MemoryError => "MemoryError",
         }
     }
 

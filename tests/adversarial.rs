@@ -315,3 +315,85 @@ fn sigterm_ends_doc_blocked_on_a_fifo_nobody_reads() {
     assert!(ended, "still running {:?} after SIGTERM", started.elapsed());
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }
+
+/// A release, or the kernel's notice that a holder died, wakes one waiter. When that waiter
+/// was killed or gave up before taking the lock, the wake was lost and the remaining waiters
+/// slept forever beside a free lock (the probes caught one locker of six never ending). A
+/// waiter that gives up now passes the wake on, and sleeps are bounded by a one-second guard
+/// against a woken waiter's SIGKILL. Six lockers, four killed or terminated at random
+/// moments over three rounds: every survivor ends.
+#[test]
+fn lockers_killed_at_random_never_strand_the_others() {
+    let run = Test::new()
+        .script(
+            r#"
+for kind in ["Lock", "RLock", "Condition"] {
+    for round in 0..3 {
+        let l = if kind == "Lock" { Lock() } else if kind == "RLock" { RLock() } else { Condition() };
+        let stop = Event();
+        let ps = [];
+        for w in 0..6 {
+            ps.push(spawn {
+                while !stop.is_set() {
+                    try { l.acquire(); } catch (e) { if e.kind != "ProcessError" { throw e; } continue; }
+                    l.release();
+                }
+            });
+        }
+        sleep(0.1);
+        for i in 0..4 {
+            sleep(random() * 0.15);
+            if i % 2 == 0 { ps[i].kill(); } else { ps[i].terminate(); }
+        }
+        stop.set();
+        for p in ps { p.join(20); }
+        let stuck = ps.filter(|p| p.exitcode == ());
+        print(`${kind} round ${round}: ${stuck.len()} stuck`);
+        for p in stuck { p.kill(); }
+    }
+}
+"#,
+        )
+        .run();
+    run.success();
+    let lines = run.lines();
+    assert_eq!(lines.len(), 9, "{}", run.stdout);
+    for line in lines {
+        assert!(line.ends_with(": 0 stuck"), "{}", run.stdout);
+    }
+}
+
+/// `run()` capturing more output than the process may allocate aborted the script (Rust's
+/// "memory allocation failed", SIGABRT); it is now a catchable `MemoryError`, as in Python,
+/// and the program is gone afterwards.
+#[test]
+fn output_larger_than_memory_allows_is_a_catchable_memory_error() {
+    let dir = TempDir::new();
+    let script = dir.write(
+        "big.rhai",
+        r#"
+try {
+    print(run(["head", "-c", "400000000", "/dev/zero"]).stdout.len());
+} catch (e) {
+    print(`caught ${e.kind}`);
+}
+print(run(["sh", "-c", "ps -o comm= --ppid $PPID"]).stdout.trim());
+"#,
+    );
+    // 200 MB of address space: enough to start, not to hold 400 MB.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 204800 && exec "$0" run "$1""#)
+        .arg(BIN)
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout.starts_with("caught MemoryError\n"), "{stdout}");
+    assert!(
+        !stdout.contains("head"),
+        "the program is still there: {stdout}"
+    );
+}

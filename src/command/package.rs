@@ -224,14 +224,29 @@ fn run_options(opts: Dynamic) -> Result<(RunOptions, RemoteSpec), Error> {
     ))
 }
 
-fn text_of(bytes: Vec<u8>) -> Dynamic {
-    match String::from_utf8(bytes) {
+/// Captured output as a script string. Rhai copies the text into its own string, an
+/// allocation that aborts the process when it fails: the same size is tried fallibly first,
+/// so that output larger than memory allows is a catchable `MemoryError` (as in Python).
+fn text_of(mut bytes: Vec<u8>) -> Result<Dynamic, Error> {
+    // Rhai's copy is as large as the capacity: give back what growth left unused first.
+    bytes.shrink_to_fit();
+    let room = Vec::<u8>::new().try_reserve_exact(bytes.capacity());
+    if room.is_err() {
+        return Err(Error::new(
+            ErrorKind::MemoryError,
+            format!(
+                "the command's output ({} bytes) does not fit in memory as a string",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(match String::from_utf8(bytes) {
         Ok(s) => s.into(),
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into(),
-    }
+    })
 }
 
-fn outcome_map(outcome: Outcome, pipeline: bool) -> Map {
+fn outcome_map(outcome: Outcome, pipeline: bool) -> Result<Map, Error> {
     let mut map = Map::new();
     map.insert(
         "code".into(),
@@ -248,9 +263,9 @@ fn outcome_map(outcome: Outcome, pipeline: bool) -> Map {
                 .into(),
         );
     }
-    map.insert("stdout".into(), text_of(outcome.stdout));
-    map.insert("stderr".into(), text_of(outcome.stderr));
-    map
+    map.insert("stdout".into(), text_of(outcome.stdout)?);
+    map.insert("stderr".into(), text_of(outcome.stderr)?);
+    Ok(map)
 }
 
 /// `Process(#{ command: argv, cwd, env, stdin, stdout, stderr, host, ssh, name, daemon })`.
@@ -305,9 +320,9 @@ fn read_stream(process: &Process, stdout: bool, line: bool) -> Result<Dynamic, E
         return Err(not_a_pipe(process, stream));
     }
     if line {
-        Ok(reader.read_line()?.map_or(Dynamic::UNIT, text_of))
+        reader.read_line()?.map_or(Ok(Dynamic::UNIT), text_of)
     } else {
-        Ok(text_of(reader.read_all()?))
+        text_of(reader.read_all()?)
     }
 }
 
@@ -343,11 +358,11 @@ fn communicate(process: &Process, input: Vec<u8>, timeout: Dynamic) -> Result<Ma
     map.insert("code".into(), Dynamic::from_int(code));
     map.insert(
         "stdout".into(),
-        text_of(std::mem::take(&mut pipes.stdout.borrow_mut().buffer)),
+        text_of(std::mem::take(&mut pipes.stdout.borrow_mut().buffer))?,
     );
     map.insert(
         "stderr".into(),
-        text_of(std::mem::take(&mut pipes.stderr.borrow_mut().buffer)),
+        text_of(std::mem::take(&mut pipes.stderr.borrow_mut().buffer))?,
     );
     Ok(map)
 }
@@ -418,7 +433,8 @@ mod command_functions {
     /// captured as strings, `code` its exit code, or minus the signal that ended it). The
     /// program is a list, never a shell string; stdin is inherited.
     ///
-    /// A program that cannot be found is a `FileNotFoundError`.
+    /// A program that cannot be found is a `FileNotFoundError`; output larger than the
+    /// process may allocate is a `MemoryError` (the program is ended).
     ///
     /// ```rhai
     /// let r = run(["echo", "hello"]);
@@ -431,7 +447,7 @@ mod command_functions {
         Ok(outcome_map(
             super::super::run_pipeline(vec![argv.into()], RunOptions::default())?,
             false,
-        ))
+        )?)
     }
 
     /// Runs a program to the end with options: `input` (a string or blob fed to its stdin,
@@ -477,7 +493,7 @@ mod command_functions {
         Ok(outcome_map(
             super::super::run_pipeline(vec![stage], options)?,
             false,
-        ))
+        )?)
     }
 
     /// Runs programs connected stdout to stdin, like a shell's `a | b | c`, and returns
@@ -494,7 +510,7 @@ mod command_functions {
         Ok(outcome_map(
             super::super::run_pipeline(stages, RunOptions::default())?,
             true,
-        ))
+        )?)
     }
 
     /// `pipeline` with `run`'s options (`input` goes to the first program, `timeout` kills
@@ -520,7 +536,7 @@ mod command_functions {
         Ok(outcome_map(
             super::super::run_pipeline(stages, options)?,
             true,
-        ))
+        )?)
     }
 
     /// Writes a string or blob to the standard input of a command process started with

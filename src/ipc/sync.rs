@@ -242,7 +242,9 @@ impl Semaphore {
                 return Ok(false);
             }
             waiters.fetch_add(1, SeqCst);
-            let waited = wait_word(value, 0, deadline);
+            // Bounded: a waiter woken by `release` and SIGKILLed before it took the value
+            // would take the one wake with it.
+            let waited = wait_word(value, 0, deadline.min(crate::sys::lock::lost_wake_guard()));
             waiters.fetch_sub(1, SeqCst);
             waited?;
         }

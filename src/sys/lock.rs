@@ -24,6 +24,18 @@ pub(crate) const LIVENESS_CHECK: Duration = Duration::from_millis(50);
 /// How many times a contended acquire checks the word before sleeping.
 const SPINS: u32 = 100;
 
+/// How long a waiter sleeps before it looks at the word again by itself. A release, or the
+/// kernel's notice that a holder died, wakes exactly one waiter; if that waiter is
+/// SIGKILLed before it takes the lock, the wake dies with it and the others would sleep
+/// forever beside a free lock. One look a second per waiter (a few microseconds of CPU)
+/// bounds that rare loss to a second; it is not a liveness check of the holder.
+pub(crate) const LOST_WAKE_GUARD: Duration = Duration::from_secs(1);
+
+/// The deadline of one sleep bounded by [`LOST_WAKE_GUARD`].
+pub(crate) fn lost_wake_guard() -> Deadline {
+    Deadline::after(Some(LOST_WAKE_GUARD))
+}
+
 /// Where lock slots start in a page: [`RawLock::new`] slot `i` takes the [`SLOT`] bytes
 /// from `LOCK_AREA + SLOT * i`, so the start of the page stays free for the words of
 /// whoever owns it (a Queue's counters, a Barrier's state).
@@ -165,13 +177,32 @@ impl RawLock {
                 )))
             }
             Ok(Acquired::TimedOut) | Err(_) => {
-                // The kernel wakes one waiter when a holder dies: if that was us, pass it on.
-                if self.word().load(SeqCst) & TID_MASK == 0 {
-                    futex_wake(self.word(), 1);
-                }
+                self.pass_on_wake();
                 acquired
             }
             other => other,
+        }
+    }
+
+    /// Called by a waiter that gives up (timed out, or Ctrl-C/SIGTERM): a release, or the
+    /// kernel's notice of a dead holder, may have woken it and nobody else. A free lock wakes
+    /// the next waiter; a lock taken meanwhile (a newcomer's fast path clears nothing, but a
+    /// release cleared the waiters bit) gets the bit back, so that its release wakes them.
+    fn pass_on_wake(&self) {
+        let word = self.word();
+        loop {
+            let v = word.load(SeqCst);
+            if v & TID_MASK == 0 {
+                futex_wake(word, 1);
+                return;
+            }
+            if v & WAITERS != 0
+                || word
+                    .compare_exchange(v, v | WAITERS, SeqCst, SeqCst)
+                    .is_ok()
+            {
+                return;
+            }
         }
     }
 
@@ -221,7 +252,12 @@ impl RawLock {
                 return Ok(Taken::TimedOut);
             }
             if robust {
-                wait::word(word, v | WAITERS, deadline, self.between)?;
+                wait::word(
+                    word,
+                    v | WAITERS,
+                    deadline.min(lost_wake_guard()),
+                    self.between,
+                )?;
                 continue;
             }
             // Without the kernel's help: look at the holder now and then.

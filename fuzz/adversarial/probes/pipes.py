@@ -193,12 +193,14 @@ c.join();
 @probe("pipes", seeds=3)
 def socket_peer_stops_reading(ctx):
     """sendall to a peer that stopped reading: with a timeout, TimeoutError by the deadline; then the peer drains all"""
+    # The reader closes its inherited copy of the writing end, as in Python: otherwise its
+    # own copy keeps the connection open and it never sees the end.
     script = r'''
 let pr = socketpair();
 let a = pr[0];
 let b = pr[1];
 let start = Event();
-let r = spawn { start.wait(); let n = 0; loop { let d = b.recv(65536); if d.len() == 0 { break; } n += d.len(); } print(`READ ${n}`); };
+let r = spawn { a.close(); start.wait(); let n = 0; loop { let d = b.recv(65536); if d.len() == 0 { break; } n += d.len(); } print(`READ ${n}`); };
 b.close();
 a.settimeout(0.5);
 let sent = 0;
