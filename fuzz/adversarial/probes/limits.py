@@ -102,6 +102,8 @@ def out_of_descriptors(ctx):
             ctx.note(f"nofile={n}: exit {res.code} {res.err[-160:]!r} {res.out[-200:]!r}")
 
 
+# "receive a big message": the parent closes its copy of the sending end once the child has
+# it (the Python idiom); otherwise a child that dies leaves the parent waiting on its own copy.
 AS_ATTEMPTS = {
     "shared array": 'let a = Array("d", 100000000); print(a.len());',
     "raw array": 'let a = RawArray("b", 1000000000); print(a.len());',
@@ -112,7 +114,7 @@ AS_ATTEMPTS = {
     "manager": 'let m = Manager(); let d = m.dict(); d["a"] = 1; print(d["a"]);',
     "run": 'print(run(["true"]).code);',
     "run with big output": 'print(run(["head", "-c", "400000000", "/dev/zero"]).stdout.len());',
-    "receive a big message": 'let e = Pipe(); let p = Process(|| e[1].send_bytes(blob(300000000)), [], #{ limits: #{} }); p.start(); print(e[0].recv_bytes().len()); p.join();',
+    "receive a big message": 'let e = Pipe(); let p = Process(|| e[1].send_bytes(blob(300000000)), [], #{ limits: #{} }); p.start(); e[1].close(); print(e[0].recv_bytes().len()); p.join();',
     "child with memory_bytes": 'let p = Process(|| { let b = blob(300000000); }, [], #{ limits: #{ memory_bytes: 100000000 } }); p.start(); print(p.join());',
 }
 
