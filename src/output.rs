@@ -8,10 +8,12 @@
 //! - to a regular file or a terminal, one `write(2)` is never interleaved with another;
 //! - to a pipe, FIFO or socket, a write of up to `PIPE_BUF` (4096 bytes) is atomic, but a
 //!   longer one can be split, and another process's line can land between the pieces. So
-//!   every line there is written holding [the line lock](LineLock): a robust futex
-//!   ([`crate::sys::lock`]) in an anonymous `MAP_SHARED` page made before the first fork,
-//!   so every process of the run shares it. Short lines take it too: a short line written
-//!   while a long one is between two pieces would land inside it. A writer that dies
+//!   every line there is written holding [the line lock](LineLock) of its stream: a robust
+//!   futex ([`crate::sys::lock`]) in an anonymous `MAP_SHARED` page made before the first
+//!   fork, so every process of the run shares it. Short lines take it too: a short line
+//!   written while a long one is between two pieces would land inside it. stdout and stderr
+//!   have one lock each (a writer blocked on a full stdout must not hold up stderr), and
+//!   share stdout's when they are the same pipe (`2>&1`). A writer that dies
 //!   holding it (killed mid-line) cannot block the others: the kernel marks the lock and
 //!   wakes a waiter, which takes it over at once. Waiters sleep in the kernel; nothing polls.
 
@@ -135,8 +137,16 @@ pub(crate) fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
     let mut line = Vec::with_capacity(text.len() + 1);
     line.extend_from_slice(text.as_bytes());
     line.push(b'\n');
-    if may_split(stream) {
-        if let Some(lock) = LineLock::shared() {
+    if let Some(pipe) = pipe_of(stream) {
+        // One lock per pipe: a writer blocked on a full stdout must not hold up stderr's
+        // lines, unless both are the same pipe (`2>&1`), where they could tear each other.
+        let shares_stdout = stream == Stream::Stderr && pipe_of(Stream::Stdout) == Some(pipe);
+        let which = if shares_stdout {
+            Stream::Stdout
+        } else {
+            stream
+        };
+        if let Some(lock) = LineLock::shared(which) {
             let _held = lock.acquire()?;
             return write_all(stream, &line);
         }
@@ -144,14 +154,12 @@ pub(crate) fn write_line(stream: Stream, text: &str) -> Result<(), Errno> {
     write_all(stream, &line)
 }
 
-/// Whether a long write to `stream` can be split by another writer's: a pipe, FIFO or socket.
-fn may_split(stream: Stream) -> bool {
-    stream
-        .with_fd(|fd| nix::sys::stat::fstat(fd))
-        .is_ok_and(|st| {
-            let kind = st.st_mode & libc::S_IFMT;
-            kind == libc::S_IFIFO || kind == libc::S_IFSOCK
-        })
+/// The device and inode of `stream` when a long write to it can be split by another
+/// writer's (a pipe, FIFO or socket); `None` for files and terminals.
+fn pipe_of(stream: Stream) -> Option<(u64, u64)> {
+    let st = stream.with_fd(|fd| nix::sys::stat::fstat(fd)).ok()?;
+    let kind = st.st_mode & libc::S_IFMT;
+    (kind == libc::S_IFIFO || kind == libc::S_IFSOCK).then_some((st.st_dev, st.st_ino))
 }
 
 /// The lock that keeps long lines whole through a pipe: a robust futex in shared memory
@@ -159,24 +167,27 @@ fn may_split(stream: Stream) -> bool {
 pub(crate) struct LineLock(RawLock);
 
 thread_local! {
-    /// The run's line lock, made on first use; `None` if shared memory could not be mapped.
-    static LINE_LOCK: OnceCell<Option<Rc<LineLock>>> = const { OnceCell::new() };
+    /// The run's line locks (stdout's, stderr's), made on first use; `None` if shared memory
+    /// could not be mapped.
+    static LINE_LOCKS: OnceCell<Option<[Rc<LineLock>; 2]>> = const { OnceCell::new() };
 }
 
 /// The lock held; released on drop.
 pub(crate) struct LineLockGuard(Rc<LineLock>);
 
 impl LineLock {
-    /// The run's line lock, made on first use. [`flush_std_streams`], which runs before every
-    /// fork, makes it, so that the first fork already shares it. `None` if shared memory
-    /// could not be mapped: long lines are then written without it, as before.
-    pub(crate) fn shared() -> Option<Rc<LineLock>> {
-        LINE_LOCK.with(|cell| {
-            cell.get_or_init(|| {
-                let shm = Shm::new(LOCK_AREA + SLOT).ok()?;
-                Some(Rc::new(LineLock(RawLock::new(shm, 0, wait::nothing))))
-            })
-            .clone()
+    /// The run's line lock for `stream`, made on first use. [`flush_std_streams`], which
+    /// runs before every fork, makes them, so that the first fork already shares them. `None`
+    /// if shared memory could not be mapped: lines are then written without it.
+    pub(crate) fn shared(stream: Stream) -> Option<Rc<LineLock>> {
+        LINE_LOCKS.with(|cell| {
+            let locks = cell.get_or_init(|| {
+                let shm = Shm::new(LOCK_AREA + 2 * SLOT).ok()?;
+                let lock =
+                    |index| Rc::new(LineLock(RawLock::new(shm.clone(), index, wait::nothing)));
+                Some([lock(0), lock(1)])
+            });
+            locks.as_ref().map(|locks| locks[stream as usize].clone())
         })
     }
 
@@ -249,7 +260,7 @@ pub(crate) fn std_streams_unused() {
 /// procscript's writes are unbuffered; this catches text a host wrote with `print!`. Runs
 /// before every fork, so it also makes the [`LineLock`] the new process will share.
 pub(crate) fn flush_std_streams() {
-    let _ = LineLock::shared();
+    let _ = LineLock::shared(Stream::Stdout);
     if STD_STREAMS_IN_USE.load(Ordering::Relaxed) {
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();

@@ -319,7 +319,7 @@ fn sigterm_ends_doc_blocked_on_a_fifo_nobody_reads() {
 /// A release, or the kernel's notice that a holder died, wakes one waiter. When that waiter
 /// was killed or gave up before taking the lock, the wake was lost and the remaining waiters
 /// slept forever beside a free lock (the probes caught one locker of six never ending). A
-/// waiter that gives up now passes the wake on, and sleeps are bounded by a one-second guard
+/// waiter that gives up now passes the wake on, and sleeps are bounded by a 30 s guard
 /// against a woken waiter's SIGKILL. Six lockers, four killed or terminated at random
 /// moments over three rounds: every survivor ends.
 #[test]
@@ -346,7 +346,7 @@ for kind in ["Lock", "RLock", "Condition"] {
             if i % 2 == 0 { ps[i].kill(); } else { ps[i].terminate(); }
         }
         stop.set();
-        for p in ps { p.join(20); }
+        for p in ps { p.join(60); }
         let stuck = ps.filter(|p| p.exitcode == ());
         print(`${kind} round ${round}: ${stuck.len()} stuck`);
         for p in stuck { p.kill(); }
@@ -396,4 +396,60 @@ print(run(["sh", "-c", "ps -o comm= --ppid $PPID"]).stdout.trim());
         !stdout.contains("head"),
         "the program is still there: {stdout}"
     );
+}
+
+/// Each stream has its own line lock, so a writer blocked on a full stdout does not hold up
+/// stderr (`process::a_waiter_for_the_line_lock_sleeps_until_the_killed_holder_frees_it`);
+/// when both are the same pipe (`2>&1`) they share one, and long stdout lines and short
+/// stderr lines still never land inside each other.
+#[test]
+fn stdout_and_stderr_into_one_pipe_keep_lines_whole() {
+    let dir = TempDir::new();
+    let script = dir.write(
+        "both.rhai",
+        r#"
+let ps = [];
+for w in 0..6 {
+    ps.push(spawn {
+        for i in 0..200 {
+            if i % 4 == 0 {
+                let body = "";
+                body.pad(20000, `${w}`);
+                print(`out ${w} ${body} .`);
+            } else {
+                debug(`err ${w} ${i} .`);
+            }
+        }
+    });
+}
+for p in ps { p.join(); }
+"#,
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$0" run "$1" 2>&1"#)
+        .arg(BIN)
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6 * 200, "{:.300}", text);
+    // `debug` writes `[file:line] "err w i ."`.
+    for line in lines {
+        if let Some(rest) = line.strip_prefix("out ") {
+            let w = rest.as_bytes()[0];
+            assert_eq!(rest.len(), 2 + 20000 + 2, "a torn line: {:.120}", line);
+            assert!(rest[2..20002].bytes().all(|b| b == w), "{:.120}", line);
+            assert!(rest.ends_with(" ."), "{:.120}", line);
+        } else {
+            assert!(
+                line.starts_with('[') && line.contains("] \"err ") && line.ends_with(" .\""),
+                "a torn line: {:.120}",
+                line
+            );
+        }
+    }
 }

@@ -511,6 +511,7 @@ class Ctx:
         self.load = 0       # units of load held: messages, tasks, clients, processes
         self.notes = []     # what the load was, in words
         self.problems = []
+        self.lives = []     # sessions started with `live`, ended after the probe
 
     # -- bookkeeping
     def fail(self, msg):
@@ -573,7 +574,19 @@ class Ctx:
                              allow_timeout=allow_timeout, what=what)
 
     def live(self, script, args=(), flags=(), env=None, prefix=(), **kw):
-        return Live(self.argv(script, args, flags, prefix), cwd=self.dir, env=self.env(env), **kw)
+        live = Live(self.argv(script, args, flags, prefix), cwd=self.dir, env=self.env(env), **kw)
+        self.lives.append(live)
+        return live
+
+    def end_lives(self):
+        """Ends every session a probe started: one that failed midway leaves none behind."""
+        for live in self.lives:
+            for p in in_session(live.sid):
+                kill_quietly(p)
+            try:
+                live.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
 
     def end(self, live, timeout=60, allow_timeout=False, what="run"):
         res, left = live.finish(timeout)

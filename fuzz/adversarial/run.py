@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -75,6 +76,8 @@ def run_one(probe, seed, root, sshd, verbose):
     except Exception:  # noqa: BLE001 - a harness error is reported, not hidden
         error = traceback.format_exc()
         ctx.fail("harness error:\n" + error)
+    finally:
+        ctx.end_lives()
     elapsed = time.monotonic() - t0
     shutil.rmtree(workdir, ignore_errors=True)
     rec = {
@@ -136,6 +139,10 @@ def main():
     ap.add_argument("-q", "--quiet", action="store_true", help="do not print each failure's details")
     ap.add_argument("--no-sshd", action="store_true", help="skip the probes that need sshd")
     args = ap.parse_args()
+    # Started from a shell's background job, this process ignores SIGINT, and so would every
+    # procscript it starts (procscript, like Python, keeps an ignored SIGINT ignored), which
+    # makes every SIGINT probe hang. A handled signal is reset to its default in children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     for m in MODULES:
         importlib.import_module("probes." + m)

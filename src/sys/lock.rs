@@ -26,10 +26,11 @@ const SPINS: u32 = 100;
 
 /// How long a waiter sleeps before it looks at the word again by itself. A release, or the
 /// kernel's notice that a holder died, wakes exactly one waiter; if that waiter is
-/// SIGKILLed before it takes the lock, the wake dies with it and the others would sleep
-/// forever beside a free lock. One look a second per waiter (a few microseconds of CPU)
-/// bounds that rare loss to a second; it is not a liveness check of the holder.
-pub(crate) const LOST_WAKE_GUARD: Duration = Duration::from_secs(1);
+/// SIGKILLed in the microseconds before it takes the lock (or passes the wake on), the wake
+/// dies with it and the others would sleep forever beside a free lock. Under heavy
+/// contention that window is hit. One look every 30 s per waiter bounds the loss without
+/// turning the wait into polling: blocked processes stay asleep, as issue 9 asks.
+pub(crate) const LOST_WAKE_GUARD: Duration = Duration::from_secs(30);
 
 /// The deadline of one sleep bounded by [`LOST_WAKE_GUARD`].
 pub(crate) fn lost_wake_guard() -> Deadline {

@@ -67,7 +67,7 @@ print("PIDS " + ps.map(|p| `${{p.pid}}`).reduce(|a, b| a + " " + b, ""));
 input();
 stop.set();
 let codes = [];
-for p in ps {{ codes.push(p.join(20)); }}
+for p in ps {{ codes.push(p.join(60)); }}
 let sum = 0;
 for x in done.to_array() {{ sum += x; }}
 print(`RESULT ${{total.value}} ${{sum}} ${{broken.value}} ${{dead_seen.value}} ${{codes}}`);
