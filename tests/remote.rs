@@ -334,6 +334,8 @@ print(k.join());
     // Every remote program is running, under the test's sshd and not under procscript or
     // its ssh clients: it really went through the ssh connection.
     for marker in [&child_t, &main_t, &main_k] {
+        // The background `sleep` may still be a forked shell that has not exec'd yet.
+        eventually(BACKSTOP, || sleeping(marker).len() == 1);
         let pids = sleeping(marker);
         assert_eq!(pids.len(), 1, "{marker}: {pids:?}");
         let chain = sshd::ancestors(pids[0]);
