@@ -465,16 +465,13 @@ fn read_script(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
-    let mut chunk = vec![0u8; 1 << 20];
+    // A mebibyte at a time, straight into `bytes`, looking for a signal in between.
     loop {
         if crate::signal::pending().is_some() {
             return Err(std::io::ErrorKind::Interrupted.into());
         }
-        match file.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        if (&mut file).take(1 << 20).read_to_end(&mut bytes)? == 0 {
+            break;
         }
     }
     String::from_utf8(bytes).map_err(|_| {
