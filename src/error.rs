@@ -151,6 +151,11 @@ impl Error {
         Self::new(ErrorKind::ValueError, message)
     }
 
+    /// A [`ErrorKind::MemoryError`]: an allocation that would otherwise abort the process.
+    pub(crate) fn memory(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::MemoryError, message)
+    }
+
     /// An OS error while doing `what`: the one place an errno becomes an [`Error`].
     pub(crate) fn os(what: impl fmt::Display, errno: nix::errno::Errno) -> Self {
         Self {

@@ -230,15 +230,14 @@ fn run_options(opts: Dynamic) -> Result<(RunOptions, RemoteSpec), Error> {
 fn text_of(mut bytes: Vec<u8>) -> Result<Dynamic, Error> {
     // Rhai's copy is as large as the capacity: give back what growth left unused first.
     bytes.shrink_to_fit();
-    let room = Vec::<u8>::new().try_reserve_exact(bytes.capacity());
-    if room.is_err() {
-        return Err(Error::new(
-            ErrorKind::MemoryError,
-            format!(
-                "the command's output ({} bytes) does not fit in memory as a string",
-                bytes.len()
-            ),
-        ));
+    if Vec::<u8>::new()
+        .try_reserve_exact(bytes.capacity())
+        .is_err()
+    {
+        return Err(Error::memory(format!(
+            "the command's output ({} bytes) does not fit in memory as a string",
+            bytes.len()
+        )));
     }
     Ok(match String::from_utf8(bytes) {
         Ok(s) => s.into(),

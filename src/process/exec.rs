@@ -33,7 +33,7 @@ use nix::unistd::Pid;
 use super::fork::{self, ChildSetup};
 use super::wait::{self, Exit, SlotId};
 use super::{Job, Options, Process};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::sys::Deadline;
 
 /// Exit code of a child whose exec failed (as a shell reports a command it cannot run).
@@ -520,13 +520,10 @@ impl Reader {
                     // Output larger than the process may allocate is a catchable
                     // MemoryError (as in Python), not Rust's abort.
                     self.buffer.try_reserve(n).map_err(|_| {
-                        Error::new(
-                            ErrorKind::MemoryError,
-                            format!(
-                                "the command's output does not fit in memory ({} bytes read)",
-                                self.buffer.len()
-                            ),
-                        )
+                        Error::memory(format!(
+                            "the command's output does not fit in memory ({} bytes read)",
+                            self.buffer.len()
+                        ))
                     })?;
                     self.buffer.extend_from_slice(&chunk[..n]);
                     return Ok(true);

@@ -30,7 +30,7 @@ const SPINS: u32 = 100;
 /// dies with it and the others would sleep forever beside a free lock. Under heavy
 /// contention that window is hit. One look every 30 s per waiter bounds the loss without
 /// turning the wait into polling: blocked processes stay asleep, as issue 9 asks.
-pub(crate) const LOST_WAKE_GUARD: Duration = Duration::from_secs(30);
+const LOST_WAKE_GUARD: Duration = Duration::from_secs(30);
 
 /// The deadline of one sleep bounded by [`LOST_WAKE_GUARD`].
 pub(crate) fn lost_wake_guard() -> Deadline {
