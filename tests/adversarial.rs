@@ -21,6 +21,19 @@ fn closed_pipe() -> std::fs::File {
     }
 }
 
+/// Runs `shell` with `sh -c`, the binary as `$0` and `script` as `$1`: for what only a shell
+/// sets up (a `ulimit`, `2>&1`).
+fn run_under_sh(shell: &str, script: &std::path::Path) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(shell)
+        .arg(BIN)
+        .arg(script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// `completions` panicked (exit 101) when stdout was full or its reader gone; `doc` and `man`
 /// complained about a reader that left. All three now stop quietly when the reader leaves
 /// and report other write errors.
@@ -381,14 +394,7 @@ print(run(["sh", "-c", "ps -o comm= --ppid $PPID"]).stdout.trim());
 "#,
     );
     // 200 MB of address space: enough to start, not to hold 400 MB.
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(r#"ulimit -v 204800 && exec "$0" run "$1""#)
-        .arg(BIN)
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = run_under_sh(r#"ulimit -v 204800 && exec "$0" run "$1""#, &script);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(stdout.starts_with("caught MemoryError\n"), "{stdout}");
@@ -425,14 +431,7 @@ for w in 0..6 {
 for p in ps { p.join(); }
 "#,
     );
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(r#"exec "$0" run "$1" 2>&1"#)
-        .arg(BIN)
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = run_under_sh(r#"exec "$0" run "$1" 2>&1"#, &script);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
