@@ -765,6 +765,10 @@ impl Inner {
         for worker in &mut self.workers {
             if worker.dead.is_none() {
                 worker.write();
+            }
+            // A channel found ended by a write (here or in `dispatch`) may still hold the
+            // replies the worker sent before it went: read them too, so that they count.
+            if matches!(worker.dead, None | Some(Burial::Ended)) {
                 worker.read();
             }
             if let Some(link) = worker.link.as_mut().filter(|l| !l.greeted) {
