@@ -389,10 +389,12 @@ fn script_pool_map() {
 
 #[test]
 fn a_worker_dying_inside_an_imap_loop_ends_the_loop_with_an_error() {
+    // The worker waits a moment before it exits, so that it dies while the loop runs and
+    // not already during the `imap` call (a pool call, which may fork a replacement).
     run(r#"
         let pool = Pool(1);
         try {
-            for x in pool.imap(|x| { if x == 2 { exit(5); } x }, [1, 2, 3]) { print(`got ${x}`); }
+            for x in pool.imap(|x| { if x == 2 { sleep(0.2); exit(5); } x }, [1, 2, 3]) { print(`got ${x}`); }
         } catch (e) { print(`${e.kind} ${e.exitcode}`); }
         print(pool.pids.len());             // no fork inside the loop...
         print(pool.map(|x| x, [1, 2]));     // ...the next call forks a new worker
